@@ -1,0 +1,403 @@
+//! `extract`: tables or a query → NDJSON + schema sidecar, streamed, resumable.
+
+use crate::source::{BadCell, Cell, Scan, Source, TableRef};
+use anyhow::Context;
+use clap::Parser;
+use ferry_shared::checkpoint::Checkpoint;
+use ferry_shared::checksum::Checksum;
+use ferry_shared::cli::{CommonArgs, RunArgs};
+use ferry_shared::conn::SourceArgs;
+use ferry_shared::pattern::TablePattern;
+use ferry_shared::progress::Progress;
+use ferry_shared::record::RecordWriter;
+use ferry_shared::rejects::{Reject, Rejects};
+use ferry_shared::report::{RunReport, TableStats};
+use ferry_shared::schema::{sidecar_path, TableSchema};
+use ferry_shared::{Exit, FerryError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const EXAMPLES: &str = "\
+Examples:
+  # one table to stdout (schema travels in the stream's first line)
+  extract --source mysql://root@127.0.0.1/shop --table orders > orders.ndjson
+  # every table of a database into a directory, with sidecars, resumable
+  extract --source mysql://root@127.0.0.1/shop --table 'shop.*' -o out/ --resume
+  # a query
+  extract --source postgres://postgres@127.0.0.1/app --query 'SELECT id, email FROM users' --name users
+  # a pipeline
+  extract --source sqlite://legacy.db --table orders | load-postgres --target postgres://postgres@127.0.0.1/app --table orders --create -";
+
+/// Command line of `extract`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "extract",
+    version,
+    about = "Read tables (or a query) from MySQL/MariaDB, PostgreSQL or SQLite as NDJSON with a schema sidecar.",
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Table or pattern (DB.TABLE, DB.*, *.TABLE, TABLE); repeatable.
+    #[arg(long = "table", short = 't', value_name = "NAME")]
+    tables: Vec<String>,
+    /// Extract the result of this query instead of tables.
+    #[arg(long, conflicts_with = "tables", value_name = "SQL")]
+    query: Option<String>,
+    /// Name of the query's output (file name and schema table name).
+    #[arg(long, default_value = "query", value_name = "NAME")]
+    name: String,
+    /// Only rows matching this SQL condition (source dialect).
+    #[arg(long = "where", value_name = "SQL")]
+    filter: Option<String>,
+    /// At most this many rows per table.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// Output file (one table) or directory (several); stdout when absent or `-`.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// On stdout, leave out the schema header and end lines (plain records only).
+    #[arg(long)]
+    no_header: bool,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// What the checkpoint of one output file records.
+#[derive(Debug, Serialize, Deserialize, Default)]
+struct ExtractState {
+    /// Primary key of the last row written and synced.
+    last_key: Option<Vec<serde_json::Value>>,
+    /// Bytes of the `.part` file that hold those rows.
+    offset: u64,
+    /// Rows written.
+    rows: u64,
+    /// Checksum of those rows.
+    checksum: String,
+    /// Rows rejected so far.
+    rejected: u64,
+}
+
+enum Output {
+    Stdout,
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+/// Runs `extract`.
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    ferry_shared::logging::init(&args.common)?;
+    let ep = args.source.endpoint()?;
+    if args.tables.is_empty() && args.query.is_none() {
+        return Err(
+            FerryError::Usage("give --table NAME (repeatable) or --query SQL".into()).into(),
+        );
+    }
+    let mut src = Source::connect(&ep).await?;
+    let tables = if args.query.is_some() {
+        Vec::new()
+    } else {
+        let patterns: Vec<TablePattern> =
+            args.tables.iter().map(|t| TablePattern::parse(t)).collect();
+        let t = src.resolve_tables(&patterns).await?;
+        if t.is_empty() {
+            return Err(FerryError::NotFound(format!("no table matches {:?}", args.tables)).into());
+        }
+        t
+    };
+    let n_outputs = if args.query.is_some() {
+        1
+    } else {
+        tables.len()
+    };
+    let output = match &args.output {
+        None => Output::Stdout,
+        Some(p) if p == Path::new("-") => Output::Stdout,
+        Some(p) if p.is_dir() || p.to_string_lossy().ends_with('/') || n_outputs > 1 => {
+            Output::Dir(p.clone())
+        }
+        Some(p) => Output::File(p.clone()),
+    };
+    if matches!(output, Output::Stdout) && n_outputs > 1 {
+        return Err(FerryError::Usage(format!(
+            "{n_outputs} tables match; stdout takes one: give -o DIR"
+        ))
+        .into());
+    }
+    if matches!(output, Output::Stdout) && args.run.resume {
+        return Err(FerryError::Usage(
+            "--resume needs -o FILE or -o DIR (stdout cannot be resumed)".into(),
+        )
+        .into());
+    }
+    if let Output::Dir(d) = &output {
+        std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+    }
+    let mut report = RunReport::start("extract");
+    report.source = Some(ep.to_string());
+    report.dry_run = args.run.dry_run;
+    src.begin_snapshot().await?;
+    let multi_db = tables.iter().any(|t| t.db != tables[0].db);
+    let rejects_path = args.run.rejects.clone().unwrap_or_else(|| match &output {
+        Output::Dir(d) => d.join("extract.rejects.ndjson"),
+        Output::File(f) => f.with_extension("rejects.ndjson"),
+        Output::Stdout => PathBuf::from("extract.rejects.ndjson"),
+    });
+    let mut rejects = Rejects::new(rejects_path, args.run.resume, args.run.max_rejects);
+
+    let jobs: Vec<Option<TableRef>> = if args.query.is_some() {
+        vec![None]
+    } else {
+        tables.into_iter().map(Some).collect()
+    };
+    let mut result = Ok(());
+    for job in jobs {
+        let schema = match (&job, &args.query) {
+            (Some(t), _) => src.describe(t).await?,
+            (None, Some(q)) => src.describe_query(q, &args.name).await?,
+            (None, None) => unreachable!("checked above"),
+        };
+        let file_stem = match &job {
+            Some(t) if multi_db => format!("{}.{}", t.db, t.name),
+            Some(t) => t.name.clone(),
+            None => args.name.clone(),
+        };
+        let dest = match &output {
+            Output::Stdout => None,
+            Output::File(f) => Some(f.clone()),
+            Output::Dir(d) => Some(d.join(format!(
+                "{}.ndjson",
+                ferry_shared::cli::file_safe(&file_stem)
+            ))),
+        };
+        let mut stats = TableStats::new(&schema.table);
+        let r = extract_one(
+            &args,
+            &mut src,
+            job.as_ref(),
+            schema,
+            dest.as_deref(),
+            &mut rejects,
+            &mut stats,
+        )
+        .await;
+        report.tables.push(stats);
+        if let Err(e) = r {
+            result = Err(e);
+            break;
+        }
+    }
+    if let Err(e) = result {
+        if ferry_shared::exit::is_broken_pipe(&e) {
+            return Err(e);
+        }
+        report.fail(ferry_shared::exit::exit_code_for(&e));
+        report.emit(args.common.quiet, args.common.report.as_deref())?;
+        return Err(e);
+    }
+    if rejects.count() > 0 {
+        report.rejects_file = Some(rejects.path().display().to_string());
+    }
+    rejects.flush()?;
+    let exit = report.finish();
+    report.emit(args.common.quiet, args.common.report.as_deref())?;
+    Ok(exit)
+}
+
+fn reject_record(schema: &TableSchema, cells: &[Cell]) -> Box<serde_json::value::RawValue> {
+    let mut w = serde_json::Map::new();
+    for (c, cell) in schema.columns.iter().zip(cells) {
+        w.insert(c.name.clone(), cell.to_json());
+    }
+    serde_json::value::to_raw_value(&w).unwrap_or_default()
+}
+
+async fn extract_one(
+    args: &Args,
+    src: &mut Source,
+    table: Option<&TableRef>,
+    mut schema: TableSchema,
+    dest: Option<&Path>,
+    rejects: &mut Rejects,
+    stats: &mut TableStats,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let total = match table {
+        Some(t) => Some(src.count(t, args.filter.as_deref()).await?),
+        None => None,
+    }
+    .map(|n| args.limit.map_or(n, |l| l.min(n)));
+    let checkpoint = dest.map(|d| {
+        let path = args.run.checkpoint.clone().unwrap_or_else(|| {
+            let mut p = d.as_os_str().to_owned();
+            p.push(".checkpoint.json");
+            PathBuf::from(p)
+        });
+        Checkpoint::new(path, "extract", format!("{} {}", src.engine(), d.display()))
+    });
+    let mut state = ExtractState::default();
+    if let (true, Some(cp)) = (args.run.resume, &checkpoint) {
+        if let Some(s) = cp.load::<ExtractState>()? {
+            tracing::info!("{}: resuming after {} rows", schema.table, s.rows);
+            state = s;
+        } else if dest.is_some_and(Path::exists)
+            && !ferry_shared::record::part_path(dest.unwrap_or(Path::new(""))).exists()
+        {
+            tracing::info!(
+                "{}: already complete ({})",
+                schema.table,
+                dest.unwrap_or(Path::new("")).display()
+            );
+            return Ok(());
+        }
+    }
+    let resumed = state.rows > 0 || state.last_key.is_some();
+    let mut writer = if args.run.dry_run {
+        None
+    } else {
+        Some(match dest {
+            None => RecordWriter::stdout(),
+            Some(d) if resumed => RecordWriter::resume(
+                d,
+                state.offset,
+                Checksum::from_parts(&state.checksum, state.rows).unwrap_or_default(),
+            )?,
+            Some(d) => RecordWriter::create(d)?,
+        })
+    };
+    let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+    if let Some(w) = &mut writer {
+        w.set_columns(&names);
+        if dest.is_none() && !args.no_header {
+            w.write_header(&schema)?;
+        }
+    }
+    let pk_idx: Vec<usize> = schema
+        .primary_key
+        .iter()
+        .filter_map(|k| schema.columns.iter().position(|c| &c.name == k))
+        .collect();
+    let paged = !pk_idx.is_empty() && table.is_some();
+    let mut progress = Progress::new(&schema.table, total, args.common.quiet);
+    progress.set_position(state.rows);
+    let mut after: Option<Vec<Cell>> = state
+        .last_key
+        .as_ref()
+        .map(|k| k.iter().map(Cell::from_json).collect());
+    let mut written = state.rows;
+    let mut rejected = state.rejected;
+    let table_name = schema.table.clone();
+    loop {
+        let remaining = args.limit.map(|l| l.saturating_sub(written + rejected));
+        if remaining == Some(0) {
+            break;
+        }
+        let page = if paged {
+            Some(remaining.map_or(args.run.batch_size as u64, |r| {
+                r.min(args.run.batch_size as u64)
+            }))
+        } else {
+            remaining
+        };
+        let scan = Scan {
+            after: after.clone(),
+            limit: page,
+            filter: args.filter.clone(),
+        };
+        let mut last: Option<Vec<Cell>> = None;
+        let mut page_rows = 0u64;
+        let mut on_row = |cells: Vec<Cell>, bad: Vec<BadCell>| -> ferry_shared::Result<bool> {
+            page_rows += 1;
+            if paged {
+                last = Some(pk_idx.iter().map(|&i| cells[i].clone()).collect());
+            }
+            if let Some(b) = bad.first() {
+                rejected += 1;
+                rejects.add(&Reject {
+                    file: &table_name,
+                    line: None,
+                    table: &table_name,
+                    column: Some(&b.column),
+                    value: None,
+                    reason: &b.reason,
+                    record: reject_record(&schema, &cells),
+                })?;
+                return Ok(true);
+            }
+            if let Some(w) = &mut writer {
+                w.begin();
+                for c in &cells {
+                    c.write(w);
+                }
+                w.end()?;
+            }
+            written += 1;
+            progress.inc(1);
+            Ok(true)
+        };
+        match (table, &args.query) {
+            (Some(t), _) => src.scan(t, &schema, &scan, &mut on_row).await?,
+            (None, Some(q)) => {
+                let sql = match args.limit {
+                    Some(l) => format!("SELECT * FROM ({q}) AS ferry_q LIMIT {l}"),
+                    None => q.clone(),
+                };
+                src.scan_query(&sql, &schema, &mut on_row).await?
+            }
+            (None, None) => 0,
+        };
+        if let Some(l) = last.take() {
+            after = Some(l);
+        }
+        if let (Some(w), Some(cp)) = (&mut writer, &checkpoint) {
+            let offset = w.sync()?;
+            rejects.flush()?;
+            cp.save(&ExtractState {
+                last_key: after
+                    .as_ref()
+                    .map(|k| k.iter().map(Cell::to_json).collect()),
+                offset,
+                rows: w.rows(),
+                checksum: w.checksum().hex(),
+                rejected,
+            })?;
+        }
+        if !paged || page.is_some_and(|p| page_rows < p) {
+            break;
+        }
+    }
+    progress.finish();
+    stats.migrated = written;
+    stats.errors = rejected;
+    stats.duration_secs = started.elapsed().as_secs_f64();
+    if let Some(mut w) = writer {
+        schema.row_count = Some(w.rows());
+        schema.checksum = Some(w.checksum().hex());
+        match dest {
+            None => {
+                if !args.no_header {
+                    w.write_end()?;
+                }
+                w.sync()?;
+            }
+            Some(d) => {
+                w.finish()?;
+                ferry_shared::fsutil::write_json_atomic(&sidecar_path(d), &schema)?;
+                if let Some(cp) = &checkpoint {
+                    cp.clear()?;
+                }
+                tracing::info!(
+                    "{}: {} rows → {}",
+                    schema.table,
+                    schema.row_count.unwrap_or(0),
+                    d.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Ferry's generic tools: `extract`, `load-postgres`, `load-mysql`, `verify`.
+//!
+//! Each tool is one module with its `Args` and `run`; the binaries in `src/bin/` only parse
+//! and map the result to an exit code.
+
+pub mod extract;
+pub mod source;

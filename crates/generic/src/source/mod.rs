@@ -1,0 +1,327 @@
+//! Sources: read a table's schema and stream its rows from MySQL/MariaDB, PostgreSQL or SQLite.
+//!
+//! Rows arrive as engine-neutral [`Cell`]s in primary-key order, page by page (keyset
+//! pagination), inside one consistent snapshot. `extract` writes them as NDJSON; `verify`
+//! normalizes and compares them.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use ferry_shared::conn::{Endpoint, Engine};
+use ferry_shared::pattern::TablePattern;
+use ferry_shared::record::RecordWriter;
+use ferry_shared::schema::TableSchema;
+use ferry_shared::{FerryError, Result};
+
+/// One value of a row, already in the form the NDJSON contract wants.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer (BIGINT UNSIGNED reaches 2^64-1).
+    U64(u64),
+    /// Single precision.
+    F32(f32),
+    /// Double precision.
+    F64(f64),
+    /// Text, decimals (exact digits), dates and times (ISO 8601).
+    Text(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+    /// Valid JSON text, written nested.
+    Json(String),
+}
+
+impl Cell {
+    /// Writes the cell as the next field of the record being built.
+    pub fn write(&self, w: &mut RecordWriter) {
+        match self {
+            Cell::Null => w.null(),
+            Cell::Bool(b) => w.bool(*b),
+            Cell::I64(v) => w.i64(*v),
+            Cell::U64(v) => w.u64(*v),
+            Cell::F32(v) => w.f32(*v),
+            Cell::F64(v) => w.f64(*v),
+            Cell::Text(s) => w.str(s),
+            Cell::Bytes(b) => w.bytes(b),
+            Cell::Json(j) => w.raw(j),
+        }
+    }
+
+    /// The cell as plain JSON, for checkpoints (keys to resume after).
+    pub fn to_json(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        match self {
+            Cell::Null => serde_json::Value::Null,
+            Cell::Bool(b) => (*b).into(),
+            Cell::I64(v) => (*v).into(),
+            Cell::U64(v) => (*v).into(),
+            Cell::F32(v) => f64::from(*v).into(),
+            Cell::F64(v) => (*v).into(),
+            Cell::Text(s) => serde_json::json!({ "text": s }),
+            Cell::Bytes(b) => {
+                serde_json::json!({ "bytes": base64::engine::general_purpose::STANDARD.encode(b) })
+            }
+            Cell::Json(j) => serde_json::json!({ "json": j }),
+        }
+    }
+
+    /// The inverse of [`Cell::to_json`].
+    pub fn from_json(v: &serde_json::Value) -> Cell {
+        use base64::Engine as _;
+        match v {
+            serde_json::Value::Null => Cell::Null,
+            serde_json::Value::Bool(b) => Cell::Bool(*b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Cell::I64(i)
+                } else if let Some(u) = n.as_u64() {
+                    Cell::U64(u)
+                } else {
+                    Cell::F64(n.as_f64().unwrap_or(0.0))
+                }
+            }
+            serde_json::Value::Object(m) => {
+                if let Some(s) = m.get("text").and_then(|s| s.as_str()) {
+                    Cell::Text(s.to_string())
+                } else if let Some(s) = m.get("bytes").and_then(|s| s.as_str()) {
+                    Cell::Bytes(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(s)
+                            .unwrap_or_default(),
+                    )
+                } else {
+                    Cell::Json(
+                        m.get("json")
+                            .and_then(|s| s.as_str())
+                            .unwrap_or("null")
+                            .into(),
+                    )
+                }
+            }
+            other => Cell::Json(other.to_string()),
+        }
+    }
+}
+
+/// What to read from a table.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// Resume after this primary-key value (keyset pagination).
+    pub after: Option<Vec<Cell>>,
+    /// At most this many rows in this page.
+    pub limit: Option<u64>,
+    /// Extra filter, SQL in the source's dialect.
+    pub filter: Option<String>,
+}
+
+/// A row-level problem found while reading (e.g. invalid UTF-8 in SQLite text).
+#[derive(Debug, Clone)]
+pub struct BadCell {
+    /// Column name.
+    pub column: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A connected source.
+pub enum Source {
+    /// MySQL/MariaDB, with the database name.
+    Mysql(mysql_async::Conn, String),
+    /// PostgreSQL, with the schema to use for unqualified names.
+    Postgres(tokio_postgres::Client, String),
+    /// SQLite.
+    Sqlite(rusqlite::Connection),
+}
+
+/// A resolved table: the names to show and the quoted names to use in SQL.
+#[derive(Debug, Clone)]
+pub struct TableRef {
+    /// Database or schema.
+    pub db: String,
+    /// Table name.
+    pub name: String,
+}
+
+impl Source {
+    /// Connects to the endpoint.
+    pub async fn connect(ep: &Endpoint) -> Result<Source> {
+        match ep.engine {
+            Engine::Mysql => {
+                let db = ep.require_database()?.to_string();
+                let conn = ferry_shared::conn::connect_mysql(ep).await?;
+                Ok(Source::Mysql(conn, db))
+            }
+            Engine::Postgres => {
+                let client = ferry_shared::conn::connect_postgres(ep).await?;
+                Ok(Source::Postgres(client, "public".into()))
+            }
+            Engine::Sqlite => Ok(Source::Sqlite(ferry_shared::conn::open_sqlite(ep, true)?)),
+            Engine::Dynamodb => Err(FerryError::Usage(
+                "DynamoDB is not a SQL source; use backup-dynamo".into(),
+            )),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Source::Mysql(..) => Engine::Mysql,
+            Source::Postgres(..) => Engine::Postgres,
+            Source::Sqlite(..) => Engine::Sqlite,
+        }
+    }
+
+    /// Tables matching the patterns, in name order; an exact name that does not exist is an
+    /// error naming it.
+    pub async fn resolve_tables(&mut self, patterns: &[TablePattern]) -> Result<Vec<TableRef>> {
+        let all = match self {
+            Source::Mysql(c, db) => mysql::list_tables(c, db, patterns).await?,
+            Source::Postgres(c, schema) => postgres::list_tables(c, schema, patterns).await?,
+            Source::Sqlite(c) => sqlite::list_tables(c)?,
+        };
+        let mut out = Vec::new();
+        for p in patterns {
+            let found: Vec<&TableRef> = all.iter().filter(|t| p.matches(&t.db, &t.name)).collect();
+            if found.is_empty() && p.is_exact() {
+                return Err(FerryError::NotFound(format!(
+                    "table {:?} not found in the source{}",
+                    p.table(),
+                    p.db()
+                        .map(|d| format!(" database {d:?}"))
+                        .unwrap_or_default()
+                )));
+            }
+            for t in found {
+                if !out
+                    .iter()
+                    .any(|o: &TableRef| o.db == t.db && o.name == t.name)
+                {
+                    out.push(t.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the table's columns, types, nullability and primary key.
+    pub async fn describe(&mut self, t: &TableRef) -> Result<TableSchema> {
+        match self {
+            Source::Mysql(c, _) => mysql::describe(c, t).await,
+            Source::Postgres(c, _) => postgres::describe(c, t).await,
+            Source::Sqlite(c) => sqlite::describe(c, t),
+        }
+    }
+
+    /// Describes the result of an arbitrary query (no primary key).
+    pub async fn describe_query(&mut self, sql: &str, name: &str) -> Result<TableSchema> {
+        match self {
+            Source::Mysql(c, _) => mysql::describe_query(c, sql, name).await,
+            Source::Postgres(c, _) => postgres::describe_query(c, sql, name).await,
+            Source::Sqlite(c) => sqlite::describe_query(c, sql, name),
+        }
+    }
+
+    /// Starts a consistent read-only snapshot: every later page sees the same data.
+    pub async fn begin_snapshot(&mut self) -> Result<()> {
+        match self {
+            Source::Mysql(c, _) => mysql::begin_snapshot(c).await,
+            Source::Postgres(c, _) => c
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await
+                .map_err(|e| FerryError::Database(format!("start snapshot: {e}"))),
+            Source::Sqlite(c) => c
+                .execute_batch("BEGIN")
+                .map_err(|e| FerryError::Database(format!("start snapshot: {e}"))),
+        }
+    }
+
+    /// Streams one page of rows to `f` in primary-key order. `f` returns `Ok(false)` to stop.
+    /// Returns how many rows were read.
+    pub async fn scan(
+        &mut self,
+        t: &TableRef,
+        schema: &TableSchema,
+        scan: &Scan,
+        f: &mut dyn FnMut(Vec<Cell>, Vec<BadCell>) -> Result<bool>,
+    ) -> Result<u64> {
+        match self {
+            Source::Mysql(c, _) => mysql::scan(c, t, schema, scan, f).await,
+            Source::Postgres(c, _) => postgres::scan(c, t, schema, scan, f).await,
+            Source::Sqlite(c) => sqlite::scan(c, t, schema, scan, f),
+        }
+    }
+
+    /// Streams the rows of a query.
+    pub async fn scan_query(
+        &mut self,
+        sql: &str,
+        schema: &TableSchema,
+        f: &mut dyn FnMut(Vec<Cell>, Vec<BadCell>) -> Result<bool>,
+    ) -> Result<u64> {
+        match self {
+            Source::Mysql(c, _) => mysql::scan_sql(c, sql, Vec::new(), schema, f).await,
+            Source::Postgres(c, _) => postgres::scan_sql(c, sql, schema, f).await,
+            Source::Sqlite(c) => sqlite::scan_sql(c, sql, &[], schema, f),
+        }
+    }
+
+    /// Counts rows (with the optional filter).
+    pub async fn count(&mut self, t: &TableRef, filter: Option<&str>) -> Result<u64> {
+        match self {
+            Source::Mysql(c, _) => mysql::count(c, t, filter).await,
+            Source::Postgres(c, _) => postgres::count(c, t, filter).await,
+            Source::Sqlite(c) => sqlite::count(c, t, filter),
+        }
+    }
+}
+
+/// Parses `enum('a','b')` / `set('x','y')` labels (quotes doubled inside).
+pub(crate) fn parse_labels(column_type: &str) -> Vec<String> {
+    let Some(start) = column_type.find('(') else {
+        return Vec::new();
+    };
+    let body = &column_type[start + 1..column_type.rfind(')').unwrap_or(column_type.len())];
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = body.chars().peekable();
+    let mut inq = false;
+    while let Some(c) = chars.next() {
+        match (inq, c) {
+            (false, '\'') => inq = true,
+            (true, '\'') if chars.peek() == Some(&'\'') => {
+                chars.next();
+                cur.push('\'');
+            }
+            (true, '\'') => {
+                inq = false;
+                out.push(std::mem::take(&mut cur));
+            }
+            (true, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            (true, c) => cur.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn labels() {
+        assert_eq!(
+            parse_labels("enum('a','it''s','c,d')"),
+            vec!["a", "it's", "c,d"]
+        );
+    }
+}

@@ -1,0 +1,487 @@
+//! MySQL/MariaDB reads: information_schema for the schema, the binary protocol for rows (so
+//! FLOAT and DOUBLE arrive as their exact bits, not as 6-digit text).
+
+use super::{BadCell, Cell, Scan, TableRef};
+use ferry_shared::conn::Engine;
+use ferry_shared::pattern::TablePattern;
+use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
+use ferry_shared::sql::quote_mysql as q;
+use ferry_shared::{FerryError, Result};
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Value};
+
+fn db_err(what: &str) -> impl Fn(mysql_async::Error) -> FerryError + '_ {
+    move |e| FerryError::Database(format!("{what}: {e}"))
+}
+
+pub(super) async fn list_tables(
+    c: &mut Conn,
+    default_db: &str,
+    patterns: &[TablePattern],
+) -> Result<Vec<TableRef>> {
+    let mut dbs: Vec<String> = patterns
+        .iter()
+        .filter_map(|p| p.db().map(str::to_string))
+        .filter(|d| d != "*")
+        .collect();
+    dbs.push(default_db.to_string());
+    let any_db = patterns.iter().any(|p| p.db() == Some("*"));
+    let rows: Vec<(String, String)> = c
+        .exec(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+             WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME",
+            (),
+        )
+        .await
+        .map_err(db_err("list tables"))?;
+    Ok(rows
+        .into_iter()
+        .filter(|(db, _)| {
+            (any_db
+                && !matches!(
+                    db.as_str(),
+                    "mysql" | "information_schema" | "performance_schema" | "sys"
+                ))
+                || dbs.contains(db)
+        })
+        .map(|(db, name)| {
+            // A pattern without a database means the URL's database.
+            TableRef { db, name }
+        })
+        .filter(|t| {
+            patterns.iter().any(|p| match p.db() {
+                None => t.db == default_db && p.matches(&t.db, &t.name),
+                Some(_) => p.matches(&t.db, &t.name),
+            })
+        })
+        .collect())
+}
+
+type ColRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<String>,
+);
+
+pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> {
+    let cols: Vec<ColRow> = c
+        .exec(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, \
+             NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_SET_NAME \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+            (&t.db, &t.name),
+        )
+        .await
+        .map_err(db_err("read columns"))?;
+    if cols.is_empty() {
+        return Err(FerryError::NotFound(format!(
+            "table {:?} not found in database {:?}",
+            t.name, t.db
+        )));
+    }
+    let pk: Vec<String> = c
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+             ORDER BY ORDINAL_POSITION",
+            (&t.db, &t.name),
+        )
+        .await
+        .map_err(db_err("read primary key"))?;
+    // MariaDB's JSON is LONGTEXT with a json_valid() check; MySQL reports data type 'json'.
+    let checks: Vec<String> = c
+        .exec(
+            "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+            (&t.db, &t.name),
+        )
+        .await
+        .unwrap_or_default();
+    let columns = cols
+        .into_iter()
+        .map(
+            |(name, data_type, column_type, nullable, prec, scale, max_len, charset)| {
+                let is_json = checks
+                    .iter()
+                    .any(|ch| ch.replace(' ', "") == format!("json_valid({})", q(&name)));
+                let logical = logical_type(
+                    &data_type,
+                    &column_type,
+                    prec,
+                    scale,
+                    max_len,
+                    charset.as_deref(),
+                    is_json,
+                );
+                ColumnSchema {
+                    name,
+                    source_type: column_type,
+                    logical,
+                    nullable: nullable == "YES",
+                }
+            },
+        )
+        .collect();
+    Ok(TableSchema {
+        version: TableSchema::VERSION,
+        table: t.name.clone(),
+        database: Some(t.db.clone()),
+        engine: Engine::Mysql,
+        columns,
+        primary_key: pk,
+        row_count: None,
+        checksum: None,
+    })
+}
+
+fn logical_type(
+    data_type: &str,
+    column_type: &str,
+    prec: Option<u64>,
+    scale: Option<u64>,
+    max_len: Option<u64>,
+    charset: Option<&str>,
+    is_json: bool,
+) -> LogicalType {
+    let unsigned = column_type.contains("unsigned");
+    let int = |bits| LogicalType::Int { bits, unsigned };
+    let clamp = |v: Option<u64>| v.map(|v| v.min(u64::from(u32::MAX)) as u32);
+    match data_type.to_ascii_lowercase().as_str() {
+        "tinyint" if column_type.starts_with("tinyint(1)") && !unsigned => LogicalType::Bool,
+        "tinyint" => int(8),
+        "smallint" => int(16),
+        "mediumint" => int(24),
+        "int" | "integer" => int(32),
+        "bigint" => int(64),
+        "decimal" | "numeric" => LogicalType::Decimal {
+            precision: clamp(prec),
+            scale: clamp(scale),
+        },
+        "float" => LogicalType::Float32,
+        "double" | "real" => LogicalType::Float64,
+        "json" => LogicalType::Json,
+        "longtext" if is_json => LogicalType::Json,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => {
+            if charset == Some("binary") {
+                LogicalType::Bytes {
+                    max_bytes: clamp(max_len),
+                    fixed: data_type == "char",
+                }
+            } else {
+                LogicalType::Text {
+                    max_chars: if data_type.ends_with("text") {
+                        None
+                    } else {
+                        clamp(max_len)
+                    },
+                }
+            }
+        }
+        "binary" => LogicalType::Bytes {
+            max_bytes: clamp(max_len),
+            fixed: true,
+        },
+        "varbinary" => LogicalType::Bytes {
+            max_bytes: clamp(max_len),
+            fixed: false,
+        },
+        "tinyblob" | "blob" | "mediumblob" | "longblob" => LogicalType::Bytes {
+            max_bytes: None,
+            fixed: false,
+        },
+        "date" => LogicalType::Date,
+        "datetime" => LogicalType::DateTime,
+        "timestamp" => LogicalType::Timestamp,
+        "time" => LogicalType::Time,
+        "year" => LogicalType::Year,
+        "enum" => LogicalType::Enum {
+            values: super::parse_labels(column_type),
+        },
+        "set" => LogicalType::Set {
+            values: super::parse_labels(column_type),
+        },
+        "bit" => LogicalType::Bit {
+            bits: prec.unwrap_or(1) as u32,
+        },
+        "uuid" => LogicalType::Uuid,
+        other => LogicalType::Other {
+            name: other.to_string(),
+        },
+    }
+}
+
+pub(super) async fn describe_query(c: &mut Conn, sql: &str, name: &str) -> Result<TableSchema> {
+    let stmt = c.prep(sql).await.map_err(db_err("prepare query"))?;
+    let columns = stmt
+        .columns()
+        .iter()
+        .map(|col| {
+            use mysql_async::consts::{ColumnFlags, ColumnType as T};
+            let unsigned = col.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+            let binary = col.character_set() == 63;
+            let logical = match col.column_type() {
+                T::MYSQL_TYPE_TINY => LogicalType::Int { bits: 8, unsigned },
+                T::MYSQL_TYPE_SHORT => LogicalType::Int { bits: 16, unsigned },
+                T::MYSQL_TYPE_INT24 => LogicalType::Int { bits: 24, unsigned },
+                T::MYSQL_TYPE_LONG => LogicalType::Int { bits: 32, unsigned },
+                T::MYSQL_TYPE_LONGLONG => LogicalType::Int { bits: 64, unsigned },
+                T::MYSQL_TYPE_NEWDECIMAL | T::MYSQL_TYPE_DECIMAL => LogicalType::Decimal {
+                    precision: None,
+                    scale: Some(u32::from(col.decimals())),
+                },
+                T::MYSQL_TYPE_FLOAT => LogicalType::Float32,
+                T::MYSQL_TYPE_DOUBLE => LogicalType::Float64,
+                T::MYSQL_TYPE_DATE => LogicalType::Date,
+                T::MYSQL_TYPE_DATETIME => LogicalType::DateTime,
+                T::MYSQL_TYPE_TIMESTAMP => LogicalType::Timestamp,
+                T::MYSQL_TYPE_TIME => LogicalType::Time,
+                T::MYSQL_TYPE_YEAR => LogicalType::Year,
+                T::MYSQL_TYPE_BIT => LogicalType::Bit {
+                    bits: col.column_length(),
+                },
+                T::MYSQL_TYPE_JSON => LogicalType::Json,
+                _ if binary => LogicalType::Bytes {
+                    max_bytes: None,
+                    fixed: false,
+                },
+                _ => LogicalType::Text { max_chars: None },
+            };
+            ColumnSchema {
+                name: col.name_str().into_owned(),
+                source_type: format!("{:?}", col.column_type()),
+                logical,
+                nullable: !col.flags().contains(ColumnFlags::NOT_NULL_FLAG),
+            }
+        })
+        .collect();
+    c.close(stmt).await.map_err(db_err("close statement"))?;
+    Ok(TableSchema {
+        version: TableSchema::VERSION,
+        table: name.to_string(),
+        database: None,
+        engine: Engine::Mysql,
+        columns,
+        primary_key: Vec::new(),
+        row_count: None,
+        checksum: None,
+    })
+}
+
+pub(super) async fn begin_snapshot(c: &mut Conn) -> Result<()> {
+    c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .map_err(db_err("set isolation"))?;
+    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .await
+        .map_err(db_err("start snapshot"))
+}
+
+fn cell_to_param(c: &Cell) -> Value {
+    match c {
+        Cell::Null => Value::NULL,
+        Cell::Bool(b) => Value::Int(i64::from(*b)),
+        Cell::I64(v) => Value::Int(*v),
+        Cell::U64(v) => Value::UInt(*v),
+        Cell::F32(v) => Value::Float(*v),
+        Cell::F64(v) => Value::Double(*v),
+        Cell::Text(s) | Cell::Json(s) => Value::Bytes(s.clone().into_bytes()),
+        Cell::Bytes(b) => Value::Bytes(b.clone()),
+    }
+}
+
+/// Builds the keyset page query.
+pub(super) fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> String {
+    let cols: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
+    let mut sql = format!(
+        "SELECT {} FROM {}.{}",
+        cols.join(", "),
+        q(&t.db),
+        q(&t.name)
+    );
+    let mut conds = Vec::new();
+    if let Some(f) = &scan.filter {
+        conds.push(format!("({f})"));
+    }
+    let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
+    if scan.after.is_some() && !pk.is_empty() {
+        if pk.len() == 1 {
+            conds.push(format!("{} > ?", pk[0]));
+        } else {
+            let marks = vec!["?"; pk.len()].join(", ");
+            conds.push(format!("({}) > ({marks})", pk.join(", ")));
+        }
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    if !pk.is_empty() {
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&pk.join(", "));
+    }
+    if let Some(l) = scan.limit {
+        sql.push_str(&format!(" LIMIT {l}"));
+    }
+    sql
+}
+
+pub(super) async fn scan(
+    c: &mut Conn,
+    t: &TableRef,
+    schema: &TableSchema,
+    scan: &Scan,
+    f: &mut dyn FnMut(Vec<Cell>, Vec<BadCell>) -> Result<bool>,
+) -> Result<u64> {
+    let sql = page_sql(t, schema, scan);
+    let params: Vec<Value> = scan
+        .after
+        .as_ref()
+        .map(|k| k.iter().map(cell_to_param).collect())
+        .unwrap_or_default();
+    scan_sql(c, &sql, params, schema, f).await
+}
+
+pub(super) async fn scan_sql(
+    c: &mut Conn,
+    sql: &str,
+    params: Vec<Value>,
+    schema: &TableSchema,
+    f: &mut dyn FnMut(Vec<Cell>, Vec<BadCell>) -> Result<bool>,
+) -> Result<u64> {
+    let params = if params.is_empty() {
+        mysql_async::Params::Empty
+    } else {
+        mysql_async::Params::Positional(params)
+    };
+    let mut result = c
+        .exec_iter(sql, params)
+        .await
+        .map_err(|e| FerryError::Database(format!("read {}: {e}", schema.table)))?;
+    let mut n = 0u64;
+    let mut more = true;
+    while let Some(row) = result
+        .next()
+        .await
+        .map_err(|e| FerryError::Database(format!("read {}: {e}", schema.table)))?
+    {
+        if !more {
+            continue;
+        }
+        n += 1;
+        let mut bad = Vec::new();
+        let cells: Vec<Cell> = row
+            .unwrap_raw()
+            .into_iter()
+            .zip(&schema.columns)
+            .map(|(v, col)| convert(v.unwrap_or(Value::NULL), col, &mut bad))
+            .collect();
+        more = f(cells, bad)?;
+    }
+    Ok(n)
+}
+
+fn two(v: impl Into<u32>) -> String {
+    format!("{:02}", v.into())
+}
+
+/// Binary-protocol value → cell, by the column's logical type.
+pub(crate) fn convert(v: Value, col: &ColumnSchema, bad: &mut Vec<BadCell>) -> Cell {
+    match v {
+        Value::NULL => Cell::Null,
+        Value::Int(i) => Cell::I64(i),
+        Value::UInt(u) => Cell::U64(u),
+        Value::Float(x) => Cell::F32(x),
+        Value::Double(x) => Cell::F64(x),
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            let date = format!("{y:04}-{}-{}", two(mo), two(d));
+            let time = || {
+                let mut t = format!("{}:{}:{}", two(h), two(mi), two(s));
+                if us > 0 {
+                    t.push_str(&format!(".{us:06}"));
+                }
+                t
+            };
+            match col.logical {
+                LogicalType::Date => Cell::Text(date),
+                LogicalType::Timestamp if y != 0 => Cell::Text(format!("{date}T{}Z", time())),
+                _ => Cell::Text(format!("{date}T{}", time())),
+            }
+        }
+        Value::Time(neg, days, h, mi, s, us) => {
+            let hours = days * 24 + u32::from(h);
+            let mut t = format!(
+                "{}{hours:02}:{}:{}",
+                if neg { "-" } else { "" },
+                two(mi),
+                two(s)
+            );
+            if us > 0 {
+                t.push_str(&format!(".{us:06}"));
+            }
+            Cell::Text(t)
+        }
+        Value::Bytes(b) => match &col.logical {
+            LogicalType::Bytes { .. } => Cell::Bytes(b),
+            LogicalType::Bit { .. } => {
+                let mut n: u64 = 0;
+                for byte in &b {
+                    n = (n << 8) | u64::from(*byte);
+                }
+                Cell::U64(n)
+            }
+            LogicalType::Int { unsigned, .. } => {
+                let s = String::from_utf8_lossy(&b);
+                if *unsigned {
+                    s.parse()
+                        .map(Cell::U64)
+                        .unwrap_or(Cell::Text(s.into_owned()))
+                } else {
+                    s.parse()
+                        .map(Cell::I64)
+                        .unwrap_or(Cell::Text(s.into_owned()))
+                }
+            }
+            LogicalType::Json => match String::from_utf8(b) {
+                Ok(s) => {
+                    if serde_json::from_str::<&serde_json::value::RawValue>(&s).is_ok() {
+                        Cell::Json(s.trim().to_string())
+                    } else {
+                        bad.push(BadCell {
+                            column: col.name.clone(),
+                            reason: "invalid JSON in JSON column".into(),
+                        });
+                        Cell::Text(s)
+                    }
+                }
+                Err(e) => text_or_bad(e.into_bytes(), col, bad),
+            },
+            _ => match String::from_utf8(b) {
+                Ok(s) => Cell::Text(s),
+                Err(e) => text_or_bad(e.into_bytes(), col, bad),
+            },
+        },
+    }
+}
+
+fn text_or_bad(b: Vec<u8>, col: &ColumnSchema, bad: &mut Vec<BadCell>) -> Cell {
+    bad.push(BadCell {
+        column: col.name.clone(),
+        reason: "text is not valid UTF-8".into(),
+    });
+    Cell::Bytes(b)
+}
+
+pub(super) async fn count(c: &mut Conn, t: &TableRef, filter: Option<&str>) -> Result<u64> {
+    let mut sql = format!("SELECT COUNT(*) FROM {}.{}", q(&t.db), q(&t.name));
+    if let Some(f) = filter {
+        sql.push_str(&format!(" WHERE {f}"));
+    }
+    let n: Option<u64> = c.query_first(sql).await.map_err(db_err("count rows"))?;
+    Ok(n.unwrap_or(0))
+}

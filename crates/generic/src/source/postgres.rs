@@ -1,0 +1,408 @@
+//! PostgreSQL reads: pg_catalog for the schema, `COPY (SELECT …) TO STDOUT` for rows (one
+//! streamed, back-pressured result per page; every type's text output is lossless).
+
+use super::{BadCell, Cell, Scan, TableRef};
+use ferry_shared::conn::Engine;
+use ferry_shared::pattern::TablePattern;
+use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
+use ferry_shared::sql::{literal_pg, quote_pg as q};
+use ferry_shared::value::{format_naive, format_utc};
+use ferry_shared::{FerryError, Result};
+use futures_util::StreamExt;
+use tokio_postgres::Client;
+
+fn db_err(what: &str) -> impl Fn(tokio_postgres::Error) -> FerryError + '_ {
+    move |e| {
+        let msg = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string());
+        FerryError::Database(format!("{what}: {msg}"))
+    }
+}
+
+pub(super) async fn list_tables(
+    c: &Client,
+    default_schema: &str,
+    patterns: &[TablePattern],
+) -> Result<Vec<TableRef>> {
+    let rows = c
+        .query(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') \
+             AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .map_err(db_err("list tables"))?;
+    Ok(rows
+        .iter()
+        .map(|r| TableRef {
+            db: r.get(0),
+            name: r.get(1),
+        })
+        .filter(|t| {
+            patterns.iter().any(|p| match p.db() {
+                None => t.db == default_schema && p.matches(&t.db, &t.name),
+                Some(_) => p.matches(&t.db, &t.name),
+            })
+        })
+        .collect())
+}
+
+pub(super) async fn describe(c: &Client, t: &TableRef) -> Result<TableSchema> {
+    let rel = format!("{}.{}", q(&t.db), q(&t.name));
+    let oid_row = c
+        .query_opt("SELECT to_regclass($1)::oid", &[&rel])
+        .await
+        .map_err(db_err("find table"))?;
+    let oid: Option<u32> = oid_row.and_then(|r| r.get(0));
+    let Some(oid) = oid else {
+        return Err(FerryError::NotFound(format!(
+            "table {:?} not found in schema {:?}",
+            t.name, t.db
+        )));
+    };
+    let rows = c
+        .query(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, ty.typname, \
+             ty.typtype::text, a.atttypmod, \
+             CASE WHEN ty.typtype = 'e' THEN ARRAY(SELECT enumlabel::text FROM pg_enum e \
+                  WHERE e.enumtypid = ty.oid ORDER BY e.enumsortorder) END \
+             FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(db_err("read columns"))?;
+    let columns = rows
+        .iter()
+        .map(|r| {
+            let typname: String = r.get(3);
+            let typtype: String = r.get(4);
+            let typmod: i32 = r.get(5);
+            let labels: Option<Vec<String>> = r.get(6);
+            ColumnSchema {
+                name: r.get(0),
+                source_type: r.get(1),
+                logical: logical_type(&typname, &typtype, typmod, labels),
+                nullable: r.get(2),
+            }
+        })
+        .collect();
+    let pk_rows = c
+        .query(
+            "SELECT a.attname FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = $1 AND i.indisprimary \
+             ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            &[&oid],
+        )
+        .await
+        .map_err(db_err("read primary key"))?;
+    Ok(TableSchema {
+        version: TableSchema::VERSION,
+        table: t.name.clone(),
+        database: Some(t.db.clone()),
+        engine: Engine::Postgres,
+        columns,
+        primary_key: pk_rows.iter().map(|r| r.get(0)).collect(),
+        row_count: None,
+        checksum: None,
+    })
+}
+
+fn logical_type(
+    typname: &str,
+    typtype: &str,
+    typmod: i32,
+    labels: Option<Vec<String>>,
+) -> LogicalType {
+    if typtype == "e" {
+        return LogicalType::Enum {
+            values: labels.unwrap_or_default(),
+        };
+    }
+    let len = (typmod > 4).then(|| (typmod - 4) as u32);
+    match typname {
+        "bool" => LogicalType::Bool,
+        "int2" => LogicalType::Int {
+            bits: 16,
+            unsigned: false,
+        },
+        "int4" => LogicalType::Int {
+            bits: 32,
+            unsigned: false,
+        },
+        "int8" => LogicalType::Int {
+            bits: 64,
+            unsigned: false,
+        },
+        "numeric" => LogicalType::Decimal {
+            precision: len.map(|l| (l >> 16) & 0xffff),
+            scale: len.map(|l| l & 0xffff),
+        },
+        "float4" => LogicalType::Float32,
+        "float8" => LogicalType::Float64,
+        "varchar" | "bpchar" => LogicalType::Text { max_chars: len },
+        "text" | "name" | "citext" => LogicalType::Text { max_chars: None },
+        "bytea" => LogicalType::Bytes {
+            max_bytes: None,
+            fixed: false,
+        },
+        "json" | "jsonb" => LogicalType::Json,
+        "date" => LogicalType::Date,
+        "timestamp" => LogicalType::DateTime,
+        "timestamptz" => LogicalType::Timestamp,
+        "time" => LogicalType::Time,
+        "uuid" => LogicalType::Uuid,
+        other => LogicalType::Other {
+            name: other.to_string(),
+        },
+    }
+}
+
+pub(super) async fn describe_query(c: &Client, sql: &str, name: &str) -> Result<TableSchema> {
+    let stmt = c.prepare(sql).await.map_err(db_err("prepare query"))?;
+    let columns = stmt
+        .columns()
+        .iter()
+        .map(|col| ColumnSchema {
+            name: col.name().to_string(),
+            source_type: col.type_().name().to_string(),
+            logical: logical_type(col.type_().name(), "b", -1, None),
+            nullable: true,
+        })
+        .collect();
+    Ok(TableSchema {
+        version: TableSchema::VERSION,
+        table: name.to_string(),
+        database: None,
+        engine: Engine::Postgres,
+        columns,
+        primary_key: Vec::new(),
+        row_count: None,
+        checksum: None,
+    })
+}
+
+fn literal(c: &Cell) -> String {
+    match c {
+        Cell::Null => "NULL".into(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::I64(v) => v.to_string(),
+        Cell::U64(v) => v.to_string(),
+        Cell::F32(v) => literal_pg(&v.to_string()),
+        Cell::F64(v) => literal_pg(&v.to_string()),
+        Cell::Text(s) | Cell::Json(s) => literal_pg(s),
+        Cell::Bytes(b) => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("'\\x{hex}'::bytea")
+        }
+    }
+}
+
+fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> String {
+    let cols: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
+    let mut sql = format!(
+        "SELECT {} FROM {}.{}",
+        cols.join(", "),
+        q(&t.db),
+        q(&t.name)
+    );
+    let mut conds = Vec::new();
+    if let Some(f) = &scan.filter {
+        conds.push(format!("({f})"));
+    }
+    let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
+    if let (Some(after), false) = (&scan.after, pk.is_empty()) {
+        let lits: Vec<String> = after.iter().map(literal).collect();
+        conds.push(format!("({}) > ({})", pk.join(", "), lits.join(", ")));
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    if !pk.is_empty() {
+        // Byte order for text keys, so that every engine pages and merges in the same order.
+        let order: Vec<String> = schema
+            .primary_key
+            .iter()
+            .map(|k| match schema.column(k).map(|c| &c.logical) {
+                Some(LogicalType::Text { .. }) => format!("{} COLLATE \"C\"", q(k)),
+                _ => q(k),
+            })
+            .collect();
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&order.join(", "));
+    }
+    if let Some(l) = scan.limit {
+        sql.push_str(&format!(" LIMIT {l}"));
+    }
+    sql
+}
+
+pub(super) async fn scan(
+    c: &Client,
+    t: &TableRef,
+    schema: &TableSchema,
+    scan: &Scan,
+    f: &mut dyn FnMut(Vec<Cell>, Vec<BadCell>) -> Result<bool>,
+) -> Result<u64> {
+    scan_sql(c, &page_sql(t, schema, scan), schema, f).await
+}
+
+pub(super) async fn scan_sql(
+    c: &Client,
+    sql: &str,
+    schema: &TableSchema,
+    f: &mut dyn FnMut(Vec<Cell>, Vec<BadCell>) -> Result<bool>,
+) -> Result<u64> {
+    let copy = format!("COPY ({sql}) TO STDOUT");
+    let stream = c
+        .copy_out(&copy)
+        .await
+        .map_err(db_err(&format!("read {}", schema.table)))?;
+    futures_util::pin_mut!(stream);
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut n = 0u64;
+    let mut more = true;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(db_err(&format!("read {}", schema.table)))?;
+        buf.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            let line = &buf[start..start + pos];
+            if more {
+                n += 1;
+                let mut bad = Vec::new();
+                let cells = parse_copy_line(line, schema, &mut bad);
+                more = f(cells, bad)?;
+            }
+            start += pos + 1;
+        }
+        buf.drain(..start);
+    }
+    Ok(n)
+}
+
+/// Splits a COPY text line into cells.
+fn parse_copy_line(line: &[u8], schema: &TableSchema, bad: &mut Vec<BadCell>) -> Vec<Cell> {
+    line.split(|&b| b == b'\t')
+        .zip(&schema.columns)
+        .map(|(field, col)| {
+            if field == b"\\N" {
+                return Cell::Null;
+            }
+            let raw = unescape(field);
+            match String::from_utf8(raw) {
+                Ok(s) => text_cell(s, &col.logical),
+                Err(e) => {
+                    bad.push(BadCell {
+                        column: col.name.clone(),
+                        reason: "text is not valid UTF-8".into(),
+                    });
+                    Cell::Bytes(e.into_bytes())
+                }
+            }
+        })
+        .collect()
+}
+
+fn unescape(field: &[u8]) -> Vec<u8> {
+    if !field.contains(&b'\\') {
+        return field.to_vec();
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        if b != b'\\' || i + 1 >= field.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let n = field[i + 1];
+        i += 2;
+        match n {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(n - b'0');
+                let mut k = 0;
+                while k < 2 && i < field.len() && (b'0'..=b'7').contains(&field[i]) {
+                    v = v * 8 + u32::from(field[i] - b'0');
+                    i += 1;
+                    k += 1;
+                }
+                out.push(v as u8);
+            }
+            b'x' => {
+                let mut v = 0u8;
+                let mut k = 0;
+                while k < 2 && i < field.len() && field[i].is_ascii_hexdigit() {
+                    v = v * 16 + (field[i] as char).to_digit(16).unwrap_or(0) as u8;
+                    i += 1;
+                    k += 1;
+                }
+                out.push(v);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// PostgreSQL text output → cell.
+pub(crate) fn text_cell(s: String, logical: &LogicalType) -> Cell {
+    match logical {
+        LogicalType::Bool => Cell::Bool(s == "t" || s == "true"),
+        LogicalType::Int { .. } | LogicalType::Year => {
+            s.parse().map(Cell::I64).unwrap_or(Cell::Text(s))
+        }
+        LogicalType::Float32 => s.parse().map(Cell::F32).unwrap_or(Cell::Text(s)),
+        LogicalType::Float64 => s.parse().map(Cell::F64).unwrap_or(Cell::Text(s)),
+        LogicalType::Bytes { .. } => match s.strip_prefix("\\x") {
+            Some(hex) => Cell::Bytes(
+                (0..hex.len() / 2)
+                    .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                    .collect(),
+            ),
+            None => Cell::Bytes(s.into_bytes()),
+        },
+        LogicalType::Json => Cell::Json(s),
+        LogicalType::DateTime => {
+            match chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f") {
+                Ok(dt) => Cell::Text(format_naive(&dt)),
+                Err(_) => Cell::Text(s),
+            }
+        }
+        LogicalType::Timestamp => {
+            match chrono::DateTime::parse_from_str(&format!("{s}00"), "%Y-%m-%d %H:%M:%S%.f%z")
+                .or_else(|_| chrono::DateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f%#z"))
+            {
+                Ok(dt) => Cell::Text(format_utc(&dt.naive_utc())),
+                Err(_) => Cell::Text(s),
+            }
+        }
+        LogicalType::Time => match chrono::NaiveTime::parse_from_str(&s, "%H:%M:%S%.f") {
+            Ok(t) => Cell::Text(ferry_shared::value::format_time(&t)),
+            Err(_) => Cell::Text(s),
+        },
+        _ => Cell::Text(s),
+    }
+}
+
+pub(super) async fn count(c: &Client, t: &TableRef, filter: Option<&str>) -> Result<u64> {
+    let mut sql = format!("SELECT count(*) FROM {}.{}", q(&t.db), q(&t.name));
+    if let Some(f) = filter {
+        sql.push_str(&format!(" WHERE {f}"));
+    }
+    let row = c.query_one(&sql, &[]).await.map_err(db_err("count rows"))?;
+    let n: i64 = row.get(0);
+    Ok(n as u64)
+}

@@ -1,0 +1,84 @@
+//! Flags every tool shares, spelled the same everywhere, plus configuration layering.
+//!
+//! Layering is flag > environment > `.env` > default: [`load_dotenv`] fills the environment
+//! from `.env` without overriding variables already set, then clap reads flags with `env`
+//! fallbacks.
+
+use clap::Args;
+use std::path::PathBuf;
+
+/// Output, logging and run-control flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CommonArgs {
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Also write the log (at debug level) to this file.
+    #[arg(long, env = "FERRY_LOG_FILE", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Write the JSON run report here (the summary table always goes to stderr).
+    #[arg(long, env = "FERRY_REPORT", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// Flags of tools that write rows somewhere and can reject some.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Rows per committed unit (batch, page, checkpoint step).
+    #[arg(
+        long,
+        env = "FERRY_BATCH_SIZE",
+        default_value_t = 50_000,
+        value_name = "N"
+    )]
+    pub batch_size: usize,
+    /// Continue after the last committed unit recorded in the checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Checkpoint file (default: derived from the output or target, under .ferry/).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Read, convert and validate everything, write nothing to the target.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rejected rows go here as NDJSON with file, line, table, column, value and reason.
+    #[arg(long, env = "FERRY_REJECTS", value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Stop (exit 3) after this many rejected rows; 0 means no limit.
+    #[arg(
+        long,
+        env = "FERRY_MAX_REJECTS",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
+    pub max_rejects: u64,
+}
+
+/// Loads `.env` from the working directory (or `FERRY_ENV_FILE`) without overriding the
+/// environment. Called before clap parses, so `.env` values act as env fallbacks.
+pub fn load_dotenv() {
+    match std::env::var_os("FERRY_ENV_FILE") {
+        Some(p) => {
+            let _ = dotenvy::from_path(p);
+        }
+        None => {
+            let _ = dotenvy::dotenv();
+        }
+    }
+}
+
+/// A name safe for a file: letters, digits, `-`, `_`, `.`; everything else becomes `_`.
+pub fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

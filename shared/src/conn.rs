@@ -1,0 +1,644 @@
+//! Connection options shared by every tool: URLs, secrets, TLS, connect with retry.
+//!
+//! One clap `Args` struct per side (`--source`, `--target`) is flattened into each tool, so
+//! the flags, environment variables and error messages are spelled the same everywhere.
+
+use crate::error::{FerryError, Result};
+use clap::Args;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Which kind of server or file a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// MySQL or MariaDB (`mysql://`, `mariadb://`).
+    Mysql,
+    /// PostgreSQL (`postgres://`, `postgresql://`).
+    Postgres,
+    /// A SQLite file (`sqlite://PATH`).
+    Sqlite,
+    /// Amazon DynamoDB or a compatible local server (`dynamodb://REGION`).
+    Dynamodb,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Mysql => "mysql",
+            Engine::Postgres => "postgres",
+            Engine::Sqlite => "sqlite",
+            Engine::Dynamodb => "dynamodb",
+        })
+    }
+}
+
+/// TLS policy, from the URL's `?tls=` parameter (or PostgreSQL's `sslmode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// Plain TCP (the default; local servers).
+    Disable,
+    /// Encrypt, but accept any certificate (like `sslmode=require`).
+    Require,
+    /// Encrypt and verify the certificate and host name.
+    Verify,
+}
+
+/// A password that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a password.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The password itself, only for handing to a driver.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A parsed, validated connection target.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The engine.
+    pub engine: Engine,
+    /// Host name or address (servers).
+    pub host: String,
+    /// TCP port (servers).
+    pub port: u16,
+    /// User name (servers).
+    pub user: String,
+    /// Password, from the URL, a password file or the environment.
+    pub password: Option<Secret>,
+    /// Database name (servers); region for DynamoDB.
+    pub database: Option<String>,
+    /// File path (SQLite).
+    pub path: Option<PathBuf>,
+    /// Unix socket (MySQL `?socket=`).
+    pub socket: Option<String>,
+    /// TLS policy.
+    pub tls: Tls,
+    /// Endpoint URL for a DynamoDB-compatible local server.
+    pub endpoint_url: Option<String>,
+    /// Which side this is ("source" or "target"), for messages.
+    pub side: &'static str,
+}
+
+impl fmt::Display for Endpoint {
+    /// The URL with the password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.engine {
+            Engine::Sqlite => write!(
+                f,
+                "sqlite://{}",
+                self.path.as_deref().unwrap_or(Path::new("")).display()
+            ),
+            Engine::Dynamodb => {
+                write!(f, "dynamodb://{}", self.database.as_deref().unwrap_or(""))?;
+                if let Some(u) = &self.endpoint_url {
+                    write!(f, " (endpoint {u})")?;
+                }
+                Ok(())
+            }
+            _ => {
+                write!(f, "{}://{}", self.engine, self.user)?;
+                if self.password.is_some() {
+                    f.write_str(":***")?;
+                }
+                write!(f, "@{}:{}", self.host, self.port)?;
+                if let Some(db) = &self.database {
+                    write!(f, "/{db}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Endpoint {
+    /// `host:port` for messages.
+    pub fn addr(&self) -> String {
+        match &self.socket {
+            Some(s) => format!("socket {s}"),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    /// The database name, or a usage error naming the flag.
+    pub fn require_database(&self) -> Result<&str> {
+        self.database.as_deref().ok_or_else(|| {
+            FerryError::Usage(format!(
+                "--{} {self} names no database; add /DATABASE to the URL",
+                self.side
+            ))
+        })
+    }
+}
+
+/// Replaces `user:password@` in any URL inside `s` with `user:***@`.
+///
+/// Applied to every error line, so a driver that echoes its connection string cannot leak.
+pub fn redact_urls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":***");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses a connection URL. `side` is "source" or "target" and names the flag in errors.
+pub fn parse_url(url: &str, side: &'static str) -> Result<Endpoint> {
+    let bad = |why: &str| {
+        FerryError::Usage(format!(
+            "--{side} {}: {why} (expected mysql://, mariadb://, postgres://, sqlite://PATH or dynamodb://REGION)",
+            redact_urls(url)
+        ))
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a URL"))?;
+    let engine = match scheme.to_ascii_lowercase().as_str() {
+        "mysql" | "mariadb" => Engine::Mysql,
+        "postgres" | "postgresql" => Engine::Postgres,
+        "sqlite" => Engine::Sqlite,
+        "dynamodb" => Engine::Dynamodb,
+        _ => return Err(bad("unknown scheme")),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let mut ep = Endpoint {
+        engine,
+        host: "127.0.0.1".into(),
+        port: match engine {
+            Engine::Mysql => 3306,
+            Engine::Postgres => 5432,
+            _ => 0,
+        },
+        user: match engine {
+            Engine::Mysql => "root".into(),
+            _ => std::env::var("USER").unwrap_or_else(|_| "postgres".into()),
+        },
+        password: None,
+        database: None,
+        path: None,
+        socket: None,
+        tls: Tls::Disable,
+        endpoint_url: None,
+        side,
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "tls" | "sslmode" | "ssl-mode" => {
+                ep.tls = match v.to_ascii_lowercase().as_str() {
+                    "disable" | "disabled" | "false" | "prefer" | "allow" => Tls::Disable,
+                    "require" | "required" | "true" => Tls::Require,
+                    "verify" | "verify-full" | "verify-ca" | "verify_identity" => Tls::Verify,
+                    _ => return Err(bad(&format!("unknown tls mode {v:?}"))),
+                }
+            }
+            "socket" => ep.socket = Some(percent_decode(v)),
+            "endpoint" | "endpoint_url" => ep.endpoint_url = Some(percent_decode(v)),
+            _ => return Err(bad(&format!("unknown parameter {k:?}"))),
+        }
+    }
+    match engine {
+        Engine::Sqlite => {
+            if rest.is_empty() {
+                return Err(bad("no file path"));
+            }
+            ep.path = Some(PathBuf::from(percent_decode(rest)));
+            return Ok(ep);
+        }
+        Engine::Dynamodb => {
+            ep.database = Some(if rest.is_empty() {
+                "us-east-1".into()
+            } else {
+                rest.trim_end_matches('/').to_string()
+            });
+            return Ok(ep);
+        }
+        _ => {}
+    }
+    let (authority, db) = match rest.split_once('/') {
+        Some((a, d)) => (a, Some(d)),
+        None => (rest, None),
+    };
+    if let Some(d) = db.filter(|d| !d.is_empty()) {
+        ep.database = Some(percent_decode(d));
+    }
+    let hostport = match authority.rsplit_once('@') {
+        Some((userinfo, hp)) => {
+            match userinfo.split_once(':') {
+                Some((u, p)) => {
+                    ep.user = percent_decode(u);
+                    ep.password = Some(Secret::new(percent_decode(p)));
+                }
+                None => ep.user = percent_decode(userinfo),
+            }
+            hp
+        }
+        None => authority,
+    };
+    if !hostport.is_empty() {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+                ep.host = h.trim_start_matches('[').trim_end_matches(']').to_string();
+                ep.port = p.parse().map_err(|_| bad(&format!("bad port {p:?}")))?;
+            }
+            _ => ep.host = hostport.to_string(),
+        }
+    }
+    Ok(ep)
+}
+
+/// Source connection flags, flattened into every tool that reads a database.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceArgs {
+    /// Source URL: mysql://USER@HOST:PORT/DB, postgres://USER@HOST/DB, sqlite://PATH.
+    /// The password comes from FERRY_SOURCE_PASSWORD, a .env file or --source-password-file.
+    #[arg(long = "source", env = "FERRY_SOURCE", value_name = "URL")]
+    pub source: Option<String>,
+    /// File whose first line is the source password.
+    #[arg(long, env = "FERRY_SOURCE_PASSWORD_FILE", value_name = "FILE")]
+    pub source_password_file: Option<PathBuf>,
+}
+
+/// Target connection flags, flattened into every tool that writes a database.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TargetArgs {
+    /// Target URL: postgres://USER@HOST/DB, mysql://USER@HOST:PORT/DB, sqlite://PATH,
+    /// dynamodb://REGION. The password comes from FERRY_TARGET_PASSWORD, a .env file or
+    /// --target-password-file.
+    #[arg(long = "target", env = "FERRY_TARGET", value_name = "URL")]
+    pub target: Option<String>,
+    /// File whose first line is the target password.
+    #[arg(long, env = "FERRY_TARGET_PASSWORD_FILE", value_name = "FILE")]
+    pub target_password_file: Option<PathBuf>,
+    /// Endpoint URL of a DynamoDB-compatible server (local testing).
+    #[arg(long, env = "FERRY_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+fn resolve(
+    url: Option<&str>,
+    password_file: Option<&Path>,
+    side: &'static str,
+    env_prefix: &str,
+) -> Result<Endpoint> {
+    let url = url.ok_or_else(|| {
+        FerryError::Usage(format!(
+            "no --{side} given (or {env_prefix} in the environment or .env)"
+        ))
+    })?;
+    let mut ep = parse_url(url, side)?;
+    if ep.password.is_none() {
+        if let Some(file) = password_file {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                FerryError::Usage(format!("--{side}-password-file {}: {e}", file.display()))
+            })?;
+            ep.password = Some(Secret::new(text.lines().next().unwrap_or("").to_string()));
+        } else if let Ok(p) = std::env::var(format!("{env_prefix}_PASSWORD")) {
+            ep.password = Some(Secret::new(p));
+        }
+    }
+    Ok(ep)
+}
+
+impl SourceArgs {
+    /// The source endpoint, with its password resolved.
+    pub fn endpoint(&self) -> Result<Endpoint> {
+        resolve(
+            self.source.as_deref(),
+            self.source_password_file.as_deref(),
+            "source",
+            "FERRY_SOURCE",
+        )
+    }
+}
+
+impl TargetArgs {
+    /// The target endpoint, with its password resolved.
+    pub fn endpoint(&self) -> Result<Endpoint> {
+        let mut ep = resolve(
+            self.target.as_deref(),
+            self.target_password_file.as_deref(),
+            "target",
+            "FERRY_TARGET",
+        )?;
+        if self.endpoint_url.is_some() {
+            ep.endpoint_url.clone_from(&self.endpoint_url);
+        }
+        Ok(ep)
+    }
+}
+
+/// How many connect attempts are made on transient errors (`FERRY_CONNECT_RETRIES`).
+fn connect_attempts() -> u32 {
+    std::env::var("FERRY_CONNECT_RETRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        + 1
+}
+
+/// Retries `f` with exponential backoff while the error is transient.
+async fn with_retry<T, F, Fut, E>(
+    ep: &Endpoint,
+    mut f: F,
+    transient: fn(&E) -> bool,
+) -> std::result::Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    E: fmt::Display,
+{
+    let attempts = connect_attempts();
+    let mut delay = Duration::from_millis(250);
+    let mut n = 1;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if n < attempts && transient(&e) => {
+                tracing::warn!(
+                    "connect to {} failed ({}), retry {n}/{} in {:?}",
+                    ep.addr(),
+                    redact_urls(&e.to_string()),
+                    attempts - 1,
+                    delay
+                );
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                n += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn io_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionReset | ConnectionAborted | TimedOut | Interrupted
+    )
+}
+
+/// Connects to PostgreSQL; the connection task runs in the background.
+pub async fn connect_postgres(ep: &Endpoint) -> Result<tokio_postgres::Client> {
+    let mut cfg = tokio_postgres::Config::new();
+    match &ep.socket {
+        Some(s) => cfg.host_path(s),
+        None => cfg.host(&ep.host),
+    };
+    cfg.port(ep.port)
+        .user(&ep.user)
+        .dbname(ep.database.as_deref().unwrap_or(&ep.user))
+        .application_name("ferry")
+        .connect_timeout(Duration::from_secs(10));
+    if let Some(p) = &ep.password {
+        cfg.password(p.expose());
+    }
+    let transient = |e: &tokio_postgres::Error| {
+        if let Some(db) = e.as_db_error() {
+            // 57P03: the database system is starting up; 53300: too many connections.
+            return matches!(db.code().code(), "57P03" | "53300");
+        }
+        std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(io_transient)
+            || e.to_string().contains("timed out")
+    };
+    let client = match ep.tls {
+        Tls::Disable => {
+            with_retry(
+                ep,
+                || async {
+                    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!("postgres connection closed: {e}");
+                        }
+                    });
+                    Ok(client)
+                },
+                transient,
+            )
+            .await
+        }
+        Tls::Require | Tls::Verify => {
+            let mut b = native_tls::TlsConnector::builder();
+            if ep.tls == Tls::Require {
+                b.danger_accept_invalid_certs(true)
+                    .danger_accept_invalid_hostnames(true);
+            }
+            let connector = b
+                .build()
+                .map_err(|e| FerryError::Connect(format!("TLS setup failed: {e}")))?;
+            let tls = postgres_native_tls::MakeTlsConnector::new(connector);
+            cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            with_retry(
+                ep,
+                || async {
+                    let (client, conn) = cfg.connect(tls.clone()).await?;
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!("postgres connection closed: {e}");
+                        }
+                    });
+                    Ok(client)
+                },
+                transient,
+            )
+            .await
+        }
+    };
+    let client = client.map_err(|e| {
+        let detail = match e.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.to_string()),
+        };
+        FerryError::Connect(format!(
+            "cannot connect to PostgreSQL at {} as {:?}, database {:?}: {}; check that the server runs and the URL{} is right",
+            ep.addr(),
+            ep.user,
+            ep.database.as_deref().unwrap_or(&ep.user),
+            redact_urls(&detail),
+            if ep.side == "source" { " and FERRY_SOURCE_PASSWORD" } else { " and FERRY_TARGET_PASSWORD" }
+        ))
+    })?;
+    client
+        .batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'")
+        .await
+        .map_err(|e| FerryError::Database(format!("session setup on {}: {e}", ep.addr())))?;
+    Ok(client)
+}
+
+/// Connects to MySQL/MariaDB with utf8mb4, UTC and strict mode, so values are never changed
+/// silently by the server.
+pub async fn connect_mysql(ep: &Endpoint) -> Result<mysql_async::Conn> {
+    let mut b = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(ep.host.clone())
+        .tcp_port(ep.port)
+        .user(Some(ep.user.clone()))
+        .pass(ep.password.as_ref().map(|p| p.expose().to_string()))
+        .db_name(ep.database.clone())
+        .prefer_socket(false)
+        .socket(ep.socket.clone())
+        .init(vec![
+            "SET NAMES utf8mb4",
+            "SET time_zone = '+00:00'",
+            "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'",
+        ]);
+    if ep.tls != Tls::Disable {
+        let mut ssl = mysql_async::SslOpts::default();
+        if ep.tls == Tls::Require {
+            ssl = ssl
+                .with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true);
+        }
+        b = b.ssl_opts(ssl);
+    }
+    let opts = mysql_async::Opts::from(b);
+    let transient = |e: &mysql_async::Error| match e {
+        mysql_async::Error::Io(io) => match io {
+            mysql_async::IoError::Io(e) => io_transient(e),
+            _ => false,
+        },
+        // 1040: too many connections.
+        mysql_async::Error::Server(s) => s.code == 1040,
+        _ => false,
+    };
+    with_retry(ep, || mysql_async::Conn::new(opts.clone()), transient)
+        .await
+        .map_err(|e| {
+            let hint = match &e {
+                mysql_async::Error::Server(s) if s.code == 1045 => {
+                    format!(
+                        "; check the user and password (FERRY_{}_PASSWORD, .env or --{}-password-file)",
+                        ep.side.to_uppercase(),
+                        ep.side
+                    )
+                }
+                mysql_async::Error::Server(s) if s.code == 1049 => "; check the database name".into(),
+                mysql_async::Error::Io(_) => "; check that the server runs and listens there".into(),
+                _ => String::new(),
+            };
+            FerryError::Connect(format!(
+                "cannot connect to MySQL at {} as {:?}: {}{hint}",
+                ep.addr(),
+                ep.user,
+                redact_urls(&e.to_string())
+            ))
+        })
+}
+
+/// Opens a SQLite file. Sources are opened read-only so a typo never creates an empty file.
+pub fn open_sqlite(ep: &Endpoint, read_only: bool) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let path = ep
+        .path
+        .as_deref()
+        .ok_or_else(|| FerryError::Usage("sqlite URL without a path".into()))?;
+    if read_only && !path.exists() {
+        return Err(FerryError::NotFound(format!(
+            "SQLite file {} does not exist",
+            path.display()
+        )));
+    }
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| {
+        FerryError::Connect(format!("cannot open SQLite file {}: {e}", path.display()))
+    })?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(|e| FerryError::Connect(format!("{}: {e}", path.display())))?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_redacts() {
+        let ep = parse_url(
+            "mysql://app:s3cr%40t@db.example:3307/shop?tls=require",
+            "source",
+        )
+        .expect("parse");
+        assert_eq!(ep.engine, Engine::Mysql);
+        assert_eq!(ep.host, "db.example");
+        assert_eq!(ep.port, 3307);
+        assert_eq!(ep.user, "app");
+        assert_eq!(ep.password.as_ref().map(Secret::expose), Some("s3cr@t"));
+        assert_eq!(ep.database.as_deref(), Some("shop"));
+        assert_eq!(ep.tls, Tls::Require);
+        let shown = ep.to_string();
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert_eq!(shown, "mysql://app:***@db.example:3307/shop");
+        assert_eq!(
+            redact_urls("failed: postgres://u:hunter2@h:5432/db bad"),
+            "failed: postgres://u:***@h:5432/db bad"
+        );
+    }
+
+    #[test]
+    fn sqlite_and_dynamo() {
+        let ep = parse_url("sqlite:///tmp/a.db", "source").expect("parse");
+        assert_eq!(ep.path.as_deref(), Some(Path::new("/tmp/a.db")));
+        let ep = parse_url("dynamodb://eu-west-1", "target").expect("parse");
+        assert_eq!(ep.database.as_deref(), Some("eu-west-1"));
+        assert!(parse_url("oracle://x", "source").is_err());
+    }
+}

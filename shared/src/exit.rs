@@ -1,0 +1,61 @@
+//! `main()` glue: run the tool, print one clear line on error, exit with the documented code.
+
+use crate::error::{Exit, FerryError};
+use std::process::ExitCode;
+
+/// Finds the most specific exit code for an error chain.
+///
+/// A closed stdout (`| head`) is a clean exit, not a failure.
+pub fn exit_code_for(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if let Some(fe) = cause.downcast_ref::<FerryError>() {
+            return fe.exit();
+        }
+        if let Some(ce) = cause.downcast_ref::<clap::Error>() {
+            let _ = ce;
+            return Exit::Usage;
+        }
+    }
+    Exit::Failure
+}
+
+/// True when the error is only a closed output pipe.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<FerryError>().is_some_and(|f| {
+                matches!(f, FerryError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+    })
+}
+
+/// Renders an error chain as one line: `context: cause: cause`, secrets already redacted by
+/// the code that built the messages.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let s = cause.to_string().replace('\n', " ");
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    crate::conn::redact_urls(&parts.join(": "))
+}
+
+/// Runs a tool's `run` result through the exit-code mapping. `tool` prefixes the error line.
+///
+/// Tools return `Ok(Exit::Rejects)` when they finished with rejects.
+#[allow(clippy::print_stderr)]
+pub fn finish(tool: &str, result: anyhow::Result<Exit>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code.code()),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = exit_code_for(&err);
+            eprintln!("{tool}: error: {}", one_line(&err));
+            tracing::error!(target: "ferry", "{}", one_line(&err));
+            ExitCode::from(code.code())
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Atomic file writes: a file is complete under its name or absent.
+
+use crate::error::{FerryError, Result};
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `bytes` to `path` through `path.tmp`, fsync, rename, directory fsync.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| FerryError::io(dir, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| FerryError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| FerryError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| FerryError::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| FerryError::io(path, e))?;
+    sync_dir(path);
+    Ok(())
+}
+
+/// Fsyncs the directory holding `path`, so a rename survives a power cut. Best effort.
+pub fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes a value as pretty JSON, atomically.
+pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| FerryError::Database(format!("serialize {}: {e}", path.display())))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}

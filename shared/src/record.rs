@@ -1,0 +1,623 @@
+//! NDJSON records: one JSON object per line, read and written without loss.
+//!
+//! A stream may start with a header line `{"$ferry":"header","schema":{…}}` and end with
+//! `{"$ferry":"end","rows":N,"checksum":"…"}`: the schema travels with a pipe, and a loader
+//! can tell a finished stream from one whose producer died. Files written with `-o` carry the
+//! schema in a sidecar instead. See docs/ndjson.md.
+
+use crate::checksum::Checksum;
+use crate::error::{FerryError, Result};
+use crate::schema::TableSchema;
+use base64::Engine as _;
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The marker key of control lines.
+pub const MARKER: &str = "$ferry";
+const MARKER_PREFIX: &[u8] = b"{\"$ferry\"";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ControlLine {
+    #[serde(rename = "$ferry")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schema: Option<TableSchema>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rows: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
+}
+
+// ---------------------------------------------------------------- writing
+
+enum Sink {
+    Stdout(BufWriter<std::io::Stdout>),
+    File {
+        tmp: PathBuf,
+        dest: PathBuf,
+        w: BufWriter<File>,
+    },
+}
+
+/// Writes records to stdout or to a file that appears under its name only when finished.
+pub struct RecordWriter {
+    sink: Sink,
+    line: Vec<u8>,
+    keys: Vec<Vec<u8>>,
+    field: usize,
+    checksum: Checksum,
+    offset: u64,
+}
+
+/// The temporary name a file has while it is being written.
+pub fn part_path(dest: &Path) -> PathBuf {
+    let mut s = dest.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+impl RecordWriter {
+    /// Writes to stdout.
+    pub fn stdout() -> Self {
+        Self::with_sink(
+            Sink::Stdout(BufWriter::with_capacity(1 << 18, std::io::stdout())),
+            0,
+        )
+    }
+
+    /// Writes to `dest.part`, renamed to `dest` by [`RecordWriter::finish`].
+    pub fn create(dest: &Path) -> Result<Self> {
+        let tmp = part_path(dest);
+        let f = File::create(&tmp).map_err(|e| FerryError::io(&tmp, e))?;
+        Ok(Self::with_sink(
+            Sink::File {
+                tmp,
+                dest: dest.to_path_buf(),
+                w: BufWriter::with_capacity(1 << 18, f),
+            },
+            0,
+        ))
+    }
+
+    /// Reopens `dest.part` after a crash, cut back to `offset` (the last checkpoint), with the
+    /// checksum saved then.
+    pub fn resume(dest: &Path, offset: u64, checksum: Checksum) -> Result<Self> {
+        let tmp = part_path(dest);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tmp)
+            .map_err(|e| FerryError::io(&tmp, e))?;
+        f.set_len(offset).map_err(|e| FerryError::io(&tmp, e))?;
+        let mut f = f;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| FerryError::io(&tmp, e))?;
+        let mut w = Self::with_sink(
+            Sink::File {
+                tmp,
+                dest: dest.to_path_buf(),
+                w: BufWriter::with_capacity(1 << 18, f),
+            },
+            offset,
+        );
+        w.checksum = checksum;
+        Ok(w)
+    }
+
+    fn with_sink(sink: Sink, offset: u64) -> Self {
+        RecordWriter {
+            sink,
+            line: Vec::with_capacity(4096),
+            keys: Vec::new(),
+            field: 0,
+            checksum: Checksum::default(),
+            offset,
+        }
+    }
+
+    fn out(&mut self) -> &mut dyn Write {
+        match &mut self.sink {
+            Sink::Stdout(w) => w,
+            Sink::File { w, .. } => w,
+        }
+    }
+
+    fn io_err(&self, e: std::io::Error) -> FerryError {
+        match &self.sink {
+            Sink::Stdout(_) => FerryError::io("<stdout>", e),
+            Sink::File { tmp, .. } => FerryError::io(tmp, e),
+        }
+    }
+
+    /// Sets the column names; keys are escaped once here, not per row.
+    pub fn set_columns<S: AsRef<str>>(&mut self, names: &[S]) {
+        self.keys = names
+            .iter()
+            .map(|n| {
+                let mut k = serde_json::to_vec(n.as_ref()).unwrap_or_default();
+                k.push(b':');
+                k
+            })
+            .collect();
+    }
+
+    /// Writes the header control line carrying the schema.
+    pub fn write_header(&mut self, schema: &TableSchema) -> Result<()> {
+        let line = ControlLine {
+            kind: "header".into(),
+            schema: Some(schema.clone()),
+            rows: None,
+            checksum: None,
+        };
+        self.write_control(&line)
+    }
+
+    /// Writes the end control line with the row count and checksum.
+    pub fn write_end(&mut self) -> Result<()> {
+        let line = ControlLine {
+            kind: "end".into(),
+            schema: None,
+            rows: Some(self.checksum.count()),
+            checksum: Some(self.checksum.hex()),
+        };
+        self.write_control(&line)
+    }
+
+    fn write_control(&mut self, line: &ControlLine) -> Result<()> {
+        let mut bytes =
+            serde_json::to_vec(line).map_err(|e| FerryError::Database(e.to_string()))?;
+        bytes.push(b'\n');
+        self.offset += bytes.len() as u64;
+        self.out().write_all(&bytes).map_err(|e| self.io_err(e))
+    }
+
+    /// Starts a record.
+    pub fn begin(&mut self) {
+        self.line.clear();
+        self.line.push(b'{');
+        self.field = 0;
+    }
+
+    fn key(&mut self) {
+        if self.field > 0 {
+            self.line.push(b',');
+        }
+        let k = &self.keys[self.field];
+        self.line.extend_from_slice(k);
+        self.field += 1;
+    }
+
+    /// Skips a column (a missing key, as opposed to NULL).
+    pub fn skip(&mut self) {
+        self.field += 1;
+    }
+
+    /// Writes NULL.
+    pub fn null(&mut self) {
+        self.key();
+        self.line.extend_from_slice(b"null");
+    }
+    /// Writes a boolean.
+    pub fn bool(&mut self, v: bool) {
+        self.key();
+        self.line
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+    /// Writes a signed integer.
+    pub fn i64(&mut self, v: i64) {
+        self.key();
+        let _ = write!(self.line, "{v}");
+    }
+    /// Writes an unsigned integer.
+    pub fn u64(&mut self, v: u64) {
+        self.key();
+        let _ = write!(self.line, "{v}");
+    }
+    /// Writes an integer already in decimal text (validated by the caller).
+    pub fn int_text(&mut self, digits: &str) {
+        self.key();
+        self.line.extend_from_slice(digits.as_bytes());
+    }
+    /// Writes a double; NaN and infinities become the strings "NaN", "Infinity", "-Infinity".
+    pub fn f64(&mut self, v: f64) {
+        self.key();
+        write_float(&mut self.line, v, |b, v| {
+            let _ = write!(b, "{v:?}");
+        });
+    }
+    /// Writes a single-precision float with its own shortest form (3.4028235e38, not
+    /// 3.4028234663852886e38).
+    pub fn f32(&mut self, v: f32) {
+        self.key();
+        write_float(&mut self.line, f64::from(v), |b, _| {
+            let _ = write!(b, "{v:?}");
+        });
+    }
+    /// Writes a string.
+    pub fn str(&mut self, s: &str) {
+        self.key();
+        write_json_str(&mut self.line, s);
+    }
+    /// Writes bytes as base64.
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.key();
+        self.line.push(b'"');
+        let start = self.line.len();
+        let n = base64::encoded_len(b.len(), true).unwrap_or(0);
+        self.line.resize(start + n, 0);
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(b, &mut self.line[start..]);
+        self.line.push(b'"');
+    }
+    /// Writes already-valid JSON (nested JSON columns), verbatim.
+    pub fn raw(&mut self, json: &str) {
+        self.key();
+        self.line.extend_from_slice(json.as_bytes());
+    }
+
+    /// Ends the record and writes it.
+    pub fn end(&mut self) -> Result<()> {
+        self.line.push(b'}');
+        self.checksum.add(&self.line);
+        self.line.push(b'\n');
+        self.offset += self.line.len() as u64;
+        let Self { sink, line, .. } = self;
+        let r = match sink {
+            Sink::Stdout(w) => w.write_all(line),
+            Sink::File { w, .. } => w.write_all(line),
+        };
+        r.map_err(|e| self.io_err(e))
+    }
+
+    /// Rows written so far (including rows before a resume).
+    pub fn rows(&self) -> u64 {
+        self.checksum.count()
+    }
+
+    /// The checksum so far.
+    pub fn checksum(&self) -> Checksum {
+        self.checksum
+    }
+
+    /// Flushes (and for files fsyncs) so that everything up to the returned offset is durable:
+    /// call before writing a checkpoint that names this offset.
+    pub fn sync(&mut self) -> Result<u64> {
+        let r = match &mut self.sink {
+            Sink::Stdout(w) => w.flush(),
+            Sink::File { w, .. } => w.flush().and_then(|_| w.get_ref().sync_data()),
+        };
+        r.map_err(|e| self.io_err(e))?;
+        Ok(self.offset)
+    }
+
+    /// Flushes and, for files, renames the temporary file to its final name.
+    pub fn finish(mut self) -> Result<()> {
+        self.sync()?;
+        if let Sink::File { tmp, dest, .. } = &self.sink {
+            std::fs::rename(tmp, dest).map_err(|e| FerryError::io(dest, e))?;
+            crate::fsutil::sync_dir(dest);
+        }
+        Ok(())
+    }
+}
+
+fn write_float(buf: &mut Vec<u8>, v: f64, finite: impl FnOnce(&mut Vec<u8>, f64)) {
+    if v.is_nan() {
+        buf.extend_from_slice(b"\"NaN\"");
+    } else if v.is_infinite() {
+        buf.extend_from_slice(if v > 0.0 {
+            b"\"Infinity\""
+        } else {
+            b"\"-Infinity\""
+        });
+    } else {
+        finite(buf, v);
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn write_json_str(buf: &mut Vec<u8>, s: &str) {
+    // serde_json's escaper is correct for every code point, including U+0000 and U+2028.
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+// ---------------------------------------------------------------- reading
+
+/// What one input line is.
+#[derive(Debug)]
+pub enum Item {
+    /// A data record; its bytes are [`RecordReader::line`].
+    Data,
+    /// The stream's header with its schema.
+    Header(Box<TableSchema>),
+    /// The stream's end marker.
+    End {
+        /// Rows the producer wrote.
+        rows: u64,
+        /// Their checksum.
+        checksum: String,
+    },
+}
+
+/// Reads NDJSON lines from a file or stdin, counting lines and bytes for errors and resume.
+pub struct RecordReader {
+    name: String,
+    path: Option<PathBuf>,
+    inner: Box<dyn BufRead + Send>,
+    buf: Vec<u8>,
+    line_no: u64,
+    offset: u64,
+    line_start: u64,
+}
+
+impl RecordReader {
+    /// Opens `path`, or stdin when it is `None` or `-`.
+    pub fn open(path: Option<&Path>) -> Result<Self> {
+        match path {
+            None => Ok(Self::from_reader(
+                "-",
+                None,
+                Box::new(BufReader::with_capacity(1 << 18, std::io::stdin())),
+            )),
+            Some(p) if p == Path::new("-") => Ok(Self::from_reader(
+                "-",
+                None,
+                Box::new(BufReader::with_capacity(1 << 18, std::io::stdin())),
+            )),
+            Some(p) => {
+                let f = File::open(p).map_err(|e| FerryError::io(p, e))?;
+                if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+                    return Err(FerryError::Usage(format!("{} is a directory", p.display())));
+                }
+                Ok(Self::from_reader(
+                    &p.display().to_string(),
+                    Some(p.to_path_buf()),
+                    Box::new(BufReader::with_capacity(1 << 18, f)),
+                ))
+            }
+        }
+    }
+
+    /// Wraps any reader (tests).
+    pub fn from_reader(name: &str, path: Option<PathBuf>, inner: Box<dyn BufRead + Send>) -> Self {
+        RecordReader {
+            name: name.to_string(),
+            path,
+            inner,
+            buf: Vec::with_capacity(4096),
+            line_no: 0,
+            offset: 0,
+            line_start: 0,
+        }
+    }
+
+    /// The input's name for messages (`-` for stdin).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The input's path, when it is a file.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Continues after `line_no` lines / `offset` bytes: seeks in a file, skips lines on stdin.
+    pub fn skip_to(&mut self, line_no: u64, offset: u64) -> Result<()> {
+        if let Some(p) = &self.path {
+            let mut f = File::open(p).map_err(|e| FerryError::io(p, e))?;
+            f.seek(SeekFrom::Start(offset))
+                .map_err(|e| FerryError::io(p, e))?;
+            self.inner = Box::new(BufReader::with_capacity(1 << 18, f));
+            self.line_no = line_no;
+            self.offset = offset;
+            return Ok(());
+        }
+        while self.line_no < line_no {
+            if self.next_raw()?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// 1-based number of the current line.
+    pub fn line_no(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Byte offset just after the current line.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Byte offset where the current line starts.
+    pub fn line_start(&self) -> u64 {
+        self.line_start
+    }
+
+    /// The current line, without its line ending.
+    pub fn line(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn next_raw(&mut self) -> Result<Option<()>> {
+        self.buf.clear();
+        let n = self
+            .inner
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| FerryError::io(&self.name, e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line_start = self.offset;
+        self.offset += n as u64;
+        self.line_no += 1;
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+            if self.buf.last() == Some(&b'\r') {
+                self.buf.pop();
+            }
+        }
+        Ok(Some(()))
+    }
+
+    /// Reads the next non-blank line. Data lines are left in [`RecordReader::line`] to be
+    /// parsed by the caller, who knows the columns.
+    pub fn next_item(&mut self) -> Result<Option<Item>> {
+        loop {
+            if self.next_raw()?.is_none() {
+                return Ok(None);
+            }
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if self.buf.starts_with(MARKER_PREFIX) {
+                let c: ControlLine =
+                    serde_json::from_slice(&self.buf).map_err(|e| FerryError::BadRecord {
+                        file: self.name.clone(),
+                        line: self.line_no,
+                        reason: format!("bad control line: {e}"),
+                    })?;
+                return match (c.kind.as_str(), c.schema) {
+                    ("header", Some(s)) => Ok(Some(Item::Header(Box::new(s)))),
+                    ("end", _) => Ok(Some(Item::End {
+                        rows: c.rows.unwrap_or(0),
+                        checksum: c.checksum.unwrap_or_default(),
+                    })),
+                    (k, _) => Err(FerryError::BadRecord {
+                        file: self.name.clone(),
+                        line: self.line_no,
+                        reason: format!("unknown control line {k:?}"),
+                    }),
+                };
+            }
+            return Ok(Some(Item::Data));
+        }
+    }
+
+    /// Reads the whole rest of the input into `sink` (used to drain).
+    pub fn drain(&mut self) -> Result<()> {
+        let mut sink = Vec::new();
+        self.inner
+            .read_to_end(&mut sink)
+            .map_err(|e| FerryError::io(&self.name, e))?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- parsing a row
+
+/// Maps key names to column positions for fast, allocation-free row parsing.
+#[derive(Debug, Clone)]
+pub struct ColumnIndex {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl ColumnIndex {
+    /// Builds the index for these column names.
+    pub fn new<S: AsRef<str>>(names: &[S]) -> Self {
+        let names: Vec<String> = names.iter().map(|s| s.as_ref().to_string()).collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        ColumnIndex { names, index }
+    }
+    /// Column names in order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    /// True when there are no columns.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// One parsed row: for each column, `None` when the key is absent, else its raw JSON value.
+pub type RawRow<'a> = Vec<Option<&'a RawValue>>;
+
+struct RowSeed<'i> {
+    index: &'i ColumnIndex,
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = RawRow<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = RawRow<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut row: RawRow<'de> = vec![None; self.index.len()];
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let Some(&i) = self.index.index.get(key.as_ref()) else {
+                return Err(A::Error::custom(format!("unknown key {key:?}")));
+            };
+            if row[i].is_some() {
+                return Err(A::Error::custom(format!("duplicate key {key:?}")));
+            }
+            row[i] = Some(map.next_value::<&'de RawValue>()?);
+        }
+        Ok(row)
+    }
+}
+
+/// Parses one line into raw values by column. The error is a one-line reason.
+pub fn parse_row<'a>(
+    line: &'a [u8],
+    index: &ColumnIndex,
+) -> std::result::Result<RawRow<'a>, String> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let row = RowSeed { index }
+        .deserialize(&mut de)
+        .map_err(|e| format!("malformed JSON: {e}"))?;
+    de.end().map_err(|e| format!("malformed JSON: {e}"))?;
+    Ok(row)
+}
+
+/// The keys of a line, in order (used to learn the columns when no schema travels along).
+pub fn line_keys(line: &[u8]) -> std::result::Result<Vec<String>, String> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(line).map_err(|e| format!("malformed JSON: {e}"))?;
+    Ok(map.keys().cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rows_with_raw_values() {
+        let idx = ColumnIndex::new(&["a", "b", "c"]);
+        let row =
+            parse_row(br#"{"a":18446744073709551615,"c":{"x":[1,2.50]}}"#, &idx).expect("row");
+        assert_eq!(row[0].map(RawValue::get), Some("18446744073709551615"));
+        assert!(row[1].is_none());
+        assert_eq!(row[2].map(RawValue::get), Some(r#"{"x":[1,2.50]}"#));
+        assert!(parse_row(br#"{"a":1,"zz":2}"#, &idx).is_err());
+        assert!(parse_row(br#"{"a":1,"a":2}"#, &idx).is_err());
+        assert!(parse_row(br#"{"a":1"#, &idx).is_err());
+        assert!(parse_row(br#"{"a":1} x"#, &idx).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! The rejects file: every row a tool could not write, with where it came from and why.
+
+use crate::error::{FerryError, Result};
+use base64::Engine as _;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// One rejected row.
+#[derive(Debug, Serialize)]
+pub struct Reject<'a> {
+    /// Input file (`-` for stdin) or source table.
+    pub file: &'a str,
+    /// 1-based input line, when the row came from NDJSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// Target table.
+    pub table: &'a str,
+    /// Offending column, when one is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<&'a str>,
+    /// Offending value, as JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<&'a str>,
+    /// Why.
+    pub reason: &'a str,
+    /// The whole record: the JSON line, or `{"base64": …}` when it is not UTF-8.
+    pub record: Box<serde_json::value::RawValue>,
+}
+
+/// Writes rejects lazily (the file appears only when something is rejected).
+pub struct Rejects {
+    path: PathBuf,
+    writer: Option<BufWriter<File>>,
+    append: bool,
+    count: u64,
+    max: u64,
+    logged: u64,
+}
+
+impl Rejects {
+    /// Rejects go to `path`; with `append` (resume) earlier rejects are kept. `max` 0 is no
+    /// limit.
+    pub fn new(path: PathBuf, append: bool, max: u64) -> Self {
+        Rejects {
+            path,
+            writer: None,
+            append,
+            count: 0,
+            max,
+            logged: 0,
+        }
+    }
+
+    /// Where rejects go.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rows rejected in this run.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Records one rejected row; fails with [`FerryError::TooManyRejects`] past the limit.
+    pub fn add(&mut self, r: &Reject<'_>) -> Result<()> {
+        if self.writer.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| FerryError::io(dir, e))?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(self.append)
+                .truncate(!self.append)
+                .open(&self.path)
+                .map_err(|e| FerryError::io(&self.path, e))?;
+            self.writer = Some(BufWriter::new(f));
+        }
+        self.count += 1;
+        if self.logged < 20 {
+            self.logged += 1;
+            let at = r.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let col = r
+                .column
+                .map(|c| format!(" column {c:?}"))
+                .unwrap_or_default();
+            let val = r
+                .value
+                .map(|v| format!(" value {}", truncate(v, 80)))
+                .unwrap_or_default();
+            tracing::warn!(
+                "rejected {}{at} table {:?}{col}{val}: {}",
+                r.file,
+                r.table,
+                r.reason
+            );
+        } else if self.logged == 20 {
+            self.logged += 1;
+            tracing::warn!("more rejects: see {}", self.path.display());
+        }
+        if let Some(w) = &mut self.writer {
+            serde_json::to_writer(&mut *w, r).map_err(|e| FerryError::io(&self.path, e.into()))?;
+            w.write_all(b"\n")
+                .map_err(|e| FerryError::io(&self.path, e))?;
+        }
+        if self.max > 0 && self.count >= self.max {
+            self.flush()?;
+            return Err(FerryError::TooManyRejects(self.count));
+        }
+        Ok(())
+    }
+
+    /// Flushes and fsyncs (before a checkpoint that counts these rejects).
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(w) = &mut self.writer {
+            w.flush().map_err(|e| FerryError::io(&self.path, e))?;
+            w.get_ref()
+                .sync_data()
+                .map_err(|e| FerryError::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The `record` field for a raw input line.
+///
+/// Valid JSON is kept verbatim (no number is rounded); anything else becomes a string.
+pub fn record_value(line: &[u8]) -> Box<serde_json::value::RawValue> {
+    use serde_json::value::RawValue;
+    let fallback = |v: serde_json::Value| {
+        RawValue::from_string(v.to_string()).unwrap_or_else(|_| Box::<RawValue>::default())
+    };
+    match std::str::from_utf8(line) {
+        Ok(s) => match serde_json::from_str::<Box<RawValue>>(s) {
+            Ok(v) => v,
+            Err(_) => fallback(serde_json::Value::String(s.to_string())),
+        },
+        Err(_) => fallback(serde_json::json!({
+            "base64": base64::engine::general_purpose::STANDARD.encode(line)
+        })),
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(n).collect();
+        format!("{t}…")
+    }
+}

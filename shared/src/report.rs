@@ -1,0 +1,231 @@
+//! The run report: a summary table on stderr and the same as JSON.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// Counts for one table (or file, or entity).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableStats {
+    /// Table name.
+    pub table: String,
+    /// Rows written (or, in a dry run, that would be written).
+    pub migrated: u64,
+    /// Rows deliberately not written (already present, filtered, ignored duplicates).
+    pub skipped: u64,
+    /// Rows rejected (in the rejects file).
+    pub errors: u64,
+    /// Values changed by a documented conversion, by kind (e.g. `zero_date_to_null`).
+    pub conversions: BTreeMap<String, u64>,
+    /// Seconds spent.
+    pub duration_secs: f64,
+    /// Rows per second.
+    pub rows_per_sec: f64,
+}
+
+impl TableStats {
+    /// New stats for `table`.
+    pub fn new(table: &str) -> Self {
+        TableStats {
+            table: table.to_string(),
+            ..Default::default()
+        }
+    }
+    /// Counts a documented conversion.
+    pub fn convert(&mut self, kind: &str) {
+        *self.conversions.entry(kind.to_string()).or_default() += 1;
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Tool name.
+    pub tool: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time.
+    pub finished_at: String,
+    /// Seconds.
+    pub duration_secs: f64,
+    /// True when nothing was written.
+    pub dry_run: bool,
+    /// Where from (password redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Where to (password redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Per-table counts.
+    pub tables: Vec<TableStats>,
+    /// Sums over tables.
+    pub totals: TableStats,
+    /// migrated / (migrated + errors), in percent.
+    pub success_rate: f64,
+    /// Rejects file, when rows were rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects_file: Option<String>,
+    /// "ok", "rejects" or "failed".
+    pub status: String,
+    /// The exit code.
+    pub exit_code: u8,
+    /// Free-form facts worth knowing (resumed from, stream checksum matched, …).
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    start: Option<Instant>,
+}
+
+impl RunReport {
+    /// Starts a report now.
+    pub fn start(tool: &str) -> Self {
+        RunReport {
+            tool: tool.to_string(),
+            started_at: now(),
+            finished_at: String::new(),
+            duration_secs: 0.0,
+            dry_run: false,
+            source: None,
+            target: None,
+            tables: Vec::new(),
+            totals: TableStats::new("TOTAL"),
+            success_rate: 100.0,
+            rejects_file: None,
+            status: "running".into(),
+            exit_code: 0,
+            notes: Vec::new(),
+            start: Some(Instant::now()),
+        }
+    }
+
+    /// Closes the report: totals, rate, status and exit code.
+    pub fn finish(&mut self) -> crate::Exit {
+        self.finished_at = now();
+        self.duration_secs = self.start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
+        let mut t = TableStats::new("TOTAL");
+        for s in &mut self.tables {
+            if s.duration_secs > 0.0 {
+                s.rows_per_sec = s.migrated as f64 / s.duration_secs;
+            }
+            t.migrated += s.migrated;
+            t.skipped += s.skipped;
+            t.errors += s.errors;
+            for (k, v) in &s.conversions {
+                *t.conversions.entry(k.clone()).or_default() += v;
+            }
+        }
+        t.duration_secs = self.duration_secs;
+        if self.duration_secs > 0.0 {
+            t.rows_per_sec = t.migrated as f64 / self.duration_secs;
+        }
+        let denom = t.migrated + t.errors;
+        self.success_rate = if denom == 0 {
+            100.0
+        } else {
+            t.migrated as f64 * 100.0 / denom as f64
+        };
+        let exit = if t.errors > 0 {
+            crate::Exit::Rejects
+        } else {
+            crate::Exit::Ok
+        };
+        self.status = if t.errors > 0 { "rejects" } else { "ok" }.into();
+        self.exit_code = exit.code();
+        self.totals = t;
+        exit
+    }
+
+    /// Marks the report failed with an exit code.
+    pub fn fail(&mut self, code: crate::Exit) {
+        self.finish();
+        self.status = "failed".into();
+        self.exit_code = code.code();
+    }
+
+    /// The summary table, as printed on stderr.
+    pub fn summary_table(&self) -> String {
+        let mut rows: Vec<[String; 7]> = vec![[
+            "table".into(),
+            "migrated".into(),
+            "skipped".into(),
+            "errors".into(),
+            "success".into(),
+            "rows/s".into(),
+            "duration".into(),
+        ]];
+        for s in self.tables.iter().chain(std::iter::once(&self.totals)) {
+            let denom = s.migrated + s.errors;
+            let rate = if denom == 0 {
+                100.0
+            } else {
+                s.migrated as f64 * 100.0 / denom as f64
+            };
+            rows.push([
+                s.table.clone(),
+                s.migrated.to_string(),
+                s.skipped.to_string(),
+                s.errors.to_string(),
+                format!("{rate:.2}%"),
+                format!("{:.0}", s.rows_per_sec),
+                format!("{:.2}s", s.duration_secs),
+            ]);
+        }
+        let widths: Vec<usize> = (0..7)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = String::new();
+        let title = format!(
+            "{}{}: {}",
+            self.tool,
+            if self.dry_run { " (dry run)" } else { "" },
+            self.status
+        );
+        out.push_str(&title);
+        out.push('\n');
+        for (n, r) in rows.iter().enumerate() {
+            if n == rows.len() - 1 {
+                out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 12));
+                out.push('\n');
+            }
+            for (i, cell) in r.iter().enumerate() {
+                let pad = widths[i] - cell.chars().count();
+                if i == 0 {
+                    out.push_str(cell);
+                    out.push_str(&" ".repeat(pad));
+                } else {
+                    out.push_str("  ");
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(cell);
+                }
+            }
+            out.push('\n');
+        }
+        if !self.totals.conversions.is_empty() {
+            out.push_str("conversions:");
+            for (k, v) in &self.totals.conversions {
+                out.push_str(&format!(" {k}={v}"));
+            }
+            out.push('\n');
+        }
+        if let Some(r) = &self.rejects_file {
+            out.push_str(&format!("rejected rows: {r}\n"));
+        }
+        out
+    }
+
+    /// Prints the summary on stderr (unless quiet) and writes the JSON report if asked.
+    #[allow(clippy::print_stderr)]
+    pub fn emit(&self, quiet: bool, json_path: Option<&Path>) -> crate::Result<()> {
+        if !quiet {
+            eprint!("{}", self.summary_table());
+        }
+        if let Some(p) = json_path {
+            crate::fsutil::write_json_atomic(p, self)?;
+        }
+        Ok(())
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

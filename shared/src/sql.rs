@@ -1,0 +1,36 @@
+//! Identifier quoting: every table and column name goes through here.
+
+/// Quotes an identifier for MySQL/MariaDB: backticks, inner backticks doubled.
+pub fn quote_mysql(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// Quotes an identifier for PostgreSQL and SQLite: double quotes, inner quotes doubled.
+pub fn quote_pg(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Quotes a string literal for PostgreSQL (standard_conforming_strings on).
+pub fn literal_pg(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Splits `schema.table` (PostgreSQL) or `db.table` (MySQL); a name without a dot has no
+/// qualifier. A quoted name keeps its dots.
+pub fn split_qualified(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('.') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() => (Some(a), b),
+        _ => (None, name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_mysql("we`ird;'"), "`we``ird;'`");
+        assert_eq!(quote_pg("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(literal_pg("o'k"), "'o''k'");
+    }
+}

@@ -1,0 +1,334 @@
+//! The lossless value rules, in one place for every reader and writer.
+//!
+//! Integers are JSON numbers of any width; decimals are JSON strings with every digit; NaN
+//! and infinities are the strings "NaN", "Infinity", "-Infinity"; bytes are base64 strings;
+//! dates and times are ISO 8601 (`Z` when the source type has a zone); JSON columns are
+//! nested JSON; MySQL zero dates stay `0000-00-00` in NDJSON and are converted (and counted)
+//! by loaders whose target cannot hold them. docs/ndjson.md has the table.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// A raw JSON value, classified without allocating where possible.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+    /// null
+    Null,
+    /// true/false
+    Bool(bool),
+    /// A number, as written.
+    Num(&'a str),
+    /// A string, unescaped.
+    Str(Cow<'a, str>),
+    /// An object or array, as written.
+    Nested(&'a str),
+}
+
+/// Classifies a raw value. Strings without escapes are borrowed.
+pub fn classify(raw: &RawValue) -> Result<Json<'_>, String> {
+    let s = raw.get();
+    match s.as_bytes().first() {
+        Some(b'n') => Ok(Json::Null),
+        Some(b't') => Ok(Json::Bool(true)),
+        Some(b'f') => Ok(Json::Bool(false)),
+        Some(b'"') => {
+            let inner = &s[1..s.len() - 1];
+            if !inner.contains('\\') {
+                Ok(Json::Str(Cow::Borrowed(inner)))
+            } else {
+                serde_json::from_str::<String>(s)
+                    .map(|v| Json::Str(Cow::Owned(v)))
+                    .map_err(|e| e.to_string())
+            }
+        }
+        Some(b'{') | Some(b'[') => Ok(Json::Nested(s)),
+        Some(_) => Ok(Json::Num(s)),
+        None => Err("empty value".into()),
+    }
+}
+
+/// An exact decimal number: sign, integer digits (no leading zeros), fraction digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decimal {
+    /// Negative (never for zero).
+    pub negative: bool,
+    /// Integer digits without leading zeros ("" for zero).
+    pub int: String,
+    /// Fraction digits as written (may have trailing zeros).
+    pub frac: String,
+}
+
+impl Decimal {
+    /// Parses `-12.340`, `+5`, `.5`, `1e3`, `1.5E-2`. Rejects anything else.
+    pub fn parse(s: &str) -> Option<Decimal> {
+        let s = s.trim();
+        let (negative, body) = match s.as_bytes().first()? {
+            b'-' => (true, &s[1..]),
+            b'+' => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let (mant, exp) = match body.find(['e', 'E']) {
+            Some(i) => (&body[..i], body[i + 1..].parse::<i32>().ok()?),
+            None => (body, 0),
+        };
+        let (ip, fp) = match mant.split_once('.') {
+            Some((a, b)) => (a, b),
+            None => (mant, ""),
+        };
+        if ip.is_empty() && fp.is_empty() {
+            return None;
+        }
+        if !ip.bytes().all(|b| b.is_ascii_digit()) || !fp.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut digits = format!("{ip}{fp}");
+        let mut point = ip.len() as i64 + i64::from(exp);
+        if point < 0 {
+            digits = "0".repeat((-point) as usize) + &digits;
+            point = 0;
+        }
+        if point as usize > digits.len() {
+            let pad = point as usize - digits.len();
+            digits.push_str(&"0".repeat(pad));
+        }
+        let (i, f) = digits.split_at(point as usize);
+        let int = i.trim_start_matches('0').to_string();
+        let frac = f.to_string();
+        let zero = int.is_empty() && frac.bytes().all(|b| b == b'0');
+        Some(Decimal {
+            negative: negative && !zero,
+            int,
+            frac,
+        })
+    }
+
+    /// Canonical text: no trailing fraction zeros, `0` for zero.
+    pub fn canonical(&self) -> String {
+        let frac = self.frac.trim_end_matches('0');
+        let int = if self.int.is_empty() { "0" } else { &self.int };
+        let sign = if self.negative { "-" } else { "" };
+        if frac.is_empty() {
+            format!("{sign}{int}")
+        } else {
+            format!("{sign}{int}.{frac}")
+        }
+    }
+
+    /// Digits after the point once trailing zeros are dropped.
+    pub fn significant_scale(&self) -> usize {
+        self.frac.trim_end_matches('0').len()
+    }
+
+    /// Text with exactly `scale` fraction digits; `None` if that would drop a non-zero digit.
+    pub fn with_scale(&self, scale: usize) -> Option<String> {
+        if self.significant_scale() > scale {
+            return None;
+        }
+        let mut frac = self.frac.trim_end_matches('0').to_string();
+        while frac.len() < scale {
+            frac.push('0');
+        }
+        let int = if self.int.is_empty() { "0" } else { &self.int };
+        let sign = if self.negative { "-" } else { "" };
+        Some(if scale == 0 {
+            format!("{sign}{int}")
+        } else {
+            format!("{sign}{int}.{frac}")
+        })
+    }
+
+    /// As an integer, when it has no fraction and fits.
+    pub fn to_i128(&self) -> Option<i128> {
+        if self.significant_scale() > 0 || self.int.len() > 38 {
+            return None;
+        }
+        let v: i128 = if self.int.is_empty() {
+            0
+        } else {
+            self.int.parse().ok()?
+        };
+        Some(if self.negative { -v } else { v })
+    }
+}
+
+/// A date or date-time value as found in NDJSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// MySQL's zero date (`0000-00-00`, or with a zero month or day).
+    Zero,
+    /// A calendar date.
+    Date(NaiveDate),
+    /// A date-time without zone.
+    Naive(NaiveDateTime),
+    /// A date-time with a zone.
+    Zoned(DateTime<FixedOffset>),
+}
+
+/// Parses the date/time forms Ferry writes and the common ones people write by hand:
+/// `2024-01-02`, `2024-01-02T03:04:05[.ffffff]`, with `' '` for `T`, with `Z` or `±HH:MM`.
+pub fn parse_when(s: &str) -> Option<When> {
+    let s = s.trim();
+    if s.len() >= 10 && is_zero_date(&s[..10]) {
+        return Some(When::Zero);
+    }
+    if s.len() == 10 {
+        return NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .map(When::Date);
+    }
+    let norm: Cow<str> = if s.as_bytes().get(10) == Some(&b' ') {
+        Cow::Owned(format!("{}T{}", &s[..10], &s[11..]))
+    } else {
+        Cow::Borrowed(s)
+    };
+    if let Ok(dt) = DateTime::parse_from_rfc3339(&norm) {
+        return Some(When::Zoned(dt));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%#z"] {
+        if let Ok(dt) = DateTime::parse_from_str(&norm, f) {
+            return Some(When::Zoned(dt));
+        }
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(&norm, f) {
+            return Some(When::Naive(dt));
+        }
+    }
+    None
+}
+
+/// True for `0000-00-00` and MySQL's partial zero dates (`2024-00-00`).
+pub fn is_zero_date(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && (&d[5..7] == "00" || &d[8..10] == "00")
+}
+
+/// Parses `[-]H+:MM:SS[.ffffff]` (MySQL TIME, up to 838 hours) into microseconds.
+pub fn parse_duration_micros(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let mut parts = body.splitn(3, ':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let sec = parts.next().unwrap_or("0");
+    let (sec, frac) = match sec.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (sec, ""),
+    };
+    let sec: i64 = sec.parse().ok()?;
+    if !(0..60).contains(&m) || !(0..60).contains(&sec) || frac.len() > 6 {
+        return None;
+    }
+    let us: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<6}").parse().ok()?
+    };
+    let total = ((h * 60 + m) * 60 + sec) * 1_000_000 + us;
+    Some(if neg { -total } else { total })
+}
+
+/// Formats microseconds as `[-]HH:MM:SS[.ffffff]` (hours may exceed 24).
+pub fn format_duration_micros(us: i64) -> String {
+    let neg = us < 0;
+    let a = us.unsigned_abs();
+    let (s, frac) = (a / 1_000_000, a % 1_000_000);
+    let out = format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    let out = if frac > 0 {
+        format!("{out}.{frac:06}")
+    } else {
+        out
+    };
+    if neg {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Formats a naive date-time the way Ferry writes it: `T` separator, fraction only if any.
+pub fn format_naive(dt: &NaiveDateTime) -> String {
+    if dt.and_utc().timestamp_subsec_micros() == 0 {
+        dt.format("%Y-%m-%dT%H:%M:%S").to_string()
+    } else {
+        dt.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    }
+}
+
+/// Formats an instant in UTC with `Z`.
+pub fn format_utc(dt: &NaiveDateTime) -> String {
+    format!("{}Z", format_naive(dt))
+}
+
+/// Formats a time of day.
+pub fn format_time(t: &NaiveTime) -> String {
+    let s = t.format("%H:%M:%S").to_string();
+    let us = t.format("%6f").to_string();
+    if us == "000000" {
+        s
+    } else {
+        format!("{s}.{us}")
+    }
+}
+
+/// Sorts object keys recursively: the canonical form used to compare JSON columns across
+/// engines (jsonb reorders keys, MySQL JSON keeps them).
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    // serde_json's default map is a BTreeMap, so re-serializing sorts the keys.
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        let d = Decimal::parse("-0012.3400").expect("d");
+        assert_eq!(d.canonical(), "-12.34");
+        assert_eq!(d.with_scale(2).as_deref(), Some("-12.34"));
+        assert_eq!(d.with_scale(1), None);
+        assert_eq!(Decimal::parse("1.5e3").expect("d").canonical(), "1500");
+        assert_eq!(Decimal::parse("1.5E-2").expect("d").canonical(), "0.015");
+        assert_eq!(Decimal::parse("-0.00").expect("d").canonical(), "0");
+        assert!(Decimal::parse("1.2.3").is_none());
+        assert!(Decimal::parse("abc").is_none());
+        assert_eq!(
+            Decimal::parse("18446744073709551615").and_then(|d| d.to_i128()),
+            Some(18446744073709551615)
+        );
+    }
+
+    #[test]
+    fn dates_and_durations() {
+        assert_eq!(parse_when("0000-00-00T00:00:00"), Some(When::Zero));
+        assert!(matches!(parse_when("2024-02-29"), Some(When::Date(_))));
+        assert!(parse_when("2023-02-29").is_none());
+        assert!(matches!(
+            parse_when("2024-01-02T03:04:05.123456"),
+            Some(When::Naive(_))
+        ));
+        assert!(matches!(
+            parse_when("2024-01-02 03:04:05"),
+            Some(When::Naive(_))
+        ));
+        assert!(matches!(
+            parse_when("2024-01-02T03:04:05Z"),
+            Some(When::Zoned(_))
+        ));
+        assert!(matches!(
+            parse_when("2024-01-02T03:04:05+02:00"),
+            Some(When::Zoned(_))
+        ));
+        assert_eq!(
+            parse_duration_micros("-838:59:59"),
+            Some(-3_020_399_000_000)
+        );
+        assert_eq!(format_duration_micros(-3_020_399_000_000), "-838:59:59");
+        assert_eq!(format_duration_micros(1_500_000), "00:00:01.500000");
+    }
+}
