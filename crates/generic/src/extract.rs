@@ -307,6 +307,7 @@ async fn extract_one(
             after: after.clone(),
             limit: page,
             filter: args.filter.clone(),
+            byte_order: false,
         };
         let mut last: Option<Vec<Cell>> = None;
         let mut page_rows = 0u64;

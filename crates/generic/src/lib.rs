@@ -4,4 +4,8 @@
 //! and map the result to an exit code.
 
 pub mod extract;
+pub mod load;
+pub mod load_mysql;
+pub mod load_postgres;
 pub mod source;
+pub mod verify;

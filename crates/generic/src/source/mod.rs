@@ -118,6 +118,9 @@ pub struct Scan {
     pub limit: Option<u64>,
     /// Extra filter, SQL in the source's dialect.
     pub filter: Option<String>,
+    /// Order text keys by bytes on every engine (one whole-table scan, as `verify` does;
+    /// PostgreSQL and SQLite always page in byte order).
+    pub byte_order: bool,
 }
 
 /// A row-level problem found while reading (e.g. invalid UTF-8 in SQLite text).

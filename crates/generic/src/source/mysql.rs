@@ -66,13 +66,14 @@ type ColRow = (
     Option<u64>,
     Option<u64>,
     Option<String>,
+    Option<String>,
 );
 
 pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> {
     let cols: Vec<ColRow> = c
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, \
-             NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_SET_NAME \
+             NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_SET_NAME, COLLATION_NAME \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
              ORDER BY ORDINAL_POSITION",
             (&t.db, &t.name),
@@ -106,7 +107,7 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
     let columns = cols
         .into_iter()
         .map(
-            |(name, data_type, column_type, nullable, prec, scale, max_len, charset)| {
+            |(name, data_type, column_type, nullable, prec, scale, max_len, charset, collation)| {
                 let is_json = checks
                     .iter()
                     .any(|ch| ch.replace(' ', "") == format!("json_valid({})", q(&name)));
@@ -119,9 +120,22 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
                     charset.as_deref(),
                     is_json,
                 );
+                // Same-engine copies reuse source_type, so it carries the character set.
+                let source_type = match (&logical, &charset, &collation) {
+                    (
+                        LogicalType::Text { .. }
+                        | LogicalType::Enum { .. }
+                        | LogicalType::Set { .. },
+                        Some(cs),
+                        Some(co),
+                    ) => {
+                        format!("{column_type} CHARACTER SET {cs} COLLATE {co}")
+                    }
+                    _ => column_type,
+                };
                 ColumnSchema {
                     name,
-                    source_type: column_type,
+                    source_type,
                     logical,
                     nullable: nullable == "YES",
                 }
@@ -323,7 +337,19 @@ pub(super) fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> Strin
     }
     if !pk.is_empty() {
         sql.push_str(" ORDER BY ");
-        sql.push_str(&pk.join(", "));
+        if scan.byte_order {
+            let order: Vec<String> = schema
+                .primary_key
+                .iter()
+                .map(|k| match schema.column(k).map(|c| &c.logical) {
+                    Some(LogicalType::Text { .. }) => format!("CAST({} AS BINARY)", q(k)),
+                    _ => q(k),
+                })
+                .collect();
+            sql.push_str(&order.join(", "));
+        } else {
+            sql.push_str(&pk.join(", "));
+        }
     }
     if let Some(l) = scan.limit {
         sql.push_str(&format!(" LIMIT {l}"));

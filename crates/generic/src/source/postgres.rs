@@ -215,24 +215,25 @@ fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> String {
         conds.push(format!("({f})"));
     }
     let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
+    // Text keys compare and sort in byte order (COLLATE "C") so that pages never skip or
+    // repeat a row and every engine agrees on the order.
+    let order: Vec<String> = schema
+        .primary_key
+        .iter()
+        .map(|k| match schema.column(k).map(|c| &c.logical) {
+            Some(LogicalType::Text { .. }) => format!("{} COLLATE \"C\"", q(k)),
+            _ => q(k),
+        })
+        .collect();
     if let (Some(after), false) = (&scan.after, pk.is_empty()) {
         let lits: Vec<String> = after.iter().map(literal).collect();
-        conds.push(format!("({}) > ({})", pk.join(", "), lits.join(", ")));
+        conds.push(format!("({}) > ({})", order.join(", "), lits.join(", ")));
     }
     if !conds.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
     }
     if !pk.is_empty() {
-        // Byte order for text keys, so that every engine pages and merges in the same order.
-        let order: Vec<String> = schema
-            .primary_key
-            .iter()
-            .map(|k| match schema.column(k).map(|c| &c.logical) {
-                Some(LogicalType::Text { .. }) => format!("{} COLLATE \"C\"", q(k)),
-                _ => q(k),
-            })
-            .collect();
         sql.push_str(" ORDER BY ");
         sql.push_str(&order.join(", "));
     }

@@ -1,0 +1,530 @@
+//! Casting NDJSON values to a target column's real type, read from the target's catalog.
+//!
+//! One function per direction: [`cast`] turns a raw JSON value into a typed [`Val`] or says
+//! in one line why it cannot (that line goes to the rejects file). Engine encoders then write
+//! the `Val` in their wire format. Documented conversions (zero dates to NULL, NUL removed)
+//! are reported, never silent.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use ferry_shared::value::{classify, parse_duration_micros, parse_when, Decimal, Json, When};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// A target column type, engine-neutral, from the target's catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TType {
+    /// boolean / tinyint(1)
+    Bool,
+    /// An integer type with its range.
+    Int {
+        /// Smallest value.
+        min: i128,
+        /// Largest value.
+        max: i128,
+        /// Width in bytes on the wire (PostgreSQL: 2, 4, 8).
+        bytes: u8,
+    },
+    /// numeric/decimal.
+    Numeric {
+        /// Total digits.
+        precision: Option<u32>,
+        /// Fraction digits.
+        scale: Option<u32>,
+    },
+    /// real / float.
+    Float4,
+    /// double precision.
+    Float8,
+    /// Text, with an optional character limit.
+    Text {
+        /// Maximum characters.
+        max_chars: Option<u32>,
+    },
+    /// Bytes.
+    Bytes {
+        /// Maximum bytes.
+        max_bytes: Option<u32>,
+        /// Fixed length (MySQL BINARY pads with zero bytes).
+        fixed: bool,
+    },
+    /// json (text) or jsonb (binary in PostgreSQL).
+    Json {
+        /// PostgreSQL jsonb.
+        jsonb: bool,
+    },
+    /// A calendar date.
+    Date,
+    /// Date-time without zone.
+    Timestamp,
+    /// An instant (PostgreSQL timestamptz, MySQL TIMESTAMP).
+    TimestampTz,
+    /// Time of day (PostgreSQL time) or MySQL TIME (±838 h).
+    Time {
+        /// MySQL TIME allows negative values and hours above 23.
+        mysql: bool,
+    },
+    /// PostgreSQL interval (holds MySQL TIME values).
+    Interval,
+    /// UUID.
+    Uuid,
+    /// Enumerated labels.
+    Enum(Vec<String>),
+    /// MySQL SET labels.
+    Set(Vec<String>),
+    /// Bit string of n bits.
+    Bit(u32),
+    /// MySQL YEAR.
+    Year,
+    /// A type Ferry does not cast itself: the text is handed to the server.
+    Other(String),
+}
+
+/// A value cast to its target type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    /// NULL.
+    Null,
+    /// Boolean.
+    Bool(bool),
+    /// Integer (also YEAR and bit strings).
+    Int(i128),
+    /// Exact decimal text, already at the column's scale when it has one.
+    Numeric(String),
+    /// Single precision.
+    F4(f32),
+    /// Double precision.
+    F8(f64),
+    /// Text (also enum/set labels, UUID text for MySQL, unknown types).
+    Text(Cow<'a, str>),
+    /// Bytes.
+    Bytes(Vec<u8>),
+    /// JSON text.
+    Json(Cow<'a, str>),
+    /// Date.
+    Date(NaiveDate),
+    /// Date-time (UTC for zoned targets).
+    Ts(NaiveDateTime),
+    /// MySQL zero date, kept for targets that hold it; `true` when it had a time part.
+    ZeroDate(bool),
+    /// Duration in microseconds.
+    Micros(i64),
+    /// UUID bytes.
+    Uuid([u8; 16]),
+}
+
+/// What the cast had to do besides casting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conversion {
+    /// A MySQL zero date became NULL (the target has no zero date).
+    ZeroDateToNull,
+    /// NUL characters were removed from text (`--nul strip`).
+    NulRemoved,
+}
+
+impl Conversion {
+    /// The report's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Conversion::ZeroDateToNull => "zero_date_to_null",
+            Conversion::NulRemoved => "nul_removed",
+        }
+    }
+}
+
+/// Per-target rules of the cast.
+#[derive(Debug, Clone, Copy)]
+pub struct CastRules {
+    /// The target holds MySQL zero dates (MySQL/MariaDB do; PostgreSQL does not).
+    pub zero_dates: bool,
+    /// The target refuses U+0000 in text (PostgreSQL).
+    pub no_nul: bool,
+    /// Remove U+0000 instead of rejecting the row.
+    pub strip_nul: bool,
+    /// The target has no NaN or infinities (MySQL/MariaDB).
+    pub finite_only: bool,
+}
+
+fn what(raw: &RawValue) -> String {
+    let s = raw.get();
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+fn text_of<'a>(j: &Json<'a>) -> Option<Cow<'a, str>> {
+    match j {
+        Json::Str(s) => Some(s.clone()),
+        Json::Num(n) => Some(Cow::Borrowed(n)),
+        _ => None,
+    }
+}
+
+/// Casts one raw JSON value to `t`. `conv` receives any documented conversion.
+pub fn cast<'a>(
+    raw: &'a RawValue,
+    t: &TType,
+    rules: CastRules,
+    conv: &mut Option<Conversion>,
+) -> Result<Val<'a>, String> {
+    let j = classify(raw)?;
+    if j == Json::Null {
+        return Ok(Val::Null);
+    }
+    let bad = |why: &str| format!("{} {why}", what(raw));
+    match t {
+        TType::Bool => match &j {
+            Json::Bool(b) => Ok(Val::Bool(*b)),
+            Json::Num("0") => Ok(Val::Bool(false)),
+            Json::Num("1") => Ok(Val::Bool(true)),
+            Json::Str(s) => match s.to_ascii_lowercase().as_str() {
+                "t" | "true" | "1" | "yes" | "y" | "on" => Ok(Val::Bool(true)),
+                "f" | "false" | "0" | "no" | "n" | "off" => Ok(Val::Bool(false)),
+                _ => Err(bad("is not a boolean")),
+            },
+            _ => Err(bad("is not a boolean (true/false or 0/1)")),
+        },
+        TType::Int { min, max, .. } => {
+            let v = match &j {
+                Json::Bool(b) => i128::from(*b),
+                _ => {
+                    let s = text_of(&j).ok_or_else(|| bad("is not an integer"))?;
+                    Decimal::parse(&s)
+                        .and_then(|d| d.to_i128())
+                        .ok_or_else(|| bad("is not an integer"))?
+                }
+            };
+            if v < *min || v > *max {
+                return Err(bad(&format!("is out of range [{min}, {max}]")));
+            }
+            Ok(Val::Int(v))
+        }
+        TType::Year => {
+            let s = text_of(&j).ok_or_else(|| bad("is not a year"))?;
+            let v: i128 = s.parse().map_err(|_| bad("is not a year"))?;
+            if v != 0 && !(1901..=2155).contains(&v) {
+                return Err(bad("is outside YEAR's range 1901..2155"));
+            }
+            Ok(Val::Int(v))
+        }
+        TType::Bit(n) => {
+            let v: i128 = match &j {
+                Json::Bool(b) => i128::from(*b),
+                _ => {
+                    let s = text_of(&j).ok_or_else(|| bad("is not a bit value"))?;
+                    if !s.is_empty()
+                        && s.len() as u32 == *n
+                        && s.bytes().all(|b| b == b'0' || b == b'1')
+                        && s.len() > 1
+                    {
+                        i128::from_str_radix(&s, 2).map_err(|_| bad("is not a bit value"))?
+                    } else {
+                        s.parse().map_err(|_| bad("is not a bit value"))?
+                    }
+                }
+            };
+            if v < 0 || (*n < 127 && v >= (1i128 << n)) {
+                return Err(bad(&format!("does not fit in {n} bits")));
+            }
+            Ok(Val::Int(v))
+        }
+        TType::Numeric { precision, scale } => {
+            let s = text_of(&j).ok_or_else(|| bad("is not a number"))?;
+            if matches!(s.as_ref(), "NaN") && precision.is_none() {
+                return Ok(Val::Numeric("NaN".into()));
+            }
+            let d = Decimal::parse(&s).ok_or_else(|| bad("is not a decimal number"))?;
+            let text = match scale {
+                Some(sc) => d.with_scale(*sc as usize).ok_or_else(|| {
+                    bad(&format!(
+                        "has more than {sc} decimal places (would be rounded)"
+                    ))
+                })?,
+                None => d.canonical_keep_scale(),
+            };
+            if let (Some(p), Some(sc)) = (precision, scale) {
+                let int_digits = d.int.len() as u32;
+                if int_digits > p - sc {
+                    return Err(bad(&format!("does not fit numeric({p},{sc})")));
+                }
+            }
+            Ok(Val::Numeric(text))
+        }
+        TType::Float4 | TType::Float8 => {
+            let s = text_of(&j).ok_or_else(|| bad("is not a number"))?;
+            let v: f64 = match s.as_ref() {
+                "NaN" => f64::NAN,
+                "Infinity" => f64::INFINITY,
+                "-Infinity" => f64::NEG_INFINITY,
+                other => other.parse().map_err(|_| bad("is not a number"))?,
+            };
+            if rules.finite_only && !v.is_finite() {
+                return Err(bad("is not finite; the target has no NaN or infinity"));
+            }
+            if *t == TType::Float4 {
+                let f = s.parse::<f32>().unwrap_or(v as f32);
+                if f.is_infinite() && v.is_finite() {
+                    return Err(bad("is out of range for real"));
+                }
+                Ok(Val::F4(f))
+            } else {
+                Ok(Val::F8(v))
+            }
+        }
+        TType::Text { max_chars } => text_cast(raw, &j, *max_chars, rules, conv),
+        TType::Other(_) => text_cast(raw, &j, None, rules, conv),
+        TType::Enum(labels) | TType::Set(labels) => {
+            let s = match &j {
+                Json::Str(s) => s.clone(),
+                _ => return Err(bad("is not a label")),
+            };
+            let ok = match t {
+                TType::Enum(_) => labels.iter().any(|l| l == s.as_ref()),
+                _ => s.is_empty() || s.split(',').all(|p| labels.iter().any(|l| l == p)),
+            };
+            if !ok && !labels.is_empty() {
+                return Err(bad(&format!("is not one of {labels:?}")));
+            }
+            Ok(Val::Text(s))
+        }
+        TType::Bytes { max_bytes, fixed } => {
+            use base64::Engine as _;
+            let s = match &j {
+                Json::Str(s) => s.clone(),
+                _ => return Err(bad("is not base64 bytes")),
+            };
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(s.as_bytes())
+                .map_err(|e| bad(&format!("is not valid base64 ({e})")))?;
+            if let Some(m) = max_bytes {
+                if b.len() > *m as usize {
+                    return Err(format!("{} bytes are longer than {m}", b.len()));
+                }
+                if *fixed && b.len() < *m as usize {
+                    // MySQL pads BINARY(n) with zero bytes itself; say so by refusing
+                    // nothing, the padding is the column's semantics.
+                }
+            }
+            Ok(Val::Bytes(b))
+        }
+        TType::Json { .. } => match &j {
+            Json::Nested(n) => {
+                if rules.no_nul && n.contains("\\u0000") {
+                    return Err(bad("contains \\u0000, which PostgreSQL jsonb refuses"));
+                }
+                Ok(Val::Json(Cow::Borrowed(raw.get())))
+            }
+            _ => Ok(Val::Json(Cow::Borrowed(raw.get()))),
+        },
+        TType::Date | TType::Timestamp | TType::TimestampTz => {
+            let s = match &j {
+                Json::Str(s) => s.clone(),
+                _ => return Err(bad("is not a date/time string")),
+            };
+            let w = parse_when(&s).ok_or_else(|| bad("is not a valid ISO 8601 date/time"))?;
+            match (w, t) {
+                (When::Zero, _) if rules.zero_dates => Ok(Val::ZeroDate(s.len() > 10)),
+                (When::Zero, _) => {
+                    *conv = Some(Conversion::ZeroDateToNull);
+                    Ok(Val::Null)
+                }
+                (When::Date(d), TType::Date) => Ok(Val::Date(d)),
+                (When::Naive(dt), TType::Date) if dt.time() == chrono::NaiveTime::MIN => {
+                    Ok(Val::Date(dt.date()))
+                }
+                (When::Date(d), _) => Ok(Val::Ts(d.and_time(chrono::NaiveTime::MIN))),
+                (When::Naive(dt), TType::Timestamp | TType::TimestampTz) => Ok(Val::Ts(dt)),
+                (When::Zoned(dt), TType::Timestamp | TType::TimestampTz) => {
+                    Ok(Val::Ts(dt.naive_utc()))
+                }
+                _ => Err(bad("has a time part; the column is a date")),
+            }
+        }
+        TType::Time { mysql } => {
+            let s = match &j {
+                Json::Str(s) => s.clone(),
+                _ => return Err(bad("is not a time string")),
+            };
+            let us = parse_duration_micros(&s).ok_or_else(|| bad("is not a time (HH:MM:SS)"))?;
+            let limit = if *mysql {
+                838 * 3600 + 59 * 60 + 59
+            } else {
+                24 * 3600
+            };
+            if us < 0 && !*mysql || us.abs() > limit * 1_000_000 + if *mysql { 999_999 } else { 0 }
+            {
+                return Err(bad("is outside the column's time range"));
+            }
+            Ok(Val::Micros(us))
+        }
+        TType::Interval => {
+            let s = match &j {
+                Json::Str(s) => s.clone(),
+                _ => return Err(bad("is not a duration string")),
+            };
+            parse_duration_micros(&s)
+                .map(Val::Micros)
+                .ok_or_else(|| bad("is not a duration (HH:MM:SS)"))
+        }
+        TType::Uuid => {
+            let s = match &j {
+                Json::Str(s) => s.clone(),
+                _ => return Err(bad("is not a UUID string")),
+            };
+            parse_uuid(&s)
+                .map(Val::Uuid)
+                .ok_or_else(|| bad("is not a UUID"))
+        }
+    }
+}
+
+/// Any JSON value into a text column: strings as themselves, numbers and booleans as written,
+/// nested JSON as its JSON text.
+fn text_cast<'a>(
+    raw: &'a RawValue,
+    j: &Json<'a>,
+    max_chars: Option<u32>,
+    rules: CastRules,
+    conv: &mut Option<Conversion>,
+) -> Result<Val<'a>, String> {
+    let s: Cow<'a, str> = match j {
+        Json::Str(s) => s.clone(),
+        Json::Num(n) | Json::Nested(n) => Cow::Borrowed(n),
+        Json::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Json::Null => return Ok(Val::Null),
+    };
+    let s = nul_rule(s, rules, conv).map_err(|e| format!("{} {e}", what(raw)))?;
+    if let Some(m) = max_chars {
+        let n = s.chars().count();
+        if n > m as usize {
+            return Err(format!("text of {n} characters is longer than {m}"));
+        }
+    }
+    Ok(Val::Text(s))
+}
+
+fn nul_rule<'a>(
+    s: Cow<'a, str>,
+    rules: CastRules,
+    conv: &mut Option<Conversion>,
+) -> Result<Cow<'a, str>, String> {
+    if !rules.no_nul || !s.contains('\0') {
+        return Ok(s);
+    }
+    if rules.strip_nul {
+        *conv = Some(Conversion::NulRemoved);
+        return Ok(Cow::Owned(s.replace('\0', "")));
+    }
+    Err("contains U+0000 (NUL), which PostgreSQL text cannot hold; rerun with --nul strip to remove it".into())
+}
+
+/// Parses a UUID in its usual hex forms.
+pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let hex: String = s
+        .trim_matches(|c| c == '{' || c == '}')
+        .chars()
+        .filter(|c| *c != '-')
+        .collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+trait KeepScale {
+    fn canonical_keep_scale(&self) -> String;
+}
+
+impl KeepScale for Decimal {
+    /// Unconstrained numeric keeps the digits as written (12.50 stays 12.50).
+    fn canonical_keep_scale(&self) -> String {
+        let int = if self.int.is_empty() { "0" } else { &self.int };
+        let sign = if self.negative { "-" } else { "" };
+        if self.frac.is_empty() {
+            format!("{sign}{int}")
+        } else {
+            format!("{sign}{int}.{}", self.frac)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rv(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).expect("raw")
+    }
+    const PG: CastRules = CastRules {
+        zero_dates: false,
+        no_nul: true,
+        strip_nul: false,
+        finite_only: false,
+    };
+
+    #[test]
+    fn integers_and_ranges() {
+        let mut c = None;
+        let t = TType::Int {
+            min: -32768,
+            max: 32767,
+            bytes: 2,
+        };
+        assert_eq!(cast(&rv("12"), &t, PG, &mut c), Ok(Val::Int(12)));
+        assert!(cast(&rv("40000"), &t, PG, &mut c).is_err());
+        assert!(cast(&rv("1.5"), &t, PG, &mut c).is_err());
+        assert!(cast(&rv("\"abc\""), &t, PG, &mut c).is_err());
+    }
+
+    #[test]
+    fn numerics_never_round() {
+        let mut c = None;
+        let t = TType::Numeric {
+            precision: Some(12),
+            scale: Some(2),
+        };
+        assert_eq!(
+            cast(&rv("\"12.5\""), &t, PG, &mut c),
+            Ok(Val::Numeric("12.50".into()))
+        );
+        assert!(cast(&rv("\"12.345\""), &t, PG, &mut c).is_err());
+        assert!(cast(&rv("\"12345678901.00\""), &t, PG, &mut c).is_err());
+    }
+
+    #[test]
+    fn zero_dates_and_nul() {
+        let mut c = None;
+        assert_eq!(
+            cast(&rv("\"0000-00-00\""), &TType::Date, PG, &mut c),
+            Ok(Val::Null)
+        );
+        assert_eq!(c, Some(Conversion::ZeroDateToNull));
+        let mut c = None;
+        assert!(cast(
+            &rv("\"a\\u0000b\""),
+            &TType::Text { max_chars: None },
+            PG,
+            &mut c
+        )
+        .is_err());
+        let strip = CastRules {
+            strip_nul: true,
+            ..PG
+        };
+        assert_eq!(
+            cast(
+                &rv("\"a\\u0000b\""),
+                &TType::Text { max_chars: None },
+                strip,
+                &mut c
+            ),
+            Ok(Val::Text(Cow::Owned("ab".into())))
+        );
+        assert_eq!(c, Some(Conversion::NulRemoved));
+    }
+}

@@ -1,0 +1,194 @@
+//! `--create`: the target table from the schema sidecar, with the documented type mapping
+//! (docs/type-mapping.md). Same-engine copies keep the source's own type text.
+
+use ferry_shared::conn::Engine;
+use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
+use ferry_shared::sql::{literal_pg, quote_mysql, quote_pg};
+
+/// PostgreSQL type for a source column.
+pub fn pg_type(c: &ColumnSchema, engine: Engine) -> String {
+    if engine == Engine::Postgres && !matches!(c.logical, LogicalType::Enum { .. }) {
+        return c.source_type.clone();
+    }
+    match &c.logical {
+        LogicalType::Bool => "boolean".into(),
+        LogicalType::Int { bits, unsigned } => match (bits, unsigned) {
+            (8, _) | (16, false) => "smallint".into(),
+            (16, true) | (24, _) | (32, false) => "integer".into(),
+            (32, true) | (64, false) => "bigint".into(),
+            _ => "numeric(20,0)".into(),
+        },
+        LogicalType::Decimal {
+            precision: Some(p),
+            scale,
+        } => format!("numeric({p},{})", scale.unwrap_or(0)),
+        LogicalType::Decimal { .. } => "numeric".into(),
+        LogicalType::Float32 => "real".into(),
+        LogicalType::Float64 => "double precision".into(),
+        LogicalType::Text { max_chars: Some(n) } if *n <= 10_485_760 => format!("varchar({n})"),
+        LogicalType::Text { .. } | LogicalType::Set { .. } | LogicalType::Other { .. } => {
+            "text".into()
+        }
+        LogicalType::Bytes { .. } => "bytea".into(),
+        LogicalType::Json => "jsonb".into(),
+        LogicalType::Date => "date".into(),
+        LogicalType::DateTime => "timestamp(6)".into(),
+        LogicalType::Timestamp => "timestamptz(6)".into(),
+        // MySQL TIME spans ±838 hours: only interval holds it. SQLite has no TIME type.
+        LogicalType::Time if engine == Engine::Mysql => "interval".into(),
+        LogicalType::Time => "time(6)".into(),
+        LogicalType::Year => "smallint".into(),
+        LogicalType::Enum { .. } => "text".into(),
+        LogicalType::Bit { bits: 1 } => "boolean".into(),
+        LogicalType::Bit { bits } if *bits <= 63 => "bigint".into(),
+        LogicalType::Bit { .. } => "numeric(20,0)".into(),
+        LogicalType::Uuid => "uuid".into(),
+    }
+}
+
+/// MySQL/MariaDB type for a source column.
+pub fn mysql_type(c: &ColumnSchema, engine: Engine, in_key: bool) -> String {
+    if engine == Engine::Mysql {
+        return match c.logical {
+            LogicalType::Json => "json".into(),
+            _ => c.source_type.clone(),
+        };
+    }
+    match &c.logical {
+        LogicalType::Bool => "tinyint(1)".into(),
+        LogicalType::Int { bits, unsigned } => {
+            let base = match bits {
+                8 => "tinyint",
+                16 => "smallint",
+                24 => "mediumint",
+                32 => "int",
+                _ => "bigint",
+            };
+            if *unsigned {
+                format!("{base} unsigned")
+            } else {
+                base.into()
+            }
+        }
+        LogicalType::Decimal {
+            precision: Some(p),
+            scale,
+        } if *p <= 65 => format!("decimal({p},{})", scale.unwrap_or(0)),
+        LogicalType::Decimal { .. } => "decimal(65,30)".into(),
+        LogicalType::Float32 => "float".into(),
+        LogicalType::Float64 => "double".into(),
+        LogicalType::Text { max_chars: Some(n) } if *n <= 16_383 => format!("varchar({n})"),
+        LogicalType::Text { .. } | LogicalType::Other { .. } if in_key => "varchar(768)".into(),
+        LogicalType::Text { .. } | LogicalType::Other { .. } => "longtext".into(),
+        LogicalType::Bytes {
+            max_bytes: Some(n),
+            fixed: true,
+        } if *n <= 255 => format!("binary({n})"),
+        LogicalType::Bytes {
+            max_bytes: Some(n), ..
+        } if *n <= 65_535 => format!("varbinary({n})"),
+        LogicalType::Bytes { .. } if in_key => "varbinary(768)".into(),
+        LogicalType::Bytes { .. } => "longblob".into(),
+        LogicalType::Json => "json".into(),
+        LogicalType::Date => "date".into(),
+        LogicalType::DateTime | LogicalType::Timestamp => "datetime(6)".into(),
+        LogicalType::Time => "time(6)".into(),
+        LogicalType::Year => "year".into(),
+        LogicalType::Enum { values } => format!(
+            "enum({})",
+            values
+                .iter()
+                .map(|v| literal_pg(v))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        LogicalType::Set { values } => format!(
+            "set({})",
+            values
+                .iter()
+                .map(|v| literal_pg(v))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        LogicalType::Bit { bits } => format!("bit({bits})"),
+        LogicalType::Uuid => "char(36)".into(),
+    }
+}
+
+/// CREATE TABLE for PostgreSQL.
+pub fn create_pg(schema_name: &str, table: &str, s: &TableSchema) -> String {
+    let mut parts: Vec<String> = s
+        .columns
+        .iter()
+        .map(|c| {
+            let mut d = format!("{} {}", quote_pg(&c.name), pg_type(c, s.engine));
+            if !c.nullable {
+                d.push_str(" NOT NULL");
+            }
+            if let LogicalType::Enum { values } = &c.logical {
+                if s.engine != Engine::Postgres && !values.is_empty() {
+                    d.push_str(&format!(
+                        " CHECK ({} IN ({}))",
+                        quote_pg(&c.name),
+                        values
+                            .iter()
+                            .map(|v| literal_pg(v))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            d
+        })
+        .collect();
+    if !s.primary_key.is_empty() {
+        parts.push(format!(
+            "PRIMARY KEY ({})",
+            s.primary_key
+                .iter()
+                .map(|k| quote_pg(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    format!(
+        "CREATE TABLE {}.{} (\n  {}\n)",
+        quote_pg(schema_name),
+        quote_pg(table),
+        parts.join(",\n  ")
+    )
+}
+
+/// CREATE TABLE for MySQL/MariaDB.
+pub fn create_mysql(db: &str, table: &str, s: &TableSchema) -> String {
+    let mut parts: Vec<String> = s
+        .columns
+        .iter()
+        .map(|c| {
+            let in_key = s.primary_key.contains(&c.name);
+            let mut d = format!(
+                "{} {}",
+                quote_mysql(&c.name),
+                mysql_type(c, s.engine, in_key)
+            );
+            d.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
+            d
+        })
+        .collect();
+    if !s.primary_key.is_empty() {
+        parts.push(format!(
+            "PRIMARY KEY ({})",
+            s.primary_key
+                .iter()
+                .map(|k| quote_mysql(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    format!(
+        "CREATE TABLE {}.{} (\n  {}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        quote_mysql(db),
+        quote_mysql(table),
+        parts.join(",\n  ")
+    )
+}

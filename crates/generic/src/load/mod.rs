@@ -1,0 +1,787 @@
+//! The loaders (`load-postgres`, `load-mysql`): NDJSON → table.
+//!
+//! A reader thread parses lines, casts every value to the target column's catalog type and
+//! encodes rows in the target's bulk format; the async side applies each batch in one
+//! transaction and then records a checkpoint. Casting errors and row-level database errors
+//! become rejects; everything else stops the run, resumable with `--resume`.
+
+pub mod cast;
+pub mod ddl;
+pub mod mysql;
+pub mod pg;
+
+use cast::{CastRules, Conversion, TType, Val};
+use clap::{Args, ValueEnum};
+use ferry_shared::checkpoint::Checkpoint;
+use ferry_shared::checksum::Checksum;
+use ferry_shared::cli::{file_safe, CommonArgs, RunArgs};
+use ferry_shared::conn::TargetArgs;
+use ferry_shared::progress::Progress;
+use ferry_shared::record::{parse_row, ColumnIndex, Item, RecordReader};
+use ferry_shared::rejects::{record_value, Reject, Rejects};
+use ferry_shared::report::{RunReport, TableStats};
+use ferry_shared::schema::{read_sidecar, sidecar_path, TableSchema};
+use ferry_shared::{Exit, FerryError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// How rows meet existing rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum Mode {
+    /// Plain insert; a duplicate key is a rejected row.
+    Insert,
+    /// Insert or update by primary key (last occurrence wins).
+    Upsert,
+    /// Insert, skipping rows whose key exists (counted as skipped).
+    Ignore,
+    /// Empty the table first, then insert.
+    Truncate,
+}
+
+/// Flags shared by the loaders.
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Target table (SCHEMA.TABLE or DB.TABLE; the URL's database/`public` otherwise).
+    #[arg(long, value_name = "NAME")]
+    pub table: String,
+    /// NDJSON input file; stdin when absent or `-`.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Create the table from the schema (stream header or sidecar) when it does not exist.
+    #[arg(long)]
+    pub create: bool,
+    /// How rows meet existing rows.
+    #[arg(long, value_enum, default_value_t = Mode::Insert)]
+    pub mode: Mode,
+    /// Schema sidecar to use (default: the stream header, or NAME.schema.json beside the file).
+    #[arg(long, value_name = "FILE")]
+    pub sidecar: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// A column of the target table, from its catalog.
+#[derive(Debug, Clone)]
+pub struct TargetColumn {
+    /// Name.
+    pub name: String,
+    /// Type to cast to.
+    pub ttype: TType,
+    /// NULL allowed.
+    pub nullable: bool,
+    /// Has a default (so it may be left out of the stream).
+    pub has_default: bool,
+    /// Not generated.
+    pub writable: bool,
+    /// PostgreSQL varbit (vs fixed bit).
+    pub varbit: bool,
+}
+
+/// The target table.
+#[derive(Debug, Clone)]
+pub struct TargetTable {
+    /// Columns in table order.
+    pub columns: Vec<TargetColumn>,
+    /// Primary key columns.
+    pub primary_key: Vec<String>,
+    /// Any unique index (so ignore/resume can detect rows already there).
+    pub has_unique: bool,
+}
+
+/// Encoded rows plus what is needed to reject any one of them.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Encoded rows, back to back.
+    pub data: Vec<u8>,
+    ends: Vec<usize>,
+    lines: Vec<u64>,
+    raw: Vec<u8>,
+    raw_ends: Vec<usize>,
+}
+
+impl Batch {
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    /// Byte range of rows `r` in `data`.
+    pub fn byte_range(&self, r: std::ops::Range<usize>) -> (usize, usize) {
+        let start = if r.start == 0 {
+            0
+        } else {
+            self.ends[r.start - 1]
+        };
+        (start, self.ends[r.end - 1])
+    }
+    fn raw_line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.raw_ends[i - 1] };
+        &self.raw[start..self.raw_ends[i]]
+    }
+}
+
+/// What applying a batch did.
+#[derive(Debug, Default)]
+pub struct FlushResult {
+    /// Rows written.
+    pub loaded: u64,
+    /// Rows skipped (already present).
+    pub skipped: u64,
+    /// Rows refused by the database: (index in batch, column, reason).
+    pub rejected: Vec<(usize, Option<String>, String)>,
+}
+
+struct OwnedReject {
+    line: u64,
+    column: Option<String>,
+    value: Option<String>,
+    reason: String,
+    raw: Vec<u8>,
+}
+
+/// One unit from the reader thread.
+struct Prepared {
+    batch: Batch,
+    rejects: Vec<OwnedReject>,
+    conversions: BTreeMap<&'static str, u64>,
+    end_line: u64,
+    end_offset: u64,
+    checksum: Checksum,
+    data_lines: u64,
+    end_marker: Option<(u64, String)>,
+    header_seen: bool,
+}
+
+/// Checkpoint of a load.
+#[derive(Debug, Serialize, Deserialize)]
+struct LoadState {
+    columns: Vec<String>,
+    line: u64,
+    offset: u64,
+    loaded: u64,
+    skipped: u64,
+    rejected: u64,
+    conversions: BTreeMap<String, u64>,
+    checksum: String,
+    data_lines: u64,
+    header_seen: bool,
+}
+
+/// The engine-specific half of a loader.
+pub enum Sink {
+    /// PostgreSQL.
+    Pg(pg::PgTarget),
+    /// MySQL/MariaDB.
+    My(mysql::MyTarget),
+}
+
+impl Sink {
+    async fn flush(&mut self, b: &Batch, mode: Mode) -> Result<FlushResult> {
+        match self {
+            Sink::Pg(t) => t.flush(b, mode).await,
+            Sink::My(t) => t.flush(b, mode).await,
+        }
+    }
+    async fn truncate(&mut self) -> Result<()> {
+        match self {
+            Sink::Pg(t) => t.truncate().await,
+            Sink::My(t) => t.truncate().await,
+        }
+    }
+}
+
+/// Encodes one row into a target's bulk format.
+pub type EncodeFn = fn(&[Val<'_>], &[&TargetColumn], &mut Vec<u8>);
+
+/// What the engine half hands to the common pipeline.
+pub struct Plan {
+    /// The connected sink.
+    pub sink: Sink,
+    /// Target columns in stream order.
+    pub columns: Vec<TargetColumn>,
+    /// Cast rules of the target.
+    pub rules: CastRules,
+    /// Row encoder.
+    pub encode: EncodeFn,
+    /// Target has a unique key (resume can skip rows already loaded).
+    pub has_unique: bool,
+    /// Redacted target description for the report.
+    pub target_name: String,
+}
+
+/// What the stream says about itself before any row is loaded.
+pub struct Opened {
+    /// The reader, positioned after the header (or resume point).
+    pub reader: RecordReader,
+    /// The schema, from the header or a sidecar.
+    pub schema: Option<TableSchema>,
+    /// Column names in record order.
+    pub columns: Vec<String>,
+    /// A data line is already in the reader's buffer.
+    pub pending: bool,
+    /// The stream carried a header.
+    pub header_seen: bool,
+}
+
+fn checkpoint_for(args: &LoadArgs, tool: &str, target: &str) -> Checkpoint {
+    let input = args
+        .input
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "-".into());
+    let path = args.run.checkpoint.clone().unwrap_or_else(|| {
+        PathBuf::from(".ferry").join(format!(
+            "{tool}-{}-{}.json",
+            file_safe(&args.table),
+            file_safe(&input)
+                .chars()
+                .rev()
+                .take(60)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect::<String>()
+        ))
+    });
+    Checkpoint::new(path, tool, format!("{input} -> {target} {}", args.table))
+}
+
+/// Opens the input and learns its columns: stream header, `--sidecar`, a sidecar beside the
+/// file, or the first record's keys — in that order. On resume, skips what is loaded.
+pub fn open_input(args: &LoadArgs, resume: Option<(&[String], u64, u64, bool)>) -> Result<Opened> {
+    let mut reader = RecordReader::open(args.input.as_deref())?;
+    let sidecar = match &args.sidecar {
+        Some(p) => Some(read_sidecar(p)?),
+        None => match reader.path().map(sidecar_path) {
+            Some(p) if p.exists() => Some(read_sidecar(&p)?),
+            _ => None,
+        },
+    };
+    if let Some((cols, line, offset, header_seen)) = resume {
+        reader.skip_to(line, offset)?;
+        return Ok(Opened {
+            reader,
+            schema: sidecar,
+            columns: cols.to_vec(),
+            pending: false,
+            header_seen,
+        });
+    }
+    match reader.next_item()? {
+        Some(Item::Header(s)) => {
+            let columns = s.columns.iter().map(|c| c.name.clone()).collect();
+            Ok(Opened {
+                reader,
+                schema: Some(*s),
+                columns,
+                pending: false,
+                header_seen: true,
+            })
+        }
+        Some(Item::Data) => {
+            let columns = match &sidecar {
+                Some(s) => s.columns.iter().map(|c| c.name.clone()).collect(),
+                None => ferry_shared::record::line_keys(reader.line()).map_err(|e| {
+                    FerryError::BadRecord {
+                        file: reader.name().to_string(),
+                        line: reader.line_no(),
+                        reason: format!(
+                            "{e}; the first record names the columns when no schema is given"
+                        ),
+                    }
+                })?,
+            };
+            Ok(Opened {
+                reader,
+                schema: sidecar,
+                columns,
+                pending: true,
+                header_seen: false,
+            })
+        }
+        Some(Item::End { .. }) | None => {
+            let columns = sidecar
+                .as_ref()
+                .map(|s| s.columns.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default();
+            Ok(Opened {
+                reader,
+                schema: sidecar,
+                columns,
+                pending: false,
+                header_seen: false,
+            })
+        }
+    }
+}
+
+/// Matches stream columns to target columns; unknown columns are a usage error.
+pub fn plan_columns(
+    stream: &[String],
+    target: &TargetTable,
+    table: &str,
+    supported: fn(&TType) -> bool,
+) -> Result<Vec<TargetColumn>> {
+    let mut out = Vec::new();
+    let mut unknown = Vec::new();
+    for name in stream {
+        match target.columns.iter().find(|c| &c.name == name) {
+            Some(c) if !c.writable => {
+                return Err(FerryError::Usage(format!(
+                    "column {name:?} of {table} is generated; leave it out of the input"
+                )))
+            }
+            Some(c) if !supported(&c.ttype) => {
+                return Err(FerryError::Usage(format!(
+                    "column {name:?} of {table} has type {:?}, which this loader cannot write",
+                    c.ttype
+                )))
+            }
+            Some(c) => out.push(c.clone()),
+            None => unknown.push(name.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(FerryError::Usage(format!(
+            "the input has columns that {table} lacks: {}",
+            unknown.join(", ")
+        )));
+    }
+    if let Some(c) = target
+        .columns
+        .iter()
+        .find(|c| c.writable && !c.nullable && !c.has_default && !stream.contains(&c.name))
+    {
+        return Err(FerryError::Usage(format!(
+            "column {:?} of {table} is NOT NULL without a default and is missing from the input",
+            c.name
+        )));
+    }
+    Ok(out)
+}
+
+/// Runs a load to the end. `connect` has already produced the plan (target connected,
+/// table created/described). Returns the exit code.
+pub async fn run_load(
+    tool: &'static str,
+    args: &LoadArgs,
+    mut opened: Opened,
+    mut plan: Plan,
+    resume_state: Option<(Checkpoint, Option<serde_json::Value>)>,
+) -> anyhow::Result<Exit> {
+    let mut report = RunReport::start(tool);
+    report.target = Some(plan.target_name.clone());
+    report.dry_run = args.run.dry_run;
+    let checkpoint = match &resume_state {
+        Some((cp, _)) => cp.clone(),
+        None => checkpoint_for(args, tool, &plan.target_name),
+    };
+    let prior: Option<LoadState> = match resume_state.and_then(|(_, s)| s) {
+        Some(v) => {
+            Some(serde_json::from_value(v).map_err(|e| FerryError::Checkpoint(e.to_string()))?)
+        }
+        None => None,
+    };
+    let mut stats = TableStats::new(&args.table);
+    let mut data_lines = 0;
+    let mut checksum = Checksum::default();
+    if let Some(p) = &prior {
+        stats.migrated = p.loaded;
+        stats.skipped = p.skipped;
+        stats.errors = p.rejected;
+        stats.conversions = p.conversions.clone();
+        data_lines = p.data_lines;
+        checksum = Checksum::from_parts(&p.checksum, p.data_lines).unwrap_or_default();
+        report.notes.push(format!(
+            "resumed after input line {} ({} rows loaded before)",
+            p.line, p.loaded
+        ));
+    } else if args.mode == Mode::Truncate && !args.run.dry_run {
+        plan.sink.truncate().await?;
+    }
+    let rejects_path = args
+        .run
+        .rejects
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.rejects.ndjson", file_safe(&args.table))));
+    let mut rejects = Rejects::new(rejects_path, prior.is_some(), args.run.max_rejects);
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Prepared>>(1);
+    let names = opened.columns.clone();
+    let columns = plan.columns.clone();
+    let rules = plan.rules;
+    let encode = plan.encode;
+    let batch_size = args.run.batch_size.max(1);
+    let table = args.table.clone();
+    let start_checksum = checksum;
+    let start_lines = data_lines;
+    let header_seen = opened.header_seen;
+    let reader_thread = std::thread::spawn(move || {
+        let r = read_batches(
+            &mut opened,
+            &names,
+            &columns,
+            rules,
+            encode,
+            batch_size,
+            &table,
+            start_checksum,
+            start_lines,
+            header_seen,
+            &tx,
+        );
+        if let Err(e) = r {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+
+    let mut progress = Progress::new(&args.table, None, args.common.quiet);
+    progress.set_position(stats.migrated);
+    let started = std::time::Instant::now();
+    let mut guard = prior.is_some() && plan.has_unique && args.mode == Mode::Insert;
+    let mut end_marker = None;
+    let mut header = header_seen;
+    let mut outcome: anyhow::Result<()> = Ok(());
+    while let Some(msg) = rx.recv().await {
+        let p = match msg {
+            Ok(p) => p,
+            Err(e) => {
+                outcome = Err(e.into());
+                break;
+            }
+        };
+        let mode = if guard { Mode::Ignore } else { args.mode };
+        let res = if args.run.dry_run {
+            FlushResult {
+                loaded: p.batch.len() as u64,
+                ..Default::default()
+            }
+        } else {
+            match plan.sink.flush(&p.batch, mode).await {
+                Ok(r) => r,
+                Err(e) => {
+                    outcome = Err(e.into());
+                    break;
+                }
+            }
+        };
+        if guard && !p.batch.is_empty() {
+            guard = false;
+            if res.skipped > 0 {
+                report.notes.push(format!(
+                    "{} rows of the first batch after resume were already loaded",
+                    res.skipped
+                ));
+            }
+        }
+        let mut rej: Vec<OwnedReject> = p.rejects;
+        for (i, column, reason) in res.rejected {
+            rej.push(OwnedReject {
+                line: p.batch.lines[i],
+                column,
+                value: None,
+                reason,
+                raw: p.batch.raw_line(i).to_vec(),
+            });
+        }
+        rej.sort_by_key(|r| r.line);
+        let name = opened_name(args);
+        let mut limit_hit = None;
+        for r in &rej {
+            if let Err(e) = rejects.add(&Reject {
+                file: &name,
+                line: Some(r.line),
+                table: &args.table,
+                column: r.column.as_deref(),
+                value: r.value.as_deref(),
+                reason: &r.reason,
+                record: record_value(&r.raw),
+            }) {
+                limit_hit = Some(e);
+                break;
+            }
+        }
+        stats.migrated += res.loaded;
+        stats.skipped += res.skipped;
+        stats.errors += rej.len() as u64;
+        for (k, v) in p.conversions {
+            *stats.conversions.entry(k.to_string()).or_default() += v;
+        }
+        progress.inc(res.loaded + res.skipped);
+        data_lines = p.data_lines;
+        checksum = p.checksum;
+        header |= p.header_seen;
+        if p.end_marker.is_some() {
+            end_marker = p.end_marker;
+        }
+        if !args.run.dry_run {
+            rejects.flush()?;
+            checkpoint.save(&LoadState {
+                columns: opened_columns(&plan),
+                line: p.end_line,
+                offset: p.end_offset,
+                loaded: stats.migrated,
+                skipped: stats.skipped,
+                rejected: stats.errors,
+                conversions: stats.conversions.clone(),
+                checksum: checksum.hex(),
+                data_lines,
+                header_seen: header,
+            })?;
+        }
+        if let Some(e) = limit_hit {
+            outcome = Err(e.into());
+            break;
+        }
+    }
+    drop(rx);
+    let _ = reader_thread.join();
+    progress.finish();
+    stats.duration_secs = started.elapsed().as_secs_f64();
+    report.tables.push(stats);
+    if rejects.count() > 0 {
+        report.rejects_file = Some(rejects.path().display().to_string());
+    }
+    if outcome.is_ok() {
+        outcome = check_end(header, end_marker, data_lines, &checksum, &mut report);
+    }
+    if let Err(e) = outcome {
+        let code = ferry_shared::exit::exit_code_for(&e);
+        report.fail(code);
+        report.emit(args.common.quiet, args.common.report.as_deref())?;
+        return Err(e);
+    }
+    if !args.run.dry_run {
+        checkpoint.clear()?;
+    }
+    let exit = report.finish();
+    report.emit(args.common.quiet, args.common.report.as_deref())?;
+    Ok(exit)
+}
+
+fn opened_name(args: &LoadArgs) -> String {
+    args.input
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn opened_columns(plan: &Plan) -> Vec<String> {
+    plan.columns.iter().map(|c| c.name.clone()).collect()
+}
+
+/// A stream that started with a header must end with its end line, with the same row count
+/// and checksum: otherwise its producer died and the load is incomplete.
+fn check_end(
+    header: bool,
+    end: Option<(u64, String)>,
+    lines: u64,
+    checksum: &Checksum,
+    report: &mut RunReport,
+) -> anyhow::Result<()> {
+    match (header, end) {
+        (true, None) => Err(FerryError::Truncated(format!(
+            "the input stream ended after {lines} records without its end line: the producer failed or was cut off; the rows read are loaded, rerun when the source is complete"
+        ))
+        .into()),
+        (_, Some((rows, sum))) => {
+            if rows != lines || sum != checksum.hex() {
+                return Err(FerryError::Truncated(format!(
+                    "the stream's end line says {rows} rows ({sum}) but {lines} arrived ({})",
+                    checksum.hex()
+                ))
+                .into());
+            }
+            report.notes.push(format!("stream complete: {rows} records, checksum {sum} matches"));
+            Ok(())
+        }
+        (false, None) => Ok(()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_batches(
+    opened: &mut Opened,
+    names: &[String],
+    columns: &[TargetColumn],
+    rules: CastRules,
+    encode: EncodeFn,
+    batch_size: usize,
+    table: &str,
+    mut checksum: Checksum,
+    mut data_lines: u64,
+    mut header_seen: bool,
+    tx: &tokio::sync::mpsc::Sender<Result<Prepared>>,
+) -> Result<()> {
+    let index = ColumnIndex::new(names);
+    let col_refs: Vec<&TargetColumn> = columns.iter().collect();
+    let reader = &mut opened.reader;
+    let mut pending = opened.pending;
+    let new_prepared = || Prepared {
+        batch: Batch::default(),
+        rejects: Vec::new(),
+        conversions: BTreeMap::new(),
+        end_line: 0,
+        end_offset: 0,
+        checksum: Checksum::default(),
+        data_lines: 0,
+        end_marker: None,
+        header_seen: false,
+    };
+    let mut cur = new_prepared();
+    let _ = table;
+    loop {
+        let item = if pending {
+            pending = false;
+            Some(Item::Data)
+        } else {
+            reader.next_item()?
+        };
+        match item {
+            None => break,
+            Some(Item::Header(_)) => {
+                if header_seen || data_lines > 0 {
+                    return Err(FerryError::BadRecord {
+                        file: reader.name().to_string(),
+                        line: reader.line_no(),
+                        reason: "a second stream header: two streams were concatenated".into(),
+                    });
+                }
+                header_seen = true;
+                cur.header_seen = true;
+            }
+            Some(Item::End {
+                rows,
+                checksum: sum,
+            }) => {
+                cur.end_marker = Some((rows, sum));
+            }
+            Some(Item::Data) => {
+                let line = reader.line();
+                data_lines += 1;
+                checksum.add(line);
+                let line_no = reader.line_no();
+                let mut vals: Vec<Val<'_>> = Vec::with_capacity(columns.len());
+                let mut conversions: Vec<Conversion> = Vec::new();
+                let mut failure: Option<(Option<String>, Option<String>, String)> = None;
+                match parse_row(line, &index) {
+                    Err(reason) => failure = Some((None, None, reason)),
+                    Ok(row) => {
+                        for (i, raw) in row.iter().enumerate() {
+                            let col = &columns[i];
+                            let Some(raw) = raw else {
+                                failure = Some((
+                                    Some(col.name.clone()),
+                                    None,
+                                    format!("missing key {:?} (write null for NULL)", col.name),
+                                ));
+                                break;
+                            };
+                            let mut conv = None;
+                            match cast::cast(raw, &col.ttype, rules, &mut conv) {
+                                Ok(Val::Null) if !col.nullable => {
+                                    failure = Some((
+                                        Some(col.name.clone()),
+                                        Some(raw.get().to_string()),
+                                        format!(
+                                            "NULL in NOT NULL column{}",
+                                            if conv.is_some() {
+                                                " (after converting a zero date)"
+                                            } else {
+                                                ""
+                                            }
+                                        ),
+                                    ));
+                                    break;
+                                }
+                                Ok(v) => {
+                                    if let Some(c) = conv {
+                                        conversions.push(c);
+                                    }
+                                    vals.push(v);
+                                }
+                                Err(reason) => {
+                                    failure = Some((
+                                        Some(col.name.clone()),
+                                        Some(raw.get().to_string()),
+                                        reason,
+                                    ));
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                match failure {
+                    Some((column, value, reason)) => cur.rejects.push(OwnedReject {
+                        line: line_no,
+                        column,
+                        value,
+                        reason,
+                        raw: line.to_vec(),
+                    }),
+                    None => {
+                        for c in conversions {
+                            *cur.conversions.entry(c.name()).or_default() += 1;
+                        }
+                        encode(&vals, &col_refs, &mut cur.batch.data);
+                        cur.batch.ends.push(cur.batch.data.len());
+                        cur.batch.lines.push(line_no);
+                        cur.batch.raw.extend_from_slice(line);
+                        cur.batch.raw_ends.push(cur.batch.raw.len());
+                    }
+                }
+                if cur.batch.len() >= batch_size || cur.rejects.len() >= batch_size {
+                    cur.end_line = reader.line_no();
+                    cur.end_offset = reader.offset();
+                    cur.checksum = checksum;
+                    cur.data_lines = data_lines;
+                    let full = std::mem::replace(&mut cur, new_prepared());
+                    if tx.blocking_send(Ok(full)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    cur.end_line = reader.line_no();
+    cur.end_offset = reader.offset();
+    cur.checksum = checksum;
+    cur.data_lines = data_lines;
+    let _ = tx.blocking_send(Ok(cur));
+    Ok(())
+}
+
+/// Builds the plan and runs: the part of `main` both loaders share once they have a sink.
+pub fn resume_checkpoint(
+    args: &LoadArgs,
+    tool: &str,
+    target_name: &str,
+) -> Result<Option<(Checkpoint, Option<serde_json::Value>)>> {
+    if !args.run.resume {
+        return Ok(None);
+    }
+    let cp = checkpoint_for(args, tool, target_name);
+    let state = cp.load::<serde_json::Value>()?;
+    if state.is_none() {
+        tracing::info!(
+            "no checkpoint at {}: starting from the beginning",
+            cp.path().display()
+        );
+    }
+    Ok(Some((cp, state)))
+}
+
+/// The resume point stored in a checkpoint value: columns, line, offset, header seen.
+pub fn resume_point(state: &serde_json::Value) -> Option<(Vec<String>, u64, u64, bool)> {
+    let s: LoadState = serde_json::from_value(state.clone()).ok()?;
+    Some((s.columns, s.line, s.offset, s.header_seen))
+}

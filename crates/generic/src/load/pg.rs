@@ -1,0 +1,522 @@
+//! PostgreSQL target: catalog types, binary COPY encoding, batch apply with bisecting
+//! savepoints so that one bad row is rejected without losing its neighbours.
+
+use super::cast::{CastRules, TType, Val};
+use super::{Batch, Mode, TargetColumn, TargetTable};
+use ferry_shared::sql::quote_pg as q;
+use ferry_shared::{FerryError, Result};
+use futures_util::SinkExt;
+use tokio_postgres::Client;
+
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+
+fn db_err(what: &str, e: &tokio_postgres::Error) -> FerryError {
+    FerryError::Database(format!("{what}: {}", pg_message(e)))
+}
+
+/// The server's message (with detail), or the client error.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(d) => format!("{} ({d})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
+/// Row-level errors: data exceptions (22) and integrity violations (23).
+fn is_row_error(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| matches!(&db.code().code()[..2], "22" | "23"))
+}
+
+/// Reads the target table's columns from pg_catalog. `None` when the table does not exist.
+pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<TargetTable>> {
+    let rel = format!("{}.{}", q(schema), q(table));
+    let oid: Option<u32> = c
+        .query_one("SELECT to_regclass($1)::oid", &[&rel])
+        .await
+        .map_err(|e| db_err("find table", &e))?
+        .get(0);
+    let Some(oid) = oid else { return Ok(None) };
+    let rows = c
+        .query(
+            "SELECT a.attname, t.typname, a.atttypmod, a.attnotnull, t.typtype::text, \
+             CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT enumlabel::text FROM pg_enum e \
+                  WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END, \
+             a.attgenerated::text <> '' OR a.attidentity::text = 'a', a.atthasdef \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| db_err("read columns", &e))?;
+    let mut columns = Vec::new();
+    for r in rows {
+        let name: String = r.get(0);
+        let typname: String = r.get(1);
+        let typmod: i32 = r.get(2);
+        let typtype: String = r.get(4);
+        let labels: Option<Vec<String>> = r.get(5);
+        let generated: bool = r.get(6);
+        let len = (typmod > 4).then(|| (typmod - 4) as u32);
+        let ttype = if typtype == "e" {
+            TType::Enum(labels.unwrap_or_default())
+        } else {
+            match typname.as_str() {
+                "bool" => TType::Bool,
+                "int2" => TType::Int {
+                    min: i16::MIN.into(),
+                    max: i16::MAX.into(),
+                    bytes: 2,
+                },
+                "int4" => TType::Int {
+                    min: i32::MIN.into(),
+                    max: i32::MAX.into(),
+                    bytes: 4,
+                },
+                "int8" => TType::Int {
+                    min: i64::MIN.into(),
+                    max: i64::MAX.into(),
+                    bytes: 8,
+                },
+                "numeric" => TType::Numeric {
+                    precision: len.map(|l| (l >> 16) & 0xffff),
+                    scale: len.map(|l| l & 0xffff),
+                },
+                "float4" => TType::Float4,
+                "float8" => TType::Float8,
+                "varchar" | "bpchar" => TType::Text { max_chars: len },
+                "text" | "name" | "citext" => TType::Text { max_chars: None },
+                "bytea" => TType::Bytes {
+                    max_bytes: None,
+                    fixed: false,
+                },
+                "json" => TType::Json { jsonb: false },
+                "jsonb" => TType::Json { jsonb: true },
+                "date" => TType::Date,
+                "timestamp" => TType::Timestamp,
+                "timestamptz" => TType::TimestampTz,
+                "time" => TType::Time { mysql: false },
+                "interval" => TType::Interval,
+                "uuid" => TType::Uuid,
+                "bit" | "varbit" => TType::Bit(if typmod > 0 { typmod as u32 } else { 64 }),
+                other => TType::Other(other.to_string()),
+            }
+        };
+        columns.push(TargetColumn {
+            name,
+            ttype,
+            nullable: !r.get::<_, bool>(3),
+            has_default: r.get::<_, bool>(7),
+            writable: !generated,
+            varbit: typname == "varbit",
+        });
+    }
+    let pk: Vec<String> = c
+        .query(
+            "SELECT a.attname FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| db_err("read primary key", &e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let unique: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_index WHERE indrelid = $1 AND indisunique",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| db_err("read indexes", &e))?
+        .get(0);
+    Ok(Some(TargetTable {
+        columns,
+        primary_key: pk,
+        has_unique: unique > 0,
+    }))
+}
+
+/// PostgreSQL's rules for casts.
+pub fn rules(strip_nul: bool) -> CastRules {
+    CastRules {
+        zero_dates: false,
+        no_nul: true,
+        strip_nul,
+        finite_only: false,
+    }
+}
+
+/// Whether binary COPY can write this type.
+pub fn supported(t: &TType) -> bool {
+    !matches!(t, TType::Other(_) | TType::Set(_) | TType::Year)
+}
+
+const PG_EPOCH_DAYS: i64 = 10957; // 2000-01-01 - 1970-01-01
+
+/// Appends one row in COPY BINARY format.
+pub fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(vals.len() as i16).to_be_bytes());
+    for (v, col) in vals.iter().zip(cols) {
+        encode_value(v, col, out);
+    }
+}
+
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn encode_value(v: &Val<'_>, col: &TargetColumn, out: &mut Vec<u8>) {
+    match v {
+        Val::Null | Val::ZeroDate(_) => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        Val::Bool(b) => field(out, &[u8::from(*b)]),
+        Val::Int(i) => match &col.ttype {
+            TType::Int { bytes: 2, .. } => field(out, &(*i as i16).to_be_bytes()),
+            TType::Int { bytes: 4, .. } => field(out, &(*i as i32).to_be_bytes()),
+            TType::Bit(n) => {
+                let n = *n;
+                let nbytes = n.div_ceil(8) as usize;
+                let shifted = (*i as u128) << (nbytes as u32 * 8 - n);
+                let be = shifted.to_be_bytes();
+                out.extend_from_slice(&(4 + nbytes as i32).to_be_bytes());
+                out.extend_from_slice(&(n as i32).to_be_bytes());
+                out.extend_from_slice(&be[16 - nbytes..]);
+            }
+            TType::Numeric { .. } => encode_numeric(&i.to_string(), out),
+            _ => field(out, &(*i as i64).to_be_bytes()),
+        },
+        Val::Numeric(s) => encode_numeric(s, out),
+        Val::F4(f) => field(out, &f.to_bits().to_be_bytes()),
+        Val::F8(f) => match col.ttype {
+            TType::Float4 => field(out, &(*f as f32).to_bits().to_be_bytes()),
+            _ => field(out, &f.to_bits().to_be_bytes()),
+        },
+        Val::Text(s) => field(out, s.as_bytes()),
+        Val::Bytes(b) => field(out, b),
+        Val::Json(s) => match col.ttype {
+            TType::Json { jsonb: true } => {
+                out.extend_from_slice(&(s.len() as i32 + 1).to_be_bytes());
+                out.push(1);
+                out.extend_from_slice(s.as_bytes());
+            }
+            _ => field(out, s.as_bytes()),
+        },
+        Val::Date(d) => {
+            let days = d
+                .signed_duration_since(
+                    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default(),
+                )
+                .num_days()
+                - PG_EPOCH_DAYS;
+            field(out, &(days as i32).to_be_bytes());
+        }
+        Val::Ts(dt) => {
+            let us = dt.and_utc().timestamp_micros() - PG_EPOCH_DAYS * 86_400_000_000;
+            field(out, &us.to_be_bytes());
+        }
+        Val::Micros(us) => match col.ttype {
+            TType::Interval => {
+                out.extend_from_slice(&16i32.to_be_bytes());
+                out.extend_from_slice(&us.to_be_bytes());
+                out.extend_from_slice(&0i32.to_be_bytes());
+                out.extend_from_slice(&0i32.to_be_bytes());
+            }
+            _ => field(out, &us.to_be_bytes()),
+        },
+        Val::Uuid(u) => field(out, u),
+    }
+}
+
+/// NUMERIC binary: ndigits, weight, sign, dscale, then base-10000 digits.
+fn encode_numeric(s: &str, out: &mut Vec<u8>) {
+    if s == "NaN" {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, 0xC0, 0, 0, 0]);
+        return;
+    }
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let (ip, fp) = body.split_once('.').unwrap_or((body, ""));
+    let ip = ip.trim_start_matches('0');
+    let dscale = fp.len() as u16;
+    let mut int_s = String::new();
+    let pad = (4 - ip.len() % 4) % 4;
+    int_s.extend(std::iter::repeat_n('0', pad));
+    int_s.push_str(ip);
+    let mut frac_s = fp.to_string();
+    while frac_s.len() % 4 != 0 {
+        frac_s.push('0');
+    }
+    let group = |s: &str| -> Vec<i16> {
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| c.iter().fold(0i16, |a, d| a * 10 + i16::from(d - b'0')))
+            .collect()
+    };
+    let int_groups = group(&int_s);
+    let frac_groups = group(&frac_s);
+    let mut weight = int_groups.len() as i16 - 1;
+    let mut digits: Vec<i16> = int_groups.into_iter().chain(frac_groups).collect();
+    while digits.first() == Some(&0) {
+        digits.remove(0);
+        weight -= 1;
+    }
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        weight = 0;
+    }
+    let sign: u16 = if neg && !digits.is_empty() { 0x4000 } else { 0 };
+    out.extend_from_slice(&(8 + 2 * digits.len() as i32).to_be_bytes());
+    out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&dscale.to_be_bytes());
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+}
+
+/// A PostgreSQL table being loaded.
+pub struct PgTarget {
+    client: Client,
+    schema: String,
+    table: String,
+    cols: Vec<String>,
+    pk: Vec<String>,
+    stage: bool,
+}
+
+impl PgTarget {
+    /// Wraps a connection for loading `cols` (stream order) into `schema.table`.
+    pub fn new(
+        client: Client,
+        schema: &str,
+        table: &str,
+        cols: Vec<String>,
+        pk: Vec<String>,
+    ) -> Self {
+        PgTarget {
+            client,
+            schema: schema.into(),
+            table: table.into(),
+            cols,
+            pk,
+            stage: false,
+        }
+    }
+
+    fn rel(&self) -> String {
+        format!("{}.{}", q(&self.schema), q(&self.table))
+    }
+
+    fn col_list(&self) -> String {
+        self.cols
+            .iter()
+            .map(|c| q(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Empties the table (`--mode truncate`).
+    pub async fn truncate(&mut self) -> Result<()> {
+        self.client
+            .batch_execute(&format!("TRUNCATE TABLE {}", self.rel()))
+            .await
+            .map_err(|e| db_err("truncate", &e))
+    }
+
+    async fn copy(
+        &self,
+        into: &str,
+        batch: &Batch,
+        range: std::ops::Range<usize>,
+    ) -> std::result::Result<u64, tokio_postgres::Error> {
+        let sql = format!(
+            "COPY {into} ({}) FROM STDIN (FORMAT binary)",
+            self.col_list()
+        );
+        let sink = self.client.copy_in::<_, bytes::Bytes>(&sql).await?;
+        futures_util::pin_mut!(sink);
+        sink.feed(bytes::Bytes::from_static(COPY_HEADER)).await?;
+        let (start, end) = batch.byte_range(range);
+        let data = &batch.data[start..end];
+        for chunk in data.chunks(1 << 20) {
+            sink.feed(bytes::Bytes::copy_from_slice(chunk)).await?;
+        }
+        sink.feed(bytes::Bytes::from_static(COPY_TRAILER)).await?;
+        sink.finish().await
+    }
+
+    async fn apply(
+        &mut self,
+        batch: &Batch,
+        range: std::ops::Range<usize>,
+        mode: Mode,
+    ) -> std::result::Result<(u64, u64), tokio_postgres::Error> {
+        let n = range.len() as u64;
+        match mode {
+            Mode::Insert | Mode::Truncate => {
+                let rel = self.rel();
+                let loaded = self.copy(&rel, batch, range).await?;
+                Ok((loaded, 0))
+            }
+            Mode::Ignore | Mode::Upsert => {
+                if !self.stage {
+                    self.client
+                        .batch_execute(&format!(
+                            "CREATE TEMP TABLE IF NOT EXISTS ferry_stage AS SELECT {} FROM {} WITH NO DATA",
+                            self.col_list(),
+                            self.rel()
+                        ))
+                        .await?;
+                    self.stage = true;
+                }
+                self.client.batch_execute("TRUNCATE ferry_stage").await?;
+                self.copy("ferry_stage", batch, range).await?;
+                let cols = self.col_list();
+                let sql = if mode == Mode::Ignore || self.pk.is_empty() {
+                    format!("INSERT INTO {} ({cols}) SELECT {cols} FROM ferry_stage ON CONFLICT DO NOTHING", self.rel())
+                } else {
+                    let pk = self.pk.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+                    let sets: Vec<String> = self
+                        .cols
+                        .iter()
+                        .filter(|c| !self.pk.contains(c))
+                        .map(|c| format!("{} = EXCLUDED.{}", q(c), q(c)))
+                        .collect();
+                    let action = if sets.is_empty() {
+                        "DO NOTHING".to_string()
+                    } else {
+                        format!("DO UPDATE SET {}", sets.join(", "))
+                    };
+                    // The last occurrence of a key in the batch wins, as it would row by row.
+                    format!(
+                        "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({pk}) {cols} FROM ferry_stage \
+                         ORDER BY {pk}, ctid DESC ON CONFLICT ({pk}) {action}",
+                        self.rel()
+                    )
+                };
+                let written = self.client.execute(&sql, &[]).await?;
+                if mode == Mode::Upsert {
+                    Ok((n, 0))
+                } else {
+                    Ok((written, n - written))
+                }
+            }
+        }
+    }
+
+    /// Applies a batch in one transaction; on a row-level error, bisects with savepoints and
+    /// returns the rows that fail alone.
+    pub async fn flush(&mut self, batch: &Batch, mode: Mode) -> Result<super::FlushResult> {
+        let mut res = super::FlushResult::default();
+        if batch.is_empty() {
+            return Ok(res);
+        }
+        self.client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| db_err("begin", &e))?;
+        match self.apply(batch, 0..batch.len(), mode).await {
+            Ok((l, s)) => {
+                res.loaded = l;
+                res.skipped = s;
+            }
+            Err(e) if is_row_error(&e) => {
+                tracing::debug!("batch failed ({}); isolating the rows", pg_message(&e));
+                self.client
+                    .batch_execute("ROLLBACK; BEGIN")
+                    .await
+                    .map_err(|e| db_err("rollback", &e))?;
+                self.bisect(batch, 0..batch.len(), mode, &mut res).await?;
+            }
+            Err(e) => {
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                return Err(db_err(&format!("load {}", self.rel()), &e));
+            }
+        }
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| db_err("commit", &e))?;
+        Ok(res)
+    }
+
+    async fn bisect(
+        &mut self,
+        batch: &Batch,
+        range: std::ops::Range<usize>,
+        mode: Mode,
+        res: &mut super::FlushResult,
+    ) -> Result<()> {
+        let mut stack = vec![range];
+        while let Some(r) = stack.pop() {
+            self.client
+                .batch_execute("SAVEPOINT ferry")
+                .await
+                .map_err(|e| db_err("savepoint", &e))?;
+            match self.apply(batch, r.clone(), mode).await {
+                Ok((l, s)) => {
+                    self.client
+                        .batch_execute("RELEASE SAVEPOINT ferry")
+                        .await
+                        .map_err(|e| db_err("savepoint", &e))?;
+                    res.loaded += l;
+                    res.skipped += s;
+                }
+                Err(e) if is_row_error(&e) => {
+                    self.client
+                        .batch_execute("ROLLBACK TO SAVEPOINT ferry; RELEASE SAVEPOINT ferry")
+                        .await
+                        .map_err(|e| db_err("savepoint", &e))?;
+                    if r.len() == 1 {
+                        let column = e.as_db_error().and_then(|d| d.column()).map(str::to_string);
+                        res.rejected.push((r.start, column, pg_message(&e)));
+                    } else {
+                        let mid = r.start + r.len() / 2;
+                        // Pushed in reverse so rows are applied in input order.
+                        stack.push(mid..r.end);
+                        stack.push(r.start..mid);
+                    }
+                }
+                Err(e) => return Err(db_err(&format!("load {}", self.rel()), &e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn num(s: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        encode_numeric(s, &mut v);
+        v
+    }
+    #[test]
+    fn numeric_encoding() {
+        // 12345.678: digits [1, 2345, 6780], weight 1, dscale 3.
+        assert_eq!(
+            num("12345.678"),
+            vec![0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1A, 0x7C]
+        );
+        // zero
+        assert_eq!(num("0.00"), vec![0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 2]);
+        // -0.0001: digit [1], weight -1
+        assert_eq!(
+            num("-0.0001"),
+            vec![0, 0, 0, 10, 0, 1, 0xff, 0xff, 0x40, 0, 0, 4, 0, 1]
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! `load-mysql`: NDJSON → MySQL/MariaDB table through `LOAD DATA LOCAL INFILE`.
+
+use crate::load::{self, ddl, mysql, LoadArgs, Mode, Plan, Sink};
+use clap::Parser;
+use ferry_shared::conn::Engine;
+use ferry_shared::sql::split_qualified;
+use ferry_shared::{Exit, FerryError};
+use mysql_async::prelude::*;
+
+const EXAMPLES: &str = "\
+Examples:
+  extract --source mysql://root@127.0.0.1/legacy --table orders | \\
+    load-mysql --target mysql://root@127.0.0.1/shop --table orders --create -
+  load-mysql --target mysql://root@127.0.0.1/shop --table orders orders.ndjson --mode ignore --resume";
+
+/// Command line of `load-mysql`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "load-mysql",
+    version,
+    about = "Load NDJSON into a MySQL/MariaDB table with LOAD DATA LOCAL INFILE, casting to the table's real types.",
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// Runs `load-mysql`.
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    let a = &args.load;
+    ferry_shared::logging::init(&a.common)?;
+    let ep = a.target.endpoint()?;
+    if ep.engine != Engine::Mysql {
+        return Err(FerryError::Usage(format!("--target {ep} is not a mysql:// URL")).into());
+    }
+    let (db, table) = split_qualified(&a.table);
+    let db = match db {
+        Some(d) => d.to_string(),
+        None => ep.require_database()?.to_string(),
+    };
+    let target_name = format!("{ep} {db}.{table}");
+    let resume = load::resume_checkpoint(a, "load-mysql", &target_name)?;
+    let point = resume
+        .as_ref()
+        .and_then(|(_, s)| s.as_ref())
+        .and_then(load::resume_point);
+    let opened = load::open_input(
+        a,
+        point
+            .as_ref()
+            .map(|(c, l, o, h)| (c.as_slice(), *l, *o, *h)),
+    )?;
+    let mut conn = ferry_shared::conn::connect_mysql(&ep).await?;
+    let target = match mysql::describe(&mut conn, &db, table).await? {
+        Some(t) => t,
+        None if a.create => {
+            let s = opened.schema.as_ref().ok_or_else(|| {
+                FerryError::Usage("--create needs a schema: pipe from extract (header line) or give --sidecar FILE".into())
+            })?;
+            let ddl = ddl::create_mysql(&db, table, s);
+            if a.run.dry_run {
+                tracing::info!("dry run: would create\n{ddl}");
+                return Err(FerryError::Usage(format!(
+                    "dry run: {db}.{table} does not exist; create it first to validate rows against it"
+                ))
+                .into());
+            }
+            tracing::info!("creating {db}.{table}");
+            conn.query_drop(&ddl)
+                .await
+                .map_err(|e| FerryError::Database(format!("create {db}.{table}: {e}")))?;
+            mysql::describe(&mut conn, &db, table)
+                .await?
+                .ok_or_else(|| {
+                    FerryError::Database(format!("{db}.{table} not found after CREATE"))
+                })?
+        }
+        None => {
+            return Err(FerryError::NotFound(format!(
+                "table {db}.{table} does not exist in {ep}; create it or add --create"
+            ))
+            .into())
+        }
+    };
+    if a.mode == Mode::Upsert && target.primary_key.is_empty() {
+        return Err(FerryError::Usage(format!(
+            "--mode upsert needs a primary key on {db}.{table}"
+        ))
+        .into());
+    }
+    let columns = load::plan_columns(&opened.columns, &target, &format!("{db}.{table}"), |_| true)?;
+    let cols = columns
+        .iter()
+        .map(|c| (c.name.clone(), c.ttype.clone()))
+        .collect();
+    let plan = Plan {
+        sink: Sink::My(mysql::MyTarget::new(
+            conn,
+            &db,
+            table,
+            cols,
+            target.primary_key.clone(),
+        )),
+        columns,
+        rules: mysql::rules(),
+        encode: mysql::encode_row,
+        has_unique: target.has_unique,
+        target_name,
+    };
+    load::run_load("load-mysql", a, opened, plan, resume).await
+}

@@ -1,0 +1,136 @@
+//! `load-postgres`: NDJSON → PostgreSQL table through binary COPY.
+
+use crate::load::{self, ddl, pg, LoadArgs, Mode, Plan, Sink};
+use clap::{Parser, ValueEnum};
+use ferry_shared::conn::Engine;
+use ferry_shared::sql::split_qualified;
+use ferry_shared::{Exit, FerryError};
+
+const EXAMPLES: &str = "\
+Examples:
+  # a pipeline: the schema travels in the stream's header, --create makes the table
+  extract --source mysql://root@127.0.0.1/shop --table orders | \\
+    load-postgres --target postgres://postgres@127.0.0.1/app --table orders --create -
+  # a file with its sidecar (orders.schema.json beside it), resumable, upserting
+  load-postgres --target postgres://postgres@127.0.0.1/app --table sales.orders orders.ndjson --mode upsert --resume
+  # validate every row against the table's types without writing
+  load-postgres --target postgres://postgres@127.0.0.1/app --table orders orders.ndjson --dry-run";
+
+/// What to do with U+0000 in text, which PostgreSQL cannot store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Nul {
+    /// Reject the row (default: nothing changes silently).
+    Reject,
+    /// Remove the NUL characters and count the conversion in the report.
+    Strip,
+}
+
+/// Command line of `load-postgres`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "load-postgres",
+    version,
+    about = "Load NDJSON into a PostgreSQL table with binary COPY, casting to the table's real types.",
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    #[command(flatten)]
+    load: LoadArgs,
+    /// U+0000 in text: reject the row, or strip it (reported as a conversion).
+    #[arg(long, value_enum, default_value_t = Nul::Reject)]
+    nul: Nul,
+}
+
+/// Runs `load-postgres`.
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    let a = &args.load;
+    ferry_shared::logging::init(&a.common)?;
+    let ep = a.target.endpoint()?;
+    if ep.engine != Engine::Postgres {
+        return Err(FerryError::Usage(format!("--target {ep} is not a postgres:// URL")).into());
+    }
+    let (schema, table) = split_qualified(&a.table);
+    let schema = schema.unwrap_or("public");
+    let target_name = format!("{ep} {schema}.{table}");
+    let resume = load::resume_checkpoint(a, "load-postgres", &target_name)?;
+    let point = resume
+        .as_ref()
+        .and_then(|(_, s)| s.as_ref())
+        .and_then(load::resume_point);
+    let opened = load::open_input(
+        a,
+        point
+            .as_ref()
+            .map(|(c, l, o, h)| (c.as_slice(), *l, *o, *h)),
+    )?;
+    let client = ferry_shared::conn::connect_postgres(&ep).await?;
+    let mut rel_schema = schema.to_string();
+    let target = match pg::describe(&client, schema, table).await? {
+        Some(t) => t,
+        None if a.create => {
+            let s = opened.schema.as_ref().ok_or_else(|| {
+                FerryError::Usage("--create needs a schema: pipe from extract (header line) or give --sidecar FILE".into())
+            })?;
+            let ddl = ddl::create_pg(schema, table, s);
+            if a.run.dry_run {
+                // Validate against the table as it would be, without creating it.
+                tracing::info!("dry run: would create\n{ddl}");
+                rel_schema = "pg_temp".into();
+                client
+                    .batch_execute(
+                        &ddl::create_pg("pg_temp", table, s)
+                            .replacen("CREATE TABLE", "CREATE TEMP TABLE", 1)
+                            .replace("\"pg_temp\".", ""),
+                    )
+                    .await
+                    .map_err(|e| {
+                        FerryError::Database(format!("dry-run table: {}", pg::pg_message(&e)))
+                    })?;
+            } else {
+                tracing::info!("creating {schema}.{table}");
+                client.batch_execute(&ddl).await.map_err(|e| {
+                    FerryError::Database(format!("create {schema}.{table}: {}", pg::pg_message(&e)))
+                })?;
+            }
+            pg::describe(&client, &rel_schema, table)
+                .await?
+                .ok_or_else(|| {
+                    FerryError::Database(format!("{schema}.{table} not found after CREATE"))
+                })?
+        }
+        None => {
+            return Err(FerryError::NotFound(format!(
+                "table {schema}.{table} does not exist in {ep}; create it or add --create"
+            ))
+            .into())
+        }
+    };
+    if a.mode == Mode::Upsert && target.primary_key.is_empty() {
+        return Err(FerryError::Usage(format!(
+            "--mode upsert needs a primary key on {schema}.{table}"
+        ))
+        .into());
+    }
+    let columns = load::plan_columns(
+        &opened.columns,
+        &target,
+        &format!("{schema}.{table}"),
+        pg::supported,
+    )?;
+    let names = columns.iter().map(|c| c.name.clone()).collect();
+    let plan = Plan {
+        sink: Sink::Pg(pg::PgTarget::new(
+            client,
+            &rel_schema,
+            table,
+            names,
+            target.primary_key.clone(),
+        )),
+        columns,
+        rules: pg::rules(args.nul == Nul::Strip),
+        encode: pg::encode_row,
+        has_unique: target.has_unique,
+        target_name,
+    };
+    load::run_load("load-postgres", a, opened, plan, resume).await
+}

@@ -1,0 +1,650 @@
+//! `verify`: compares a source table with a target table, across engines.
+//!
+//! Both tables are streamed in primary-key order (byte order for text keys), every value is
+//! normalized by the source column's kind (numbers by value, date-times to ISO 8601 UTC, JSON
+//! with sorted keys, bytes as hex), and the two streams are merged: missing, extra and
+//! different rows are named by key. Counts, order-independent checksums and per-range
+//! checksums summarize each side. Documented loader conversions (zero dates to NULL, NUL
+//! removed) are counted as conversions, not differences.
+
+use crate::source::{Cell, Scan, Source, TableRef};
+use clap::Parser;
+use ferry_shared::checksum::{row_hash, Checksum};
+use ferry_shared::cli::CommonArgs;
+use ferry_shared::conn::{Endpoint, SourceArgs, TargetArgs};
+use ferry_shared::pattern::TablePattern;
+use ferry_shared::schema::{LogicalType, TableSchema};
+use ferry_shared::value::{
+    format_duration_micros, format_naive, format_utc, parse_duration_micros, parse_when, Decimal,
+    When,
+};
+use ferry_shared::{Exit, FerryError};
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::mpsc::{sync_channel, Receiver};
+
+const EXAMPLES: &str = "\
+Examples:
+  verify --source mysql://root@127.0.0.1/shop --target postgres://postgres@127.0.0.1/app --table orders
+  verify --source sqlite://legacy.db --target postgres://postgres@127.0.0.1/app --table 'main.*' --report verify.json";
+
+/// Command line of `verify`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "verify",
+    version,
+    about = "Compare source and target tables row by row across engines; exit 1 on any difference.",
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Source table or pattern; repeatable.
+    #[arg(long = "table", short = 't', value_name = "NAME", required = true)]
+    tables: Vec<String>,
+    /// Target table name when it differs (one --table only); SCHEMA.TABLE allowed.
+    #[arg(long, value_name = "NAME")]
+    target_table: Option<String>,
+    /// Rows per checksum range in the report.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    range_rows: u64,
+    /// How many differing keys to list per table.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    max_diffs: usize,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// How values of a column are made comparable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Number,
+    F32,
+    F64,
+    When,
+    Duration,
+    Json,
+    Bytes,
+    Text,
+}
+
+fn kind_of(t: &LogicalType) -> Kind {
+    match t {
+        LogicalType::Bool
+        | LogicalType::Int { .. }
+        | LogicalType::Decimal { .. }
+        | LogicalType::Year
+        | LogicalType::Bit { .. } => Kind::Number,
+        LogicalType::Float32 => Kind::F32,
+        LogicalType::Float64 => Kind::F64,
+        LogicalType::Date | LogicalType::DateTime | LogicalType::Timestamp => Kind::When,
+        LogicalType::Time => Kind::Duration,
+        LogicalType::Json => Kind::Json,
+        LogicalType::Bytes { .. } => Kind::Bytes,
+        _ => Kind::Text,
+    }
+}
+
+/// A normalized value: `None` is NULL.
+type Norm = Option<String>;
+
+fn cell_text(c: &Cell) -> Option<String> {
+    Some(match c {
+        Cell::Null => return None,
+        Cell::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        Cell::I64(v) => v.to_string(),
+        Cell::U64(v) => v.to_string(),
+        Cell::F32(v) => format!("{v:?}"),
+        Cell::F64(v) => format!("{v:?}"),
+        Cell::Text(s) | Cell::Json(s) => s.clone(),
+        Cell::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+    })
+}
+
+fn normalize(c: &Cell, kind: Kind) -> Norm {
+    let text = cell_text(c)?;
+    Some(match (kind, c) {
+        (Kind::Number, _) => match text.as_str() {
+            "true" | "t" => "1".into(),
+            "false" | "f" => "0".into(),
+            _ => Decimal::parse(&text).map(|d| d.canonical()).unwrap_or(text),
+        },
+        (Kind::F32, Cell::F32(v)) => format!("{v:?}"),
+        (Kind::F32, Cell::F64(v)) => format!("{:?}", *v as f32),
+        (Kind::F32, _) => text
+            .parse::<f32>()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or(text),
+        (Kind::F64, Cell::F32(v)) => format!("{:?}", f64::from(*v)),
+        (Kind::F64, _) => text
+            .parse::<f64>()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or(text),
+        (Kind::When, _) => match parse_when(&text) {
+            Some(When::Date(d)) => d.format("%Y-%m-%d").to_string(),
+            Some(When::Naive(dt)) => format_naive(&dt),
+            Some(When::Zoned(dt)) => format_utc(&dt.naive_utc()),
+            Some(When::Zero) => "zero-date".into(),
+            None => text,
+        },
+        (Kind::Duration, _) => parse_duration_micros(&text)
+            .map(format_duration_micros)
+            .unwrap_or(text),
+        (Kind::Json, _) => serde_json::from_str::<serde_json::Value>(&text)
+            .map(|v| ferry_shared::value::canonical_json(&v))
+            .unwrap_or(text),
+        (Kind::Bytes, Cell::Bytes(_)) => text,
+        (Kind::Bytes, _) => text.bytes().map(|x| format!("{x:02x}")).collect(),
+        (Kind::Text, _) => text,
+    })
+}
+
+/// One key part, ordered the way both scans order rows.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyPart {
+    Null,
+    Num(i128),
+    Text(String),
+}
+
+fn key_part(n: &Norm, kind: Kind) -> KeyPart {
+    match n {
+        None => KeyPart::Null,
+        Some(s) if kind == Kind::Number => s
+            .parse::<i128>()
+            .map(KeyPart::Num)
+            .unwrap_or_else(|_| KeyPart::Text(s.clone())),
+        Some(s) => KeyPart::Text(s.clone()),
+    }
+}
+
+struct Row {
+    key: Vec<KeyPart>,
+    vals: Vec<Norm>,
+}
+
+enum Msg {
+    Rows(Vec<Row>),
+    Done(ferry_shared::Result<()>),
+}
+
+/// Streams a side's rows, normalized, from its own thread and connection.
+fn spawn_side(
+    ep: Endpoint,
+    table: TableRef,
+    schema: TableSchema,
+    kinds: Vec<Kind>,
+) -> Receiver<Msg> {
+    let (tx, rx) = sync_channel::<Msg>(4);
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Msg::Done(Err(FerryError::Database(e.to_string()))));
+                return;
+            }
+        };
+        let res = rt.block_on(async {
+            let mut src = Source::connect(&ep).await?;
+            src.begin_snapshot().await?;
+            let pk_idx: Vec<usize> = schema
+                .primary_key
+                .iter()
+                .filter_map(|k| schema.columns.iter().position(|c| &c.name == k))
+                .collect();
+            let mut chunk = Vec::with_capacity(1000);
+            let scan = Scan {
+                byte_order: true,
+                ..Default::default()
+            };
+            let mut f = |cells: Vec<Cell>, _bad| {
+                let vals: Vec<Norm> = cells
+                    .iter()
+                    .zip(&kinds)
+                    .map(|(c, k)| normalize(c, *k))
+                    .collect();
+                let key = pk_idx
+                    .iter()
+                    .map(|&i| key_part(&vals[i], kinds[i]))
+                    .collect();
+                chunk.push(Row { key, vals });
+                if chunk.len() >= 1000 {
+                    if tx.send(Msg::Rows(std::mem::take(&mut chunk))).is_err() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            };
+            src.scan(&table, &schema, &scan, &mut f).await?;
+            if !chunk.is_empty() {
+                let _ = tx.send(Msg::Rows(chunk));
+            }
+            Ok(())
+        });
+        let _ = tx.send(Msg::Done(res));
+    });
+    rx
+}
+
+struct SideIter {
+    rx: Receiver<Msg>,
+    buf: std::vec::IntoIter<Row>,
+    done: bool,
+}
+
+impl SideIter {
+    fn next(&mut self) -> ferry_shared::Result<Option<Row>> {
+        loop {
+            if let Some(r) = self.buf.next() {
+                return Ok(Some(r));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.rx.recv() {
+                Ok(Msg::Rows(rows)) => self.buf = rows.into_iter(),
+                Ok(Msg::Done(res)) => {
+                    self.done = true;
+                    res?;
+                }
+                Err(_) => self.done = true,
+            }
+        }
+    }
+}
+
+/// A differing column of a differing row.
+#[derive(Debug, Serialize)]
+struct ColumnDiff {
+    column: String,
+    source: Norm,
+    target: Norm,
+}
+
+/// One differing key.
+#[derive(Debug, Serialize)]
+struct Difference {
+    key: Vec<Norm>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    columns: Vec<ColumnDiff>,
+}
+
+/// A key range with its counts and checksums.
+#[derive(Debug, Serialize)]
+struct Range {
+    first_key: Vec<Norm>,
+    last_key: Vec<Norm>,
+    source_rows: u64,
+    target_rows: u64,
+    source_checksum: String,
+    target_checksum: String,
+    equal: bool,
+}
+
+/// The verdict for one table.
+#[derive(Debug, Serialize)]
+struct TableVerdict {
+    table: String,
+    target_table: String,
+    equal: bool,
+    source_rows: u64,
+    target_rows: u64,
+    source_checksum: String,
+    target_checksum: String,
+    missing_in_target: u64,
+    extra_in_target: u64,
+    different: u64,
+    conversions: BTreeMap<String, u64>,
+    columns_only_in_source: Vec<String>,
+    columns_only_in_target: Vec<String>,
+    differing_ranges: Vec<Range>,
+    ranges: u64,
+    first_differences: Vec<Difference>,
+}
+
+#[derive(Debug, Serialize)]
+struct VerifyReport {
+    tool: &'static str,
+    source: String,
+    target: String,
+    equal: bool,
+    tables: Vec<TableVerdict>,
+}
+
+fn display_key(r: &Row, pk_idx: &[usize]) -> Vec<Norm> {
+    pk_idx.iter().map(|&i| r.vals[i].clone()).collect()
+}
+
+/// Is `s` → `t` one of the loaders' documented conversions?
+fn conversion(s: &Norm, t: &Norm) -> Option<&'static str> {
+    match (s.as_deref(), t.as_deref()) {
+        (Some("zero-date"), None) => Some("zero_date_to_null"),
+        (Some(a), Some(b)) if a.contains('\0') && a.replace('\0', "") == b => Some("nul_removed"),
+        _ => None,
+    }
+}
+
+fn row_bytes(vals: &[Norm]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in vals {
+        match v {
+            None => out.extend_from_slice(b"\x00N"),
+            Some(s) => {
+                out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Runs `verify`.
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    ferry_shared::logging::init(&args.common)?;
+    let sep = args.source.endpoint()?;
+    let tep = args.target.endpoint()?;
+    let mut src = Source::connect(&sep).await?;
+    let mut dst = Source::connect(&tep).await?;
+    let patterns: Vec<TablePattern> = args.tables.iter().map(|t| TablePattern::parse(t)).collect();
+    let tables = src.resolve_tables(&patterns).await?;
+    if args.target_table.is_some() && tables.len() != 1 {
+        return Err(
+            FerryError::Usage("--target-table goes with exactly one --table".into()).into(),
+        );
+    }
+    let mut report = VerifyReport {
+        tool: "verify",
+        source: sep.to_string(),
+        target: tep.to_string(),
+        equal: true,
+        tables: Vec::new(),
+    };
+    for t in tables {
+        let tname = args.target_table.clone().unwrap_or_else(|| t.name.clone());
+        let tpat = TablePattern::parse(&tname);
+        let tt = dst
+            .resolve_tables(std::slice::from_ref(&tpat))
+            .await?
+            .remove(0);
+        let v = verify_table(&args, &mut src, &mut dst, &sep, &tep, &t, &tt).await?;
+        report.equal &= v.equal;
+        report.tables.push(v);
+    }
+    if !args.common.quiet {
+        print_summary(&report);
+    }
+    if let Some(p) = &args.common.report {
+        ferry_shared::fsutil::write_json_atomic(p, &report)?;
+    }
+    Ok(if report.equal {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
+}
+
+#[allow(clippy::print_stderr)]
+fn print_summary(r: &VerifyReport) {
+    eprintln!("verify: {}", if r.equal { "EQUAL" } else { "DIFFERENT" });
+    for t in &r.tables {
+        let conv: Vec<String> = t
+            .conversions
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        eprintln!(
+            "  {} → {}: {} ({} source rows, {} target rows; missing {}, extra {}, different {}{})",
+            t.table,
+            t.target_table,
+            if t.equal { "equal" } else { "DIFFERENT" },
+            t.source_rows,
+            t.target_rows,
+            t.missing_in_target,
+            t.extra_in_target,
+            t.different,
+            if conv.is_empty() {
+                String::new()
+            } else {
+                format!("; documented conversions: {}", conv.join(", "))
+            }
+        );
+        for d in t.first_differences.iter().take(5) {
+            let cols: Vec<String> = d
+                .columns
+                .iter()
+                .map(|c| format!("{} {:?} ≠ {:?}", c.column, c.source, c.target))
+                .collect();
+            eprintln!("    {} key {:?} {}", d.kind, d.key, cols.join("; "));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn verify_table(
+    args: &Args,
+    src: &mut Source,
+    dst: &mut Source,
+    sep: &Endpoint,
+    tep: &Endpoint,
+    t: &TableRef,
+    tt: &TableRef,
+) -> anyhow::Result<TableVerdict> {
+    let ss = src.describe(t).await?;
+    let ts = dst.describe(tt).await?;
+    let common: Vec<String> = ss
+        .columns
+        .iter()
+        .filter(|c| ts.column(&c.name).is_some())
+        .map(|c| c.name.clone())
+        .collect();
+    let only_src: Vec<String> = ss
+        .columns
+        .iter()
+        .filter(|c| ts.column(&c.name).is_none())
+        .map(|c| c.name.clone())
+        .collect();
+    let only_dst: Vec<String> = ts
+        .columns
+        .iter()
+        .filter(|c| ss.column(&c.name).is_none())
+        .map(|c| c.name.clone())
+        .collect();
+    let pick = |s: &TableSchema| -> TableSchema {
+        let mut s2 = s.clone();
+        s2.columns = common.iter().filter_map(|n| s.column(n).cloned()).collect();
+        s2.primary_key = ss.primary_key.clone();
+        s2
+    };
+    let sschema = pick(&ss);
+    let tschema = pick(&ts);
+    let kinds: Vec<Kind> = sschema
+        .columns
+        .iter()
+        .map(|c| kind_of(&c.logical))
+        .collect();
+    if ss.primary_key.is_empty() {
+        tracing::warn!(
+            "{}: no primary key; comparing counts and checksums only",
+            t.name
+        );
+    } else if let Some(k) = ss.primary_key.iter().find(|k| !common.contains(k)) {
+        return Err(FerryError::Usage(format!(
+            "key column {k:?} of {} is missing in the target",
+            t.name
+        ))
+        .into());
+    }
+    let pk_idx: Vec<usize> = sschema
+        .primary_key
+        .iter()
+        .filter_map(|k| sschema.columns.iter().position(|c| &c.name == k))
+        .collect();
+    let mut a = SideIter {
+        rx: spawn_side(sep.clone(), t.clone(), sschema.clone(), kinds.clone()),
+        buf: Vec::new().into_iter(),
+        done: false,
+    };
+    let mut b = SideIter {
+        rx: spawn_side(tep.clone(), tt.clone(), tschema, kinds.clone()),
+        buf: Vec::new().into_iter(),
+        done: false,
+    };
+    let mut v = TableVerdict {
+        table: t.name.clone(),
+        target_table: format!("{}.{}", tt.db, tt.name),
+        equal: false,
+        source_rows: 0,
+        target_rows: 0,
+        source_checksum: String::new(),
+        target_checksum: String::new(),
+        missing_in_target: 0,
+        extra_in_target: 0,
+        different: 0,
+        conversions: BTreeMap::new(),
+        columns_only_in_source: only_src,
+        columns_only_in_target: only_dst,
+        differing_ranges: Vec::new(),
+        ranges: 0,
+        first_differences: Vec::new(),
+    };
+    let (mut sa, mut sb) = (Checksum::default(), Checksum::default());
+    let mut range: Option<(Vec<Norm>, Vec<Norm>, Checksum, Checksum)> = None;
+    let close_range = |range: &mut Option<(Vec<Norm>, Vec<Norm>, Checksum, Checksum)>,
+                       v: &mut TableVerdict| {
+        if let Some((first, last, ca, cb)) = range.take() {
+            v.ranges += 1;
+            if ca != cb && v.differing_ranges.len() < 100 {
+                v.differing_ranges.push(Range {
+                    first_key: first,
+                    last_key: last,
+                    source_rows: ca.count(),
+                    target_rows: cb.count(),
+                    source_checksum: ca.hex(),
+                    target_checksum: cb.hex(),
+                    equal: false,
+                });
+            }
+        }
+    };
+    let mut ra = a.next()?;
+    let mut rb = b.next()?;
+    let keyed = !pk_idx.is_empty();
+    loop {
+        let ord = match (&ra, &rb) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(x), Some(y)) if keyed => x.key.cmp(&y.key),
+            // Without a key rows cannot be paired: only the checksums speak.
+            (Some(_), Some(_)) => Ordering::Equal,
+        };
+        let key_row = match ord {
+            Ordering::Greater => rb.as_ref(),
+            _ => ra.as_ref(),
+        };
+        let key = key_row.map(|r| display_key(r, &pk_idx)).unwrap_or_default();
+        let rg = range.get_or_insert_with(|| {
+            (
+                key.clone(),
+                key.clone(),
+                Checksum::default(),
+                Checksum::default(),
+            )
+        });
+        rg.1 = key.clone();
+        match ord {
+            Ordering::Less => {
+                let r = ra.take().unwrap_or_else(|| unreachable!());
+                let h = row_hash(&row_bytes(&r.vals));
+                sa.add_hash(h);
+                rg.2.add_hash(h);
+                v.missing_in_target += 1;
+                if v.first_differences.len() < args.max_diffs {
+                    v.first_differences.push(Difference {
+                        key,
+                        kind: "missing_in_target",
+                        columns: Vec::new(),
+                    });
+                }
+                ra = a.next()?;
+            }
+            Ordering::Greater => {
+                let r = rb.take().unwrap_or_else(|| unreachable!());
+                let h = row_hash(&row_bytes(&r.vals));
+                sb.add_hash(h);
+                rg.3.add_hash(h);
+                v.extra_in_target += 1;
+                if v.first_differences.len() < args.max_diffs {
+                    v.first_differences.push(Difference {
+                        key,
+                        kind: "extra_in_target",
+                        columns: Vec::new(),
+                    });
+                }
+                rb = b.next()?;
+            }
+            Ordering::Equal => {
+                let x = ra.take().unwrap_or_else(|| unreachable!());
+                let mut y = rb.take().unwrap_or_else(|| unreachable!());
+                let mut diffs = Vec::new();
+                for (i, (sv, tv)) in x.vals.iter().zip(y.vals.iter_mut()).enumerate() {
+                    if sv == tv {
+                        continue;
+                    }
+                    if let Some(c) = conversion(sv, tv) {
+                        *v.conversions.entry(c.to_string()).or_default() += 1;
+                        // Count the documented conversion, then compare as converted.
+                        tv.clone_from(sv);
+                        continue;
+                    }
+                    diffs.push(ColumnDiff {
+                        column: sschema.columns[i].name.clone(),
+                        source: sv.clone(),
+                        target: tv.clone(),
+                    });
+                }
+                let (ha, hb) = (row_hash(&row_bytes(&x.vals)), row_hash(&row_bytes(&y.vals)));
+                sa.add_hash(ha);
+                sb.add_hash(hb);
+                rg.2.add_hash(ha);
+                rg.3.add_hash(hb);
+                if keyed && !diffs.is_empty() {
+                    v.different += 1;
+                    if v.first_differences.len() < args.max_diffs {
+                        v.first_differences.push(Difference {
+                            key,
+                            kind: "different",
+                            columns: diffs,
+                        });
+                    }
+                }
+                ra = a.next()?;
+                rb = b.next()?;
+            }
+        }
+        if range
+            .as_ref()
+            .is_some_and(|r| r.2.count().max(r.3.count()) >= args.range_rows)
+        {
+            close_range(&mut range, &mut v);
+        }
+    }
+    close_range(&mut range, &mut v);
+    v.source_rows = sa.count();
+    v.target_rows = sb.count();
+    v.source_checksum = sa.hex();
+    v.target_checksum = sb.hex();
+    v.equal = sa == sb
+        && v.missing_in_target == 0
+        && v.extra_in_target == 0
+        && v.different == 0
+        && v.columns_only_in_source.is_empty();
+    Ok(v)
+}
