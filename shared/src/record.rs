@@ -210,12 +210,14 @@ impl RecordWriter {
     /// Writes a signed integer.
     pub fn i64(&mut self, v: i64) {
         self.key();
-        let _ = write!(self.line, "{v}");
+        self.line
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
     /// Writes an unsigned integer.
     pub fn u64(&mut self, v: u64) {
         self.key();
-        let _ = write!(self.line, "{v}");
+        self.line
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
     /// Writes an integer already in decimal text (validated by the caller).
     pub fn int_text(&mut self, digits: &str) {
@@ -570,10 +572,17 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     ) -> std::result::Result<Self::Value, A::Error> {
         use serde::de::Error;
         let mut row: RawRow<'de> = vec![None; self.index.len()];
+        let mut expect = 0;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let Some(&i) = self.index.index.get(key.as_ref()) else {
-                return Err(A::Error::custom(format!("unknown key {key:?}")));
+            // Keys usually come in column order: compare with the expected name before hashing.
+            let i = match self.index.names.get(expect) {
+                Some(n) if n.as_str() == key.as_ref() => expect,
+                _ => match self.index.index.get(key.as_ref()) {
+                    Some(&i) => i,
+                    None => return Err(A::Error::custom(format!("unknown key {key:?}"))),
+                },
             };
+            expect = i + 1;
             if row[i].is_some() {
                 return Err(A::Error::custom(format!("duplicate key {key:?}")));
             }
@@ -588,7 +597,9 @@ pub fn parse_row<'a>(
     line: &'a [u8],
     index: &ColumnIndex,
 ) -> std::result::Result<RawRow<'a>, String> {
-    let mut de = serde_json::Deserializer::from_slice(line);
+    // Validate UTF-8 once for the line; the str reader then skips per-value validation.
+    let text = std::str::from_utf8(line).map_err(|e| format!("line is not valid UTF-8: {e}"))?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let row = RowSeed { index }
         .deserialize(&mut de)
         .map_err(|e| format!("malformed JSON: {e}"))?;

@@ -68,6 +68,22 @@ impl Decimal {
             b'+' => (false, &s[1..]),
             _ => (false, s),
         };
+        if !body.contains(['e', 'E']) {
+            let (ip, fp) = body.split_once('.').unwrap_or((body, ""));
+            if (ip.is_empty() && fp.is_empty())
+                || !ip.bytes().all(|b| b.is_ascii_digit())
+                || !fp.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let int = ip.trim_start_matches('0');
+            let zero = int.is_empty() && fp.bytes().all(|b| b == b'0');
+            return Some(Decimal {
+                negative: negative && !zero,
+                int: int.to_string(),
+                frac: fp.to_string(),
+            });
+        }
         let (mant, exp) = match body.find(['e', 'E']) {
             Some(i) => (&body[..i], body[i + 1..].parse::<i32>().ok()?),
             None => (body, 0),
@@ -169,6 +185,9 @@ pub enum When {
 /// `2024-01-02`, `2024-01-02T03:04:05[.ffffff]`, with `' '` for `T`, with `Z` or `±HH:MM`.
 pub fn parse_when(s: &str) -> Option<When> {
     let s = s.trim();
+    if let Some(w) = fast_when(s.as_bytes()) {
+        return Some(w);
+    }
     if s.len() >= 10 && is_zero_date(&s[..10]) {
         return Some(When::Zero);
     }
@@ -196,6 +215,77 @@ pub fn parse_when(s: &str) -> Option<When> {
         }
     }
     None
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// The common shapes without chrono's format interpreter (the loaders' hot path):
+/// `YYYY-MM-DD`, then `T` or space, `HH:MM:SS`, optional `.f{1,9}`, optional `Z`/`±HH:MM`.
+fn fast_when(b: &[u8]) -> Option<When> {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    if m == 0 || d == 0 {
+        return Some(When::Zero);
+    }
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d)?;
+    if b.len() == 10 {
+        return Some(When::Date(date));
+    }
+    if b.len() < 19 || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, mi, sec) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        let mut end = start;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+        if end == start || end - start > 9 {
+            return None;
+        }
+        nanos = digits(&b[start..end])? * 10u32.pow((9 - (end - start)) as u32);
+        i = end;
+    }
+    let dt = date.and_hms_nano_opt(h, mi, sec, nanos)?;
+    let rest = &b[i..];
+    let offset_secs: i32 = match rest {
+        [] => return Some(When::Naive(dt)),
+        [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), hh @ ..] => {
+            let (oh, om) = match hh {
+                [a, b2] => (digits(&[*a, *b2])?, 0),
+                [a, b2, b':', c, d2] | [a, b2, c, d2] => (digits(&[*a, *b2])?, digits(&[*c, *d2])?),
+                _ => return None,
+            };
+            let secs = (oh * 3600 + om * 60) as i32;
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return None,
+    };
+    let off = FixedOffset::east_opt(offset_secs)?;
+    dt.and_local_timezone(off).single().map(When::Zoned)
 }
 
 /// True for `0000-00-00` and MySQL's partial zero dates (`2024-00-00`).

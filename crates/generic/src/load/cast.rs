@@ -190,9 +190,12 @@ pub fn cast<'a>(
                 Json::Bool(b) => i128::from(*b),
                 _ => {
                     let s = text_of(&j).ok_or_else(|| bad("is not an integer"))?;
-                    Decimal::parse(&s)
-                        .and_then(|d| d.to_i128())
-                        .ok_or_else(|| bad("is not an integer"))?
+                    match s.parse::<i128>() {
+                        Ok(v) => v,
+                        Err(_) => Decimal::parse(&s)
+                            .and_then(|d| d.to_i128())
+                            .ok_or_else(|| bad("is not an integer"))?,
+                    }
                 }
             };
             if v < *min || v > *max {

@@ -412,8 +412,33 @@ pub(super) async fn scan_sql(
     Ok(n)
 }
 
-fn two(v: impl Into<u32>) -> String {
-    format!("{:02}", v.into())
+/// Appends `v` as at least `width` decimal digits (no allocation: this is the hot path).
+fn push_num(out: &mut String, v: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut n = v;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len() - width);
+    out.extend(buf[start..].iter().map(|&b| b as char));
+}
+
+fn push_time(out: &mut String, h: u32, mi: u8, s: u8, us: u32) {
+    push_num(out, h, 2);
+    out.push(':');
+    push_num(out, u32::from(mi), 2);
+    out.push(':');
+    push_num(out, u32::from(s), 2);
+    if us > 0 {
+        out.push('.');
+        push_num(out, us, 6);
+    }
 }
 
 /// Binary-protocol value → cell, by the column's logical type.
@@ -425,31 +450,27 @@ pub(crate) fn convert(v: Value, col: &ColumnSchema, bad: &mut Vec<BadCell>) -> C
         Value::Float(x) => Cell::F32(x),
         Value::Double(x) => Cell::F64(x),
         Value::Date(y, mo, d, h, mi, s, us) => {
-            let date = format!("{y:04}-{}-{}", two(mo), two(d));
-            let time = || {
-                let mut t = format!("{}:{}:{}", two(h), two(mi), two(s));
-                if us > 0 {
-                    t.push_str(&format!(".{us:06}"));
+            let mut t = String::with_capacity(28);
+            push_num(&mut t, u32::from(y), 4);
+            t.push('-');
+            push_num(&mut t, u32::from(mo), 2);
+            t.push('-');
+            push_num(&mut t, u32::from(d), 2);
+            if col.logical != LogicalType::Date {
+                t.push('T');
+                push_time(&mut t, u32::from(h), mi, s, us);
+                if col.logical == LogicalType::Timestamp && y != 0 {
+                    t.push('Z');
                 }
-                t
-            };
-            match col.logical {
-                LogicalType::Date => Cell::Text(date),
-                LogicalType::Timestamp if y != 0 => Cell::Text(format!("{date}T{}Z", time())),
-                _ => Cell::Text(format!("{date}T{}", time())),
             }
+            Cell::Text(t)
         }
         Value::Time(neg, days, h, mi, s, us) => {
-            let hours = days * 24 + u32::from(h);
-            let mut t = format!(
-                "{}{hours:02}:{}:{}",
-                if neg { "-" } else { "" },
-                two(mi),
-                two(s)
-            );
-            if us > 0 {
-                t.push_str(&format!(".{us:06}"));
+            let mut t = String::with_capacity(20);
+            if neg {
+                t.push('-');
             }
+            push_time(&mut t, days * 24 + u32::from(h), mi, s, us);
             Cell::Text(t)
         }
         Value::Bytes(b) => match &col.logical {
