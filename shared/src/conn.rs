@@ -497,13 +497,18 @@ pub async fn connect_postgres(ep: &Endpoint) -> Result<tokio_postgres::Client> {
         }
     };
     let client = client.map_err(|e| {
+        // 28P01 bad password, 28000 no such role/auth rule, 3D000 no such database.
+        let auth = e
+            .as_db_error()
+            .is_some_and(|d| matches!(d.code().code(), "28P01" | "28000" | "3D000"));
         let detail = match e.as_db_error() {
             Some(db) => db.message().to_string(),
             None => std::error::Error::source(&e)
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| e.to_string()),
         };
-        FerryError::Connect(format!(
+        let make = if auth { FerryError::Auth } else { FerryError::Connect };
+        make(format!(
             "cannot connect to PostgreSQL at {} as {:?}, database {:?}: {}; check that the server runs and the URL{} is right",
             ep.addr(),
             ep.user,
@@ -569,12 +574,18 @@ pub async fn connect_mysql(ep: &Endpoint) -> Result<mysql_async::Conn> {
                 mysql_async::Error::Io(_) => "; check that the server runs and listens there".into(),
                 _ => String::new(),
             };
-            FerryError::Connect(format!(
+            let msg = format!(
                 "cannot connect to MySQL at {} as {:?}: {}{hint}",
                 ep.addr(),
                 ep.user,
                 redact_urls(&e.to_string())
-            ))
+            );
+            match &e {
+                mysql_async::Error::Server(s) if matches!(s.code, 1044 | 1045 | 1049 | 1698) => {
+                    FerryError::Auth(msg)
+                }
+                _ => FerryError::Connect(msg),
+            }
         })
 }
 

@@ -34,6 +34,9 @@ pub enum FerryError {
     /// A connection could not be made; the message names host:port and what to check.
     #[error("{0}")]
     Connect(String),
+    /// The server refused the credentials: a configuration error, retrying will not help.
+    #[error("{0}")]
+    Auth(String),
     /// A table, column or file named by the user does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -74,7 +77,7 @@ impl FerryError {
     /// The exit code that this error stands for.
     pub fn exit(&self) -> Exit {
         match self {
-            FerryError::Usage(_) | FerryError::NotFound(_) => Exit::Usage,
+            FerryError::Usage(_) | FerryError::NotFound(_) | FerryError::Auth(_) => Exit::Usage,
             FerryError::TooManyRejects(_) => Exit::Rejects,
             _ => Exit::Failure,
         }

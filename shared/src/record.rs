@@ -370,7 +370,10 @@ impl RecordReader {
                 Box::new(BufReader::with_capacity(1 << 18, std::io::stdin())),
             )),
             Some(p) => {
-                let f = File::open(p).map_err(|e| FerryError::io(p, e))?;
+                // A missing or unreadable input is the user's to fix: a usage error.
+                let f = File::open(p).map_err(|e| {
+                    FerryError::Usage(format!("cannot read input {}: {e}", p.display()))
+                })?;
                 if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
                     return Err(FerryError::Usage(format!("{} is a directory", p.display())));
                 }

@@ -1,1 +1,273 @@
-pub fn x() {}
+//! Shared helpers for the end-to-end tests: find the built binaries, make uniquely named
+//! databases on the real servers (dropped again on drop), run tools and query results.
+//!
+//! Servers: MariaDB on 127.0.0.1:3306 (root, empty password) and PostgreSQL on
+//! 127.0.0.1:5432 (user postgres, trust), overridable with FERRY_TEST_MYSQL / FERRY_TEST_PG
+//! (base URLs without a database).
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// MariaDB base URL (no database).
+pub fn mysql_base() -> String {
+    std::env::var("FERRY_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// PostgreSQL base URL (no database).
+pub fn pg_base() -> String {
+    std::env::var("FERRY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Path of a built binary of the workspace (same profile as the test).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is not built: run `cargo build --workspace` with this profile first", p.display());
+    p
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test (or run) uses.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() % 1_000_000_000;
+    format!("ferry_t_{prefix}_{}_{n}_{t}", std::process::id())
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A throwaway MariaDB database.
+pub struct MyDb {
+    /// Database name.
+    pub name: String,
+}
+
+impl MyDb {
+    /// Creates it.
+    pub fn new(prefix: &str) -> Self {
+        let name = unique(prefix);
+        my_exec(&format!("{}/", mysql_base()), &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"));
+        MyDb { name }
+    }
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("{}/{}", mysql_base(), self.name)
+    }
+    /// Runs statements.
+    pub fn exec(&self, sql: &str) {
+        my_exec(&self.url(), sql);
+    }
+    /// Rows as text (NULL → None); binary values as lowercase hex.
+    pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        my_query(&self.url(), sql)
+    }
+    /// One value.
+    pub fn scalar(&self, sql: &str) -> Option<String> {
+        self.query(sql).into_iter().next().and_then(|r| r.into_iter().next()).flatten()
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| my_exec(&format!("{}/", mysql_base()), &format!("DROP DATABASE IF EXISTS `{}`", self.name)));
+    }
+}
+
+fn my_opts(url: &str) -> mysql_async::Opts {
+    let mut b = mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(url).unwrap());
+    b = b.init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"]);
+    mysql_async::Opts::from(b)
+}
+
+/// Runs statements on a MySQL URL.
+pub fn my_exec(url: &str, sql: &str) {
+    use mysql_async::prelude::*;
+    rt().block_on(async {
+        let mut c = mysql_async::Conn::new(my_opts(url)).await.unwrap();
+        c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.disconnect().await.unwrap();
+    });
+}
+
+/// Rows of a query on a MySQL URL, as text.
+pub fn my_query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    use mysql_async::prelude::*;
+    rt().block_on(async {
+        let mut c = mysql_async::Conn::new(my_opts(url)).await.unwrap();
+        let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.disconnect().await.unwrap();
+        rows.into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql_async::Value::NULL => None,
+                        mysql_async::Value::Bytes(b) => Some(String::from_utf8(b.clone()).unwrap_or_else(|_| b.iter().map(|x| format!("{x:02x}")).collect())),
+                        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// A throwaway PostgreSQL database.
+pub struct PgDb {
+    /// Database name.
+    pub name: String,
+}
+
+impl PgDb {
+    /// Creates it.
+    pub fn new(prefix: &str) -> Self {
+        let name = unique(prefix);
+        pg_exec(&format!("{}/postgres", pg_base()), &format!("CREATE DATABASE \"{name}\""));
+        PgDb { name }
+    }
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("{}/{}", pg_base(), self.name)
+    }
+    /// Runs statements.
+    pub fn exec(&self, sql: &str) {
+        pg_exec(&self.url(), sql);
+    }
+    /// Rows as text (PostgreSQL's text output; NULL → None).
+    pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        pg_query(&self.url(), sql)
+    }
+    /// One value.
+    pub fn scalar(&self, sql: &str) -> Option<String> {
+        self.query(sql).into_iter().next().and_then(|r| r.into_iter().next()).flatten()
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            pg_exec(&format!("{}/postgres", pg_base()), &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+        });
+    }
+}
+
+async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1").await.unwrap();
+    c
+}
+
+/// Runs statements on a PostgreSQL URL.
+pub fn pg_exec(url: &str, sql: &str) {
+    rt().block_on(async {
+        let c = pg_connect(url).await;
+        c.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
+}
+
+/// Rows of a query on a PostgreSQL URL, as text.
+pub fn pg_query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    rt().block_on(async {
+        let c = pg_connect(url).await;
+        let msgs = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        msgs.into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// The result of running a tool.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// A command for a Ferry binary, run in `dir`, with a clean Ferry environment.
+pub fn tool(name: &str, dir: &Path) -> Command {
+    let mut c = Command::new(bin(name));
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FERRY_") && !k.starts_with("FERRY_TEST_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("FERRY_PROGRESS_SECS", "3600").env("NO_COLOR", "1");
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Runs a command to completion.
+pub fn run(mut c: Command) -> Run {
+    c.output().unwrap().into()
+}
+
+/// Runs a shell pipeline in `dir` with the binaries' directory first on PATH.
+pub fn sh(script: &str, dir: &Path) -> Run {
+    let bindir = bin("extract").parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bindir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut c = Command::new("bash");
+    c.arg("-c").arg(script).current_dir(dir).env("PATH", path).env("FERRY_PROGRESS_SECS", "3600").env("NO_COLOR", "1");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FERRY_") && !k.starts_with("FERRY_TEST_") && k != "FERRY_PROGRESS_SECS" {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(Stdio::null());
+    c.output().unwrap().into()
+}
+
+/// Loads the benchmark fixture with `rows` rows into `url` as `table`.
+pub fn gen_bench(url: &str, table: &str, rows: u64, dir: &Path) {
+    let mut c = tool("ferry-gen", dir);
+    c.args(["bench", "--target", url, "--table", table, "--rows", &rows.to_string()]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "ferry-gen: {}", r.stderr);
+}
+
+/// Loads the awkward-types fixture into a MariaDB URL.
+pub fn gen_awkward(url: &str, dir: &Path) {
+    let mut c = tool("ferry-gen", dir);
+    c.args(["awkward", "--target", url]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "ferry-gen: {}", r.stderr);
+}
+
+/// Asserts a run exited with `code`, showing its stderr otherwise.
+#[track_caller]
+pub fn assert_exit(r: &Run, code: i32) {
+    assert_eq!(r.code, code, "exit code\n--- stderr:\n{}\n--- stdout (head):\n{}", r.stderr, r.stdout.chars().take(2000).collect::<String>());
+}
+
+/// Reads an NDJSON file into JSON values.
+pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
