@@ -3,7 +3,8 @@
 
 use ferry_tests::*;
 
-const PG_COLS: &str = "id::text, u64::text, i64::text, dec38::text, f32::text, f64::text, bit1::text, \
+const PG_COLS: &str =
+    "id::text, u64::text, i64::text, dec38::text, f32::text, f64::text, bit1::text, \
     encode(bin16, 'hex'), encode(blob_all, 'hex'), doc::text, mood, tags, dur::text, yr::text, \
     emoji, latin, nul_text, d::text, dt::text, ts::text, flag::text, world";
 
@@ -32,7 +33,11 @@ fn awkward_mariadb_to_postgres_exact_values() {
     assert_eq!(rej.len(), 1, "{rej:?}");
     assert_eq!(rej[0]["line"], 6, "line 6 = header + rows 1..5");
     assert_eq!(rej[0]["column"], "nul_text");
-    assert!(rej[0]["reason"].as_str().unwrap().contains("NUL"), "{}", rej[0]["reason"]);
+    assert!(
+        rej[0]["reason"].as_str().unwrap().contains("NUL"),
+        "{}",
+        rej[0]["reason"]
+    );
     assert_eq!(rej[0]["record"]["id"], 5);
     assert_eq!(pg.scalar("SELECT count(*) FROM awkward"), s("4"));
 
@@ -43,36 +48,152 @@ fn awkward_mariadb_to_postgres_exact_values() {
         dir.path(),
     );
     assert_exit(&r, 0);
-    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("rep.json")).unwrap()).unwrap();
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("rep.json")).unwrap())
+            .unwrap();
     assert_eq!(rep["totals"]["migrated"], 5);
     assert_eq!(rep["totals"]["conversions"]["zero_date_to_null"], 3);
     assert_eq!(rep["totals"]["conversions"]["nul_removed"], 1);
 
     let rows = pg.query(&format!("SELECT {PG_COLS} FROM awkward ORDER BY id"));
-    let text = my.query("SELECT emoji, latin, nul_text, world, mood, tags FROM awkward ORDER BY id");
+    let text =
+        my.query("SELECT emoji, latin, nul_text, world, mood, tags FROM awkward ORDER BY id");
     let expected: Vec<Vec<Option<String>>> = vec![
-        vec![s("1"), s("18446744073709551615"), s("9223372036854775807"), s("9999999999999999999999999999.9999999999"),
-             s("3.4028235e+38"), s("1.7976931348623157e+308"), s("true"), s("00112233445566778899aabbccddeeff"),
-             Some(all_bytes_hex()), s(r#"{"a": [1, 2.5, "x"], "emoji": "😀", "nested": {"k": null}}"#), s("it's complicated"), s("a,c"),
-             s("838:59:59"), s("2155"), text[0][0].clone(), text[0][1].clone(), text[0][2].clone(),
-             s("9999-12-31"), s("9999-12-31 23:59:59.999999"), s("2038-01-19 03:14:07+00"), s("true"), text[0][3].clone()],
-        vec![s("2"), s("0"), s("-9223372036854775808"), s("-9999999999999999999999999999.9999999999"),
-             s("-1.1754944e-38"), s("5e-324"), s("false"), s("00000000000000000000000000000000"), s(""), s("[]"), s("happy"), s(""),
-             s("-838:59:59"), s("1901"), s(""), s(""), s(""),
-             s("1000-01-01"), s("1000-01-01 00:00:00"), s("1970-01-01 00:00:01+00"), s("false"), s("")],
-        vec![s("3"), s("1"), s("-1"), s("0.0000000001"), s("0.1"), s("0.1"), s("true"), s("ffffffffffffffffffffffffffffffff"), s("00"),
-             s(r#"{"big": 12345678901234567890123, "small": 0.0000001}"#), s("sad"), s("a,b,c"),
-             s("00:00:00"), s("2000"), text[2][0].clone(), s("x"), s("plain"),
-             None, None, None, s("false"), text[2][3].clone()],
-        vec![s("4"), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None],
-        vec![s("5"), s("42"), s("42"), s("42.5000000000"), s("42.5"), s("42.5"), s("false"), None, None, s(r#"{"n": 1}"#), s("sad"), s("b"),
-             s("24:00:01"), s("2024"), s("nul follows"), s("nul"), s("ab"),
-             s("2024-02-29"), s("2024-02-29 12:00:00.000001"), s("2024-02-29 12:00:00+00"), s("true"), s("ok")],
+        vec![
+            s("1"),
+            s("18446744073709551615"),
+            s("9223372036854775807"),
+            s("9999999999999999999999999999.9999999999"),
+            s("3.4028235e+38"),
+            s("1.7976931348623157e+308"),
+            s("true"),
+            s("00112233445566778899aabbccddeeff"),
+            Some(all_bytes_hex()),
+            s(r#"{"a": [1, 2.5, "x"], "emoji": "😀", "nested": {"k": null}}"#),
+            s("it's complicated"),
+            s("a,c"),
+            s("838:59:59"),
+            s("2155"),
+            text[0][0].clone(),
+            text[0][1].clone(),
+            text[0][2].clone(),
+            s("9999-12-31"),
+            s("9999-12-31 23:59:59.999999"),
+            s("2038-01-19 03:14:07+00"),
+            s("true"),
+            text[0][3].clone(),
+        ],
+        vec![
+            s("2"),
+            s("0"),
+            s("-9223372036854775808"),
+            s("-9999999999999999999999999999.9999999999"),
+            s("-1.1754944e-38"),
+            s("5e-324"),
+            s("false"),
+            s("00000000000000000000000000000000"),
+            s(""),
+            s("[]"),
+            s("happy"),
+            s(""),
+            s("-838:59:59"),
+            s("1901"),
+            s(""),
+            s(""),
+            s(""),
+            s("1000-01-01"),
+            s("1000-01-01 00:00:00"),
+            s("1970-01-01 00:00:01+00"),
+            s("false"),
+            s(""),
+        ],
+        vec![
+            s("3"),
+            s("1"),
+            s("-1"),
+            s("0.0000000001"),
+            s("0.1"),
+            s("0.1"),
+            s("true"),
+            s("ffffffffffffffffffffffffffffffff"),
+            s("00"),
+            s(r#"{"big": 12345678901234567890123, "small": 0.0000001}"#),
+            s("sad"),
+            s("a,b,c"),
+            s("00:00:00"),
+            s("2000"),
+            text[2][0].clone(),
+            s("x"),
+            s("plain"),
+            None,
+            None,
+            None,
+            s("false"),
+            text[2][3].clone(),
+        ],
+        vec![
+            s("4"),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ],
+        vec![
+            s("5"),
+            s("42"),
+            s("42"),
+            s("42.5000000000"),
+            s("42.5"),
+            s("42.5"),
+            s("false"),
+            None,
+            None,
+            s(r#"{"n": 1}"#),
+            s("sad"),
+            s("b"),
+            s("24:00:01"),
+            s("2024"),
+            s("nul follows"),
+            s("nul"),
+            s("ab"),
+            s("2024-02-29"),
+            s("2024-02-29 12:00:00.000001"),
+            s("2024-02-29 12:00:00+00"),
+            s("true"),
+            s("ok"),
+        ],
     ];
     // PostgreSQL prints booleans as t/f in the text protocol.
     let rows: Vec<Vec<Option<String>>> = rows
         .into_iter()
-        .map(|r| r.into_iter().map(|v| v.map(|x| match x.as_str() { "t" => "true".into(), "f" => "false".into(), _ => x })).collect())
+        .map(|r| {
+            r.into_iter()
+                .map(|v| {
+                    v.map(|x| match x.as_str() {
+                        "t" => "true".into(),
+                        "f" => "false".into(),
+                        _ => x,
+                    })
+                })
+                .collect()
+        })
         .collect();
     for (got, want) in rows.iter().zip(&expected) {
         assert_eq!(got, want);
@@ -84,10 +205,21 @@ fn awkward_mariadb_to_postgres_exact_values() {
     assert_eq!(text[0][3], s("東京 שלום مرحبا 👩‍👩‍👧"));
 
     let mut v = tool("verify", dir.path());
-    v.args(["--source", &my.url(), "--target", &pg.url(), "--table", "awkward", "--report", "verify.json"]);
+    v.args([
+        "--source",
+        &my.url(),
+        "--target",
+        &pg.url(),
+        "--table",
+        "awkward",
+        "--report",
+        "verify.json",
+    ]);
     let r = run(v);
     assert_exit(&r, 0);
-    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("verify.json")).unwrap()).unwrap();
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("verify.json")).unwrap())
+            .unwrap();
     assert_eq!(rep["equal"], true);
     assert_eq!(rep["tables"][0]["conversions"]["zero_date_to_null"], 3);
     assert_eq!(rep["tables"][0]["conversions"]["nul_removed"], 1);
@@ -96,10 +228,21 @@ fn awkward_mariadb_to_postgres_exact_values() {
     // A changed value is found and named by key and column.
     pg.exec("UPDATE awkward SET dec38 = dec38 + 0.0000000001 WHERE id = 2");
     let mut v = tool("verify", dir.path());
-    v.args(["--source", &my.url(), "--target", &pg.url(), "--table", "awkward", "--report", "verify2.json"]);
+    v.args([
+        "--source",
+        &my.url(),
+        "--target",
+        &pg.url(),
+        "--table",
+        "awkward",
+        "--report",
+        "verify2.json",
+    ]);
     let r = run(v);
     assert_exit(&r, 1);
-    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("verify2.json")).unwrap()).unwrap();
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("verify2.json")).unwrap())
+            .unwrap();
     let d = &rep["tables"][0]["first_differences"][0];
     assert_eq!(d["key"][0], "2");
     assert_eq!(d["columns"][0]["column"], "dec38");
@@ -113,10 +256,26 @@ fn awkward_mariadb_to_mariadb_round_trip() {
     gen_awkward(&src.url(), dir.path());
 
     let mut e = tool("extract", dir.path());
-    e.args(["--source", &src.url(), "--table", "awkward", "-o", "awkward.ndjson", "-q"]);
+    e.args([
+        "--source",
+        &src.url(),
+        "--table",
+        "awkward",
+        "-o",
+        "awkward.ndjson",
+        "-q",
+    ]);
     assert_exit(&run(e), 0);
     let mut l = tool("load-mysql", dir.path());
-    l.args(["--target", &dst.url(), "--table", "awkward", "--create", "awkward.ndjson", "-q"]);
+    l.args([
+        "--target",
+        &dst.url(),
+        "--table",
+        "awkward",
+        "--create",
+        "awkward.ndjson",
+        "-q",
+    ]);
     assert_exit(&run(l), 0);
 
     let q = "SELECT id, u64, i64, dec38, HEX(CAST(f32 AS DOUBLE)), f64, HEX(bit1), HEX(bin16), HEX(blob_all), doc, mood, tags, dur, yr, \
@@ -131,17 +290,36 @@ fn awkward_mariadb_to_mariadb_round_trip() {
 
     // NDJSON → MariaDB → NDJSON is byte-for-byte the same.
     let mut e2 = tool("extract", dir.path());
-    e2.args(["--source", &dst.url(), "--table", "awkward", "-o", "again.ndjson", "-q"]);
+    e2.args([
+        "--source",
+        &dst.url(),
+        "--table",
+        "awkward",
+        "-o",
+        "again.ndjson",
+        "-q",
+    ]);
     assert_exit(&run(e2), 0);
     let first = std::fs::read_to_string(dir.path().join("awkward.ndjson")).unwrap();
     let second = std::fs::read_to_string(dir.path().join("again.ndjson")).unwrap();
     assert_eq!(first, second);
 
     let mut v = tool("verify", dir.path());
-    v.args(["--source", &src.url(), "--target", &dst.url(), "--table", "awkward"]);
+    v.args([
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--table",
+        "awkward",
+    ]);
     let r = run(v);
     assert_exit(&r, 0);
-    assert!(r.stderr.contains("equal (5 source rows, 5 target rows"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("equal (5 source rows, 5 target rows"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -150,7 +328,15 @@ fn ndjson_contract_values() {
     let my = MyDb::new("awk_json");
     gen_awkward(&my.url(), dir.path());
     let mut e = tool("extract", dir.path());
-    e.args(["--source", &my.url(), "--table", "awkward", "-o", "out/", "-q"]);
+    e.args([
+        "--source",
+        &my.url(),
+        "--table",
+        "awkward",
+        "-o",
+        "out/",
+        "-q",
+    ]);
     assert_exit(&run(e), 0);
     let text = std::fs::read_to_string(dir.path().join("out/awkward.ndjson")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -172,26 +358,47 @@ fn ndjson_contract_values() {
     ] {
         assert!(lines[0].contains(frag), "row 1 lacks {frag}: {}", lines[0]);
     }
-    for frag in [r#""i64":-9223372036854775808"#, r#""f64":5e-324"#, r#""blob_all":"""#, r#""dur":"-838:59:59""#] {
+    for frag in [
+        r#""i64":-9223372036854775808"#,
+        r#""f64":5e-324"#,
+        r#""blob_all":"""#,
+        r#""dur":"-838:59:59""#,
+    ] {
         assert!(lines[1].contains(frag), "row 2 lacks {frag}: {}", lines[1]);
     }
-    for frag in [r#""d":"0000-00-00""#, r#""dt":"0000-00-00T00:00:00""#, r#""doc":{"big": 12345678901234567890123, "small": 1e-7}"#] {
+    for frag in [
+        r#""d":"0000-00-00""#,
+        r#""dt":"0000-00-00T00:00:00""#,
+        r#""doc":{"big": 12345678901234567890123, "small": 1e-7}"#,
+    ] {
         assert!(lines[2].contains(frag), "row 3 lacks {frag}: {}", lines[2]);
     }
     assert!(lines[3].contains(r#""u64":null"#) && lines[3].contains(r#""world":null"#));
-    assert!(lines[4].contains(r#""nul_text":"a\u0000b""#), "{}", lines[4]);
+    assert!(
+        lines[4].contains(r#""nul_text":"a\u0000b""#),
+        "{}",
+        lines[4]
+    );
     // The blob with every byte value decodes to exactly 0..=255.
     use base64::Engine as _;
     let row: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-    let blob = base64::engine::general_purpose::STANDARD.decode(row["blob_all"].as_str().unwrap()).unwrap();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(row["blob_all"].as_str().unwrap())
+        .unwrap();
     assert_eq!(blob, (0u8..=255).collect::<Vec<_>>());
     // The sidecar: columns, source types, nullability, key, count, checksum; no .part left.
-    let side: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/awkward.schema.json")).unwrap()).unwrap();
+    let side: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/awkward.schema.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(side["row_count"], 5);
     assert_eq!(side["primary_key"][0], "id");
     assert_eq!(side["columns"][1]["source_type"], "bigint(20) unsigned");
     assert_eq!(side["columns"][1]["type"]["kind"], "int");
     assert_eq!(side["columns"][0]["nullable"], false);
-    assert!(side["checksum"].as_str().unwrap().starts_with("xxh3-128-sum:"));
+    assert!(side["checksum"]
+        .as_str()
+        .unwrap()
+        .starts_with("xxh3-128-sum:"));
     assert!(!dir.path().join("out/awkward.ndjson.part").exists());
 }

@@ -54,7 +54,7 @@ pub fn finish(tool: &str, result: anyhow::Result<Exit>) -> ExitCode {
         Err(err) => {
             let code = exit_code_for(&err);
             eprintln!("{tool}: error: {}", one_line(&err));
-            tracing::error!(target: "ferry", "{}", one_line(&err));
+            tracing::error!(target: "ferry_log_file", "{}", one_line(&err));
             ExitCode::from(code.code())
         }
     }

@@ -6,6 +6,9 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{filter::LevelFilter, fmt, Layer};
 
+/// Target of events meant for the log file only.
+pub const FILE_ONLY: &str = "ferry_log_file";
+
 /// Installs the subscriber. Returns an error only when the log file cannot be opened.
 pub fn init(args: &CommonArgs) -> crate::Result<()> {
     let level = if args.quiet {
@@ -17,12 +20,18 @@ pub fn init(args: &CommonArgs) -> crate::Result<()> {
             _ => LevelFilter::TRACE,
         }
     };
+    use std::io::IsTerminal;
+    // The final error line is printed by `exit::finish`; its copy for the log file carries
+    // the target below and is kept off stderr so it shows once.
+    let not_file_only = tracing_subscriber::filter::filter_fn(|m| m.target() != FILE_ONLY);
     let stderr_layer = fmt::layer()
         .with_writer(std::io::stderr.with_max_level(tracing::Level::TRACE))
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .compact()
-        .with_filter(level);
+        .with_filter(level)
+        .with_filter(not_file_only);
     let file_layer = match &args.log_file {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -25,7 +25,11 @@ pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let p = dir.join(name);
-    assert!(p.exists(), "{} is not built: run `cargo build --workspace` with this profile first", p.display());
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace` with this profile first",
+        p.display()
+    );
     p
 }
 
@@ -34,12 +38,19 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// A name no other test (or run) uses.
 pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() % 1_000_000_000;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        % 1_000_000_000;
     format!("ferry_t_{prefix}_{}_{n}_{t}", std::process::id())
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A throwaway MariaDB database.
@@ -52,7 +63,10 @@ impl MyDb {
     /// Creates it.
     pub fn new(prefix: &str) -> Self {
         let name = unique(prefix);
-        my_exec(&format!("{}/", mysql_base()), &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"));
+        my_exec(
+            &format!("{}/", mysql_base()),
+            &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
+        );
         MyDb { name }
     }
     /// Its URL.
@@ -69,13 +83,22 @@ impl MyDb {
     }
     /// One value.
     pub fn scalar(&self, sql: &str) -> Option<String> {
-        self.query(sql).into_iter().next().and_then(|r| r.into_iter().next()).flatten()
+        self.query(sql)
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .flatten()
     }
 }
 
 impl Drop for MyDb {
     fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| my_exec(&format!("{}/", mysql_base()), &format!("DROP DATABASE IF EXISTS `{}`", self.name)));
+        let _ = std::panic::catch_unwind(|| {
+            my_exec(
+                &format!("{}/", mysql_base()),
+                &format!("DROP DATABASE IF EXISTS `{}`", self.name),
+            )
+        });
     }
 }
 
@@ -90,7 +113,9 @@ pub fn my_exec(url: &str, sql: &str) {
     use mysql_async::prelude::*;
     rt().block_on(async {
         let mut c = mysql_async::Conn::new(my_opts(url)).await.unwrap();
-        c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         c.disconnect().await.unwrap();
     });
 }
@@ -100,7 +125,8 @@ pub fn my_query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
     use mysql_async::prelude::*;
     rt().block_on(async {
         let mut c = mysql_async::Conn::new(my_opts(url)).await.unwrap();
-        let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let rows: Vec<mysql_async::Row> =
+            c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         c.disconnect().await.unwrap();
         rows.into_iter()
             .map(|r| {
@@ -108,7 +134,10 @@ pub fn my_query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
                     .into_iter()
                     .map(|v| match v {
                         mysql_async::Value::NULL => None,
-                        mysql_async::Value::Bytes(b) => Some(String::from_utf8(b.clone()).unwrap_or_else(|_| b.iter().map(|x| format!("{x:02x}")).collect())),
+                        mysql_async::Value::Bytes(b) => Some(
+                            String::from_utf8(b.clone())
+                                .unwrap_or_else(|_| b.iter().map(|x| format!("{x:02x}")).collect()),
+                        ),
                         other => Some(other.as_sql(true).trim_matches('\'').to_string()),
                     })
                     .collect()
@@ -127,7 +156,10 @@ impl PgDb {
     /// Creates it.
     pub fn new(prefix: &str) -> Self {
         let name = unique(prefix);
-        pg_exec(&format!("{}/postgres", pg_base()), &format!("CREATE DATABASE \"{name}\""));
+        pg_exec(
+            &format!("{}/postgres", pg_base()),
+            &format!("CREATE DATABASE \"{name}\""),
+        );
         PgDb { name }
     }
     /// Its URL.
@@ -144,22 +176,33 @@ impl PgDb {
     }
     /// One value.
     pub fn scalar(&self, sql: &str) -> Option<String> {
-        self.query(sql).into_iter().next().and_then(|r| r.into_iter().next()).flatten()
+        self.query(sql)
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .flatten()
     }
 }
 
 impl Drop for PgDb {
     fn drop(&mut self) {
         let _ = std::panic::catch_unwind(|| {
-            pg_exec(&format!("{}/postgres", pg_base()), &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+            pg_exec(
+                &format!("{}/postgres", pg_base()),
+                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            )
         });
     }
 }
 
 async fn pg_connect(url: &str) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    c.batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1").await.unwrap();
+    c.batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1")
+        .await
+        .unwrap();
     c
 }
 
@@ -167,7 +210,9 @@ async fn pg_connect(url: &str) -> tokio_postgres::Client {
 pub fn pg_exec(url: &str, sql: &str) {
     rt().block_on(async {
         let c = pg_connect(url).await;
-        c.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     });
 }
 
@@ -175,10 +220,15 @@ pub fn pg_exec(url: &str, sql: &str) {
 pub fn pg_query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
     rt().block_on(async {
         let c = pg_connect(url).await;
-        let msgs = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let msgs = c
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         msgs.into_iter()
             .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                }
                 _ => None,
             })
             .collect()
@@ -228,9 +278,18 @@ pub fn run(mut c: Command) -> Run {
 /// Runs a shell pipeline in `dir` with the binaries' directory first on PATH.
 pub fn sh(script: &str, dir: &Path) -> Run {
     let bindir = bin("extract").parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bindir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bindir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut c = Command::new("bash");
-    c.arg("-c").arg(script).current_dir(dir).env("PATH", path).env("FERRY_PROGRESS_SECS", "3600").env("NO_COLOR", "1");
+    c.arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("FERRY_PROGRESS_SECS", "3600")
+        .env("NO_COLOR", "1");
     for (k, _) in std::env::vars() {
         if k.starts_with("FERRY_") && !k.starts_with("FERRY_TEST_") && k != "FERRY_PROGRESS_SECS" {
             c.env_remove(k);
@@ -243,7 +302,15 @@ pub fn sh(script: &str, dir: &Path) -> Run {
 /// Loads the benchmark fixture with `rows` rows into `url` as `table`.
 pub fn gen_bench(url: &str, table: &str, rows: u64, dir: &Path) {
     let mut c = tool("ferry-gen", dir);
-    c.args(["bench", "--target", url, "--table", table, "--rows", &rows.to_string()]);
+    c.args([
+        "bench",
+        "--target",
+        url,
+        "--table",
+        table,
+        "--rows",
+        &rows.to_string(),
+    ]);
     let r = run(c);
     assert_eq!(r.code, 0, "ferry-gen: {}", r.stderr);
 }
@@ -259,7 +326,13 @@ pub fn gen_awkward(url: &str, dir: &Path) {
 /// Asserts a run exited with `code`, showing its stderr otherwise.
 #[track_caller]
 pub fn assert_exit(r: &Run, code: i32) {
-    assert_eq!(r.code, code, "exit code\n--- stderr:\n{}\n--- stdout (head):\n{}", r.stderr, r.stdout.chars().take(2000).collect::<String>());
+    assert_eq!(
+        r.code,
+        code,
+        "exit code\n--- stderr:\n{}\n--- stdout (head):\n{}",
+        r.stderr,
+        r.stdout.chars().take(2000).collect::<String>()
+    );
 }
 
 /// Reads an NDJSON file into JSON values.

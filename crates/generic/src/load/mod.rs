@@ -495,7 +495,9 @@ pub async fn run_load(
         rej.sort_by_key(|r| r.line);
         let name = opened_name(args);
         let mut limit_hit = None;
+        let mut written_rejects = 0u64;
         for r in &rej {
+            written_rejects += 1;
             if let Err(e) = rejects.add(&Reject {
                 file: &name,
                 line: Some(r.line),
@@ -511,7 +513,7 @@ pub async fn run_load(
         }
         stats.migrated += res.loaded;
         stats.skipped += res.skipped;
-        stats.errors += rej.len() as u64;
+        stats.errors += written_rejects;
         for (k, v) in p.conversions {
             *stats.conversions.entry(k.to_string()).or_default() += v;
         }

@@ -33,13 +33,15 @@ impl From<mysql_async::Error> for ApplyErr {
 
 /// Row-level errors: SQLSTATE 22xxx/23xxx and MySQL's value and constraint errors.
 fn is_row_error(e: &mysql_async::Error) -> bool {
+    // Not every 23000 is about a row (1052 "column is ambiguous" is one): list the codes.
     match e {
         mysql_async::Error::Server(s) => {
             s.state.starts_with("22")
-                || s.state.starts_with("23")
                 || matches!(
                     s.code,
                     1048 | 1062
+                        | 1216
+                        | 1217
                         | 1262
                         | 1263
                         | 1264
@@ -50,7 +52,10 @@ fn is_row_error(e: &mysql_async::Error) -> bool {
                         | 1406
                         | 1451
                         | 1452
+                        | 1557
                         | 1586
+                        | 1761
+                        | 1762
                         | 3819
                         | 4025
                 )
@@ -402,11 +407,12 @@ impl MyTarget {
                 self.conn.query_drop("DELETE FROM ferry_stage").await?;
                 self.load_data("ferry_stage", batch, range).await?;
                 let cols = self.col_list();
+                let rel = self.rel();
                 let update: Vec<String> = if mode == Mode::Upsert {
                     self.cols
                         .iter()
                         .filter(|c| !self.pk.contains(c))
-                        .map(|c| format!("{} = VALUES({})", q(c), q(c)))
+                        .map(|c| format!("{rel}.{} = VALUES({})", q(c), q(c)))
                         .collect()
                 } else {
                     Vec::new()
@@ -420,7 +426,7 @@ impl MyTarget {
                         .or(self.cols.first())
                         .map(|c| q(c))
                         .unwrap_or_default();
-                    format!("{first} = {first}")
+                    format!("{rel}.{first} = {rel}.{first}")
                 } else {
                     update.join(", ")
                 };

@@ -1,0 +1,245 @@
+//! `kill -9` at a random moment, then the same command with `--resume`: the target equals
+//! the source, no row lost, none duplicated. For load-postgres, extract and load-mysql.
+
+use ferry_tests::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const ROWS: u64 = 500_000;
+
+/// Pseudo-random delay from the clock: each run kills at a different moment.
+fn jitter_ms(max: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    nanos % max
+}
+
+/// Starts `cmd`, waits until its checkpoint exists (at least one unit committed), sleeps a
+/// random moment more, then SIGKILLs it. Returns true when it was killed mid-run.
+fn kill_midway(mut cmd: std::process::Command, checkpoint: &Path) -> bool {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !checkpoint.exists() {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(jitter_ms(400)));
+    let killed = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    killed
+}
+
+fn verify_equal(src: &str, dst: &str, table: &str, dir: &Path) {
+    let mut v = tool("verify", dir);
+    v.args(["--source", src, "--target", dst, "--table", table]);
+    let r = run(v);
+    assert_exit(&r, 0);
+    assert!(
+        r.stderr
+            .contains(&format!("equal ({ROWS} source rows, {ROWS} target rows")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn load_postgres_kill_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = MyDb::new("res_pg");
+    let pg = PgDb::new("res_pg");
+    gen_bench(&my.url(), "orders", ROWS, dir.path());
+    let mut e = tool("extract", dir.path());
+    e.args([
+        "--source",
+        &my.url(),
+        "--table",
+        "orders",
+        "-o",
+        "orders.ndjson",
+        "-q",
+    ]);
+    assert_exit(&run(e), 0);
+    pg.exec(&ferry_fixtures_ddl_pg());
+
+    let cp = dir.path().join("load.cp.json");
+    let cmd = |resume: bool| {
+        let mut c = tool("load-postgres", dir.path());
+        c.args([
+            "--target",
+            &pg.url(),
+            "--table",
+            "orders",
+            "orders.ndjson",
+            "--batch-size",
+            "20000",
+            "--checkpoint",
+            "load.cp.json",
+            "-q",
+        ]);
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+    let killed = kill_midway(cmd(false), &cp);
+    eprintln!("load-postgres killed mid-run: {killed}");
+    let partial: u64 = pg
+        .scalar("SELECT count(*) FROM orders")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(partial < ROWS || !killed, "killed run loaded everything");
+    let r = run(cmd(true));
+    assert_exit(&r, 0);
+    assert!(!cp.exists(), "checkpoint removed after success");
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM orders"),
+        Some(ROWS.to_string())
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(DISTINCT id) FROM orders"),
+        Some(ROWS.to_string())
+    );
+    verify_equal(&my.url(), &pg.url(), "orders", dir.path());
+}
+
+/// The benchmark table in PostgreSQL, as `--create` would make it from MariaDB.
+fn ferry_fixtures_ddl_pg() -> String {
+    "CREATE TABLE orders (id numeric(20,0) NOT NULL PRIMARY KEY, customer_id integer NOT NULL, quantity integer NOT NULL, \
+     sku varchar(32) NOT NULL, description text NOT NULL, amount numeric(12,2) NOT NULL, created_at timestamp NOT NULL, \
+     shipped_on date, active boolean NOT NULL, note varchar(100))"
+        .into()
+}
+
+#[test]
+fn extract_kill_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = MyDb::new("res_ext");
+    gen_bench(&my.url(), "orders", ROWS, dir.path());
+
+    // Reference: one uninterrupted extract.
+    let mut e = tool("extract", dir.path());
+    e.args([
+        "--source",
+        &my.url(),
+        "--table",
+        "orders",
+        "-o",
+        "ref.ndjson",
+        "-q",
+    ]);
+    assert_exit(&run(e), 0);
+
+    let cmd = |resume: bool| {
+        let mut c = tool("extract", dir.path());
+        c.args([
+            "--source",
+            &my.url(),
+            "--table",
+            "orders",
+            "-o",
+            "orders.ndjson",
+            "--batch-size",
+            "20000",
+            "-q",
+        ]);
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+    let cp = dir.path().join("orders.ndjson.checkpoint.json");
+    let killed = kill_midway(cmd(false), &cp);
+    eprintln!("extract killed mid-run: {killed}");
+    if killed {
+        assert!(
+            !dir.path().join("orders.ndjson").exists(),
+            "an unfinished file must not look finished"
+        );
+        assert!(dir.path().join("orders.ndjson.part").exists());
+    }
+    let r = run(cmd(true));
+    assert_exit(&r, 0);
+    let side = |n: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(n)).unwrap()).unwrap()
+    };
+    assert_eq!(side("orders.schema.json")["row_count"], ROWS);
+    assert_eq!(
+        side("orders.schema.json")["checksum"],
+        side("ref.schema.json")["checksum"]
+    );
+    let a = std::fs::read(dir.path().join("orders.ndjson")).unwrap();
+    let b = std::fs::read(dir.path().join("ref.ndjson")).unwrap();
+    assert!(a == b, "resumed extract differs from the uninterrupted one");
+}
+
+#[test]
+fn load_mysql_kill_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = MyDb::new("res_my_src");
+    let dst = MyDb::new("res_my_dst");
+    gen_bench(&src.url(), "orders", ROWS, dir.path());
+    let mut e = tool("extract", dir.path());
+    e.args([
+        "--source",
+        &src.url(),
+        "--table",
+        "orders",
+        "-o",
+        "orders.ndjson",
+        "-q",
+    ]);
+    assert_exit(&run(e), 0);
+    dst.exec(
+        "CREATE TABLE orders LIKE "
+            .to_string()
+            .as_str()
+            .replace("LIKE ", &format!("LIKE `{}`.orders", src.name))
+            .as_str(),
+    );
+
+    let cp = dir.path().join("my.cp.json");
+    let cmd = |resume: bool| {
+        let mut c = tool("load-mysql", dir.path());
+        c.args([
+            "--target",
+            &dst.url(),
+            "--table",
+            "orders",
+            "orders.ndjson",
+            "--batch-size",
+            "20000",
+            "--checkpoint",
+            "my.cp.json",
+            "-q",
+        ]);
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+    let killed = kill_midway(cmd(false), &cp);
+    eprintln!("load-mysql killed mid-run: {killed}");
+    let r = run(cmd(true));
+    assert_exit(&r, 0);
+    assert_eq!(
+        dst.scalar("SELECT COUNT(*) FROM orders"),
+        Some(ROWS.to_string())
+    );
+    let sum = |db: &MyDb| my_query(&db.url(), "CHECKSUM TABLE orders")[0][1].clone();
+    assert_eq!(sum(&src), sum(&dst));
+    verify_equal(&src.url(), &dst.url(), "orders", dir.path());
+}
