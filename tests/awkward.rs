@@ -1,5 +1,6 @@
 //! The awkward-types fixture, MariaDB → NDJSON → PostgreSQL and → MariaDB: every value is
 //! asserted exactly, and `verify` agrees (naming the documented conversions).
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use ferry_tests::*;
 

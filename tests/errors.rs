@@ -1,5 +1,6 @@
 //! Bad input and bad configuration: one clear line, the documented exit code, nothing lost,
 //! no password printed.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use ferry_tests::*;
 

@@ -1,5 +1,6 @@
 //! Tools composed by pipes: the schema travels with the stream, `| head` is a clean exit,
 //! a stream cut short is detected, SQLite sources and the load modes.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use ferry_tests::*;
 

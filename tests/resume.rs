@@ -1,5 +1,6 @@
 //! `kill -9` at a random moment, then the same command with `--resume`: the target equals
 //! the source, no row lost, none duplicated. For load-postgres, extract and load-mysql.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use ferry_tests::*;
 use std::path::Path;

@@ -551,10 +551,7 @@ pub async fn connect_mysql(ep: &Endpoint) -> Result<mysql_async::Conn> {
     }
     let opts = mysql_async::Opts::from(b);
     let transient = |e: &mysql_async::Error| match e {
-        mysql_async::Error::Io(io) => match io {
-            mysql_async::IoError::Io(e) => io_transient(e),
-            _ => false,
-        },
+        mysql_async::Error::Io(mysql_async::IoError::Io(e)) => io_transient(e),
         // 1040: too many connections.
         mysql_async::Error::Server(s) => s.code == 1040,
         _ => false,

@@ -214,10 +214,8 @@ fn spawn_side(
                     .map(|&i| key_part(&vals[i], kinds[i]))
                     .collect();
                 chunk.push(Row { key, vals });
-                if chunk.len() >= 1000 {
-                    if tx.send(Msg::Rows(std::mem::take(&mut chunk))).is_err() {
-                        return Ok(false);
-                    }
+                if chunk.len() >= 1000 && tx.send(Msg::Rows(std::mem::take(&mut chunk))).is_err() {
+                    return Ok(false);
                 }
                 Ok(true)
             };

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# `make bench`: the reference work of DESIGN.md on this machine, in one run.
+#   MariaDB → PostgreSQL, SQLite → PostgreSQL (extract | load-postgres) and
+#   MariaDB → MariaDB (extract | load-mysql), with pgloader and mydumper/myloader on the
+#   same rows where installed; rows/s, peak memory of each of our processes, ratios.
+#   Then the MariaDB → PostgreSQL path again at BENCH_ROWS_LARGE rows, to show memory flat.
+# Environment: BENCH_ROWS (2000000), BENCH_ROWS_LARGE (4000000, 0 to skip), BENCH_TOOLS=0
+# to skip installing pgloader/mydumper.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$PWD/target/release
+ROWS=${BENCH_ROWS:-2000000}
+LARGE=${BENCH_ROWS_LARGE:-4000000}
+WORK=$PWD/target/bench
+mkdir -p "$WORK"
+MYB=mysql://root@127.0.0.1:3306/ferry_bench
+PGB=postgres://postgres@127.0.0.1:5432/ferry_bench
+export FERRY_PROGRESS_SECS=3600
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+if [ "${BENCH_TOOLS:-1}" = 1 ]; then
+  need=""
+  command -v pgloader >/dev/null || need="$need pgloader"
+  command -v mydumper >/dev/null || need="$need mydumper"
+  [ -x /usr/bin/time ] || need="$need time"
+  if [ -n "$need" ]; then
+    say "installing$need"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null || say "could not install$need"
+  fi
+fi
+
+pg_reset() { psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" 2>/dev/null; }
+my_reset() { mariadb -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1 CHARACTER SET utf8mb4"; }
+
+# Runs a pipeline of two of our tools; prints "seconds rss1_kb rss2_kb".
+timed_pipe() { # producer-args... -- consumer-args...
+  local a=() b=() seen=""
+  for x in "$@"; do if [ "$x" = "--" ]; then seen=1; elif [ -z "$seen" ]; then a+=("$x"); else b+=("$x"); fi; done
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$WORK/rss1" "${a[@]}" -q | /usr/bin/time -f "%M" -o "$WORK/rss2" "${b[@]}" -q -
+  t1=$(date +%s.%N)
+  echo "$(echo "$t1 - $t0" | bc -l) $(tail -1 "$WORK/rss1") $(tail -1 "$WORK/rss2")"
+}
+timed() { local t0 t1; t0=$(date +%s.%N); "$@" >"$WORK/last.log" 2>&1; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
+rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+
+results=()
+row() { results+=("$(printf '%-34s %10s rows %8.2fs %10s rows/s %s' "$1" "$2" "$3" "$(rate "$2" "$3")" "$4")"); }
+
+# ---- data -----------------------------------------------------------------------------
+ensure_mysql_rows() { # rows
+  local have
+  have=$(mariadb -h 127.0.0.1 -uroot -N -e "SELECT COUNT(*) FROM ferry_bench.bench" 2>/dev/null || echo 0)
+  if [ "$have" != "$1" ]; then
+    say "generating $1 rows in MariaDB ferry_bench.bench"
+    mariadb -h 127.0.0.1 -uroot -e "CREATE DATABASE IF NOT EXISTS ferry_bench"
+    "$BIN/ferry-gen" bench --target "$MYB" --table bench --rows "$1" --drop
+  fi
+}
+ensure_mysql_rows "$ROWS"
+SQLITE=$WORK/bench-$ROWS.db
+if [ ! -s "$SQLITE" ]; then
+  say "generating $ROWS rows in $SQLITE"
+  rm -f "$SQLITE"; "$BIN/ferry-gen" bench --target "sqlite://$SQLITE" --table bench --rows "$ROWS"
+fi
+
+# ---- MariaDB → PostgreSQL ----------------------------------------------------------------
+say "MariaDB → PostgreSQL: extract | load-postgres"
+pg_reset ferry_bench
+read -r secs r1 r2 < <(timed_pipe "$BIN/extract" --source "$MYB" --table bench -- "$BIN/load-postgres" --target "$PGB" --table bench --create)
+ours_my_pg=$secs
+row "ferry MariaDB→PostgreSQL" "$ROWS" "$secs" "peak RSS extract $((r1/1024)) MB, load-postgres $((r2/1024)) MB"
+"$BIN/verify" --source "$MYB" --target "$PGB" --table bench -q && say "verify: equal"
+mem_my_pg="$r1 $r2"
+
+if command -v pgloader >/dev/null; then
+  say "MariaDB → PostgreSQL: pgloader"
+  pg_reset ferry_bench_pgl
+  secs=$(timed pgloader --quiet "mysql://root@127.0.0.1/ferry_bench" "postgresql://postgres@127.0.0.1/ferry_bench_pgl")
+  row "pgloader MariaDB→PostgreSQL" "$ROWS" "$secs" "ratio ferry/pgloader $(ratio "$secs" "$ours_my_pg")x"
+fi
+
+# ---- SQLite → PostgreSQL ------------------------------------------------------------------
+say "SQLite → PostgreSQL: extract | load-postgres"
+pg_reset ferry_bench_sq
+read -r secs r1 r2 < <(timed_pipe "$BIN/extract" --source "sqlite://$SQLITE" --table bench -- "$BIN/load-postgres" --target "postgres://postgres@127.0.0.1:5432/ferry_bench_sq" --table bench --create)
+ours_sq_pg=$secs
+row "ferry SQLite→PostgreSQL" "$ROWS" "$secs" "peak RSS extract $((r1/1024)) MB, load-postgres $((r2/1024)) MB"
+if command -v pgloader >/dev/null; then
+  say "SQLite → PostgreSQL: pgloader"
+  pg_reset ferry_bench_sqpgl
+  secs=$(timed pgloader --quiet "sqlite://$SQLITE" "postgresql://postgres@127.0.0.1/ferry_bench_sqpgl")
+  row "pgloader SQLite→PostgreSQL" "$ROWS" "$secs" "ratio ferry/pgloader $(ratio "$secs" "$ours_sq_pg")x"
+fi
+
+# ---- MariaDB → MariaDB --------------------------------------------------------------------
+say "MariaDB → MariaDB: extract | load-mysql"
+my_reset ferry_bench_copy
+read -r secs r1 r2 < <(timed_pipe "$BIN/extract" --source "$MYB" --table bench -- "$BIN/load-mysql" --target "mysql://root@127.0.0.1:3306/ferry_bench_copy" --table bench --create)
+ours_my_my=$secs
+row "ferry MariaDB→MariaDB" "$ROWS" "$secs" "peak RSS extract $((r1/1024)) MB, load-mysql $((r2/1024)) MB"
+if command -v mydumper >/dev/null && command -v myloader >/dev/null; then
+  say "MariaDB → MariaDB: mydumper + myloader"
+  my_reset ferry_bench_myl
+  rm -rf "$WORK/dump"
+  d=$(timed mydumper -h 127.0.0.1 -u root -B ferry_bench -T ferry_bench.bench -o "$WORK/dump" -t 2)
+  l=$(timed myloader -h 127.0.0.1 -u root -d "$WORK/dump" -B ferry_bench_myl -t 2 -o)
+  total=$(echo "$d + $l" | bc -l)
+  row "mydumper+myloader MariaDB→MariaDB" "$ROWS" "$total" "(dump $(printf '%.1f' "$d")s + load $(printf '%.1f' "$l")s) ratio ferry/mydumper $(ratio "$total" "$ours_my_my")x"
+fi
+
+# ---- memory at a larger table ----------------------------------------------------------
+if [ "$LARGE" -gt 0 ]; then
+  ensure_mysql_rows "$LARGE"
+  say "MariaDB → PostgreSQL at $LARGE rows (memory must stay flat)"
+  pg_reset ferry_bench
+  read -r secs r1 r2 < <(timed_pipe "$BIN/extract" --source "$MYB" --table bench -- "$BIN/load-postgres" --target "$PGB" --table bench --create)
+  row "ferry MariaDB→PostgreSQL (large)" "$LARGE" "$secs" "peak RSS extract $((r1/1024)) MB, load-postgres $((r2/1024)) MB (at $ROWS rows: $(( ${mem_my_pg% *}/1024 )) / $(( ${mem_my_pg#* }/1024 )) MB)"
+  ensure_mysql_rows "$ROWS"
+fi
+
+echo
+echo "Ferry benchmark on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+printf '%s\n' "${results[@]}"
