@@ -23,6 +23,7 @@ if [ "${BENCH_TOOLS:-1}" = 1 ]; then
   command -v pgloader >/dev/null || need="$need pgloader"
   command -v mydumper >/dev/null || need="$need mydumper"
   [ -x /usr/bin/time ] || need="$need time"
+  command -v bc >/dev/null || need="$need bc"
   if [ -n "$need" ]; then
     say "installing$need"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null || say "could not install$need"
@@ -105,7 +106,7 @@ if command -v mydumper >/dev/null && command -v myloader >/dev/null; then
   say "MariaDB → MariaDB: mydumper + myloader"
   my_reset ferry_bench_myl
   rm -rf "$WORK/dump"
-  d=$(timed mydumper -h 127.0.0.1 -u root -B ferry_bench -T ferry_bench.bench -o "$WORK/dump" -t 2)
+  d=$(timed mydumper -h 127.0.0.1 -u root -B ferry_bench -T bench -o "$WORK/dump" -t 2)
   l=$(timed myloader -h 127.0.0.1 -u root -d "$WORK/dump" -B ferry_bench_myl -t 2 -o)
   total=$(echo "$d + $l" | bc -l)
   row "mydumper+myloader MariaDB→MariaDB" "$ROWS" "$total" "(dump $(printf '%.1f' "$d")s + load $(printf '%.1f' "$l")s) ratio ferry/mydumper $(ratio "$total" "$ours_my_my")x"
