@@ -388,6 +388,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     })
 }
 
+/// A normalized value for people: NULL, or the value (quoted when it is text).
+fn show(n: &Norm) -> String {
+    match n {
+        None => "NULL".into(),
+        Some(s) => serde_json::to_string(s).unwrap_or_default(),
+    }
+}
+
 #[allow(clippy::print_stderr)]
 fn print_summary(r: &VerifyReport) {
     eprintln!("verify: {}", if r.equal { "EQUAL" } else { "DIFFERENT" });
@@ -417,9 +425,10 @@ fn print_summary(r: &VerifyReport) {
             let cols: Vec<String> = d
                 .columns
                 .iter()
-                .map(|c| format!("{} {:?} ≠ {:?}", c.column, c.source, c.target))
+                .map(|c| format!("{}: {} ≠ {}", c.column, show(&c.source), show(&c.target)))
                 .collect();
-            eprintln!("    {} key {:?} {}", d.kind, d.key, cols.join("; "));
+            let key: Vec<String> = d.key.iter().map(show).collect();
+            eprintln!("    {} key ({}) {}", d.kind, key.join(", "), cols.join("; "));
         }
     }
 }
