@@ -2,6 +2,8 @@
 # measures the reference work against pgloader and mydumper/myloader.
 CARGO ?= cargo
 BIN := target/release
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
 
 .PHONY: build services demo test lint bench clean
 
@@ -18,10 +20,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The end-to-end tests run the release binaries against the real servers.
+# The end-to-end tests run the release binaries against the real servers. The last line
+# sums every test binary's result.
 test: services build
-	$(CARGO) test --release --workspace
+	mkdir -p target
+	$(CARGO) test --release --workspace 2>&1 | tee target/test.log
 	$(MAKE) lint
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/test.log
 
 bench: build services
 	bash scripts/bench.sh

@@ -223,3 +223,51 @@ fn unknown_table_and_unreadable_file_exit_2() {
         r.stderr
     );
 }
+
+#[test]
+fn configuration_layers_flag_env_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = MyDb::new("cfg");
+    my.exec("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'x')");
+    // .env alone supplies the source.
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("FERRY_SOURCE={}\n", my.url()),
+    )
+    .unwrap();
+    let mut c = tool("extract", dir.path());
+    c.args(["--table", "t", "--no-header", "-q"]);
+    let r = run(c);
+    assert_exit(&r, 0);
+    assert_eq!(r.stdout, "{\"id\":1,\"v\":\"x\"}\n");
+    // The environment beats .env: a bad URL there is used, and named.
+    let mut c = tool("extract", dir.path());
+    c.args(["--table", "t", "-q"])
+        .env("FERRY_SOURCE", "oracle://nowhere/db");
+    let r = run(c);
+    assert_exit(&r, 2);
+    assert!(r.stderr.contains("oracle://nowhere/db"), "{}", r.stderr);
+    // The flag beats the environment.
+    let mut c = tool("extract", dir.path());
+    c.args(["--source", &my.url(), "--table", "t", "--no-header", "-q"])
+        .env("FERRY_SOURCE", "oracle://nowhere/db");
+    assert_exit(&run(c), 0);
+    // A password from .env is used but never shown.
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "FERRY_SOURCE={}\nFERRY_SOURCE_PASSWORD=dotenv-secret-42\n",
+            my.url()
+        ),
+    )
+    .unwrap();
+    let mut c = tool("extract", dir.path());
+    c.args(["--table", "t", "-q"]);
+    let r = run(c);
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("Access denied") && !r.stderr.contains("dotenv-secret-42"),
+        "{}",
+        r.stderr
+    );
+}

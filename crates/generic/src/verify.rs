@@ -428,7 +428,12 @@ fn print_summary(r: &VerifyReport) {
                 .map(|c| format!("{}: {} ≠ {}", c.column, show(&c.source), show(&c.target)))
                 .collect();
             let key: Vec<String> = d.key.iter().map(show).collect();
-            eprintln!("    {} key ({}) {}", d.kind, key.join(", "), cols.join("; "));
+            eprintln!(
+                "    {} key ({}) {}",
+                d.kind,
+                key.join(", "),
+                cols.join("; ")
+            );
         }
     }
 }
