@@ -115,80 +115,66 @@ pub fn mysql_type(c: &ColumnSchema, engine: Engine, in_key: bool) -> String {
     }
 }
 
+/// CREATE TABLE from column definitions and the primary key, in one dialect's quoting.
+fn create_table(
+    rel: String,
+    s: &TableSchema,
+    quote: fn(&str) -> String,
+    def: impl Fn(&ColumnSchema) -> String,
+    suffix: &str,
+) -> String {
+    let mut parts: Vec<String> = s.columns.iter().map(def).collect();
+    if !s.primary_key.is_empty() {
+        let key: Vec<String> = s.primary_key.iter().map(|k| quote(k)).collect();
+        parts.push(format!("PRIMARY KEY ({})", key.join(", ")));
+    }
+    format!("CREATE TABLE {rel} (\n  {}\n){suffix}", parts.join(",\n  "))
+}
+
 /// CREATE TABLE for PostgreSQL.
 pub fn create_pg(schema_name: &str, table: &str, s: &TableSchema) -> String {
-    let mut parts: Vec<String> = s
-        .columns
-        .iter()
-        .map(|c| {
+    let rel = format!("{}.{}", quote_pg(schema_name), quote_pg(table));
+    create_table(
+        rel,
+        s,
+        quote_pg,
+        |c| {
             let mut d = format!("{} {}", quote_pg(&c.name), pg_type(c, s.engine));
             if !c.nullable {
                 d.push_str(" NOT NULL");
             }
             if let LogicalType::Enum { values } = &c.logical {
                 if s.engine != Engine::Postgres && !values.is_empty() {
+                    let labels: Vec<String> = values.iter().map(|v| literal_pg(v)).collect();
                     d.push_str(&format!(
                         " CHECK ({} IN ({}))",
                         quote_pg(&c.name),
-                        values
-                            .iter()
-                            .map(|v| literal_pg(v))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        labels.join(", ")
                     ));
                 }
             }
             d
-        })
-        .collect();
-    if !s.primary_key.is_empty() {
-        parts.push(format!(
-            "PRIMARY KEY ({})",
-            s.primary_key
-                .iter()
-                .map(|k| quote_pg(k))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    format!(
-        "CREATE TABLE {}.{} (\n  {}\n)",
-        quote_pg(schema_name),
-        quote_pg(table),
-        parts.join(",\n  ")
+        },
+        "",
     )
 }
 
 /// CREATE TABLE for MySQL/MariaDB.
 pub fn create_mysql(db: &str, table: &str, s: &TableSchema) -> String {
-    let mut parts: Vec<String> = s
-        .columns
-        .iter()
-        .map(|c| {
+    let rel = format!("{}.{}", quote_mysql(db), quote_mysql(table));
+    create_table(
+        rel,
+        s,
+        quote_mysql,
+        |c| {
             let in_key = s.primary_key.contains(&c.name);
-            let mut d = format!(
-                "{} {}",
+            let null = if c.nullable { " NULL" } else { " NOT NULL" };
+            format!(
+                "{} {}{null}",
                 quote_mysql(&c.name),
                 mysql_type(c, s.engine, in_key)
-            );
-            d.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
-            d
-        })
-        .collect();
-    if !s.primary_key.is_empty() {
-        parts.push(format!(
-            "PRIMARY KEY ({})",
-            s.primary_key
-                .iter()
-                .map(|k| quote_mysql(k))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    format!(
-        "CREATE TABLE {}.{} (\n  {}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        quote_mysql(db),
-        quote_mysql(table),
-        parts.join(",\n  ")
+            )
+        },
+        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     )
 }

@@ -183,11 +183,101 @@ pub enum Sink {
     My(mysql::MyTarget),
 }
 
+/// Why applying rows failed: a row-level problem (bisect, then reject the row) or anything
+/// else (stop the run; it can be resumed).
+pub enum ApplyError {
+    /// The database refused a row's value or a constraint.
+    Row {
+        /// The column the server blamed, when it says.
+        column: Option<String>,
+        /// The server's message.
+        reason: String,
+    },
+    /// Connection lost, permission, syntax: not the row's fault.
+    Fatal(FerryError),
+}
+
+/// A table that takes batches in transactions with savepoints.
+#[allow(async_fn_in_trait)]
+pub trait BatchTarget {
+    /// Runs a transaction-control statement.
+    async fn exec(&mut self, sql: &str) -> Result<()>;
+    /// Writes rows `range` of the batch; returns (written, skipped).
+    async fn apply_range(
+        &mut self,
+        batch: &Batch,
+        range: std::ops::Range<usize>,
+        mode: Mode,
+    ) -> std::result::Result<(u64, u64), ApplyError>;
+    /// The dialect's BEGIN.
+    fn begin_sql(&self) -> &'static str;
+}
+
+/// Applies a batch in one transaction. On a row-level error the batch is rolled back and
+/// bisected under savepoints: halves that apply are kept, a single row that fails is
+/// returned as rejected, so one bad row never costs its neighbours.
+pub async fn flush_batch<T: BatchTarget>(
+    t: &mut T,
+    batch: &Batch,
+    mode: Mode,
+) -> Result<FlushResult> {
+    let mut res = FlushResult::default();
+    if batch.is_empty() {
+        return Ok(res);
+    }
+    let begin = t.begin_sql();
+    t.exec(begin).await?;
+    match t.apply_range(batch, 0..batch.len(), mode).await {
+        Ok((l, s)) => {
+            res.loaded = l;
+            res.skipped = s;
+        }
+        Err(ApplyError::Row { reason, .. }) => {
+            tracing::debug!("batch failed ({reason}); isolating the rows");
+            t.exec("ROLLBACK").await?;
+            t.exec(begin).await?;
+            let mut stack = vec![0..batch.len()];
+            while let Some(r) = stack.pop() {
+                t.exec("SAVEPOINT ferry").await?;
+                match t.apply_range(batch, r.clone(), mode).await {
+                    Ok((l, s)) => {
+                        t.exec("RELEASE SAVEPOINT ferry").await?;
+                        res.loaded += l;
+                        res.skipped += s;
+                    }
+                    Err(ApplyError::Row { column, reason }) => {
+                        t.exec("ROLLBACK TO SAVEPOINT ferry").await?;
+                        t.exec("RELEASE SAVEPOINT ferry").await?;
+                        if r.len() == 1 {
+                            res.rejected.push((r.start, column, reason));
+                        } else {
+                            let mid = r.start + r.len() / 2;
+                            // Pushed in reverse so rows are applied in input order.
+                            stack.push(mid..r.end);
+                            stack.push(r.start..mid);
+                        }
+                    }
+                    Err(ApplyError::Fatal(e)) => {
+                        let _ = t.exec("ROLLBACK").await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Err(ApplyError::Fatal(e)) => {
+            let _ = t.exec("ROLLBACK").await;
+            return Err(e);
+        }
+    }
+    t.exec("COMMIT").await?;
+    Ok(res)
+}
+
 impl Sink {
     async fn flush(&mut self, b: &Batch, mode: Mode) -> Result<FlushResult> {
         match self {
-            Sink::Pg(t) => t.flush(b, mode).await,
-            Sink::My(t) => t.flush(b, mode).await,
+            Sink::Pg(t) => flush_batch(t, b, mode).await,
+            Sink::My(t) => flush_batch(t, b, mode).await,
         }
     }
     async fn truncate(&mut self) -> Result<()> {

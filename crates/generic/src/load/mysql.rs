@@ -445,84 +445,31 @@ impl MyTarget {
             }
         }
     }
+}
 
-    /// Applies a batch in one transaction; on a row-level error, bisects with savepoints.
-    pub async fn flush(&mut self, batch: &Batch, mode: Mode) -> Result<super::FlushResult> {
-        let mut res = super::FlushResult::default();
-        if batch.is_empty() {
-            return Ok(res);
-        }
-        self.conn
-            .query_drop("START TRANSACTION")
-            .await
-            .map_err(|e| db_err("begin", &e))?;
-        match self.apply(batch, 0..batch.len(), mode).await {
-            Ok((l, s)) => {
-                res.loaded = l;
-                res.skipped = s;
-            }
-            Err(ApplyErr::Row(e)) => {
-                tracing::debug!("batch failed ({e}); isolating the rows");
-                self.conn
-                    .query_drop("ROLLBACK")
-                    .await
-                    .map_err(|e| db_err("rollback", &e))?;
-                self.conn
-                    .query_drop("START TRANSACTION")
-                    .await
-                    .map_err(|e| db_err("begin", &e))?;
-                self.bisect(batch, 0..batch.len(), mode, &mut res).await?;
-            }
-            Err(ApplyErr::Fatal(e)) => {
-                let _ = self.conn.query_drop("ROLLBACK").await;
-                return Err(db_err(&format!("load {}", self.rel()), &e));
-            }
-        }
-        self.conn
-            .query_drop("COMMIT")
-            .await
-            .map_err(|e| db_err("commit", &e))?;
-        Ok(res)
+impl super::BatchTarget for MyTarget {
+    async fn exec(&mut self, sql: &str) -> Result<()> {
+        self.conn.query_drop(sql).await.map_err(|e| db_err(sql, &e))
     }
 
-    async fn bisect(
+    async fn apply_range(
         &mut self,
         batch: &Batch,
         range: std::ops::Range<usize>,
         mode: Mode,
-        res: &mut super::FlushResult,
-    ) -> Result<()> {
-        let mut stack = vec![range];
-        while let Some(r) = stack.pop() {
-            self.conn
-                .query_drop("SAVEPOINT ferry")
-                .await
-                .map_err(|e| db_err("savepoint", &e))?;
-            match self.apply(batch, r.clone(), mode).await {
-                Ok((l, s)) => {
-                    self.conn
-                        .query_drop("RELEASE SAVEPOINT ferry")
-                        .await
-                        .map_err(|e| db_err("savepoint", &e))?;
-                    res.loaded += l;
-                    res.skipped += s;
-                }
-                Err(ApplyErr::Row(msg)) => {
-                    self.conn
-                        .query_drop("ROLLBACK TO SAVEPOINT ferry")
-                        .await
-                        .map_err(|e| db_err("savepoint", &e))?;
-                    if r.len() == 1 {
-                        res.rejected.push((r.start, None, msg));
-                    } else {
-                        let mid = r.start + r.len() / 2;
-                        stack.push(mid..r.end);
-                        stack.push(r.start..mid);
-                    }
-                }
-                Err(ApplyErr::Fatal(e)) => return Err(db_err(&format!("load {}", self.rel()), &e)),
+    ) -> std::result::Result<(u64, u64), super::ApplyError> {
+        self.apply(batch, range, mode).await.map_err(|e| match e {
+            ApplyErr::Row(reason) => super::ApplyError::Row {
+                column: None,
+                reason,
+            },
+            ApplyErr::Fatal(e) => {
+                super::ApplyError::Fatal(db_err(&format!("load {}", self.rel()), &e))
             }
-        }
-        Ok(())
+        })
+    }
+
+    fn begin_sql(&self) -> &'static str {
+        "START TRANSACTION"
     }
 }

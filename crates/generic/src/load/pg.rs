@@ -415,84 +415,36 @@ impl PgTarget {
             }
         }
     }
+}
 
-    /// Applies a batch in one transaction; on a row-level error, bisects with savepoints and
-    /// returns the rows that fail alone.
-    pub async fn flush(&mut self, batch: &Batch, mode: Mode) -> Result<super::FlushResult> {
-        let mut res = super::FlushResult::default();
-        if batch.is_empty() {
-            return Ok(res);
-        }
+impl super::BatchTarget for PgTarget {
+    async fn exec(&mut self, sql: &str) -> Result<()> {
         self.client
-            .batch_execute("BEGIN")
+            .batch_execute(sql)
             .await
-            .map_err(|e| db_err("begin", &e))?;
-        match self.apply(batch, 0..batch.len(), mode).await {
-            Ok((l, s)) => {
-                res.loaded = l;
-                res.skipped = s;
-            }
-            Err(e) if is_row_error(&e) => {
-                tracing::debug!("batch failed ({}); isolating the rows", pg_message(&e));
-                self.client
-                    .batch_execute("ROLLBACK; BEGIN")
-                    .await
-                    .map_err(|e| db_err("rollback", &e))?;
-                self.bisect(batch, 0..batch.len(), mode, &mut res).await?;
-            }
-            Err(e) => {
-                let _ = self.client.batch_execute("ROLLBACK").await;
-                return Err(db_err(&format!("load {}", self.rel()), &e));
-            }
-        }
-        self.client
-            .batch_execute("COMMIT")
-            .await
-            .map_err(|e| db_err("commit", &e))?;
-        Ok(res)
+            .map_err(|e| db_err(sql, &e))
     }
 
-    async fn bisect(
+    async fn apply_range(
         &mut self,
         batch: &Batch,
         range: std::ops::Range<usize>,
         mode: Mode,
-        res: &mut super::FlushResult,
-    ) -> Result<()> {
-        let mut stack = vec![range];
-        while let Some(r) = stack.pop() {
-            self.client
-                .batch_execute("SAVEPOINT ferry")
-                .await
-                .map_err(|e| db_err("savepoint", &e))?;
-            match self.apply(batch, r.clone(), mode).await {
-                Ok((l, s)) => {
-                    self.client
-                        .batch_execute("RELEASE SAVEPOINT ferry")
-                        .await
-                        .map_err(|e| db_err("savepoint", &e))?;
-                    res.loaded += l;
-                    res.skipped += s;
+    ) -> std::result::Result<(u64, u64), super::ApplyError> {
+        self.apply(batch, range, mode).await.map_err(|e| {
+            if is_row_error(&e) {
+                super::ApplyError::Row {
+                    column: e.as_db_error().and_then(|d| d.column()).map(str::to_string),
+                    reason: pg_message(&e),
                 }
-                Err(e) if is_row_error(&e) => {
-                    self.client
-                        .batch_execute("ROLLBACK TO SAVEPOINT ferry; RELEASE SAVEPOINT ferry")
-                        .await
-                        .map_err(|e| db_err("savepoint", &e))?;
-                    if r.len() == 1 {
-                        let column = e.as_db_error().and_then(|d| d.column()).map(str::to_string);
-                        res.rejected.push((r.start, column, pg_message(&e)));
-                    } else {
-                        let mid = r.start + r.len() / 2;
-                        // Pushed in reverse so rows are applied in input order.
-                        stack.push(mid..r.end);
-                        stack.push(r.start..mid);
-                    }
-                }
-                Err(e) => return Err(db_err(&format!("load {}", self.rel()), &e)),
+            } else {
+                super::ApplyError::Fatal(db_err(&format!("load {}", self.rel()), &e))
             }
-        }
-        Ok(())
+        })
+    }
+
+    fn begin_sql(&self) -> &'static str {
+        "BEGIN"
     }
 }
 
