@@ -134,6 +134,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         )
         .into());
     }
+    if args.run.checkpoint.is_some() && n_outputs > 1 {
+        return Err(FerryError::Usage(
+            "--checkpoint names one file; with several tables each output keeps FILE.checkpoint.json".into(),
+        )
+        .into());
+    }
     if let Output::Dir(d) = &output {
         std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
     }
@@ -354,6 +360,10 @@ async fn extract_one(
         if let Some(l) = last.take() {
             after = Some(l);
         }
+        tracing::debug!(
+            "{}: page of {page_rows} rows, {written} written",
+            schema.table
+        );
         if let (Some(w), Some(cp)) = (&mut writer, &checkpoint) {
             let offset = w.sync()?;
             rejects.flush()?;

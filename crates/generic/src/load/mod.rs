@@ -629,6 +629,13 @@ pub async fn run_load(
                 header_seen: header,
             })?;
         }
+        tracing::debug!(
+            "committed through input line {} ({} loaded, {} skipped, {} rejected)",
+            p.end_line,
+            stats.migrated,
+            stats.skipped,
+            stats.errors
+        );
         if let Some(e) = limit_hit {
             outcome = Err(e.into());
             break;

@@ -154,6 +154,7 @@ pub struct TableRef {
 impl Source {
     /// Connects to the endpoint.
     pub async fn connect(ep: &Endpoint) -> Result<Source> {
+        tracing::debug!("connecting to {ep}");
         match ep.engine {
             Engine::Mysql => {
                 let db = ep.require_database()?.to_string();
