@@ -1,6 +1,6 @@
 //! `load-mysql`: NDJSON → MySQL/MariaDB table through `LOAD DATA LOCAL INFILE`.
 
-use crate::load::{self, ddl, mysql, LoadArgs, Mode, Plan, Sink};
+use crate::load::{self, ddl, mysql, LoadArgs, Plan, Sink};
 use clap::Parser;
 use ferry_shared::conn::Engine;
 use ferry_shared::sql::split_qualified;
@@ -40,24 +40,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         None => ep.require_database()?.to_string(),
     };
     let target_name = format!("{ep} {db}.{table}");
-    let resume = load::resume_checkpoint(a, "load-mysql", &target_name)?;
-    let point = resume
-        .as_ref()
-        .and_then(|(_, s)| s.as_ref())
-        .and_then(load::resume_point);
-    let opened = load::open_input(
-        a,
-        point
-            .as_ref()
-            .map(|(c, l, o, h)| (c.as_slice(), *l, *o, *h)),
-    )?;
+    let (resume, opened) = load::begin(a, "load-mysql", &target_name)?;
     let mut conn = ferry_shared::conn::connect_mysql(&ep).await?;
     let target = match mysql::describe(&mut conn, &db, table).await? {
         Some(t) => t,
         None if a.create => {
-            let s = opened.schema.as_ref().ok_or_else(|| {
-                FerryError::Usage("--create needs a schema: pipe from extract (header line) or give --sidecar FILE".into())
-            })?;
+            let s = load::create_schema(&opened)?;
             let ddl = ddl::create_mysql(&db, table, s);
             if a.run.dry_run {
                 tracing::info!("dry run: would create\n{ddl}");
@@ -76,20 +64,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     FerryError::Database(format!("{db}.{table} not found after CREATE"))
                 })?
         }
-        None => {
-            return Err(FerryError::NotFound(format!(
-                "table {db}.{table} does not exist in {ep}; create it or add --create"
-            ))
-            .into())
-        }
+        None => return Err(load::missing_table(&format!("{db}.{table}"), &ep.to_string()).into()),
     };
-    if a.mode == Mode::Upsert && target.primary_key.is_empty() {
-        return Err(FerryError::Usage(format!(
-            "--mode upsert needs a primary key on {db}.{table}"
-        ))
-        .into());
-    }
-    let columns = load::plan_columns(&opened.columns, &target, &format!("{db}.{table}"), |_| true)?;
+    let columns = load::target_columns(a, &opened, &target, &format!("{db}.{table}"), |_| true)?;
     let cols = columns
         .iter()
         .map(|c| (c.name.clone(), c.ttype.clone()))

@@ -1,6 +1,6 @@
 //! `load-postgres`: NDJSON → PostgreSQL table through binary COPY.
 
-use crate::load::{self, ddl, pg, LoadArgs, Mode, Plan, Sink};
+use crate::load::{self, ddl, pg, LoadArgs, Plan, Sink};
 use clap::{Parser, ValueEnum};
 use ferry_shared::conn::Engine;
 use ferry_shared::sql::split_qualified;
@@ -52,25 +52,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let (schema, table) = split_qualified(&a.table);
     let schema = schema.unwrap_or("public");
     let target_name = format!("{ep} {schema}.{table}");
-    let resume = load::resume_checkpoint(a, "load-postgres", &target_name)?;
-    let point = resume
-        .as_ref()
-        .and_then(|(_, s)| s.as_ref())
-        .and_then(load::resume_point);
-    let opened = load::open_input(
-        a,
-        point
-            .as_ref()
-            .map(|(c, l, o, h)| (c.as_slice(), *l, *o, *h)),
-    )?;
+    let (resume, opened) = load::begin(a, "load-postgres", &target_name)?;
     let client = ferry_shared::conn::connect_postgres(&ep).await?;
     let mut rel_schema = schema.to_string();
     let target = match pg::describe(&client, schema, table).await? {
         Some(t) => t,
         None if a.create => {
-            let s = opened.schema.as_ref().ok_or_else(|| {
-                FerryError::Usage("--create needs a schema: pipe from extract (header line) or give --sidecar FILE".into())
-            })?;
+            let s = load::create_schema(&opened)?;
             let ddl = ddl::create_pg(schema, table, s);
             if a.run.dry_run {
                 // Validate against the table as it would be, without creating it.
@@ -99,20 +87,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 })?
         }
         None => {
-            return Err(FerryError::NotFound(format!(
-                "table {schema}.{table} does not exist in {ep}; create it or add --create"
-            ))
-            .into())
+            return Err(load::missing_table(&format!("{schema}.{table}"), &ep.to_string()).into())
         }
     };
-    if a.mode == Mode::Upsert && target.primary_key.is_empty() {
-        return Err(FerryError::Usage(format!(
-            "--mode upsert needs a primary key on {schema}.{table}"
-        ))
-        .into());
-    }
-    let columns = load::plan_columns(
-        &opened.columns,
+    let columns = load::target_columns(
+        a,
+        &opened,
         &target,
         &format!("{schema}.{table}"),
         pg::supported,

@@ -236,7 +236,9 @@ pub async fn flush_batch<T: BatchTarget>(
             tracing::debug!("batch failed ({reason}); isolating the rows");
             t.exec("ROLLBACK").await?;
             t.exec(begin).await?;
-            let mut stack = vec![0..batch.len()];
+            // A stack of row ranges still to apply.
+            let mut stack: Vec<std::ops::Range<usize>> = Vec::new();
+            stack.push(0..batch.len());
             while let Some(r) = stack.pop() {
                 t.exec("SAVEPOINT ferry").await?;
                 match t.apply_range(batch, r.clone(), mode).await {
@@ -465,7 +467,7 @@ pub async fn run_load(
     args: &LoadArgs,
     mut opened: Opened,
     mut plan: Plan,
-    resume_state: Option<(Checkpoint, Option<serde_json::Value>)>,
+    resume_state: Resume,
 ) -> anyhow::Result<Exit> {
     let mut report = RunReport::start(tool);
     report.target = Some(plan.target_name.clone());
@@ -860,11 +862,7 @@ fn read_batches(
 }
 
 /// Builds the plan and runs: the part of `main` both loaders share once they have a sink.
-pub fn resume_checkpoint(
-    args: &LoadArgs,
-    tool: &str,
-    target_name: &str,
-) -> Result<Option<(Checkpoint, Option<serde_json::Value>)>> {
+pub fn resume_checkpoint(args: &LoadArgs, tool: &str, target_name: &str) -> Result<Resume> {
     if !args.run.resume {
         return Ok(None);
     }
@@ -877,6 +875,59 @@ pub fn resume_checkpoint(
         );
     }
     Ok(Some((cp, state)))
+}
+
+/// A checkpoint found for `--resume`, with its saved state (None when there was none).
+pub type Resume = Option<(Checkpoint, Option<serde_json::Value>)>;
+
+/// What every loader does first: find a checkpoint when resuming, then open the input at
+/// the right place.
+pub fn begin(args: &LoadArgs, tool: &str, target_name: &str) -> Result<(Resume, Opened)> {
+    let resume = resume_checkpoint(args, tool, target_name)?;
+    let point = resume
+        .as_ref()
+        .and_then(|(_, s)| s.as_ref())
+        .and_then(resume_point);
+    let opened = open_input(
+        args,
+        point
+            .as_ref()
+            .map(|(c, l, o, h)| (c.as_slice(), *l, *o, *h)),
+    )?;
+    Ok((resume, opened))
+}
+
+/// The schema `--create` builds from, or the error saying where one comes from.
+pub fn create_schema(opened: &Opened) -> Result<&TableSchema> {
+    opened.schema.as_ref().ok_or_else(|| {
+        FerryError::Usage(
+            "--create needs a schema: pipe from extract (header line) or give --sidecar FILE"
+                .into(),
+        )
+    })
+}
+
+/// The error for a target table that does not exist and was not to be created.
+pub fn missing_table(rel: &str, target: &str) -> FerryError {
+    FerryError::NotFound(format!(
+        "table {rel} does not exist in {target}; create it or add --create"
+    ))
+}
+
+/// Checks the mode against the table and matches the stream's columns to it.
+pub fn target_columns(
+    args: &LoadArgs,
+    opened: &Opened,
+    target: &TargetTable,
+    rel: &str,
+    supported: fn(&TType) -> bool,
+) -> Result<Vec<TargetColumn>> {
+    if args.mode == Mode::Upsert && target.primary_key.is_empty() {
+        return Err(FerryError::Usage(format!(
+            "--mode upsert needs a primary key on {rel}"
+        )));
+    }
+    plan_columns(&opened.columns, target, rel, supported)
 }
 
 /// The resume point stored in a checkpoint value: columns, line, offset, header seen.
