@@ -89,7 +89,11 @@ enum Output {
 }
 
 /// Runs `extract`.
-pub async fn run(args: Args) -> anyhow::Result<Exit> {
+pub async fn run(mut args: Args) -> anyhow::Result<Exit> {
+    // A query is wrapped (COPY (…), LIMIT): a trailing semicolon would end it early.
+    if let Some(q) = &mut args.query {
+        *q = q.trim().trim_end_matches(';').trim_end().to_string();
+    }
     ferry_shared::logging::init(&args.common)?;
     let ep = args.source.endpoint()?;
     if args.tables.is_empty() && args.query.is_none() {
