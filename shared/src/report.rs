@@ -20,8 +20,15 @@ pub struct TableStats {
     pub conversions: BTreeMap<String, u64>,
     /// Seconds spent.
     pub duration_secs: f64,
-    /// Rows per second.
+    /// Rows per second of this run (rows done before a resume do not count).
     pub rows_per_sec: f64,
+    /// Rows already done by an earlier, interrupted run (included in `migrated`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TableStats {
@@ -105,8 +112,9 @@ impl RunReport {
         let mut t = TableStats::new("TOTAL");
         for s in &mut self.tables {
             if s.duration_secs > 0.0 {
-                s.rows_per_sec = s.migrated as f64 / s.duration_secs;
+                s.rows_per_sec = s.migrated.saturating_sub(s.resumed) as f64 / s.duration_secs;
             }
+            t.resumed += s.resumed;
             t.migrated += s.migrated;
             t.skipped += s.skipped;
             t.errors += s.errors;
@@ -116,7 +124,7 @@ impl RunReport {
         }
         t.duration_secs = self.duration_secs;
         if self.duration_secs > 0.0 {
-            t.rows_per_sec = t.migrated as f64 / self.duration_secs;
+            t.rows_per_sec = t.migrated.saturating_sub(t.resumed) as f64 / self.duration_secs;
         }
         let denom = t.migrated + t.errors;
         self.success_rate = if denom == 0 {

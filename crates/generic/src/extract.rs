@@ -387,6 +387,7 @@ async fn extract_one(
     }
     progress.finish();
     stats.migrated = written;
+    stats.resumed = state.rows;
     stats.errors = rejected;
     stats.duration_secs = started.elapsed().as_secs_f64();
     if let Some(mut w) = writer {

@@ -487,6 +487,7 @@ pub async fn run_load(
     let mut checksum = Checksum::default();
     if let Some(p) = &prior {
         stats.migrated = p.loaded;
+        stats.resumed = p.loaded;
         stats.skipped = p.skipped;
         stats.errors = p.rejected;
         stats.conversions = p.conversions.clone();

@@ -193,12 +193,15 @@ impl Source {
         for p in patterns {
             let found: Vec<&TableRef> = all.iter().filter(|t| p.matches(&t.db, &t.name)).collect();
             if found.is_empty() && p.is_exact() {
+                let place = match (p.db(), &*self) {
+                    (Some(d), _) => format!("database/schema {d:?}"),
+                    (None, Source::Mysql(_, db)) => format!("database {db:?}"),
+                    (None, Source::Postgres(_, schema)) => format!("schema {schema:?}"),
+                    (None, Source::Sqlite(_)) => "the SQLite file".into(),
+                };
                 return Err(FerryError::NotFound(format!(
-                    "table {:?} not found in the source{}",
-                    p.table(),
-                    p.db()
-                        .map(|d| format!(" database {d:?}"))
-                        .unwrap_or_default()
+                    "table {:?} not found in {place}; check --table",
+                    p.table()
                 )));
             }
             for t in found {
