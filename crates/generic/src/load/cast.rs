@@ -88,8 +88,8 @@ pub enum Val<'a> {
     Bool(bool),
     /// Integer (also YEAR and bit strings).
     Int(i128),
-    /// Exact decimal text, already at the column's scale when it has one.
-    Numeric(String),
+    /// Exact decimal text that fits the column (at most its scale of fraction digits).
+    Numeric(Cow<'a, str>),
     /// Single precision.
     F4(f32),
     /// Double precision.
@@ -235,7 +235,11 @@ pub fn cast<'a>(
         TType::Numeric { precision, scale } => {
             let s = text_of(&j).ok_or_else(|| bad("is not a number"))?;
             if matches!(s.as_ref(), "NaN") && precision.is_none() {
-                return Ok(Val::Numeric("NaN".into()));
+                return Ok(Val::Numeric(Cow::Borrowed("NaN")));
+            }
+            if plain_decimal_fits(&s, *precision, *scale) {
+                // The common case, without allocating: the digits go out as written.
+                return Ok(Val::Numeric(s));
             }
             let d = Decimal::parse(&s).ok_or_else(|| bad("is not a decimal number"))?;
             let text = match scale {
@@ -252,7 +256,7 @@ pub fn cast<'a>(
                     return Err(bad(&format!("does not fit numeric({p},{sc})")));
                 }
             }
-            Ok(Val::Numeric(text))
+            Ok(Val::Numeric(Cow::Owned(text)))
         }
         TType::Float4 | TType::Float8 => {
             let s = text_of(&j).ok_or_else(|| bad("is not a number"))?;
@@ -422,6 +426,25 @@ fn nul_rule<'a>(
     Err("contains U+0000 (NUL), which PostgreSQL text cannot hold; rerun with --nul strip to remove it".into())
 }
 
+/// `[-]digits[.digits]` whose integer digits (without leading zeros) and fraction digits fit
+/// `numeric(precision, scale)`.
+fn plain_decimal_fits(s: &str, precision: Option<u32>, scale: Option<u32>) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (ip, fp) = body.split_once('.').unwrap_or((body, ""));
+    if ip.is_empty()
+        || !ip.bytes().all(|b| b.is_ascii_digit())
+        || !fp.bytes().all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let int_digits = ip.trim_start_matches('0').len() as u32;
+    match (precision, scale) {
+        (Some(p), Some(sc)) => fp.len() as u32 <= sc && int_digits <= p.saturating_sub(sc),
+        (None, Some(sc)) => fp.len() as u32 <= sc,
+        (_, None) => true,
+    }
+}
+
 /// Parses a UUID in its usual hex forms.
 pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
     let hex: String = s
@@ -491,9 +514,18 @@ mod tests {
             precision: Some(12),
             scale: Some(2),
         };
+        // Plain digits go out as written (the server pads the scale); others are normalized.
         assert_eq!(
             cast(&rv("\"12.5\""), &t, PG, &mut c),
-            Ok(Val::Numeric("12.50".into()))
+            Ok(Val::Numeric("12.5".into()))
+        );
+        assert_eq!(
+            cast(&rv("\"1.5e1\""), &t, PG, &mut c),
+            Ok(Val::Numeric("15.00".into()))
+        );
+        assert_eq!(
+            cast(&rv("\"-0012.10\""), &t, PG, &mut c),
+            Ok(Val::Numeric("-0012.10".into()))
         );
         assert!(cast(&rv("\"12.345\""), &t, PG, &mut c).is_err());
         assert!(cast(&rv("\"12345678901.00\""), &t, PG, &mut c).is_err());

@@ -233,7 +233,8 @@ fn encode_value(v: &Val<'_>, col: &TargetColumn, out: &mut Vec<u8>) {
     }
 }
 
-/// NUMERIC binary: ndigits, weight, sign, dscale, then base-10000 digits.
+/// NUMERIC binary: ndigits, weight, sign, dscale, then base-10000 digits. One allocation:
+/// this runs for every decimal value of a load.
 fn encode_numeric(s: &str, out: &mut Vec<u8>) {
     if s == "NaN" {
         out.extend_from_slice(&8i32.to_be_bytes());
@@ -245,33 +246,34 @@ fn encode_numeric(s: &str, out: &mut Vec<u8>) {
         None => (false, s),
     };
     let (ip, fp) = body.split_once('.').unwrap_or((body, ""));
-    let ip = ip.trim_start_matches('0');
+    let ip = ip.trim_start_matches('0').as_bytes();
+    let fp_b = fp.as_bytes();
     let dscale = fp.len() as u16;
-    let mut int_s = String::new();
+    // Digits laid out as: `pad` zeros, the integer digits, the fraction digits, zeros to a
+    // multiple of four; every four make one base-10000 digit.
     let pad = (4 - ip.len() % 4) % 4;
-    int_s.extend(std::iter::repeat_n('0', pad));
-    int_s.push_str(ip);
-    let mut frac_s = fp.to_string();
-    while frac_s.len() % 4 != 0 {
-        frac_s.push('0');
-    }
-    let group = |s: &str| -> Vec<i16> {
-        s.as_bytes()
-            .chunks(4)
-            .map(|c| c.iter().fold(0i16, |a, d| a * 10 + i16::from(d - b'0')))
-            .collect()
+    let total = (pad + ip.len() + fp_b.len()).div_ceil(4) * 4;
+    let digit = |k: usize| -> i16 {
+        if k < pad {
+            0
+        } else if k < pad + ip.len() {
+            i16::from(ip[k - pad] - b'0')
+        } else if k < pad + ip.len() + fp_b.len() {
+            i16::from(fp_b[k - pad - ip.len()] - b'0')
+        } else {
+            0
+        }
     };
-    let int_groups = group(&int_s);
-    let frac_groups = group(&frac_s);
-    let mut weight = int_groups.len() as i16 - 1;
-    let mut digits: Vec<i16> = int_groups.into_iter().chain(frac_groups).collect();
-    while digits.first() == Some(&0) {
-        digits.remove(0);
-        weight -= 1;
+    let mut groups: Vec<i16> = (0..total / 4)
+        .map(|g| (0..4).fold(0i16, |a, d| a * 10 + digit(g * 4 + d)))
+        .collect();
+    let mut weight = ((pad + ip.len()) / 4) as i16 - 1;
+    let lead = groups.iter().take_while(|&&d| d == 0).count();
+    weight -= lead as i16;
+    while groups.last() == Some(&0) {
+        groups.pop();
     }
-    while digits.last() == Some(&0) {
-        digits.pop();
-    }
+    let digits = groups.get(lead..).unwrap_or(&[]);
     if digits.is_empty() {
         weight = 0;
     }
@@ -469,6 +471,12 @@ mod tests {
         assert_eq!(
             num("-0.0001"),
             vec![0, 0, 0, 10, 0, 1, 0xff, 0xff, 0x40, 0, 0, 4, 0, 1]
+        );
+        // Leading zeros in the text change nothing; 10000.5: digits [1, 0, 5000], weight 1.
+        assert_eq!(num("-0012.10"), num("-12.10"));
+        assert_eq!(
+            num("10000.5"),
+            vec![0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0x13, 0x88]
         );
     }
 }
