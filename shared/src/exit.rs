@@ -11,8 +11,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> Exit {
         if let Some(fe) = cause.downcast_ref::<FerryError>() {
             return fe.exit();
         }
-        if let Some(ce) = cause.downcast_ref::<clap::Error>() {
-            let _ = ce;
+        if cause.downcast_ref::<clap::Error>().is_some() {
             return Exit::Usage;
         }
     }

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The marker key of control lines.
@@ -352,7 +352,6 @@ pub struct RecordReader {
     buf: Vec<u8>,
     line_no: u64,
     offset: u64,
-    line_start: u64,
 }
 
 impl RecordReader {
@@ -395,7 +394,6 @@ impl RecordReader {
             buf: Vec::with_capacity(4096),
             line_no: 0,
             offset: 0,
-            line_start: 0,
         }
     }
 
@@ -438,11 +436,6 @@ impl RecordReader {
         self.offset
     }
 
-    /// Byte offset where the current line starts.
-    pub fn line_start(&self) -> u64 {
-        self.line_start
-    }
-
     /// The current line, without its line ending.
     pub fn line(&self) -> &[u8] {
         &self.buf
@@ -457,7 +450,6 @@ impl RecordReader {
         if n == 0 {
             return Ok(None);
         }
-        self.line_start = self.offset;
         self.offset += n as u64;
         self.line_no += 1;
         if self.buf.last() == Some(&b'\n') {
@@ -501,15 +493,6 @@ impl RecordReader {
             }
             return Ok(Some(Item::Data));
         }
-    }
-
-    /// Reads the whole rest of the input into `sink` (used to drain).
-    pub fn drain(&mut self) -> Result<()> {
-        let mut sink = Vec::new();
-        self.inner
-            .read_to_end(&mut sink)
-            .map_err(|e| FerryError::io(&self.name, e))?;
-        Ok(())
     }
 }
 

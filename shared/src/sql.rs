@@ -10,6 +10,15 @@ pub fn quote_pg(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// A comma-separated list of quoted identifiers (`quote` picks the dialect).
+pub fn quote_list<S: AsRef<str>>(names: &[S], quote: fn(&str) -> String) -> String {
+    names
+        .iter()
+        .map(|n| quote(n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Quotes a string literal for PostgreSQL (standard_conforming_strings on).
 pub fn literal_pg(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

@@ -78,8 +78,6 @@ pub struct TargetColumn {
     pub has_default: bool,
     /// Not generated.
     pub writable: bool,
-    /// PostgreSQL varbit (vs fixed bit).
-    pub varbit: bool,
 }
 
 /// The target table.
@@ -513,7 +511,6 @@ pub async fn run_load(
     let rules = plan.rules;
     let encode = plan.encode;
     let batch_size = args.run.batch_size.max(1);
-    let table = args.table.clone();
     let start_checksum = checksum;
     let start_lines = data_lines;
     let header_seen = opened.header_seen;
@@ -525,7 +522,6 @@ pub async fn run_load(
             rules,
             encode,
             batch_size,
-            &table,
             start_checksum,
             start_lines,
             header_seen,
@@ -717,7 +713,6 @@ fn read_batches(
     rules: CastRules,
     encode: EncodeFn,
     batch_size: usize,
-    table: &str,
     mut checksum: Checksum,
     mut data_lines: u64,
     mut header_seen: bool,
@@ -739,7 +734,6 @@ fn read_batches(
         header_seen: false,
     };
     let mut cur = new_prepared();
-    let _ = table;
     loop {
         let item = if pending {
             pending = false;

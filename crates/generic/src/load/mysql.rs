@@ -166,7 +166,6 @@ pub async fn describe(c: &mut Conn, db: &str, table: &str) -> Result<Option<Targ
             nullable: nullable == "YES",
             has_default: default.is_some() || extra.contains("auto_increment"),
             writable: !generated,
-            varbit: false,
         });
     }
     let pk: Vec<String> = c
@@ -316,11 +315,7 @@ impl MyTarget {
     }
 
     fn col_list(&self) -> String {
-        self.cols
-            .iter()
-            .map(|c| q(c))
-            .collect::<Vec<_>>()
-            .join(", ")
+        ferry_shared::sql::quote_list(&self.cols, ferry_shared::sql::quote_mysql)
     }
 
     /// Empties the table (`--mode truncate`).

@@ -112,7 +112,6 @@ pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<Ta
             nullable: !r.get::<_, bool>(3),
             has_default: r.get::<_, bool>(7),
             writable: !generated,
-            varbit: typname == "varbit",
         });
     }
     let pk: Vec<String> = c
@@ -322,11 +321,7 @@ impl PgTarget {
     }
 
     fn col_list(&self) -> String {
-        self.cols
-            .iter()
-            .map(|c| q(c))
-            .collect::<Vec<_>>()
-            .join(", ")
+        ferry_shared::sql::quote_list(&self.cols, ferry_shared::sql::quote_pg)
     }
 
     /// Empties the table (`--mode truncate`).
