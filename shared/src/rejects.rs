@@ -25,6 +25,12 @@ pub struct Reject<'a> {
     pub value: Option<&'a str>,
     /// Why.
     pub reason: &'a str,
+    /// The validation rule that failed, when a rule (not a type or the database) refused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
+    /// The source row's SQLite rowid, when the row came from a SQLite table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rowid: Option<i64>,
     /// The whole record: the JSON line, or `{"base64": …}` when it is not UTF-8.
     pub record: Box<serde_json::value::RawValue>,
 }

@@ -335,6 +335,8 @@ async fn extract_one(
                     column: Some(&b.column),
                     value: None,
                     reason: &b.reason,
+                    rule: None,
+                    rowid: None,
                     record: reject_record(&schema, &cells),
                 })?;
                 return Ok(true);

@@ -120,7 +120,21 @@ impl Batch {
         };
         (start, self.ends[r.end - 1])
     }
-    fn raw_line(&self, i: usize) -> &[u8] {
+    /// Closes the row just encoded at the end of `data`: `line` says where it came from (an
+    /// input line, or a source row id), `raw` is the record to put in the rejects file if the
+    /// database refuses it (empty when the caller rebuilds it on demand).
+    pub fn push_row(&mut self, line: u64, raw: &[u8]) {
+        self.ends.push(self.data.len());
+        self.lines.push(line);
+        self.raw.extend_from_slice(raw);
+        self.raw_ends.push(self.raw.len());
+    }
+    /// Where row `i` came from, as given to [`Batch::push_row`].
+    pub fn line(&self, i: usize) -> u64 {
+        self.lines[i]
+    }
+    /// The record of row `i`, as given to [`Batch::push_row`].
+    pub fn raw_line(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.raw_ends[i - 1] };
         &self.raw[start..self.raw_ends[i]]
     }
@@ -594,6 +608,8 @@ pub async fn run_load(
                 column: r.column.as_deref(),
                 value: r.value.as_deref(),
                 reason: &r.reason,
+                rule: None,
+                rowid: None,
                 record: record_value(&r.raw),
             }) {
                 limit_hit = Some(e);
@@ -829,10 +845,7 @@ fn read_batches(
                             *cur.conversions.entry(c.name()).or_default() += 1;
                         }
                         encode(&vals, &col_refs, &mut cur.batch.data);
-                        cur.batch.ends.push(cur.batch.data.len());
-                        cur.batch.lines.push(line_no);
-                        cur.batch.raw.extend_from_slice(line);
-                        cur.batch.raw_ends.push(cur.batch.raw.len());
+                        cur.batch.push_row(line_no, line);
                     }
                 }
                 if cur.batch.len() >= batch_size || cur.rejects.len() >= batch_size {

@@ -295,6 +295,8 @@ pub struct PgTarget {
     cols: Vec<String>,
     pk: Vec<String>,
     stage: bool,
+    journal: Option<(std::fs::File, std::path::PathBuf)>,
+    inserted: Vec<tokio_postgres::Row>,
 }
 
 impl PgTarget {
@@ -313,7 +315,38 @@ impl PgTarget {
             cols,
             pk,
             stage: false,
+            journal: None,
+            inserted: Vec::new(),
         }
+    }
+
+    /// Records the primary key of every row an `ignore` load really inserts, one JSON array
+    /// of key texts per line, written and synced before the transaction commits. A crash
+    /// can leave keys of rows that were rolled back (deleting those later is a no-op) but
+    /// never lose the key of a committed row: this is what makes a rollback exact.
+    pub fn journal_to(&mut self, path: &std::path::Path) -> Result<()> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| FerryError::io(path, e))?;
+        self.journal = Some((f, path.to_path_buf()));
+        Ok(())
+    }
+
+    fn write_journal(&mut self, rows: &[tokio_postgres::Row]) -> Result<()> {
+        use std::io::Write;
+        let Some((f, path)) = &mut self.journal else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        for r in rows {
+            let keys: Vec<Option<String>> = (0..r.len()).map(|i| r.get(i)).collect();
+            serde_json::to_writer(&mut buf, &keys).map_err(|e| FerryError::io(&*path, e.into()))?;
+            buf.push(b'\n');
+        }
+        f.write_all(&buf).map_err(|e| FerryError::io(&*path, e))?;
+        f.sync_data().map_err(|e| FerryError::io(&*path, e))
     }
 
     fn rel(&self) -> String {
@@ -403,7 +436,20 @@ impl PgTarget {
                         self.rel()
                     )
                 };
-                let written = self.client.execute(&sql, &[]).await?;
+                let written =
+                    if self.journal.is_some() && mode == Mode::Ignore && !self.pk.is_empty() {
+                        let keys: Vec<String> =
+                            self.pk.iter().map(|c| format!("{}::text", q(c))).collect();
+                        let rows = self
+                            .client
+                            .query(&format!("{sql} RETURNING {}", keys.join(", ")), &[])
+                            .await?;
+                        let n = rows.len() as u64;
+                        self.inserted = rows;
+                        n
+                    } else {
+                        self.client.execute(&sql, &[]).await?
+                    };
                 if mode == Mode::Upsert {
                     Ok((n, 0))
                 } else {
@@ -428,7 +474,13 @@ impl super::BatchTarget for PgTarget {
         range: std::ops::Range<usize>,
         mode: Mode,
     ) -> std::result::Result<(u64, u64), super::ApplyError> {
-        self.apply(batch, range, mode).await.map_err(|e| {
+        let res = self.apply(batch, range, mode).await;
+        let rows = std::mem::take(&mut self.inserted);
+        if !rows.is_empty() {
+            self.write_journal(&rows)
+                .map_err(super::ApplyError::Fatal)?;
+        }
+        res.map_err(|e| {
             if is_row_error(&e) {
                 super::ApplyError::Row {
                     column: e.as_db_error().and_then(|d| d.column()).map(str::to_string),

@@ -1,0 +1,208 @@
+//! A migration's state on disk (its checkpoint) and the rollback made from it.
+//!
+//! Everything a run did to PostgreSQL is recorded before or as it happens: schemas and
+//! tables it created, and, for tables that already existed, the key of every row it
+//! inserted (the journal, synced before each commit). The rollback removes exactly that,
+//! children before parents.
+
+use ferry_shared::checkpoint::Checkpoint;
+use ferry_shared::sql::{literal_pg, quote_pg as q};
+use ferry_shared::{FerryError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+/// One table's progress and what the run did to it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TableState {
+    /// Target schema.
+    pub schema: String,
+    /// Target table.
+    pub table: String,
+    /// This migration created the table (rollback drops it).
+    pub created: bool,
+    /// The table existed, had no primary key and was empty (rollback empties it).
+    pub empty_keyless: bool,
+    /// Journal of inserted keys (file name in the run folder), for existing keyed tables.
+    pub journal: Option<String>,
+    /// Primary-key columns (the journal's columns).
+    pub primary_key: Vec<String>,
+    /// Last source rowid whose batch is committed.
+    pub after_rowid: Option<i64>,
+    /// Finished.
+    pub done: bool,
+    /// Rows written.
+    pub migrated: u64,
+    /// Rows skipped (already present).
+    pub skipped: u64,
+    /// Rows rejected.
+    pub errors: u64,
+}
+
+/// The whole migration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunState {
+    /// Migration id (UUID v4).
+    pub migration_id: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Target (password redacted).
+    pub target: String,
+    /// Schemas this migration created.
+    pub schemas_created: Vec<String>,
+    /// Table keys (`db.table`) in load order.
+    pub order: Vec<String>,
+    /// Per table.
+    pub tables: BTreeMap<String, TableState>,
+    /// The run reached its end.
+    pub finished: bool,
+    /// A rollback was executed.
+    pub rolled_back: bool,
+}
+
+/// The checkpoint of a migration folder.
+pub fn checkpoint(run_dir: &Path, id: &str) -> Checkpoint {
+    Checkpoint::new(
+        run_dir.join("checkpoint.json"),
+        "sqlite-consolidate",
+        id.to_string(),
+    )
+}
+
+/// Reads the state of the migration in `run_dir`.
+pub fn read(run_dir: &Path) -> Result<RunState> {
+    let id = run_dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    checkpoint(run_dir, &id).load::<RunState>()?.ok_or_else(|| {
+        FerryError::NotFound(format!(
+            "no migration state in {} (checkpoint.json)",
+            run_dir.display()
+        ))
+    })
+}
+
+/// The newest migration folder under `work_dir`.
+pub fn latest(work_dir: &Path) -> Result<PathBuf> {
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    let entries = std::fs::read_dir(work_dir).map_err(|e| FerryError::io(work_dir, e))?;
+    for e in entries.flatten() {
+        let cp = e.path().join("checkpoint.json");
+        if let Ok(m) = cp.metadata().and_then(|m| m.modified()) {
+            if best.as_ref().is_none_or(|(t, _)| m > *t) {
+                best = Some((m, e.path()));
+            }
+        }
+    }
+    best.map(|b| b.1).ok_or_else(|| {
+        FerryError::NotFound(format!("no migration found under {}", work_dir.display()))
+    })
+}
+
+const KEYS_PER_DELETE: usize = 1000;
+
+/// Writes `rollback.sql` for the migration in `run_dir`: one transaction that drops the
+/// tables and schemas the run created and deletes, by key, the rows it inserted into
+/// tables that existed. One statement per line, so it can be run line by line.
+pub fn write_rollback(run_dir: &Path, st: &RunState) -> Result<PathBuf> {
+    let path = run_dir.join("rollback.sql");
+    let tmp = run_dir.join("rollback.sql.part");
+    let f = std::fs::File::create(&tmp).map_err(|e| FerryError::io(&tmp, e))?;
+    let mut w = std::io::BufWriter::new(f);
+    let io = |e| FerryError::io(&tmp, e);
+    writeln!(
+        w,
+        "-- rollback of sqlite-consolidate migration {} ({}), target {}",
+        st.migration_id, st.started_at, st.target
+    )
+    .map_err(io)?;
+    writeln!(w, "BEGIN;").map_err(io)?;
+    for key in st.order.iter().rev() {
+        let Some(t) = st.tables.get(key) else {
+            continue;
+        };
+        let rel = format!("{}.{}", q(&t.schema), q(&t.table));
+        if t.created {
+            writeln!(w, "DROP TABLE IF EXISTS {rel};").map_err(io)?;
+        } else if t.empty_keyless {
+            writeln!(w, "DELETE FROM {rel};").map_err(io)?;
+        } else if let Some(j) = &t.journal {
+            let jp = run_dir.join(j);
+            if !jp.exists() {
+                continue;
+            }
+            let cols: Vec<String> = t.primary_key.iter().map(|c| q(c)).collect();
+            let lhs = if cols.len() == 1 {
+                cols[0].clone()
+            } else {
+                format!("({})", cols.join(", "))
+            };
+            let file = std::fs::File::open(&jp).map_err(|e| FerryError::io(&jp, e))?;
+            let mut keys: Vec<String> = Vec::with_capacity(KEYS_PER_DELETE);
+            let flush = |keys: &mut Vec<String>, w: &mut std::io::BufWriter<std::fs::File>| {
+                if keys.is_empty() {
+                    return Ok(());
+                }
+                let r = writeln!(w, "DELETE FROM {rel} WHERE {lhs} IN ({});", keys.join(", "));
+                keys.clear();
+                r
+            };
+            for line in std::io::BufReader::new(file).lines() {
+                let line = line.map_err(|e| FerryError::io(&jp, e))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let vals: Vec<Option<String>> = serde_json::from_str(&line).map_err(|e| {
+                    FerryError::Checkpoint(format!("journal {}: {e}", jp.display()))
+                })?;
+                let lits: Vec<String> = vals
+                    .iter()
+                    .map(|v| v.as_deref().map_or("NULL".into(), literal_pg))
+                    .collect();
+                keys.push(if lits.len() == 1 {
+                    lits[0].clone()
+                } else {
+                    format!("({})", lits.join(", "))
+                });
+                if keys.len() == KEYS_PER_DELETE {
+                    flush(&mut keys, &mut w).map_err(io)?;
+                }
+            }
+            flush(&mut keys, &mut w).map_err(io)?;
+        }
+    }
+    for s in st.schemas_created.iter().rev() {
+        writeln!(w, "DROP SCHEMA IF EXISTS {};", q(s)).map_err(io)?;
+    }
+    writeln!(w, "COMMIT;").map_err(io)?;
+    let f = w.into_inner().map_err(|e| io(e.into_error()))?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(|e| FerryError::io(&path, e))?;
+    Ok(path)
+}
+
+/// Runs a rollback file statement by statement in one transaction (memory stays flat
+/// however many keys it deletes).
+pub async fn execute_rollback(client: &tokio_postgres::Client, path: &Path) -> Result<u64> {
+    let file = std::fs::File::open(path).map_err(|e| FerryError::io(path, e))?;
+    let mut n = 0;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| FerryError::io(path, e))?;
+        let sql = line.trim();
+        if sql.is_empty() || sql.starts_with("--") {
+            continue;
+        }
+        if let Err(e) = client.batch_execute(sql).await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(FerryError::Database(format!(
+                "rollback stopped at {:?}: {}; nothing was changed",
+                sql.chars().take(80).collect::<String>(),
+                ferry_generic::load::pg::pg_message(&e)
+            )));
+        }
+        n += 1;
+    }
+    Ok(n)
+}
