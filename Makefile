@@ -5,7 +5,7 @@ BIN := target/release
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: build services demo test lint bench clean
+.PHONY: build services demo test lint bench clean samples
 
 build:
 	$(CARGO) build --release --workspace --bins
@@ -22,11 +22,14 @@ lint:
 
 # The end-to-end tests run the release binaries against the real servers. The last line
 # sums every test binary's result.
-test: services build
+test: services build samples
 	mkdir -p target
 	$(CARGO) test --release --workspace 2>&1 | tee target/test.log
 	$(MAKE) lint
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/test.log
+
+samples:
+	bash scripts/sample-sqlite.sh
 
 bench: build services
 	bash scripts/bench.sh

@@ -4,44 +4,8 @@
 
 use ferry_tests::*;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 const ROWS: u64 = 500_000;
-
-/// Pseudo-random delay from the clock: each run kills at a different moment.
-fn jitter_ms(max: u64) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    nanos % max
-}
-
-/// Starts `cmd`, waits until its checkpoint exists (at least one unit committed), sleeps a
-/// random moment more, then SIGKILLs it. Returns true when it was killed mid-run.
-fn kill_midway(mut cmd: std::process::Command, checkpoint: &Path) -> bool {
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !checkpoint.exists() {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(jitter_ms(400)));
-    let killed = child.try_wait().unwrap().is_none();
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
-    killed
-}
 
 fn verify_equal(src: &str, dst: &str, table: &str, dir: &Path) {
     let mut v = tool("verify", dir);

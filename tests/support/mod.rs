@@ -344,3 +344,44 @@ pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Pseudo-random delay from the clock: each run kills at a different moment.
+pub fn jitter_ms(max: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    nanos % max
+}
+
+/// Starts `cmd`, waits until its checkpoint exists (at least one unit committed), sleeps a
+/// random moment more, then SIGKILLs it. Returns true when it was killed mid-run.
+pub fn kill_midway(cmd: std::process::Command, checkpoint: &Path) -> bool {
+    kill_when(cmd, || checkpoint.exists())
+}
+
+/// Starts `cmd`, waits until `ready` says a unit is committed, sleeps a random moment more,
+/// then SIGKILLs it. Returns true when it was killed mid-run.
+pub fn kill_when(mut cmd: std::process::Command, ready: impl Fn() -> bool) -> bool {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !ready() {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(jitter_ms(400)));
+    let killed = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    killed
+}

@@ -100,9 +100,12 @@ pub struct Args {
         value_name = "DIR"
     )]
     pub work_dir: PathBuf,
-    /// Continue an interrupted migration (the latest, or the one with this id).
-    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "latest")]
-    pub resume: Option<String>,
+    /// Continue an interrupted migration: the latest under --work-dir, or --migration-id.
+    #[arg(long)]
+    pub resume: bool,
+    /// With --resume: the migration to continue (default: the latest).
+    #[arg(long, value_name = "ID", requires = "resume")]
+    pub migration_id: Option<String>,
     /// Write the rollback SQL of a migration (id or `latest`) to stdout, or run it with --execute.
     #[arg(long, value_name = "ID")]
     pub rollback: Option<String>,
@@ -230,12 +233,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         vec![(0..plans.len()).collect()]
     };
     // The migration: new, or the one being resumed.
-    let resumed: Option<(PathBuf, RunState)> = match &args.resume {
-        Some(id) => {
-            let dir = if id == "latest" {
-                state::latest(&args.work_dir)?
-            } else {
-                args.work_dir.join(id)
+    let resumed: Option<(PathBuf, RunState)> = match (args.resume, &args.migration_id) {
+        (false, _) => None,
+        (true, id) => {
+            let dir = match id {
+                None => state::latest(&args.work_dir)?,
+                Some(id) => args.work_dir.join(id),
             };
             let st = state::read(&dir)?;
             if st.finished {
@@ -246,7 +249,6 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             }
             Some((dir, st))
         }
-        None => None,
     };
     let migration_id = resumed
         .as_ref()
@@ -384,7 +386,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                         primary_key: pk.clone(),
                         ..Default::default()
                     });
-                    if prior.as_ref().is_some_and(|t| t.done) && args.resume.is_some() {
+                    if prior.as_ref().is_some_and(|t| t.done) && args.resume {
                         skip[i] = Some("done before the resume".into());
                     } else if pk.is_empty()
                         && !created
@@ -505,7 +507,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         batch_size,
         rejects: Mutex::new(Rejects::new(
             rejects_path.clone(),
-            args.resume.is_some(),
+            args.resume,
             args.max_rejects,
         )),
         state: Mutex::new((st, cp)),
@@ -553,7 +555,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     .lock()
                     .ok()
                     .and_then(|g| g.0.tables.get(&plans[i].key()).and_then(|t| t.after_rowid));
-                let after = if args.resume.is_some() { after } else { None };
+                let after = if args.resume { after } else { None };
                 let (sh, w) = (shared.clone(), writes[i].clone());
                 running.spawn(async move { (i, migrate::table(sh, i, w, client, after).await) });
             }

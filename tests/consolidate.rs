@@ -1,0 +1,687 @@
+//! `sqlite-consolidate` end to end: the MINGUS fixture (five SQLite files, the shipped
+//! mapping) into PostgreSQL with every conversion and rule asserted; dry run and validate
+//! only write nothing; a second run changes nothing; rollback restores; generic mode on a
+//! public SQLite file verifies equal; refused values are rejected with exit 3; kill -9 and
+//! --resume.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use ferry_tests::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(dir: &Path) -> PathBuf {
+    let out = dir.join("sqlite");
+    let mut c = tool("ferry-gen", dir);
+    c.args(["mingus", "--out", out.to_str().unwrap()]);
+    assert_exit(&run(c), 0);
+    out
+}
+
+/// `sqlite-consolidate --config config/mingus.json` on the fixture in `dir`.
+fn consolidate(dir: &Path, sqlite: &Path, url: &str, extra: &[&str]) -> Run {
+    let config = workspace().join("config/mingus.json");
+    let mut c = tool("sqlite-consolidate", dir);
+    c.args([
+        "--config",
+        config.to_str().unwrap(),
+        "--sqlite-dir",
+        sqlite.to_str().unwrap(),
+        "--target",
+        url,
+        "--work-dir",
+        "runs",
+        "--backup-dir",
+        "backups",
+    ]);
+    c.args(extra);
+    run(c)
+}
+
+/// The newest migration folder.
+fn latest_run(dir: &Path) -> PathBuf {
+    let mut runs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir.join("runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("migration_report.json").exists())
+        .map(|e| {
+            (
+                e.path()
+                    .join("migration_report.json")
+                    .metadata()
+                    .unwrap()
+                    .modified()
+                    .unwrap(),
+                e.path(),
+            )
+        })
+        .collect();
+    runs.sort();
+    runs.pop().unwrap().1
+}
+
+const TABLES: [(&str, i64); 11] = [
+    ("users", 4),
+    ("user_profiles", 3),
+    ("onboarding_progress", 3),
+    ("user_health_checkins", 2),
+    ("user_analytics", 3),
+    ("performance_metrics", 2),
+    ("feature_usage", 2),
+    ("user_feedback", 2),
+    ("system_alerts", 2),
+    ("important_dates", 2),
+    ("notification_preferences", 3),
+];
+
+/// Every invalid fixture row: (target table, source rowid, rule, column).
+const REJECTS: [(&str, i64, &str, &str); 22] = [
+    ("users", 3, "email", "email"),
+    ("users", 5, "required", "email"),
+    ("users", 7, "future_date", "created_at"),
+    ("user_profiles", 3, "zip", "zip_code"),
+    ("user_profiles", 4, "foreign_key", "user_id"),
+    ("user_profiles", 5, "json", "financial_goals"),
+    ("user_profiles", 6, "min", "annual_income"),
+    ("user_profiles", 7, "json_object", "financial_goals"),
+    ("user_profiles", 8, "foreign_key", "user_id"),
+    ("onboarding_progress", 3, "required", "step_name"),
+    ("user_health_checkins", 2, "max", "mood_score"),
+    ("user_health_checkins", 3, "type", "stress_level"),
+    ("user_health_checkins", 4, "type", "exercise_minutes"),
+    ("user_analytics", 4, "foreign_key", "user_id"),
+    ("performance_metrics", 3, "required", "metric_name"),
+    ("feature_usage", 3, "type", "usage_count"),
+    ("user_feedback", 2, "min", "rating"),
+    ("user_feedback", 3, "utf8", "comment"),
+    ("user_feedback", 5, "max_length", "comment"),
+    ("system_alerts", 3, "type", "is_resolved"),
+    ("important_dates", 3, "type", "date_value"),
+    ("notification_preferences", 3, "foreign_key", "user_id"),
+];
+
+/// A fingerprint of every table in a schema: name, row count and md5 of the sorted rows.
+fn fingerprint(pg: &PgDb, schema: &str) -> Vec<Vec<Option<String>>> {
+    let tables = pg.query(&format!(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}' ORDER BY 1"
+    ));
+    let mut out = Vec::new();
+    for t in tables {
+        let name = t[0].clone().unwrap();
+        out.extend(pg.query(&format!(
+            "SELECT '{name}', count(*)::text, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM \"{schema}\".\"{name}\" t"
+        )));
+    }
+    out
+}
+
+/// The UUID the mapping makes of a legacy id, computed by PostgreSQL (uuid-ossp), not by
+/// the tool: v5 of "db/table/id" in the namespace v5(URL, "ferry.sqlite-consolidate").
+fn legacy_uuid_sql(owner_and_id: &str) -> String {
+    format!("uuid_generate_v5(uuid_generate_v5(uuid_ns_url(), 'ferry.sqlite-consolidate'), '{owner_and_id}')")
+}
+
+#[test]
+fn mingus_fixture_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = fixture(dir.path());
+    let pg = PgDb::new("cons_e2e");
+    let r = consolidate(dir.path(), &sqlite, &pg.url(), &[]);
+    assert_exit(&r, 3);
+    assert!(r.stderr.contains("TOTAL"), "{}", r.stderr);
+
+    for (t, n) in TABLES {
+        assert_eq!(
+            pg.scalar(&format!("SELECT count(*) FROM public.{t}"))
+                .as_deref(),
+            Some(n.to_string().as_str()),
+            "{t}"
+        );
+    }
+    pg.exec("CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\"");
+    // Users: UUIDs from legacy ids, booleans from 1/'true'/'yes'/'no', datetimes from
+    // naive text, zoned text, US text and epoch seconds/milliseconds, all in UTC.
+    let users = pg.query(&format!(
+        "SELECT u.id = {}, email, first_name, last_name, is_active::text, \
+         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
+         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') \
+         FROM users u WHERE email = 'ada@example.com' \
+         UNION ALL SELECT u.id = {}, email, first_name, last_name, is_active::text, \
+         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
+         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') \
+         FROM users u WHERE email = 'bob@example.org' \
+         UNION ALL SELECT u.id = {}, email, first_name, last_name, is_active::text, \
+         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
+         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') \
+         FROM users u WHERE email = 'zoe@example.com' \
+         UNION ALL SELECT u.id = {}, email, first_name, last_name, is_active::text, \
+         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
+         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') \
+         FROM users u WHERE email = 'li@example.cn'",
+        legacy_uuid_sql("mingus/users/1"),
+        legacy_uuid_sql("mingus/users/2"),
+        legacy_uuid_sql("mingus/users/4"),
+        legacy_uuid_sql("mingus/users/6"),
+    ));
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        users,
+        vec![
+            vec![
+                s("t"),
+                s("ada@example.com"),
+                s("Ada"),
+                s("Lovelace"),
+                s("true"),
+                s("2024-01-15 09:30:00"),
+                s("2024-01-15 09:30:00")
+            ],
+            vec![
+                s("t"),
+                s("bob@example.org"),
+                s("Bob"),
+                s("Brown"),
+                s("true"),
+                s("2024-02-01 10:00:00"),
+                s("2024-02-01 12:00:00")
+            ],
+            vec![
+                s("t"),
+                s("zoe@example.com"),
+                s("Zoë"),
+                s("Øster"),
+                s("true"),
+                s("2024-03-15 14:45:00"),
+                s("2024-03-15 14:45:00")
+            ],
+            vec![
+                s("t"),
+                s("li@example.cn"),
+                s("李"),
+                s("小龙"),
+                s("false"),
+                s("2024-03-09 16:00:00"),
+                None
+            ],
+        ]
+    );
+    // Profiles: money in REAL and '$72,500.00' text to numeric(12,2); REAL noise rounded;
+    // JSON kept; the new column gets its default; user_id points at the user's UUID.
+    assert_eq!(
+        pg.query(&format!(
+            "SELECT p.id = {}, u.email, zip_code, dependents::text, annual_income::text, financial_goals::text \
+             FROM user_profiles p JOIN users u ON u.id = p.user_id ORDER BY zip_code",
+            legacy_uuid_sql("mingus/user_profiles/1")
+        )),
+        vec![
+            vec![s("t"), s("ada@example.com"), s("02134"), s("0"), s("85000.50"), s(r#"{"save": 10000, "retire": true}"#)],
+            vec![s("f"), s("li@example.cn"), s("10001"), s("0"), s("0.30"), s(r#"{"a": 1}"#)],
+            vec![s("f"), s("bob@example.org"), s("90210-1234"), s("0"), s("72500.00"), s(r#"{"goals": ["house"]}"#)],
+        ]
+    );
+    // Cross-file references: every user_id in the other four files resolves to a user.
+    for t in [
+        "user_analytics",
+        "feature_usage",
+        "user_feedback",
+        "important_dates",
+        "notification_preferences",
+        "onboarding_progress",
+        "user_health_checkins",
+    ] {
+        assert_eq!(
+            pg.scalar(&format!("SELECT count(*) FROM {t} x LEFT JOIN users u ON u.id = x.user_id WHERE u.id IS NULL")).as_deref(),
+            Some("0"),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        pg.query(&format!(
+            "SELECT u.email, event_type, event_data::text, to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') \
+             FROM user_analytics a JOIN users u ON u.id = a.user_id WHERE a.id = {} OR a.id = {} OR a.id = {} ORDER BY 4",
+            legacy_uuid_sql("business_intelligence/user_analytics/1"),
+            legacy_uuid_sql("business_intelligence/user_analytics/2"),
+            legacy_uuid_sql("business_intelligence/user_analytics/3"),
+        )),
+        vec![
+            vec![s("ada@example.com"), s("login"), s(r#"{"ip": "10.0.0.1"}"#), s("2024-01-15 09:30:00.000")],
+            vec![s("bob@example.org"), s("page_view"), s(r#"{"path": "/home"}"#), s("2024-02-01 10:00:00.123")],
+            vec![s("li@example.cn"), s("logout"), s("{}"), s("2024-03-09 16:00:00.500")],
+        ]
+    );
+    assert_eq!(
+        pg.query("SELECT checkin_date::text, sleep_hours::text, exercise_minutes::text, symptoms::text FROM user_health_checkins ORDER BY 1"),
+        vec![
+            vec![s("2024-04-01"), s("7.50"), s("30"), s(r#"["headache"]"#)],
+            vec![s("2024-04-05"), s("9.00"), s("60"), s(r#"["none"]"#)],
+        ]
+    );
+    assert_eq!(
+        pg.query("SELECT date_type, date_value::text FROM important_dates ORDER BY 2"),
+        vec![
+            vec![s("birthday"), s("1990-12-10")],
+            vec![s("anniversary"), s("2015-06-05")]
+        ]
+    );
+    assert_eq!(
+        pg.query("SELECT metric_name, metric_value::text, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM performance_metrics ORDER BY 1"),
+        vec![
+            vec![s("api_latency_ms"), s("123.45"), s("2024-05-01 10:00:00")],
+            vec![s("cpu"), s("0.75"), s("2024-05-01 10:00:00")],
+        ]
+    );
+    assert_eq!(
+        pg.query("SELECT email_enabled::text, sms_enabled::text, push_enabled::text, frequency FROM notification_preferences ORDER BY created_at"),
+        vec![
+            vec![s("true"), s("false"), s("true"), s("daily")],
+            vec![s("true"), s("false"), s("true"), s("weekly")],
+            vec![s("true"), s("true"), s("true"), s("weekly")],
+        ]
+    );
+    assert_eq!(
+        pg.query("SELECT feature_name, usage_count::text, is_premium::text, to_char(last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM feature_usage ORDER BY 1"),
+        vec![
+            vec![s("budget"), s("5"), s("true"), s("2024-05-01 10:00:00")],
+            vec![s("goals"), s("7"), s("false"), s("2024-05-01 10:00:00")],
+        ]
+    );
+    assert_eq!(
+        pg.query("SELECT comment, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM user_feedback ORDER BY 2"),
+        vec![vec![s("Great app! 👍"), s("2024-05-02 08:00:00")], vec![s("很好"), s("2024-05-03 13:00:00")]]
+    );
+
+    // Every invalid row: in the rejects file with rule, column, value and the whole record.
+    let run_dir = latest_run(dir.path());
+    let rejects = read_ndjson(&run_dir.join("rejects.ndjson"));
+    let got: BTreeSet<(String, i64, String, String)> = rejects
+        .iter()
+        .map(|r| {
+            (
+                r["table"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("public.")
+                    .to_string(),
+                r["rowid"].as_i64().unwrap(),
+                r["rule"].as_str().unwrap().to_string(),
+                r["column"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, i64, String, String)> = REJECTS
+        .iter()
+        .map(|(t, id, rule, col)| (t.to_string(), *id, rule.to_string(), col.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    let zip = rejects.iter().find(|r| r["rule"] == "zip").unwrap();
+    assert_eq!(zip["value"], "\"1234\"");
+    assert_eq!(zip["record"]["first_name"], "Zoë");
+    let utf8 = rejects.iter().find(|r| r["rule"] == "utf8").unwrap();
+    assert_eq!(utf8["record"]["comment"]["base64"], "TmljZSBhcHD/IQ==");
+
+    // The document's report.
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("migration_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["overall_stats"]["total_records"], 50);
+    assert_eq!(report["overall_stats"]["successful_records"], 28);
+    assert_eq!(report["overall_stats"]["failed_records"], 22);
+    assert_eq!(report["overall_stats"]["success_rate"], 56.0);
+    assert_eq!(report["table_stats"]["public.users"]["failed_records"], 3);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 22);
+    assert_eq!(report["summary"]["exit_code"], 3);
+    assert!(report["migration_id"].as_str().unwrap().len() == 36);
+
+    // Backups: one per file, made with the online backup API, same rows as the source.
+    let id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
+    for db in [
+        "mingus",
+        "business_intelligence",
+        "cache",
+        "performance_metrics",
+        "alerts",
+    ] {
+        let b = rusqlite::Connection::open(
+            dir.path()
+                .join("backups")
+                .join(&id)
+                .join(format!("{db}.db")),
+        )
+        .unwrap();
+        let s = rusqlite::Connection::open(sqlite.join(format!("{db}.db"))).unwrap();
+        let q = "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table'";
+        let bt: String = b.query_row(q, [], |r| r.get(0)).unwrap();
+        let st: String = s.query_row(q, [], |r| r.get(0)).unwrap();
+        assert_eq!(bt, st);
+        for t in bt.split(',') {
+            let q = format!("SELECT count(*) FROM \"{t}\"");
+            let a: i64 = b.query_row(&q, [], |r| r.get(0)).unwrap();
+            let c: i64 = s.query_row(&q, [], |r| r.get(0)).unwrap();
+            assert_eq!(a, c, "{db}.{t}");
+        }
+    }
+}
+
+#[test]
+fn dry_run_and_validate_only_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = fixture(dir.path());
+    let pg = PgDb::new("cons_dry");
+    let before = fingerprint(&pg, "public");
+    let r = consolidate(dir.path(), &sqlite, &pg.url(), &["--dry-run"]);
+    assert_exit(&r, 3);
+    assert!(r.stderr.contains("dry run: would run"), "{}", r.stderr);
+    assert_eq!(fingerprint(&pg, "public"), before);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+            .as_deref(),
+        Some("0")
+    );
+    let rejects = read_ndjson(&latest_run(dir.path()).join("rejects.ndjson"));
+    assert_eq!(rejects.len(), 22);
+    assert!(!dir.path().join("backups").exists());
+
+    // Validate only: not even a connection (the target below does not exist).
+    let r = consolidate(
+        dir.path(),
+        &sqlite,
+        "postgres://nobody@127.0.0.1:1/none",
+        &["--validate-only"],
+    );
+    assert_exit(&r, 3);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(latest_run(dir.path()).join("migration_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["overall_stats"]["successful_records"], 28);
+    assert_eq!(report["summary"]["validate_only"], true);
+    assert_eq!(fingerprint(&pg, "public"), before);
+}
+
+#[test]
+fn second_run_changes_nothing_and_rollback_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = fixture(dir.path());
+    let pg = PgDb::new("cons_rb");
+    // Something that was there before the migration and must survive its rollback.
+    pg.exec("CREATE TABLE keep_me (id int PRIMARY KEY); INSERT INTO keep_me VALUES (1), (2)");
+    let before = fingerprint(&pg, "public");
+    assert_exit(&consolidate(dir.path(), &sqlite, &pg.url(), &[]), 3);
+    let first = latest_run(dir.path());
+    let after_first = fingerprint(&pg, "public");
+    assert_ne!(after_first, before);
+
+    // A second run: every row is already there, nothing changes.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_exit(&consolidate(dir.path(), &sqlite, &pg.url(), &[]), 3);
+    assert_eq!(fingerprint(&pg, "public"), after_first);
+    let second = latest_run(dir.path());
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(second.join("migration_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["overall_stats"]["successful_records"], 0);
+    assert_eq!(report["overall_stats"]["skipped_records"], 28);
+
+    // Rows deleted by hand, then a third run puts exactly those back, into tables that
+    // existed before it: its rollback deletes exactly those rows by key.
+    pg.exec("DELETE FROM notification_preferences WHERE frequency = 'weekly'; DELETE FROM feature_usage WHERE feature_name = 'goals'");
+    let before_third = fingerprint(&pg, "public");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_exit(
+        &consolidate(dir.path(), &sqlite, &pg.url(), &["--no-backup"]),
+        3,
+    );
+    assert_eq!(fingerprint(&pg, "public"), after_first);
+    let third = latest_run(dir.path());
+    let sql = std::fs::read_to_string(third.join("rollback.sql")).unwrap();
+    assert_eq!(sql.matches("DELETE FROM").count(), 2, "{sql}");
+    assert!(!sql.contains("DROP"), "{sql}");
+
+    let rollback = |id: &Path| {
+        let mut c = tool("sqlite-consolidate", dir.path());
+        c.args([
+            "--rollback",
+            id.file_name().unwrap().to_str().unwrap(),
+            "--work-dir",
+            "runs",
+            "--target",
+            &pg.url(),
+            "--execute",
+        ]);
+        assert_exit(&run(c), 0);
+    };
+    rollback(&third);
+    assert_eq!(fingerprint(&pg, "public"), before_third);
+    rollback(&first);
+    assert_eq!(fingerprint(&pg, "public"), before);
+}
+
+#[test]
+fn refused_values_are_rejected_others_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("legacy.db");
+    let c = rusqlite::Connection::open(&file).unwrap();
+    c.execute_batch(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, value INTEGER, note TEXT);
+         INSERT INTO readings VALUES (1, 'a', 10, 'ok');
+         INSERT INTO readings VALUES (2, 'b', 'ten', 'text in an INTEGER column');
+         INSERT INTO readings VALUES (3, 'c', 30, CAST(X'6F6BFF' AS TEXT));
+         INSERT INTO readings VALUES (4, 'd', 40, 'ok');
+         CREATE TABLE codes (code TEXT PRIMARY KEY, n INTEGER);
+         INSERT INTO codes VALUES ('x', 1);
+         INSERT INTO codes VALUES (NULL, 2);
+         INSERT INTO codes VALUES ('y', 3);",
+    )
+    .unwrap();
+    drop(c);
+    let pg = PgDb::new("cons_refuse");
+    let mut t = tool("sqlite-consolidate", dir.path());
+    t.args([
+        "legacy.db",
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+        "--rejects",
+        "rejects.ndjson",
+    ]);
+    let r = run(t);
+    assert_exit(&r, 3);
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        pg.query("SELECT id::text, value::text, note FROM legacy.readings ORDER BY id"),
+        vec![
+            vec![s("1"), s("10"), s("ok")],
+            vec![s("4"), s("40"), s("ok")]
+        ]
+    );
+    assert_eq!(
+        pg.query("SELECT code, n::text FROM legacy.codes ORDER BY code"),
+        vec![vec![s("x"), s("1")], vec![s("y"), s("3")]]
+    );
+    let rejects = read_ndjson(&dir.path().join("rejects.ndjson"));
+    let brief: Vec<(String, i64, String)> = rejects
+        .iter()
+        .map(|r| {
+            (
+                r["table"].as_str().unwrap().to_string(),
+                r["rowid"].as_i64().unwrap(),
+                r["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        brief.iter().cloned().collect::<BTreeSet<_>>(),
+        [
+            ("legacy.codes".to_string(), 2, "database".to_string()),
+            ("legacy.readings".to_string(), 2, "type".to_string()),
+            ("legacy.readings".to_string(), 3, "utf8".to_string()),
+        ]
+        .into_iter()
+        .collect()
+    );
+    let db = rejects.iter().find(|r| r["rule"] == "database").unwrap();
+    assert!(
+        db["reason"].as_str().unwrap().contains("null value"),
+        "{db}"
+    );
+    assert_eq!(db["record"]["n"], 2);
+    let ty = rejects.iter().find(|r| r["rule"] == "type").unwrap();
+    assert_eq!(ty["value"], "\"ten\"");
+    assert!(ty["reason"].as_str().unwrap().contains("is not an integer"));
+}
+
+#[test]
+fn generic_mode_public_sample_and_bench_verify_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = workspace().join("target/samples/zipcodes.db");
+    assert!(
+        sample.exists(),
+        "{} is missing: run `make samples` (scripts/sample-sqlite.sh)",
+        sample.display()
+    );
+    let bench = dir.path().join("bench.db");
+    gen_bench(
+        &format!("sqlite://{}", bench.display()),
+        "orders",
+        20_000,
+        dir.path(),
+    );
+    let pg = PgDb::new("cons_gen");
+    let mut t = tool("sqlite-consolidate", dir.path());
+    t.args([
+        sample.to_str().unwrap(),
+        "shop=bench.db",
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+        "--workers",
+        "2",
+    ]);
+    assert_exit(&run(t), 0);
+    for (src, table, target) in [
+        (sample.clone(), "ZipCodes", "zipcodes.ZipCodes"),
+        (bench.clone(), "orders", "shop.orders"),
+    ] {
+        let mut v = tool("verify", dir.path());
+        v.args([
+            "--source",
+            &format!("sqlite://{}", src.display()),
+            "--target",
+            &pg.url(),
+            "--table",
+            table,
+            "--target-table",
+            target,
+        ]);
+        let r = run(v);
+        assert_exit(&r, 0);
+        assert!(r.stderr.contains("verify: EQUAL"), "{}", r.stderr);
+    }
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM zipcodes.\"ZipCodes\"")
+            .as_deref(),
+        Some("43191")
+    );
+    // A keyless table that already has rows is not loaded twice.
+    let mut t = tool("sqlite-consolidate", dir.path());
+    t.args([
+        sample.to_str().unwrap(),
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+    ]);
+    let r = run(t);
+    assert_exit(&r, 0);
+    assert!(r.stderr.contains("no primary key"), "{}", r.stderr);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM zipcodes.\"ZipCodes\"")
+            .as_deref(),
+        Some("43191")
+    );
+}
+
+#[test]
+fn kill_and_resume_gives_the_source() {
+    const ROWS: u64 = 300_000;
+    let dir = tempfile::tempdir().unwrap();
+    let bench = dir.path().join("big.db");
+    gen_bench(
+        &format!("sqlite://{}", bench.display()),
+        "orders",
+        ROWS,
+        dir.path(),
+    );
+    let pg = PgDb::new("cons_kill");
+    let cmd = |resume: bool| {
+        let mut c = tool("sqlite-consolidate", dir.path());
+        c.args([
+            "big.db",
+            "--target",
+            &pg.url(),
+            "--work-dir",
+            "runs",
+            "--batch-size",
+            "10000",
+            "--no-backup",
+        ]);
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+    let runs = dir.path().join("runs");
+    let committed = || {
+        std::fs::read_dir(&runs)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("checkpoint.json"))
+                    .ok()
+                    .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                    .and_then(|v| v["state"]["tables"].as_object().cloned())
+                    .is_some_and(|t| t.values().any(|t| t["after_rowid"].is_i64()))
+            })
+    };
+    let killed = kill_when(cmd(false), committed);
+    let loaded: i64 = pg
+        .scalar("SELECT count(*) FROM big.orders")
+        .unwrap()
+        .parse()
+        .unwrap();
+    eprintln!("killed: {killed}, rows before resume: {loaded}");
+    let r = run(cmd(true));
+    assert_exit(&r, 0);
+    assert_eq!(
+        pg.query("SELECT count(*)::text, count(DISTINCT id)::text FROM big.orders"),
+        vec![vec![Some(ROWS.to_string()), Some(ROWS.to_string())]]
+    );
+    let mut v = tool("verify", dir.path());
+    v.args([
+        "--source",
+        &format!("sqlite://{}", bench.display()),
+        "--target",
+        &pg.url(),
+        "--table",
+        "orders",
+        "--target-table",
+        "big.orders",
+    ]);
+    let r = run(v);
+    assert_exit(&r, 0);
+    assert!(
+        r.stderr
+            .contains(&format!("equal ({ROWS} source rows, {ROWS} target rows")),
+        "{}",
+        r.stderr
+    );
+}
