@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: the reference work of DESIGN.md on this machine, in one run.
-#   MariaDB → PostgreSQL, SQLite → PostgreSQL (extract | load-postgres) and
+#   MariaDB → PostgreSQL, SQLite → PostgreSQL (extract | load-postgres, and sqlite-consolidate)
 #   MariaDB → MariaDB (extract | load-mysql), with pgloader and mydumper/myloader on the
 #   same rows where installed; rows/s, peak memory of each of our processes, ratios.
 #   Then the MariaDB → PostgreSQL path again at BENCH_ROWS_LARGE rows, to show memory flat.
@@ -89,11 +89,21 @@ pg_reset ferry_bench_sq
 read -r secs r1 r2 < <(timed_pipe "$BIN/extract" --source "sqlite://$SQLITE" --table bench -- "$BIN/load-postgres" --target "postgres://postgres@127.0.0.1:5432/ferry_bench_sq" --table bench --create)
 ours_sq_pg=$secs
 row "ferry SQLite→PostgreSQL" "$ROWS" "$secs" "peak RSS extract $((r1/1024)) MB, load-postgres $((r2/1024)) MB"
+say "SQLite → PostgreSQL: sqlite-consolidate (generic mode, one process)"
+pg_reset ferry_bench_sc
+rm -rf "$WORK/consolidate"
+t0=$(date +%s.%N)
+/usr/bin/time -f "%M" -o "$WORK/rss_sc" "$BIN/sqlite-consolidate" "bench=$SQLITE" --target "postgres://postgres@127.0.0.1:5432/ferry_bench_sc" \
+  --batch-size 50000 --no-backup --work-dir "$WORK/consolidate" -q
+t1=$(date +%s.%N)
+ours_sc=$(echo "$t1 - $t0" | bc -l)
+row "ferry sqlite-consolidate" "$ROWS" "$ours_sc" "peak RSS $(( $(tail -1 "$WORK/rss_sc") / 1024 )) MB"
+"$BIN/verify" --source "sqlite://$SQLITE" --target "postgres://postgres@127.0.0.1:5432/ferry_bench_sc" --table bench --target-table bench.bench -q && say "verify: equal"
 if command -v pgloader >/dev/null; then
   say "SQLite → PostgreSQL: pgloader"
   pg_reset ferry_bench_sqpgl
   secs=$(timed pgloader --quiet "sqlite://$SQLITE" "postgresql://postgres@127.0.0.1/ferry_bench_sqpgl")
-  row "pgloader SQLite→PostgreSQL" "$ROWS" "$secs" "ratio ferry/pgloader $(ratio "$secs" "$ours_sq_pg")x"
+  row "pgloader SQLite→PostgreSQL" "$ROWS" "$secs" "ratio ferry/pgloader $(ratio "$secs" "$ours_sq_pg")x, sqlite-consolidate/pgloader $(ratio "$secs" "$ours_sc")x"
 fi
 
 # ---- MariaDB → MariaDB --------------------------------------------------------------------

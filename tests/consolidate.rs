@@ -442,7 +442,7 @@ fn second_run_changes_nothing_and_rollback_restores() {
     assert_eq!(sql.matches("DELETE FROM").count(), 2, "{sql}");
     assert!(!sql.contains("DROP"), "{sql}");
 
-    let rollback = |id: &Path| {
+    let rollback = |id: &Path, extra: &[&str]| {
         let mut c = tool("sqlite-consolidate", dir.path());
         c.args([
             "--rollback",
@@ -453,11 +453,24 @@ fn second_run_changes_nothing_and_rollback_restores() {
             &pg.url(),
             "--execute",
         ]);
-        assert_exit(&run(c), 0);
+        c.args(extra);
+        run(c)
     };
-    rollback(&third);
+    // One table first, then the rest; a second execution is refused.
+    assert_exit(&rollback(&third, &["--table", "feature_usage"]), 0);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM feature_usage").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM notification_preferences")
+            .as_deref(),
+        Some("3")
+    );
+    assert_exit(&rollback(&third, &[]), 0);
     assert_eq!(fingerprint(&pg, "public"), before_third);
-    rollback(&first);
+    assert_exit(&rollback(&third, &[]), 2);
+    assert_exit(&rollback(&first, &[]), 0);
     assert_eq!(fingerprint(&pg, "public"), before);
 }
 

@@ -109,6 +109,10 @@ pub struct Args {
     /// Write the rollback SQL of a migration (id or `latest`) to stdout, or run it with --execute.
     #[arg(long, value_name = "ID")]
     pub rollback: Option<String>,
+    /// With --rollback: only these tables (target name, SCHEMA.TABLE or source DB.TABLE;
+    /// repeatable). Children first is up to you: a table others still reference fails.
+    #[arg(long = "table", value_name = "NAME", requires = "rollback")]
+    pub tables: Vec<String>,
     /// With --rollback: run the rollback in one transaction.
     #[arg(long, requires = "rollback")]
     pub execute: bool,
@@ -584,8 +588,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             }
         }
     }
-    if let Ok(pr) = shared.progress.lock() {
-        let _ = pr.done();
+    if let Ok(mut pr) = shared.progress.lock() {
+        std::mem::replace(&mut *pr, Progress::new("consolidate", None, true)).finish();
     }
     report.tables = stats.iter().flatten().cloned().collect();
     let code = report.finish();
@@ -602,7 +606,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             g.1.save(&st2)?;
         }
         if enable_rollback {
-            let p = state::write_rollback(&run_dir, &st2)?;
+            let p = state::write_rollback(&run_dir, &st2, &[])?;
             report.notes.push(format!("rollback: {}", p.display()));
             rollback_file = Some(p);
         }
@@ -746,7 +750,14 @@ async fn rollback(args: &Args, id: &str) -> anyhow::Result<Exit> {
         args.work_dir.join(id)
     };
     let mut st = state::read(&dir)?;
-    let path = state::write_rollback(&dir, &st)?;
+    if st.rolled_back && args.execute {
+        return Err(FerryError::Usage(format!(
+            "migration {} was already rolled back; running it again could delete rows inserted since",
+            st.migration_id
+        ))
+        .into());
+    }
+    let path = state::write_rollback(&dir, &st, &args.tables)?;
     if !args.execute {
         let mut out = std::io::stdout().lock();
         let mut f = std::fs::File::open(&path).map_err(|e| FerryError::io(&path, e))?;
@@ -771,7 +782,17 @@ async fn rollback(args: &Args, id: &str) -> anyhow::Result<Exit> {
     .endpoint()?;
     let client = ferry_shared::conn::connect_postgres(&ep).await?;
     let n = state::execute_rollback(&client, &path).await?;
-    st.rolled_back = true;
+    if args.tables.is_empty() {
+        st.rolled_back = true;
+    } else {
+        let keys: Vec<String> = st
+            .tables
+            .iter()
+            .filter(|(k, t)| state::selected(k, t, &args.tables))
+            .map(|(k, _)| k.clone())
+            .collect();
+        st.rolled_back_tables.extend(keys);
+    }
     state::checkpoint(&dir, &st.migration_id).save(&st)?;
     tracing::info!("rolled back migration {} ({n} statements)", st.migration_id);
     Ok(Exit::Ok)

@@ -59,6 +59,9 @@ pub struct RunState {
     pub finished: bool,
     /// A rollback was executed.
     pub rolled_back: bool,
+    /// Tables (keys) rolled back one by one (`--rollback ID --table T`).
+    #[serde(default)]
+    pub rolled_back_tables: Vec<String>,
 }
 
 /// The checkpoint of a migration folder.
@@ -84,12 +87,15 @@ pub fn read(run_dir: &Path) -> Result<RunState> {
     })
 }
 
-/// The newest migration folder under `work_dir`.
+/// The newest migration folder under `work_dir` that was not rolled back.
 pub fn latest(work_dir: &Path) -> Result<PathBuf> {
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
     let entries = std::fs::read_dir(work_dir).map_err(|e| FerryError::io(work_dir, e))?;
     for e in entries.flatten() {
         let cp = e.path().join("checkpoint.json");
+        if read(&e.path()).is_ok_and(|st| st.rolled_back) {
+            continue;
+        }
         if let Ok(m) = cp.metadata().and_then(|m| m.modified()) {
             if best.as_ref().is_none_or(|(t, _)| m > *t) {
                 best = Some((m, e.path()));
@@ -106,7 +112,10 @@ const KEYS_PER_DELETE: usize = 1000;
 /// Writes `rollback.sql` for the migration in `run_dir`: one transaction that drops the
 /// tables and schemas the run created and deletes, by key, the rows it inserted into
 /// tables that existed. One statement per line, so it can be run line by line.
-pub fn write_rollback(run_dir: &Path, st: &RunState) -> Result<PathBuf> {
+///
+/// `only` limits it to some tables (by target `table`, `schema.table` or source
+/// `db.table`); then no schema is dropped.
+pub fn write_rollback(run_dir: &Path, st: &RunState, only: &[String]) -> Result<PathBuf> {
     let path = run_dir.join("rollback.sql");
     let tmp = run_dir.join("rollback.sql.part");
     let f = std::fs::File::create(&tmp).map_err(|e| FerryError::io(&tmp, e))?;
@@ -123,6 +132,9 @@ pub fn write_rollback(run_dir: &Path, st: &RunState) -> Result<PathBuf> {
         let Some(t) = st.tables.get(key) else {
             continue;
         };
+        if st.rolled_back_tables.contains(key) || !selected(key, t, only) {
+            continue;
+        }
         let rel = format!("{}.{}", q(&t.schema), q(&t.table));
         if t.created {
             writeln!(w, "DROP TABLE IF EXISTS {rel};").map_err(io)?;
@@ -173,7 +185,7 @@ pub fn write_rollback(run_dir: &Path, st: &RunState) -> Result<PathBuf> {
             flush(&mut keys, &mut w).map_err(io)?;
         }
     }
-    for s in st.schemas_created.iter().rev() {
+    for s in st.schemas_created.iter().rev().filter(|_| only.is_empty()) {
         writeln!(w, "DROP SCHEMA IF EXISTS {};", q(s)).map_err(io)?;
     }
     writeln!(w, "COMMIT;").map_err(io)?;
@@ -181,6 +193,14 @@ pub fn write_rollback(run_dir: &Path, st: &RunState) -> Result<PathBuf> {
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(|e| FerryError::io(&path, e))?;
     Ok(path)
+}
+
+/// Whether table `key` is one of `only` (all when empty).
+pub fn selected(key: &str, t: &TableState, only: &[String]) -> bool {
+    only.is_empty()
+        || only
+            .iter()
+            .any(|o| o == key || o == &t.table || *o == format!("{}.{}", t.schema, t.table))
 }
 
 /// Runs a rollback file statement by statement in one transaction (memory stays flat
