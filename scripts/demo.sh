@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A sample migration on the fixtures: MariaDB → NDJSON → PostgreSQL, then verify.
+# A sample migration on the fixtures: MariaDB → NDJSON → PostgreSQL, then verify; then the
+# MINGUS consolidation (five SQLite files → PostgreSQL database ferry_demo_mingus).
 # Uses databases ferry_demo on both servers (recreated each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +27,13 @@ $BIN/extract --source "$MY" --table awkward -q \
 
 echo "== verify" >&2
 $BIN/verify --source "$MY" --target "$PG" --table orders --table awkward --report "$OUT/verify.json"
-echo "demo: reports in $OUT/ (extract.json, load-*.json, verify.json)" >&2
+
+echo "== sqlite-consolidate: the five MINGUS SQLite files (with dirty rows) → ferry_demo_mingus" >&2
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS ferry_demo_mingus WITH (FORCE)" -c "CREATE DATABASE ferry_demo_mingus"
+$BIN/ferry-gen mingus --out "$OUT/mingus"
+rc=0
+$BIN/sqlite-consolidate --config config/mingus.json --sqlite-dir "$OUT/mingus" \
+  --target postgres://postgres@127.0.0.1:5432/ferry_demo_mingus --work-dir "$OUT/consolidate" \
+  --backup-dir "$OUT/consolidate/backups" --report "$OUT/consolidate.json" 2> >(grep -v ' WARN rejected' >&2) || rc=$?
+[ "$rc" = 3 ] || { echo "demo: sqlite-consolidate exited $rc (expected 3: the fixture's 22 invalid rows)" >&2; exit 1; }
+echo "demo: reports in $OUT/ (extract.json, load-*.json, verify.json, consolidate.json; rejected rows in $OUT/consolidate/*/rejects.ndjson)" >&2
