@@ -578,24 +578,12 @@ fn generic_mode_public_sample_and_bench_verify_equal() {
         "2",
     ]);
     assert_exit(&run(t), 0);
-    for (src, table, target) in [
-        (sample.clone(), "ZipCodes", "zipcodes.ZipCodes"),
-        (bench.clone(), "orders", "shop.orders"),
+    for (src, table, target, rows) in [
+        (&sample, "ZipCodes", "zipcodes.ZipCodes", 43_191),
+        (&bench, "orders", "shop.orders", 20_000),
     ] {
-        let mut v = tool("verify", dir.path());
-        v.args([
-            "--source",
-            &format!("sqlite://{}", src.display()),
-            "--target",
-            &pg.url(),
-            "--table",
-            table,
-            "--target-table",
-            target,
-        ]);
-        let r = run(v);
-        assert_exit(&r, 0);
-        assert!(r.stderr.contains("verify: EQUAL"), "{}", r.stderr);
+        let src = format!("sqlite://{}", src.display());
+        verify_equal(&src, &pg.url(), table, Some(target), Some(rows), dir.path());
     }
     assert_eq!(
         pg.scalar("SELECT count(*) FROM zipcodes.\"ZipCodes\"")
@@ -678,23 +666,13 @@ fn kill_and_resume_gives_the_source() {
         pg.query("SELECT count(*)::text, count(DISTINCT id)::text FROM big.orders"),
         vec![vec![Some(ROWS.to_string()), Some(ROWS.to_string())]]
     );
-    let mut v = tool("verify", dir.path());
-    v.args([
-        "--source",
-        &format!("sqlite://{}", bench.display()),
-        "--target",
+    let src = format!("sqlite://{}", bench.display());
+    verify_equal(
+        &src,
         &pg.url(),
-        "--table",
         "orders",
-        "--target-table",
-        "big.orders",
-    ]);
-    let r = run(v);
-    assert_exit(&r, 0);
-    assert!(
-        r.stderr
-            .contains(&format!("equal ({ROWS} source rows, {ROWS} target rows")),
-        "{}",
-        r.stderr
+        Some("big.orders"),
+        Some(ROWS),
+        dir.path(),
     );
 }

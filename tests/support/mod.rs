@@ -385,3 +385,32 @@ pub fn kill_when(mut cmd: std::process::Command, ready: impl Fn() -> bool) -> bo
     let _ = child.wait();
     killed
 }
+
+/// Runs `verify` on `table` (with `--target-table` when given), asserts exit 0 and, when
+/// `rows` is given, that both sides have that many rows. Returns verify's stderr.
+pub fn verify_equal(
+    src: &str,
+    dst: &str,
+    table: &str,
+    target_table: Option<&str>,
+    rows: Option<u64>,
+    dir: &Path,
+) -> String {
+    let mut v = tool("verify", dir);
+    v.args(["--source", src, "--target", dst, "--table", table]);
+    if let Some(t) = target_table {
+        v.args(["--target-table", t]);
+    }
+    let r = run(v);
+    assert_exit(&r, 0);
+    assert!(r.stderr.contains("verify: EQUAL"), "{}", r.stderr);
+    if let Some(n) = rows {
+        assert!(
+            r.stderr
+                .contains(&format!("equal ({n} source rows, {n} target rows")),
+            "{}",
+            r.stderr
+        );
+    }
+    r.stderr
+}
