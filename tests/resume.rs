@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use ferry_tests::*;
-use std::path::Path;
 
 const ROWS: u64 = 500_000;
 
