@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes MariaDB (127.0.0.1:3306), PostgreSQL (127.0.0.1:5432) and a DynamoDB-compatible
+# Makes MariaDB (127.0.0.1:3306, and a second instance on 127.0.0.1:${FERRY_MARIADB2_PORT:-3307}), PostgreSQL (127.0.0.1:5432) and a DynamoDB-compatible
 # server (moto_server, 127.0.0.1:${FERRY_DYNAMO_PORT:-5500}) reachable: starts them, or
 # installs them first where they are missing. Idempotent; says what it did.
 set -euo pipefail
@@ -39,6 +39,33 @@ fi
 mariadb -h 127.0.0.1 -uroot -e "CREATE DATABASE IF NOT EXISTS test; SET GLOBAL local_infile = 1;" >/dev/null 2>&1 \
   || say "warning: could not prepare MariaDB (database test, local_infile)"
 
+# ---- a second MariaDB (the "WRITE" server of the two-server tests) ---------------------
+# Its own data directory and socket, started from the same binaries; root over TCP with an
+# empty password like the first one.
+MY2_PORT="${FERRY_MARIADB2_PORT:-3307}"
+MY2_DIR="${FERRY_MARIADB2_DIR:-/var/lib/ferry-mariadb2}"
+if reachable "$MY2_PORT"; then
+  say "second MariaDB already reachable on 127.0.0.1:$MY2_PORT"
+else
+  if [ ! -d "$MY2_DIR/mysql" ]; then
+    say "initialising a second MariaDB in $MY2_DIR"
+    as_root mkdir -p "$MY2_DIR"
+    as_root chown mysql:mysql "$MY2_DIR" 2>/dev/null || true
+    as_root mariadb-install-db --no-defaults --user=mysql --datadir="$MY2_DIR" \
+      --auth-root-authentication-method=normal --skip-test-db >/dev/null
+  fi
+  say "starting the second MariaDB on 127.0.0.1:$MY2_PORT"
+  as_root mkdir -p /run/mysqld && as_root chown mysql:mysql /run/mysqld 2>/dev/null || true
+  as_root start-stop-daemon --start --oknodo --background --pidfile "$MY2_DIR/ferry2.pid" \
+    --exec /usr/sbin/mariadbd -- --no-defaults --user=mysql --datadir="$MY2_DIR" \
+    --port="$MY2_PORT" --bind-address=127.0.0.1 --socket=/run/mysqld/ferry2.sock \
+    --pid-file="$MY2_DIR/ferry2.pid" --local-infile=1 --character-set-server=utf8mb4 \
+    --collation-server=utf8mb4_general_ci --log-error="$MY2_DIR/error.log" >/dev/null
+  wait_for "$MY2_PORT" "second MariaDB" 60
+fi
+mariadb -h 127.0.0.1 -P "$MY2_PORT" -uroot -e "SET GLOBAL local_infile = 1;" >/dev/null 2>&1 \
+  || say "warning: could not prepare the second MariaDB (local_infile)"
+
 # ---- PostgreSQL ----------------------------------------------------------------------
 if reachable 5432; then
   say "PostgreSQL already reachable on 127.0.0.1:5432"
@@ -74,4 +101,4 @@ else
   nohup moto_server -H 127.0.0.1 -p "$DYNAMO_PORT" >"${TMPDIR:-/tmp}/ferry-moto.log" 2>&1 &
   wait_for "$DYNAMO_PORT" moto_server 60
 fi
-say "ready: MariaDB 127.0.0.1:3306, PostgreSQL 127.0.0.1:5432, DynamoDB http://127.0.0.1:$DYNAMO_PORT"
+say "ready: MariaDB 127.0.0.1:3306 and 127.0.0.1:$MY2_PORT, PostgreSQL 127.0.0.1:5432, DynamoDB http://127.0.0.1:$DYNAMO_PORT"
