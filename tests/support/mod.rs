@@ -15,6 +15,11 @@ pub fn mysql_base() -> String {
     std::env::var("FERRY_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
+/// The second MariaDB (the two-server tests), started by scripts/services.sh.
+pub fn mysql2_base() -> String {
+    std::env::var("FERRY_TEST_MYSQL2").unwrap_or_else(|_| "mysql://root@127.0.0.1:3307".into())
+}
+
 /// PostgreSQL base URL (no database).
 pub fn pg_base() -> String {
     std::env::var("FERRY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
@@ -57,21 +62,35 @@ fn rt() -> tokio::runtime::Runtime {
 pub struct MyDb {
     /// Database name.
     pub name: String,
+    /// Server base URL.
+    pub base: String,
 }
 
 impl MyDb {
-    /// Creates it.
+    /// Creates it on the first server.
     pub fn new(prefix: &str) -> Self {
-        let name = unique(prefix);
+        Self::new_on(&mysql_base(), prefix)
+    }
+    /// Creates it on the server at `base`.
+    pub fn new_on(base: &str, prefix: &str) -> Self {
+        let db = Self::reserve_on(base, prefix);
         my_exec(
-            &format!("{}/", mysql_base()),
-            &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
+            &format!("{base}/"),
+            &format!("CREATE DATABASE `{}` CHARACTER SET utf8mb4", db.name),
         );
-        MyDb { name }
+        db
+    }
+    /// A unique name on the server at `base`, not created (a tool will create it), dropped
+    /// at the end like the others.
+    pub fn reserve_on(base: &str, prefix: &str) -> Self {
+        MyDb {
+            name: unique(prefix),
+            base: base.to_string(),
+        }
     }
     /// Its URL.
     pub fn url(&self) -> String {
-        format!("{}/{}", mysql_base(), self.name)
+        format!("{}/{}", self.base, self.name)
     }
     /// Runs statements.
     pub fn exec(&self, sql: &str) {
@@ -95,7 +114,7 @@ impl Drop for MyDb {
     fn drop(&mut self) {
         let _ = std::panic::catch_unwind(|| {
             my_exec(
-                &format!("{}/", mysql_base()),
+                &format!("{}/", self.base),
                 &format!("DROP DATABASE IF EXISTS `{}`", self.name),
             )
         });
