@@ -6,5 +6,9 @@
 //! `--source`/`--target` URLs. Source and target may be one server: `--map SRC=DST` gives
 //! target databases other names.
 
+pub mod closure;
+pub mod copy;
+pub mod customer_filter;
 pub mod schema_copy;
 pub mod servers;
+pub mod state;

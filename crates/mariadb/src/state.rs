@@ -1,0 +1,173 @@
+//! The document's state file (`MIGRATION_STATE_DIR/migration_state_1_2_3.json`, named by
+//! the sorted customer ids) and the journal of inserted keys beside it.
+
+use ferry_shared::{FerryError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One table's entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TableEntry {
+    /// `completed`, `skipped`, `failed`, or `in_progress` (interrupted: continues after
+    /// `last_key`).
+    pub status: String,
+    /// Rows inserted by the runs of this customer set.
+    pub rows: u64,
+    /// Why it was skipped (`user_declined`, `skip_tables`, `large_table`, `no_terminal`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the entry last changed.
+    pub timestamp: String,
+    /// The phase (1, 1B, 1C, 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub phase: String,
+    /// The last source key copied (in-progress tables resume after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_key: Option<Vec<Option<String>>>,
+    /// Primary-key columns (the journal's columns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
+    /// The target table was empty when the first copy of it began (no existence checks
+    /// needed; a keyless table is emptied again by delete-migrated).
+    #[serde(default)]
+    pub empty_at_start: bool,
+    /// Target database name (after --map).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target_db: String,
+    /// Parent rows brought along for migrated children (included in `rows`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub parents_added: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One routine's entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoutineEntry {
+    /// PROCEDURE or FUNCTION.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `completed` (created by this migration), `exists` (was there), `failed`.
+    pub status: String,
+    /// When.
+    pub timestamp: String,
+}
+
+/// One database's entries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DbEntry {
+    /// Tables.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableEntry>,
+    /// Routines.
+    #[serde(default)]
+    pub routines: BTreeMap<String, RoutineEntry>,
+}
+
+/// The state file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Created.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Per database.
+    #[serde(default)]
+    pub databases: BTreeMap<String, DbEntry>,
+}
+
+/// Now, as the document writes it (UTC, seconds).
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// Where the state of a customer set lives.
+pub struct Files {
+    /// The state file.
+    pub state: PathBuf,
+    /// The journal folder.
+    pub journal: PathBuf,
+}
+
+impl Files {
+    /// `DIR/migration_state_1_2_3.json` and `DIR/journal_1_2_3/`.
+    pub fn new(dir: &Path, customers: &[i64]) -> Files {
+        let mut ids = customers.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let tag = ids.iter().map(i64::to_string).collect::<Vec<_>>().join("_");
+        Files {
+            state: dir.join(format!("migration_state_{tag}.json")),
+            journal: dir.join(format!("journal_{tag}")),
+        }
+    }
+
+    /// Reads the state (empty when there is none yet).
+    pub fn load(&self) -> Result<State> {
+        match std::fs::read_to_string(&self.state) {
+            Ok(s) => serde_json::from_str(&s).map_err(|e| {
+                FerryError::Checkpoint(format!("state file {}: {e}", self.state.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
+                created_at: now(),
+                updated_at: now(),
+                databases: BTreeMap::new(),
+            }),
+            Err(e) => Err(FerryError::io(&self.state, e)),
+        }
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self, st: &mut State) -> Result<()> {
+        st.updated_at = now();
+        if let Some(d) = self.state.parent() {
+            std::fs::create_dir_all(d).map_err(|e| FerryError::io(d, e))?;
+        }
+        ferry_shared::fsutil::write_json_atomic(&self.state, st)
+    }
+
+    /// The journal file of a target table.
+    pub fn journal_of(&self, db: &str, table: &str) -> PathBuf {
+        self.journal.join(format!(
+            "{}.{}.ndjson",
+            ferry_shared::cli::file_safe(db),
+            ferry_shared::cli::file_safe(table)
+        ))
+    }
+}
+
+/// Appends keys to a journal and syncs, before the rows they name are written.
+pub fn journal_append(path: &Path, keys: &[Vec<Option<String>>]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| FerryError::io(d, e))?;
+    }
+    let mut buf = Vec::new();
+    for k in keys {
+        serde_json::to_writer(&mut buf, k).map_err(|e| FerryError::io(path, e.into()))?;
+        buf.push(b'\n');
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| FerryError::io(path, e))?;
+    f.write_all(&buf).map_err(|e| FerryError::io(path, e))?;
+    f.sync_data().map_err(|e| FerryError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn file_names() {
+        let f = Files::new(Path::new(".migration_state"), &[3, 1, 2, 1]);
+        assert_eq!(f.state, Path::new(".migration_state/migration_state_1_2_3.json"));
+    }
+}
