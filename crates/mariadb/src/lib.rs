@@ -9,6 +9,7 @@
 pub mod closure;
 pub mod copy;
 pub mod customer_filter;
+pub mod delete_migrated;
 pub mod schema_copy;
 pub mod servers;
 pub mod state;
