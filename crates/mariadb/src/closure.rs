@@ -119,7 +119,9 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
             e.columns.push(col);
         }
     }
-    let keys: Vec<(String, String, String, Option<String>, Option<String>)> = c
+    // (table, constraint, column, referenced table, referenced column)
+    type KeyRow = (String, String, String, Option<String>, Option<String>);
+    let keys: Vec<KeyRow> = c
         .exec(
             "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
              FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? \
@@ -138,7 +140,9 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
             }
             continue;
         }
-        let (Some(rt), Some(rc)) = (rt, rc) else { continue };
+        let (Some(rt), Some(rc)) = (rt, rc) else {
+            continue;
+        };
         let i = *fk_index.entry((t.clone(), cname)).or_insert_with(|| {
             fks.push(Fk {
                 child: t.clone(),
@@ -157,17 +161,21 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
     for t in tables.values() {
         for col in &t.columns {
             let lower = col.to_ascii_lowercase();
-            let Some(stem) = lower.strip_suffix("_id") else { continue };
+            let Some(stem) = lower.strip_suffix("_id") else {
+                continue;
+            };
             if stem.is_empty() || lower == "customer_id" || lower == "user_id" {
                 continue;
             }
-            if fks.iter().any(|f| f.child == t.name && f.cols.contains(col)) {
+            if fks
+                .iter()
+                .any(|f| f.child == t.name && f.cols.contains(col))
+            {
                 continue;
             }
-            if let Some(p) = tables
-                .values()
-                .find(|p| p.name.to_ascii_lowercase() == stem && p.primary_key.len() == 1 && p.name != t.name)
-            {
+            if let Some(p) = tables.values().find(|p| {
+                p.name.to_ascii_lowercase() == stem && p.primary_key.len() == 1 && p.name != t.name
+            }) {
                 implicit.push(Fk {
                     child: t.name.clone(),
                     cols: vec![col.clone()],
@@ -183,7 +191,10 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
 }
 
 fn has_col(t: &Table, name: &str) -> Option<String> {
-    t.columns.iter().find(|c| c.eq_ignore_ascii_case(name)).cloned()
+    t.columns
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(name))
+        .cloned()
 }
 
 /// Quoted column list, in parentheses when more than one.
@@ -236,8 +247,14 @@ pub fn plan(s: &Schema, db: &str, customers: &[i64], seed_users: &[i64]) -> Vec<
             }
             let mut conds = Vec::new();
             let mut paths = Vec::new();
-            for f in s.fks.iter().filter(|f| f.child == t.name && f.parent != t.name) {
-                let Some(p) = chosen.get(&f.parent) else { continue };
+            for f in s
+                .fks
+                .iter()
+                .filter(|f| f.child == t.name && f.parent != t.name)
+            {
+                let Some(p) = chosen.get(&f.parent) else {
+                    continue;
+                };
                 if !matches!(p.phase, Phase::One | Phase::OneC) {
                     continue;
                 }

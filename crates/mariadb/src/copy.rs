@@ -82,13 +82,22 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 /// Keys among `keys` that the target table already has.
-async fn existing(dst: &mut Conn, db: &str, t: &Table, keys: &[Vec<Option<String>>]) -> Result<Vec<Vec<Option<String>>>> {
+async fn existing(
+    dst: &mut Conn,
+    db: &str,
+    t: &Table,
+    keys: &[Vec<Option<String>>],
+) -> Result<Vec<Vec<Option<String>>>> {
     let mut out = Vec::new();
     for part in keys.chunks(1000) {
         let list: Vec<String> = part.iter().map(|k| key_literal(k)).collect();
         let sql = format!(
             "SELECT {} FROM {}.{} WHERE {} IN ({})",
-            t.primary_key.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+            t.primary_key
+                .iter()
+                .map(|c| q(c))
+                .collect::<Vec<_>>()
+                .join(", "),
             q(db),
             q(&t.name),
             tuple(&t.primary_key),
@@ -108,14 +117,19 @@ async fn existing(dst: &mut Conn, db: &str, t: &Table, keys: &[Vec<Option<String
 /// Loads TSV rows into the target with IGNORE; returns rows inserted. Any warning other
 /// than a duplicate key (1062) is an error: nothing changes silently.
 pub async fn load(dst: &mut Conn, db: &str, t: &Table, data: Vec<u8>) -> Result<u64> {
-    let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(data))]);
+    let stream =
+        futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(data))]);
     dst.set_infile_handler(async move { Ok(Box::pin(stream) as mysql_async::InfileData) });
     let sql = format!(
         "LOAD DATA LOCAL INFILE 'ferry-page' IGNORE INTO TABLE {}.{} CHARACTER SET utf8mb4 \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
         q(db),
         q(&t.name),
-        t.columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+        t.columns
+            .iter()
+            .map(|c| q(c))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     dst.query_drop(sql)
         .await
@@ -162,7 +176,12 @@ pub async fn copy_table(
         if let (true, Some(a)) = (keyed, &after) {
             conds.push(format!("{} > {}", tuple(&t.primary_key), key_literal(a)));
         }
-        let mut sql = format!("SELECT {} FROM {}.{}", cols.join(", "), q(spec.src_db), q(&t.name));
+        let mut sql = format!(
+            "SELECT {} FROM {}.{}",
+            cols.join(", "),
+            q(spec.src_db),
+            q(&t.name)
+        );
         if !conds.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conds.join(" AND "));
@@ -170,7 +189,11 @@ pub async fn copy_table(
         if keyed {
             sql.push_str(&format!(
                 " ORDER BY {} LIMIT {}",
-                t.primary_key.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+                t.primary_key
+                    .iter()
+                    .map(|c| q(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 spec.page
             ));
         }

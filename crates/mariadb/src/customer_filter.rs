@@ -6,7 +6,7 @@
 use crate::closure::{self, Phase, Selected};
 use crate::copy::{self, key_literal, Spec};
 use crate::servers::{mapped, Servers};
-use crate::state::{self, DbEntry, Files, RoutineEntry, State, TableEntry};
+use crate::state::{self, DbEntry, Files, RoutineEntry, State};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::pattern::{any_match, parse_list, TablePattern};
@@ -66,7 +66,12 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// Users whose `user_id` rows migrate (phase 1B).
-    #[arg(long, env = "SEED_USER_IDS", value_delimiter = ',', default_value = "1,2")]
+    #[arg(
+        long,
+        env = "SEED_USER_IDS",
+        value_delimiter = ',',
+        default_value = "1,2"
+    )]
     pub seed_user_ids: Vec<i64>,
     /// Reference tables with more rows ask for confirmation.
     #[arg(long, env = "AUTO_CONFIRM_THRESHOLD", default_value_t = 400)]
@@ -95,7 +100,10 @@ fn db_err(what: String) -> impl FnOnce(mysql_async::Error) -> FerryError {
 }
 
 fn truthy(s: &str) -> bool {
-    matches!(s.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
 }
 
 /// Asks on the terminal (stderr), like the document's prompts.
@@ -114,7 +122,11 @@ fn ask(prompt: &str) -> Option<String> {
 /// Prints `--status` the way the document shows it.
 fn print_status(files: &Files, st: &State) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "MIGRATION STATUS\nState file: {}", files.state.display());
+    let _ = writeln!(
+        out,
+        "MIGRATION STATUS\nState file: {}",
+        files.state.display()
+    );
     for (db, e) in &st.databases {
         let count = |s: &str| e.tables.values().filter(|t| t.status == s).count();
         let _ = writeln!(out, "Database: {db}");
@@ -149,7 +161,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if customers.is_empty() {
         if let Some(line) = ask("Customer IDs (comma-separated): ") {
             for p in line.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                customers.push(p.parse().map_err(|_| FerryError::Usage(format!("customer id {p:?} is not a number")))?);
+                customers.push(p.parse().map_err(|_| {
+                    FerryError::Usage(format!("customer id {p:?} is not a number"))
+                })?);
             }
         }
     }
@@ -165,18 +179,29 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut dbs = args.databases.clone();
     if dbs.is_empty() {
         if let Some(line) = ask("Database names: ") {
-            dbs = line.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            dbs = line
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
     }
     if dbs.is_empty() {
-        return Err(FerryError::Usage("no --databases given (and stdin is not a terminal to ask)".into()).into());
+        return Err(FerryError::Usage(
+            "no --databases given (and stdin is not a terminal to ask)".into(),
+        )
+        .into());
     }
     let read = args.servers.read()?;
     let write = args.servers.write()?;
     let map = args.servers.mapping()?;
     let skip = parse_list(&args.skip_tables);
     let force_all_rows = parse_list(&args.force_migrate_tables);
-    let force_tables: Vec<TablePattern> = args.force_tables.iter().map(|s| TablePattern::parse(s.trim())).collect();
+    let force_tables: Vec<TablePattern> = args
+        .force_tables
+        .iter()
+        .map(|s| TablePattern::parse(s.trim()))
+        .collect();
     let skip_large = truthy(&args.skip_large_tables);
     let mut src = ferry_shared::conn::connect_mysql(&read).await?;
     let mut dst = ferry_shared::conn::connect_mysql(&write).await?;
@@ -201,7 +226,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     for db in &dbs {
         let tdb = mapped(&map, db).to_string();
         let exists: Option<String> = dst
-            .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (&tdb,))
+            .exec_first(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (&tdb,),
+            )
             .await
             .map_err(db_err("read target databases".into()))?;
         if exists.is_none() {
@@ -212,7 +240,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         let schema = closure::read_schema(&mut src, db).await?;
         if schema.tables.is_empty() {
-            return Err(FerryError::NotFound(format!("database {db:?} has no tables on the source")).into());
+            return Err(FerryError::NotFound(format!(
+                "database {db:?} has no tables on the source"
+            ))
+            .into());
         }
         let sel = closure::plan(&schema, db, &customers, &args.seed_user_ids);
         plans.push((db.clone(), tdb, sel, schema));
@@ -223,11 +254,21 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             let _ = writeln!(out, "{db} → {tdb}");
             for s in sel {
                 let rows = count(&mut src, db, &s.table.name, s.filter.as_deref()).await?;
-                let _ = writeln!(out, "  phase {:<2} {:<28} {:>10} rows  {}", s.phase.label(), s.table.name, rows, s.path);
+                let _ = writeln!(
+                    out,
+                    "  phase {:<2} {:<28} {:>10} rows  {}",
+                    s.phase.label(),
+                    s.table.name,
+                    rows,
+                    s.path
+                );
             }
         }
         return Ok(Exit::Ok);
     }
+
+    // Triggers a crashed run set aside come back first.
+    restore_triggers(&mut dst, &files, &mut st).await?;
 
     // Phase 0: routines the target lacks.
     for (db, tdb, _, _) in &plans {
@@ -242,7 +283,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 .await
                 .map_err(db_err(format!("read routines of {tdb}")))?;
             if have.is_some() {
-                entry.routines.entry(name).or_insert(RoutineEntry { kind, status: "exists".into(), timestamp: state::now() });
+                entry.routines.entry(name).or_insert(RoutineEntry {
+                    kind,
+                    status: "exists".into(),
+                    timestamp: state::now(),
+                });
                 continue;
             }
             if args.dry_run {
@@ -250,14 +295,25 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             }
             crate::schema_copy::create_routine(&mut src, &mut dst, db, tdb, &kind, &name).await?;
             tracing::info!("phase 0: {kind} {tdb}.{name}");
-            entry.routines.insert(name, RoutineEntry { kind, status: "completed".into(), timestamp: state::now() });
+            entry.routines.insert(
+                name,
+                RoutineEntry {
+                    kind,
+                    status: "completed".into(),
+                    timestamp: state::now(),
+                },
+            );
         }
     }
     if !args.dry_run {
         files.save(&mut st)?;
     }
 
-    // Phases 1, 1B, 1C, 2, table by table.
+    // Phases 1, 1B, 1C, 2, table by table, with the target's triggers set aside.
+    if !args.dry_run {
+        let tdbs: Vec<String> = plans.iter().map(|p| p.1.clone()).collect();
+        suspend_triggers(&mut dst, &tdbs, &files, &mut st).await?;
+    }
     let mut interrupted = false;
     let mut migrated_tables: Vec<(String, String, String)> = Vec::new();
     'outer: for (db, tdb, sel, _) in &plans {
@@ -274,7 +330,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             }
             if let Some(p) = &prior {
                 if p.status == "completed" && !forced {
-                    tracing::info!("{db}.{t}: Already migrated [{} rows] (use --force to re-migrate)", p.rows);
+                    tracing::info!(
+                        "{db}.{t}: Already migrated [{} rows] (use --force to re-migrate)",
+                        p.rows
+                    );
                     migrated_tables.push((db.clone(), tdb.clone(), t.clone()));
                     report.tables.push(stats);
                     continue;
@@ -312,15 +371,25 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 report.tables.push(stats);
                 continue;
             }
-            let resume = prior.as_ref().filter(|p| p.status == "in_progress" && !forced);
+            let resume = prior
+                .as_ref()
+                .filter(|p| p.status == "in_progress" && !forced);
             let empty_now = is_empty(&mut dst, tdb, t).await?;
             let empty_at_start = match &prior {
-                Some(p) if p.status == "in_progress" || (p.status == "completed" && forced) => p.empty_at_start,
+                Some(p) if p.status == "in_progress" || (p.status == "completed" && forced) => {
+                    p.empty_at_start
+                }
                 _ => empty_now,
             };
             let base_rows = resume.map_or(0, |p| p.rows);
             {
-                let e = st.databases.entry(db.clone()).or_default().tables.entry(t.clone()).or_default();
+                let e = st
+                    .databases
+                    .entry(db.clone())
+                    .or_default()
+                    .tables
+                    .entry(t.clone())
+                    .or_default();
                 e.status = "in_progress".into();
                 e.phase = s.phase.label().into();
                 e.key = s.table.primary_key.clone();
@@ -347,7 +416,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             let files_ref = &files;
             let mut st_ref = st.clone();
             let res = copy::copy_table(&mut src, &mut dst, spec, |n, last| {
-                if let Some(e) = st_ref.databases.get_mut(db).and_then(|d| d.tables.get_mut(t)) {
+                if let Some(e) = st_ref
+                    .databases
+                    .get_mut(db)
+                    .and_then(|d| d.tables.get_mut(t))
+                {
                     e.rows = base_rows + n;
                     e.last_key = last.clone();
                     e.timestamp = state::now();
@@ -357,7 +430,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             })
             .await;
             st = st_ref;
-            let e = st.databases.entry(db.clone()).or_default().tables.entry(t.clone()).or_default();
+            let e = st
+                .databases
+                .entry(db.clone())
+                .or_default()
+                .tables
+                .entry(t.clone())
+                .or_default();
             match res {
                 Ok((n, finished)) => {
                     e.rows = base_rows + n;
@@ -376,6 +455,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     e.status = "failed".into();
                     e.reason = Some(err.to_string());
                     files.save(&mut st)?;
+                    if let Err(r) = restore_triggers(&mut dst, &files, &mut st).await {
+                        tracing::error!("{r}");
+                    }
                     return Err(err.into());
                 }
             }
@@ -392,6 +474,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         }
     }
     if interrupted {
+        restore_triggers(&mut dst, &files, &mut st).await?;
         report.fail(Exit::Failure);
         report.emit(args.common.quiet, args.common.report.as_deref())?;
         return Err(FerryError::Database(format!(
@@ -407,9 +490,20 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
 
     // Parents of migrated rows, until nothing is missing.
-    let added = bring_parents(&mut src, &mut dst, &plans, &migrated_tables, &files, &mut st, &mut report).await?;
+    let added = bring_parents(
+        &mut src,
+        &mut dst,
+        &plans,
+        &migrated_tables,
+        &files,
+        &mut st,
+        &mut report,
+    )
+    .await?;
     if added > 0 {
-        report.notes.push(format!("{added} parent rows brought along so no migrated row dangles"));
+        report.notes.push(format!(
+            "{added} parent rows brought along so no migrated row dangles"
+        ));
     }
     files.save(&mut st)?;
     dst.query_drop("SET FOREIGN_KEY_CHECKS = 1")
@@ -417,7 +511,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         .map_err(db_err("enable foreign-key checks".into()))?;
     // Integrity: every foreign key of the migrated databases, on the target.
     let orphans = integrity(&mut dst, &plans, &files).await?;
-    report.notes.push(format!("integrity check: {orphans} orphan rows"));
+    report
+        .notes
+        .push(format!("integrity check: {orphans} orphan rows"));
     let mut code = report.finish();
     if orphans > 0 {
         report.status = "orphans".into();
@@ -428,9 +524,83 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(code)
 }
 
+/// Sets aside every trigger of the target databases: MariaDB cannot switch triggers off for
+/// a session, and a BEFORE INSERT trigger would change migrated rows. They are recorded in
+/// the state file first, so a crash cannot lose them.
+pub(crate) async fn suspend_triggers(
+    dst: &mut Conn,
+    tdbs: &[String],
+    files: &Files,
+    st: &mut State,
+) -> Result<()> {
+    for tdb in tdbs {
+        let names: Vec<String> = dst
+            .exec("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (tdb,))
+            .await
+            .map_err(db_err(format!("list triggers of {tdb}")))?;
+        for name in names {
+            dst.query_drop(format!("USE {}", q(tdb)))
+                .await
+                .map_err(db_err(format!("use {tdb}")))?;
+            let row: Option<mysql_async::Row> = dst
+                .query_first(format!("SHOW CREATE TRIGGER {}", q(&name)))
+                .await
+                .map_err(db_err(format!("read trigger {tdb}.{name}")))?;
+            let Some(row) = row else { continue };
+            let mode: Option<String> = row.get(1);
+            let ddl: Option<String> = row.get(2);
+            let t = state::SuspendedTrigger {
+                db: tdb.clone(),
+                name: name.clone(),
+                sql_mode: mode.unwrap_or_default(),
+                ddl: crate::schema_copy::strip_definer(&ddl.unwrap_or_default()),
+            };
+            if !st.suspended_triggers.contains(&t) {
+                st.suspended_triggers.push(t);
+            }
+            files.save(st)?;
+            dst.query_drop(format!("DROP TRIGGER {}.{}", q(tdb), q(&name)))
+                .await
+                .map_err(db_err(format!("set trigger {tdb}.{name} aside")))?;
+            tracing::info!("trigger {tdb}.{name} set aside during the load");
+        }
+    }
+    Ok(())
+}
+
+/// Recreates the triggers set aside (this run's, or a crashed run's).
+pub(crate) async fn restore_triggers(dst: &mut Conn, files: &Files, st: &mut State) -> Result<()> {
+    while let Some(t) = st.suspended_triggers.first().cloned() {
+        let exists: Option<String> = dst
+            .exec_first("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ?", (&t.db, &t.name))
+            .await
+            .map_err(db_err(format!("read trigger {}.{}", t.db, t.name)))?;
+        if exists.is_none() {
+            dst.query_drop(format!("USE {}", q(&t.db)))
+                .await
+                .map_err(db_err(format!("use {}", t.db)))?;
+            dst.query_drop(format!(
+                "SET SESSION sql_mode = '{}'",
+                t.sql_mode.replace('\'', "''")
+            ))
+            .await
+            .map_err(db_err("set sql_mode".into()))?;
+            let res = dst.query_drop(&t.ddl).await;
+            dst.query_drop("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'")
+                .await
+                .map_err(db_err("reset sql_mode".into()))?;
+            res.map_err(db_err(format!("restore trigger {}.{}", t.db, t.name)))?;
+            tracing::info!("trigger {}.{} restored", t.db, t.name);
+        }
+        st.suspended_triggers.remove(0);
+        files.save(st)?;
+    }
+    Ok(())
+}
+
 fn record_skip(st: &mut State, db: &str, t: &str, s: &Selected, reason: &str) {
     let e: &mut DbEntry = st.databases.entry(db.to_string()).or_default();
-    let te = e.tables.entry(t.to_string()).or_insert_with(TableEntry::default);
+    let te = e.tables.entry(t.to_string()).or_default();
     if te.status == "completed" {
         return;
     }
@@ -445,7 +615,10 @@ async fn count(c: &mut Conn, db: &str, t: &str, filter: Option<&str>) -> Result<
     if let Some(f) = filter {
         sql.push_str(&format!(" WHERE {f}"));
     }
-    let n: Option<u64> = c.query_first(sql).await.map_err(db_err(format!("count {db}.{t}")))?;
+    let n: Option<u64> = c
+        .query_first(sql)
+        .await
+        .map_err(db_err(format!("count {db}.{t}")))?;
     Ok(n.unwrap_or(0))
 }
 
@@ -453,7 +626,9 @@ async fn is_empty(c: &mut Conn, db: &str, t: &str) -> Result<bool> {
     let r: Option<u8> = c
         .query_first(format!("SELECT 1 FROM {}.{} LIMIT 1", q(db), q(t)))
         .await
-        .map_err(db_err(format!("Table {db}.{t} does not exist in destination: run schema-copy first")))?;
+        .map_err(db_err(format!(
+            "Table {db}.{t} does not exist in destination: run schema-copy first"
+        )))?;
     Ok(r.is_none())
 }
 
@@ -478,25 +653,50 @@ async fn bring_parents(
                 if !migrated.iter().any(|m| &m.0 == db && m.2 == f.child) {
                     continue;
                 }
-                let Some(parent) = schema.tables.get(&f.parent) else { continue };
+                let Some(parent) = schema.tables.get(&f.parent) else {
+                    continue;
+                };
                 // Referenced keys in the target's child rows that the target's parent lacks.
                 let sql = format!(
                     "SELECT DISTINCT {cols} FROM {tdb}.{child} c WHERE {notnull} AND NOT EXISTS \
                      (SELECT 1 FROM {tdb}.{parent} p WHERE {join})",
-                    cols = f.cols.iter().map(|c| format!("c.{}", q(c))).collect::<Vec<_>>().join(", "),
+                    cols = f
+                        .cols
+                        .iter()
+                        .map(|c| format!("c.{}", q(c)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     tdb = q(tdb),
                     child = q(&f.child),
                     parent = q(&f.parent),
-                    notnull = f.cols.iter().map(|c| format!("c.{} IS NOT NULL", q(c))).collect::<Vec<_>>().join(" AND "),
-                    join = f.cols.iter().zip(&f.refs).map(|(c, r)| format!("p.{} = c.{}", q(r), q(c))).collect::<Vec<_>>().join(" AND "),
+                    notnull = f
+                        .cols
+                        .iter()
+                        .map(|c| format!("c.{} IS NOT NULL", q(c)))
+                        .collect::<Vec<_>>()
+                        .join(" AND "),
+                    join = f
+                        .cols
+                        .iter()
+                        .zip(&f.refs)
+                        .map(|(c, r)| format!("p.{} = c.{}", q(r), q(c)))
+                        .collect::<Vec<_>>()
+                        .join(" AND "),
                 );
-                let rows: Vec<mysql_async::Row> = dst.query(sql).await.map_err(db_err(format!("find missing parents of {tdb}.{}", f.child)))?;
+                let rows: Vec<mysql_async::Row> = dst
+                    .query(sql)
+                    .await
+                    .map_err(db_err(format!("find missing parents of {tdb}.{}", f.child)))?;
                 if rows.is_empty() {
                     continue;
                 }
                 let keys: Vec<Vec<Option<String>>> = rows
                     .iter()
-                    .map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i).flatten()).collect())
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| r.get::<Option<String>, _>(i).flatten())
+                            .collect()
+                    })
                     .collect();
                 for part in keys.chunks(1000) {
                     let list: Vec<String> = part.iter().map(|k| key_literal(k)).collect();
@@ -514,8 +714,19 @@ async fn bring_parents(
                     };
                     let (n, _) = copy::copy_table(src, dst, spec, |_, _| Ok(true)).await?;
                     if n > 0 {
-                        tracing::info!("{n} rows of {tdb}.{} brought along for {tdb}.{} ({})", f.parent, f.child, f.cols.join(", "));
-                        let e = st.databases.entry(db.clone()).or_default().tables.entry(f.parent.clone()).or_default();
+                        tracing::info!(
+                            "{n} rows of {tdb}.{} brought along for {tdb}.{} ({})",
+                            f.parent,
+                            f.child,
+                            f.cols.join(", ")
+                        );
+                        let e = st
+                            .databases
+                            .entry(db.clone())
+                            .or_default()
+                            .tables
+                            .entry(f.parent.clone())
+                            .or_default();
                         e.rows += n;
                         e.parents_added += n;
                         e.key = parent.primary_key.clone();
@@ -523,7 +734,11 @@ async fn bring_parents(
                         if e.status.is_empty() || e.status == "skipped" {
                             e.status = "completed".into();
                         }
-                        if let Some(s) = report.tables.iter_mut().find(|s| s.table == format!("{tdb}.{}", f.parent)) {
+                        if let Some(s) = report
+                            .tables
+                            .iter_mut()
+                            .find(|s| s.table == format!("{tdb}.{}", f.parent))
+                        {
                             s.migrated += n;
                         }
                     }
@@ -541,20 +756,35 @@ async fn bring_parents(
 
 /// Counts (and reports, up to 20 lines, all in `orphans_*.ndjson`) rows whose foreign key
 /// points at no row, for every declared or implicit foreign key of the migrated databases.
-async fn integrity(dst: &mut Conn, plans: &[(String, String, Vec<Selected>, closure::Schema)], files: &Files) -> Result<u64> {
+async fn integrity(
+    dst: &mut Conn,
+    plans: &[(String, String, Vec<Selected>, closure::Schema)],
+    files: &Files,
+) -> Result<u64> {
     let mut total = 0u64;
     let path = files.state.with_file_name(
         files
             .state
             .file_name()
-            .map(|n| n.to_string_lossy().replace("migration_state_", "orphans_").replace(".json", ".ndjson"))
+            .map(|n| {
+                n.to_string_lossy()
+                    .replace("migration_state_", "orphans_")
+                    .replace(".json", ".ndjson")
+            })
             .unwrap_or_else(|| "orphans.ndjson".into()),
     );
     let mut lines = Vec::new();
     for (_, tdb, _, schema) in plans {
         for f in &schema.fks {
-            let Some(child) = schema.tables.get(&f.child) else { continue };
-            let show: Vec<String> = child.primary_key.iter().chain(&f.cols).map(|c| format!("c.{}", q(c))).collect();
+            let Some(child) = schema.tables.get(&f.child) else {
+                continue;
+            };
+            let show: Vec<String> = child
+                .primary_key
+                .iter()
+                .chain(&f.cols)
+                .map(|c| format!("c.{}", q(c)))
+                .collect();
             let sql = format!(
                 "SELECT {show} FROM {tdb}.{child} c WHERE {notnull} AND NOT EXISTS (SELECT 1 FROM {tdb}.{parent} p WHERE {join})",
                 show = show.join(", "),
@@ -564,9 +794,14 @@ async fn integrity(dst: &mut Conn, plans: &[(String, String, Vec<Selected>, clos
                 notnull = f.cols.iter().map(|c| format!("c.{} IS NOT NULL", q(c))).collect::<Vec<_>>().join(" AND "),
                 join = f.cols.iter().zip(&f.refs).map(|(c, r)| format!("p.{} = c.{}", q(r), q(c))).collect::<Vec<_>>().join(" AND "),
             );
-            let rows: Vec<mysql_async::Row> = dst.query(sql).await.map_err(db_err(format!("integrity check of {tdb}.{}", f.child)))?;
+            let rows: Vec<mysql_async::Row> = dst
+                .query(sql)
+                .await
+                .map_err(db_err(format!("integrity check of {tdb}.{}", f.child)))?;
             for r in rows {
-                let vals: Vec<Option<String>> = (0..r.len()).map(|i| r.get::<Option<String>, _>(i).flatten()).collect();
+                let vals: Vec<Option<String>> = (0..r.len())
+                    .map(|i| r.get::<Option<String>, _>(i).flatten())
+                    .collect();
                 if total < 20 {
                     tracing::warn!(
                         "orphan: {tdb}.{} {:?} → {}({}){}",

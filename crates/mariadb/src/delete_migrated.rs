@@ -49,12 +49,20 @@ async fn delete_order(c: &mut Conn, st: &State) -> Result<Vec<(String, String, S
     let mut left: Vec<(String, String, String)> = Vec::new();
     for (db, e) in &st.databases {
         for (t, te) in &e.tables {
-            let tdb = if te.target_db.is_empty() { db.clone() } else { te.target_db.clone() };
+            let tdb = if te.target_db.is_empty() {
+                db.clone()
+            } else {
+                te.target_db.clone()
+            };
             left.push((db.clone(), tdb, t.clone()));
         }
     }
     let mut edges: Vec<(String, String, String)> = Vec::new();
-    for tdb in left.iter().map(|l| l.1.clone()).collect::<std::collections::BTreeSet<_>>() {
+    for tdb in left
+        .iter()
+        .map(|l| l.1.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         let rows: Vec<(String, String)> = c
             .exec(
                 "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
@@ -70,7 +78,10 @@ async fn delete_order(c: &mut Conn, st: &State) -> Result<Vec<(String, String, S
             .iter()
             .position(|(_, tdb, t)| {
                 !edges.iter().any(|(d, child, parent)| {
-                    d == tdb && parent == t && child != t && left.iter().any(|l| &l.1 == d && &l.2 == child)
+                    d == tdb
+                        && parent == t
+                        && child != t
+                        && left.iter().any(|l| &l.1 == d && &l.2 == child)
                 })
             })
             .unwrap_or(0);
@@ -90,7 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         ))
         .into());
     }
-    let st = files.load()?;
+    let mut st = files.load()?;
     let write = args.servers.write()?;
     let mut c = ferry_shared::conn::connect_mysql(&write).await?;
     let mut report = RunReport::start("delete-migrated");
@@ -102,9 +113,17 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         c.query_drop("SET FOREIGN_KEY_CHECKS = 0")
             .await
             .map_err(db_err("disable foreign-key checks".into()))?;
+        // A DELETE trigger must not touch other rows while this run's rows go.
+        let mut tdbs: Vec<String> = order.iter().map(|o| o.1.clone()).collect();
+        tdbs.dedup();
+        tdbs.sort();
+        tdbs.dedup();
+        crate::customer_filter::suspend_triggers(&mut c, &tdbs, &files, &mut st).await?;
     }
     for (db, tdb, t) in &order {
-        let Some(te) = st.databases.get(db).and_then(|d| d.tables.get(t)) else { continue };
+        let Some(te) = st.databases.get(db).and_then(|d| d.tables.get(t)) else {
+            continue;
+        };
         let mut stats = TableStats::new(&format!("{tdb}.{t}"));
         let rel = format!("{}.{}", q(tdb), q(t));
         let mut statements: Vec<String> = Vec::new();
@@ -127,16 +146,23 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let k: Vec<Option<String>> = serde_json::from_str(&line)
-                    .map_err(|e| FerryError::Checkpoint(format!("journal {}: {e}", journal.display())))?;
+                let k: Vec<Option<String>> = serde_json::from_str(&line).map_err(|e| {
+                    FerryError::Checkpoint(format!("journal {}: {e}", journal.display()))
+                })?;
                 keys.push(crate::copy::key_literal(&k));
                 if keys.len() == 1000 {
-                    statements.push(format!("DELETE FROM {rel} WHERE {cols} IN ({})", keys.join(", ")));
+                    statements.push(format!(
+                        "DELETE FROM {rel} WHERE {cols} IN ({})",
+                        keys.join(", ")
+                    ));
                     keys.clear();
                 }
             }
             if !keys.is_empty() {
-                statements.push(format!("DELETE FROM {rel} WHERE {cols} IN ({})", keys.join(", ")));
+                statements.push(format!(
+                    "DELETE FROM {rel} WHERE {cols} IN ({})",
+                    keys.join(", ")
+                ));
             }
         }
         for sql in &statements {
@@ -144,7 +170,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 let _ = writeln!(out, "{sql};");
                 continue;
             }
-            c.query_drop(sql).await.map_err(db_err(format!("delete from {tdb}.{t}")))?;
+            c.query_drop(sql)
+                .await
+                .map_err(db_err(format!("delete from {tdb}.{t}")))?;
             stats.migrated += c.affected_rows();
         }
         report.tables.push(stats);
@@ -154,16 +182,23 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             if r.status != "completed" {
                 continue;
             }
-            let tdb = e.tables.values().find(|t| !t.target_db.is_empty()).map_or(db.as_str(), |t| t.target_db.as_str());
+            let tdb = e
+                .tables
+                .values()
+                .find(|t| !t.target_db.is_empty())
+                .map_or(db.as_str(), |t| t.target_db.as_str());
             let sql = format!("DROP {} IF EXISTS {}.{}", r.kind, q(tdb), q(name));
             if args.dry_run {
                 let _ = writeln!(out, "{sql};");
             } else {
-                c.query_drop(&sql).await.map_err(db_err(format!("drop {} {name}", r.kind)))?;
+                c.query_drop(&sql)
+                    .await
+                    .map_err(db_err(format!("drop {} {name}", r.kind)))?;
             }
         }
     }
     if !args.dry_run {
+        crate::customer_filter::restore_triggers(&mut c, &files, &mut st).await?;
         c.query_drop("SET FOREIGN_KEY_CHECKS = 1")
             .await
             .map_err(db_err("enable foreign-key checks".into()))?;
@@ -174,11 +209,17 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         if files.journal.exists() {
             let j = files.journal.with_file_name(format!(
                 "{}.deleted-{stamp}",
-                files.journal.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                files
+                    .journal
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             ));
             std::fs::rename(&files.journal, &j).map_err(|e| FerryError::io(&files.journal, e))?;
         }
-        report.notes.push(format!("state and journal kept as {}", aside.display()));
+        report
+            .notes
+            .push(format!("state and journal kept as {}", aside.display()));
     }
     let code = report.finish();
     report.emit(args.common.quiet, args.common.report.as_deref())?;

@@ -600,16 +600,28 @@ async fn copy_object(
 
 /// Creates routine `name` (PROCEDURE or FUNCTION) of source database `db` in target
 /// database `tdb`, without its definer, under its sql_mode (customer-filter's phase 0).
-pub async fn create_routine(src: &mut Conn, dst: &mut Conn, db: &str, tdb: &str, kind: &str, name: &str) -> Result<()> {
+pub async fn create_routine(
+    src: &mut Conn,
+    dst: &mut Conn,
+    db: &str,
+    tdb: &str,
+    kind: &str,
+    name: &str,
+) -> Result<()> {
     let Some((ddl, mode)) = show_create(src, kind, db, name, 2).await? else {
-        return Err(FerryError::NotFound(format!("{kind} {db}.{name} vanished from the source")));
+        return Err(FerryError::NotFound(format!(
+            "{kind} {db}.{name} vanished from the source"
+        )));
     };
     let mut tgt = Target {
         conn: Some(dst),
         dry_run: false,
     };
     let mut diffs = Vec::new();
-    copy_object(&mut tgt, tdb, db, kind, name, &ddl, &mode, false, false, &mut diffs, 2).await
+    copy_object(
+        &mut tgt, tdb, db, kind, name, &ddl, &mode, false, false, &mut diffs, 2,
+    )
+    .await
 }
 
 /// The lines of `want` missing from `have` (`-`) and the other way (`+`).

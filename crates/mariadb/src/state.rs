@@ -68,6 +68,20 @@ pub struct DbEntry {
     pub routines: BTreeMap<String, RoutineEntry>,
 }
 
+/// A target trigger set aside while rows are loaded (so it cannot change them), restored
+/// afterwards — or by the next run after a crash.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SuspendedTrigger {
+    /// Target database.
+    pub db: String,
+    /// Trigger name.
+    pub name: String,
+    /// Its sql_mode.
+    pub sql_mode: String,
+    /// Its CREATE TRIGGER statement.
+    pub ddl: String,
+}
+
 /// The state file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
@@ -78,6 +92,9 @@ pub struct State {
     /// Per database.
     #[serde(default)]
     pub databases: BTreeMap<String, DbEntry>,
+    /// Target triggers set aside during the load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspended_triggers: Vec<SuspendedTrigger>,
 }
 
 /// Now, as the document writes it (UTC, seconds).
@@ -116,6 +133,7 @@ impl Files {
                 created_at: now(),
                 updated_at: now(),
                 databases: BTreeMap::new(),
+                suspended_triggers: Vec::new(),
             }),
             Err(e) => Err(FerryError::io(&self.state, e)),
         }
@@ -168,6 +186,9 @@ mod tests {
     #[test]
     fn file_names() {
         let f = Files::new(Path::new(".migration_state"), &[3, 1, 2, 1]);
-        assert_eq!(f.state, Path::new(".migration_state/migration_state_1_2_3.json"));
+        assert_eq!(
+            f.state,
+            Path::new(".migration_state/migration_state_1_2_3.json")
+        );
     }
 }

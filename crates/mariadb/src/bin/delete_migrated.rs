@@ -5,5 +5,8 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     ferry_shared::cli::load_dotenv();
     let args = ferry_mariadb::delete_migrated::Args::parse();
-    ferry_shared::exit::finish("delete-migrated", ferry_mariadb::delete_migrated::run(args).await)
+    ferry_shared::exit::finish(
+        "delete-migrated",
+        ferry_mariadb::delete_migrated::run(args).await,
+    )
 }

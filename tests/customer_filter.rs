@@ -1,0 +1,370 @@
+//! `schema-copy` + `customer-filter` + `delete-migrated` on the STARFOX/ONBOARDING fixture,
+//! from the first MariaDB to the second (two servers) and on one server with `--map`: the
+//! target holds exactly the rows the documented rules select (computed here in SQL on the
+//! source), no orphans, routines that run; reruns insert nothing; `--force-tables` redoes
+//! one table; `kill -9` then the same command gives the same target; `delete-migrated`
+//! returns every table's checksum to what it was.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use ferry_tests::*;
+
+struct Setup {
+    dir: tempfile::TempDir,
+    sf: MyDb,
+    ob: MyDb,
+    sf2: MyDb,
+    ob2: MyDb,
+}
+
+/// Fixtures on the first server, their structure (schema-copy) on the target server.
+fn setup(target_base: &str, mapped: bool) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let sf = MyDb::new("cf_starfox");
+    let ob = MyDb::new("cf_onboard");
+    for (cmd, db) in [("starfox", &sf), ("onboarding", &ob)] {
+        let mut c = tool("ferry-gen", dir.path());
+        c.args([cmd, "--target", &db.url()]);
+        assert_exit(&run(c), 0);
+    }
+    let (sf2, ob2) = if mapped {
+        (
+            MyDb::reserve_on(target_base, "cf_sf_copy"),
+            MyDb::reserve_on(target_base, "cf_ob_copy"),
+        )
+    } else {
+        (
+            MyDb {
+                name: sf.name.clone(),
+                base: target_base.to_string(),
+            },
+            MyDb {
+                name: ob.name.clone(),
+                base: target_base.to_string(),
+            },
+        )
+    };
+    let s = Setup {
+        dir,
+        sf,
+        ob,
+        sf2,
+        ob2,
+    };
+    let mut c = tool("schema-copy", s.dir.path());
+    c.args(s.servers(target_base));
+    c.args(["--databases", &format!("{},{}", s.sf.name, s.ob.name), "-q"]);
+    assert_exit(&run(c), 0);
+    s
+}
+
+impl Setup {
+    fn servers(&self, target_base: &str) -> Vec<String> {
+        let mut v = vec![
+            "--source".to_string(),
+            format!("{}/", mysql_base()),
+            "--target".to_string(),
+            format!("{target_base}/"),
+        ];
+        if self.sf2.name != self.sf.name {
+            v.push("--map".into());
+            v.push(format!("{}={}", self.sf.name, self.sf2.name));
+            v.push("--map".into());
+            v.push(format!("{}={}", self.ob.name, self.ob2.name));
+        }
+        v
+    }
+    fn filter(&self, target_base: &str, extra: &[&str]) -> Run {
+        let mut c = tool("customer-filter", self.dir.path());
+        c.args(self.servers(target_base));
+        c.args([
+            "--databases",
+            &format!("{},{}", self.sf.name, self.ob.name),
+            "--customer-ids",
+            "1,2",
+        ]);
+        c.args(extra);
+        run(c)
+    }
+}
+
+fn rows(db: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
+    db.query(sql)
+}
+
+/// CHECKSUM TABLE of every table of a database.
+fn checksums(db: &MyDb) -> Vec<Vec<Option<String>>> {
+    let tables = db.query(&format!(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+        db.name
+    ));
+    let mut out = Vec::new();
+    for t in tables {
+        let name = t[0].clone().unwrap().replace('`', "``");
+        out.extend(
+            db.query(&format!("CHECKSUM TABLE `{name}`"))
+                .into_iter()
+                .map(|mut r| {
+                    r.remove(0);
+                    r
+                }),
+        );
+    }
+    out
+}
+
+/// The documented selection, computed on the source: (table, ORDER BY, WHERE).
+fn expected(sf: &MyDb) -> Vec<(&'static str, &'static str, String)> {
+    let accounts = "SELECT id FROM ACCOUNT WHERE customer_id IN (1, 2)";
+    let orders = "SELECT order_id FROM ORDERS WHERE customer_id IN (1, 2)";
+    let _ = sf;
+    vec![
+        ("CUSTOMER", "customer_id", "customer_id IN (1, 2)".into()),
+        ("ACCOUNT", "id", "customer_id IN (1, 2)".into()),
+        ("ORDERS", "order_id", "customer_id IN (1, 2)".into()),
+        ("ROLE", "id", "customer_id IN (1, 2)".into()),
+        ("`we``ird'na;me`", "id", "customer_id IN (1, 2)".into()),
+        ("USER_SETTING", "id", "user_id IN (1, 2)".into()),
+        // Seed users, plus the users the migrated accounts name and their managers (parents
+        // brought along).
+        (
+            "APP_USER",
+            "user_id",
+            format!(
+                "user_id IN (1, 2) OR user_id IN (SELECT created_by FROM ACCOUNT WHERE id IN ({accounts})) \
+                 OR user_id IN (SELECT manager_user_id FROM APP_USER WHERE user_id IN (SELECT created_by FROM ACCOUNT WHERE id IN ({accounts})))"
+            ),
+        ),
+        ("INVOICE", "invoice_id", format!("account_id IN ({accounts})")),
+        ("ORDER_LINE", "order_id, line_no", format!("order_id IN ({orders})")),
+        (
+            "LINE_NOTE",
+            "id",
+            format!("(order_id, line_no) IN (SELECT order_id, line_no FROM ORDER_LINE WHERE order_id IN ({orders}))"),
+        ),
+        ("ROLE_ACCESS_MAP", "role_id, access_right_id", "role_id IN (SELECT id FROM ROLE WHERE customer_id IN (1, 2))".into()),
+        // Teams led by a migrated account, plus the teams migrated accounts belong to.
+        ("TEAM", "id", format!("lead_account_id IN ({accounts}) OR id IN (SELECT team_id FROM ACCOUNT WHERE id IN ({accounts}))")),
+        ("COUNTRY", "code", "TRUE".into()),
+        ("PRODUCT", "code", "TRUE".into()),
+        ("ACCESS_RIGHT", "id", "TRUE".into()),
+    ]
+}
+
+fn assert_selection(s: &Setup, big_log_rows: &str) {
+    for (t, order, cond) in expected(&s.sf) {
+        let want = rows(
+            &s.sf,
+            &format!("SELECT * FROM {t} WHERE {cond} ORDER BY {order}"),
+        );
+        let got = rows(&s.sf2, &format!("SELECT * FROM {t} ORDER BY {order}"));
+        assert!(!want.is_empty(), "{t}: empty selection");
+        assert_eq!(got, want, "{t}");
+    }
+    assert_eq!(
+        s.sf2.scalar("SELECT COUNT(*) FROM BIG_LOG").as_deref(),
+        Some(big_log_rows)
+    );
+    for (t, order, cond) in [
+        ("CUSTOMER_PROGRESS", "id", "customer_id IN (1, 2)"),
+        ("USER_TOUR", "id", "user_id IN (1, 2)"),
+        ("STEP", "id", "TRUE"),
+        ("schema_version", "version", "TRUE"),
+    ] {
+        let want = rows(
+            &s.ob,
+            &format!("SELECT * FROM {t} WHERE {cond} ORDER BY {order}"),
+        );
+        assert_eq!(
+            rows(&s.ob2, &format!("SELECT * FROM {t} ORDER BY {order}")),
+            want,
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn two_servers_closure_rerun_force_tables_delete() {
+    let base2 = mysql2_base();
+    let s = setup(&base2, false);
+    let before = (checksums(&s.sf2), checksums(&s.ob2));
+
+    // --plan: the closure before any data moves.
+    let r = s.filter(&base2, &["--plan"]);
+    assert_exit(&r, 0);
+    assert!(r.stdout.contains("phase 1C INVOICE"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("INVOICE.account_id → ACCOUNT.customer_id IN (1, 2) (implicit key)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "LINE_NOTE.order_id+line_no → ORDER_LINE.order_id → ORDERS.customer_id IN (1, 2)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(checksums(&s.sf2), before.0);
+
+    let r = s.filter(&base2, &[]);
+    assert_exit(&r, 0);
+    assert!(
+        r.stderr.contains("BIG_LOG: skipped (no_terminal"),
+        "{}",
+        r.stderr
+    );
+    assert_selection(&s, "0");
+    // Every target row is a source row: the selection above compares whole rows. Orphans:
+    // the tool's check found none, and here is one of ours, through the implicit key.
+    let report_orphans = s.sf2.scalar("SELECT COUNT(*) FROM INVOICE i LEFT JOIN ACCOUNT a ON a.id = i.account_id WHERE a.id IS NULL");
+    assert_eq!(report_orphans.as_deref(), Some("0"));
+    // The trigger was set aside during the load (it would have filled ORDERS.note) and is back.
+    assert_eq!(
+        s.sf2
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}'",
+                s.sf2.name
+            ))
+            .as_deref(),
+        Some("1")
+    );
+    // Routines exist and run on the target.
+    assert_eq!(
+        s.sf2.scalar("SELECT fn_order_total(501)").as_deref(),
+        Some("20.00")
+    );
+    my_exec(&s.sf2.url(), "CALL sp_customer_orders(1)");
+    assert_eq!(
+        s.sf2
+            .scalar("SELECT orders FROM V_CUSTOMER_ORDERS WHERE customer_id = 1")
+            .as_deref(),
+        Some("2")
+    );
+
+    // --status, in the document's form.
+    let mut c = tool("customer-filter", s.dir.path());
+    c.args(["--status", "--customer-ids", "2,1"]);
+    let st = run(c);
+    assert_exit(&st, 0);
+    assert!(
+        st.stdout
+            .contains("State file: .migration_state/migration_state_1_2.json"),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        st.stdout.contains("  ✓ CUSTOMER: completed [2 rows]"),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        st.stdout.contains("  ⊗ BIG_LOG: skipped (no_terminal)"),
+        "{}",
+        st.stdout
+    );
+
+    // A rerun without --force inserts nothing.
+    let after_first = checksums(&s.sf2);
+    let r = s.filter(&base2, &["--report", "rerun.json"]);
+    assert_exit(&r, 0);
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("rerun.json")).unwrap())
+            .unwrap();
+    assert_eq!(rep["totals"]["migrated"], 0, "{rep}");
+    assert_eq!(checksums(&s.sf2), after_first);
+
+    // --force-tables X redoes X only; FORCE_MIGRATE_TABLES takes the large table whole.
+    s.sf2.exec("SET FOREIGN_KEY_CHECKS = 0; DELETE FROM ROLE_ACCESS_MAP WHERE role_id = 1; DELETE FROM USER_SETTING WHERE user_id = 2");
+    let r = s.filter(&base2, &["--force-tables", "ROLE_ACCESS_MAP"]);
+    assert_exit(&r, 0);
+    assert_eq!(
+        s.sf2
+            .scalar("SELECT COUNT(*) FROM ROLE_ACCESS_MAP")
+            .as_deref(),
+        Some("5")
+    );
+    assert_eq!(
+        s.sf2.scalar("SELECT COUNT(*) FROM USER_SETTING").as_deref(),
+        Some("1")
+    );
+    let mut c = tool("customer-filter", s.dir.path());
+    c.args(s.servers(&base2));
+    c.args([
+        "--databases",
+        &s.sf.name,
+        "--customer-ids",
+        "1,2",
+        "--force-tables",
+        "USER_SETTING",
+    ]);
+    c.env("FORCE_MIGRATE_TABLES", "*.BIG_LOG");
+    assert_exit(&run(c), 0);
+    assert_selection(&s, "1000");
+
+    // delete-migrated: every table back to its checksum before customer-filter.
+    let mut c = tool("delete-migrated", s.dir.path());
+    c.args(["--target", &format!("{base2}/"), "--customer-ids", "1,2"]);
+    assert_exit(&run(c), 0);
+    assert_eq!(checksums(&s.sf2), before.0);
+    assert_eq!(checksums(&s.ob2), before.1);
+}
+
+#[test]
+fn one_server_mapped_kill_and_rerun() {
+    let base = mysql_base();
+    let s = setup(&base, true);
+    // A large phase-1 table: 300,000 rows of customers 1 and 2 (and 3, not migrated).
+    gen_bench(&s.sf.url(), "BULK_ORDER", 300_000, s.dir.path());
+    s.sf.exec("UPDATE BULK_ORDER SET customer_id = id % 3 + 1");
+    let mut c = tool("schema-copy", s.dir.path());
+    c.args(s.servers(&base));
+    c.args(["--databases", &s.sf.name, "-q"]);
+    assert_exit(&run(c), 0);
+    let before = checksums(&s.sf2);
+    let state = s
+        .dir
+        .path()
+        .join(".migration_state/migration_state_1_2.json");
+    let mut c = tool("customer-filter", s.dir.path());
+    c.args(s.servers(&base));
+    c.args([
+        "--databases",
+        &format!("{},{}", s.sf.name, s.ob.name),
+        "--customer-ids",
+        "1,2",
+        "--batch-size",
+        "5000",
+    ]);
+    let bulk_started = || {
+        std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| {
+                v["databases"][&s.sf.name]["tables"]["BULK_ORDER"]["last_key"]
+                    .as_array()
+                    .cloned()
+            })
+            .is_some()
+    };
+    let killed = kill_when(c, bulk_started);
+    let copied = s.sf2.scalar("SELECT COUNT(*) FROM BULK_ORDER").unwrap();
+    eprintln!("killed mid-table: {killed}, BULK_ORDER rows before the rerun: {copied}");
+    let r = s.filter(&base, &["--batch-size", "5000"]);
+    assert_exit(&r, 0);
+    assert_eq!(
+        rows(
+            &s.sf2,
+            "SELECT COUNT(*), SUM(id), SUM(amount) FROM BULK_ORDER"
+        ),
+        rows(
+            &s.sf,
+            "SELECT COUNT(*), SUM(id), SUM(amount) FROM BULK_ORDER WHERE customer_id IN (1, 2)"
+        )
+    );
+    assert_selection(&s, "0");
+    let mut c = tool("delete-migrated", s.dir.path());
+    c.args(["--target", &format!("{base}/"), "--customer-ids", "1,2"]);
+    assert_exit(&run(c), 0);
+    assert_eq!(checksums(&s.sf2), before);
+}
