@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the reference work of DESIGN.md on this machine, in one run.
 #   MariaDB → PostgreSQL, SQLite → PostgreSQL (extract | load-postgres, and sqlite-consolidate)
-#   MariaDB → MariaDB (extract | load-mysql), with pgloader and mydumper/myloader on the
+#   MariaDB → MariaDB (extract | load-mysql), customer-filter to the second MariaDB, with pgloader and mydumper/myloader on the
 #   same rows where installed; rows/s, peak memory of each of our processes, ratios.
 #   Then the MariaDB → PostgreSQL path again at BENCH_ROWS_LARGE rows, to show memory flat.
 # Environment: BENCH_ROWS (2000000), BENCH_ROWS_LARGE (4000000, 0 to skip), BENCH_TOOLS=0
@@ -120,6 +120,37 @@ if command -v mydumper >/dev/null && command -v myloader >/dev/null; then
   l=$(timed myloader -h 127.0.0.1 -u root -d "$WORK/dump" -B ferry_bench_myl -t 2 -o)
   total=$(echo "$d + $l" | bc -l)
   row "mydumper+myloader MariaDB→MariaDB" "$ROWS" "$total" "(dump $(printf '%.1f' "$d")s + load $(printf '%.1f' "$l")s) ratio ferry/mydumper $(ratio "$total" "$ours_my_my")x"
+fi
+
+# ---- customer-filter (MariaDB → second MariaDB, every row selected) ----------------------
+MY2=mysql://root@127.0.0.1:${FERRY_MARIADB2_PORT:-3307}
+my2() { mariadb -h 127.0.0.1 -P "${FERRY_MARIADB2_PORT:-3307}" -uroot "$@"; }
+have=$(mariadb -h 127.0.0.1 -uroot -N -e "SELECT COUNT(*) FROM ferry_bench_cf.bench" 2>/dev/null || echo 0)
+if [ "$have" != "$ROWS" ]; then
+  say "preparing ferry_bench_cf.bench: the $ROWS rows with customer_id in 1..3"
+  mariadb -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS ferry_bench_cf; CREATE DATABASE ferry_bench_cf CHARACTER SET utf8mb4;
+    CREATE TABLE ferry_bench_cf.bench LIKE ferry_bench.bench;
+    INSERT INTO ferry_bench_cf.bench SELECT * FROM ferry_bench.bench;
+    UPDATE ferry_bench_cf.bench SET customer_id = id % 3 + 1;"
+fi
+say "customer-filter: $ROWS rows to the second MariaDB"
+my2 -e "DROP DATABASE IF EXISTS ferry_bench_cf"
+"$BIN/schema-copy" --source mysql://root@127.0.0.1:3306/ --target "$MY2/" --databases ferry_bench_cf -q
+rm -rf "$WORK/cf-state"
+t0=$(date +%s.%N)
+/usr/bin/time -f "%M" -o "$WORK/rss_cf" "$BIN/customer-filter" --source mysql://root@127.0.0.1:3306/ --target "$MY2/" \
+  --databases ferry_bench_cf --customer-ids 1,2,3 --state-dir "$WORK/cf-state" -q
+t1=$(date +%s.%N)
+ours_cf=$(echo "$t1 - $t0" | bc -l)
+row "ferry customer-filter" "$ROWS" "$ours_cf" "peak RSS $(( $(tail -1 "$WORK/rss_cf") / 1024 )) MB"
+if command -v mydumper >/dev/null && command -v myloader >/dev/null; then
+  say "customer-filter's table: mydumper + myloader to the second MariaDB"
+  my2 -e "DROP DATABASE IF EXISTS ferry_bench_cf_myl"
+  rm -rf "$WORK/dump_cf"
+  d=$(timed mydumper -h 127.0.0.1 -u root -B ferry_bench_cf -T bench -o "$WORK/dump_cf" -t 2)
+  l=$(timed myloader -h 127.0.0.1 -P "${FERRY_MARIADB2_PORT:-3307}" -u root -d "$WORK/dump_cf" -B ferry_bench_cf_myl -t 2 -o)
+  total=$(echo "$d + $l" | bc -l)
+  row "mydumper+myloader (same table)" "$ROWS" "$total" "(dump $(printf '%.1f' "$d")s + load $(printf '%.1f' "$l")s) ratio customer-filter/mydumper+myloader $(ratio "$total" "$ours_cf")x"
 fi
 
 # ---- memory at a larger table ----------------------------------------------------------
