@@ -347,6 +347,67 @@ fn one_server_mapped_kill_and_rerun() {
             })
             .is_some()
     };
+    // Ctrl+C (SIGINT) mid-table: the page finishes, the state is saved, the trigger is back.
+    let mut child = {
+        let mut c = tool("customer-filter", s.dir.path());
+        c.args(s.servers(&base));
+        c.args([
+            "--databases",
+            &format!("{},{}", s.sf.name, s.ob.name),
+            "--customer-ids",
+            "1,2",
+            "--batch-size",
+            "5000",
+        ]);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let start = std::time::Instant::now();
+    while !bulk_started() && child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(120));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(1) {
+        assert!(err.contains("interrupted by Ctrl+C; state saved"), "{err}");
+        let st: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+        assert_eq!(
+            st["databases"][&s.sf.name]["tables"]["BULK_ORDER"]["status"], "in_progress",
+            "{st}"
+        );
+        assert!(st.get("suspended_triggers").is_none(), "{st}");
+    } else {
+        eprintln!("the run ended before SIGINT arrived: {err}");
+    }
+    assert_eq!(
+        s.sf2
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}'",
+                s.sf2.name
+            ))
+            .as_deref(),
+        Some("1")
+    );
+    // Then kill -9 mid-table.
+    let mut c = tool("customer-filter", s.dir.path());
+    c.args(s.servers(&base));
+    c.args([
+        "--databases",
+        &format!("{},{}", s.sf.name, s.ob.name),
+        "--customer-ids",
+        "1,2",
+        "--batch-size",
+        "5000",
+    ]);
     let killed = kill_when(c, bulk_started);
     let copied = s.sf2.scalar("SELECT COUNT(*) FROM BULK_ORDER").unwrap();
     eprintln!("killed mid-table: {killed}, BULK_ORDER rows before the rerun: {copied}");

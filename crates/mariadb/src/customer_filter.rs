@@ -499,7 +499,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         &mut st,
         &mut report,
     )
-    .await?;
+    .await;
+    restore_triggers(&mut dst, &files, &mut st).await?;
+    let added = added?;
     if added > 0 {
         report.notes.push(format!(
             "{added} parent rows brought along so no migrated row dangles"
