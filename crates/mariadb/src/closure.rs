@@ -13,8 +13,9 @@
 //! Implicit foreign key: a column `X_id` (any case) that is in no declared foreign key,
 //! where table `X` (any case) of the same database has a one-column primary key.
 
+use crate::servers::db_err;
 use ferry_shared::sql::quote_mysql as q;
-use ferry_shared::{FerryError, Result};
+use ferry_shared::Result;
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use std::collections::BTreeMap;
@@ -91,10 +92,6 @@ pub struct Schema {
     pub tables: BTreeMap<String, Table>,
     /// Foreign keys, declared and implicit.
     pub fks: Vec<Fk>,
-}
-
-fn db_err(what: String) -> impl FnOnce(mysql_async::Error) -> FerryError {
-    move |e| FerryError::Database(format!("{what}: {e}"))
 }
 
 /// Reads tables, columns, primary keys and foreign keys of `db` from information_schema.

@@ -4,6 +4,7 @@
 //! page (INSERT IGNORE semantics). Memory holds one page.
 
 use crate::closure::{tuple, Table};
+use crate::servers::db_err;
 use crate::state::journal_append;
 use ferry_shared::sql::quote_mysql as q;
 use ferry_shared::{FerryError, Result};
@@ -30,10 +31,6 @@ pub struct Spec<'a> {
     /// Ask the target which keys already exist before journaling (the table had rows
     /// before this migration).
     pub check_existing: bool,
-}
-
-fn db_err(what: String) -> impl FnOnce(mysql_async::Error) -> FerryError {
-    move |e| FerryError::Database(format!("{what}: {e}"))
 }
 
 /// A value as a SQL literal.

@@ -5,6 +5,7 @@
 
 use crate::closure::{self, Phase, Selected};
 use crate::copy::{self, key_literal, Spec};
+use crate::servers::db_err;
 use crate::servers::{mapped, Servers};
 use crate::state::{self, DbEntry, Files, RoutineEntry, State};
 use clap::Parser;
@@ -93,10 +94,6 @@ pub struct Args {
     pub batch_size: usize,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-fn db_err(what: String) -> impl FnOnce(mysql_async::Error) -> FerryError {
-    move |e| FerryError::Database(format!("{what}: {e}"))
 }
 
 fn truthy(s: &str) -> bool {
@@ -383,13 +380,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             };
             let base_rows = resume.map_or(0, |p| p.rows);
             {
-                let e = st
-                    .databases
-                    .entry(db.clone())
-                    .or_default()
-                    .tables
-                    .entry(t.clone())
-                    .or_default();
+                let e = st.table_mut(db, t);
                 e.status = "in_progress".into();
                 e.phase = s.phase.label().into();
                 e.key = s.table.primary_key.clone();
@@ -430,13 +421,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             })
             .await;
             st = st_ref;
-            let e = st
-                .databases
-                .entry(db.clone())
-                .or_default()
-                .tables
-                .entry(t.clone())
-                .or_default();
+            let e = st.table_mut(db, t);
             match res {
                 Ok((n, finished)) => {
                     e.rows = base_rows + n;
@@ -722,13 +707,7 @@ async fn bring_parents(
                             f.child,
                             f.cols.join(", ")
                         );
-                        let e = st
-                            .databases
-                            .entry(db.clone())
-                            .or_default()
-                            .tables
-                            .entry(f.parent.clone())
-                            .or_default();
+                        let e = st.table_mut(db, &f.parent);
                         e.rows += n;
                         e.parents_added += n;
                         e.key = parent.primary_key.clone();

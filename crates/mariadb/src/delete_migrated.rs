@@ -3,6 +3,7 @@
 //! children before parents, then the routines phase 0 created. The document's
 //! `delete_migrated_data.py`.
 
+use crate::servers::db_err;
 use crate::servers::Servers;
 use crate::state::{Files, State};
 use clap::Parser;
@@ -37,10 +38,6 @@ pub struct Args {
     pub dry_run: bool,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-fn db_err(what: String) -> impl FnOnce(mysql_async::Error) -> FerryError {
-    move |e| FerryError::Database(format!("{what}: {e}"))
 }
 
 /// Target tables of the state, children before parents (by the target's declared foreign

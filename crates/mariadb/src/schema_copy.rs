@@ -17,6 +17,7 @@
 //! and make the exit code 1; `--drop-existing` drops and recreates instead. `--dry-run`
 //! prints the DDL on stdout and changes nothing.
 
+use crate::servers::db_err;
 use crate::servers::{mapped, Servers};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
@@ -61,10 +62,6 @@ pub struct Args {
     pub dry_run: bool,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-fn db_err(what: String) -> impl FnOnce(mysql_async::Error) -> FerryError {
-    move |e| FerryError::Database(format!("{what}: {e}"))
 }
 
 const SYSTEM: [&str; 4] = ["information_schema", "mysql", "performance_schema", "sys"];

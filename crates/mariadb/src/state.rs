@@ -97,6 +97,18 @@ pub struct State {
     pub suspended_triggers: Vec<SuspendedTrigger>,
 }
 
+impl State {
+    /// The entry of table `t` of database `db`, created empty when missing.
+    pub fn table_mut(&mut self, db: &str, t: &str) -> &mut TableEntry {
+        self.databases
+            .entry(db.to_string())
+            .or_default()
+            .tables
+            .entry(t.to_string())
+            .or_default()
+    }
+}
+
 /// Now, as the document writes it (UTC, seconds).
 pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()
