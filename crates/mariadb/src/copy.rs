@@ -114,19 +114,19 @@ async fn existing(
 /// Loads TSV rows into the target with IGNORE; returns rows inserted. Any warning other
 /// than a duplicate key (1062) is an error: nothing changes silently.
 pub async fn load(dst: &mut Conn, db: &str, t: &Table, data: Vec<u8>) -> Result<u64> {
-    let stream =
-        futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(data))]);
-    dst.set_infile_handler(async move { Ok(Box::pin(stream) as mysql_async::InfileData) });
+    let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(data))]);
+    load_stream(dst, db, t, Box::pin(stream)).await
+}
+
+/// [`load`] from a stream of TSV pieces (one statement however long the stream).
+async fn load_stream(dst: &mut Conn, db: &str, t: &Table, stream: mysql_async::InfileData) -> Result<u64> {
+    dst.set_infile_handler(async move { Ok(stream) });
     let sql = format!(
         "LOAD DATA LOCAL INFILE 'ferry-page' IGNORE INTO TABLE {}.{} CHARACTER SET utf8mb4 \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
         q(db),
         q(&t.name),
-        t.columns
-            .iter()
-            .map(|c| q(c))
-            .collect::<Vec<_>>()
-            .join(", ")
+        t.columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
     );
     dst.query_drop(sql)
         .await
@@ -145,6 +145,52 @@ pub async fn load(dst: &mut Conn, db: &str, t: &Table, data: Vec<u8>) -> Result<
         }
     }
     Ok(inserted)
+}
+
+/// A table without a primary key has no keyset to page by: one `LOAD DATA` statement (one
+/// transaction: all or nothing after a crash) fed while the source is read, so memory holds
+/// a few 1 MiB pieces however large the table. A read error aborts the statement.
+async fn copy_keyless(src: &mut Conn, dst: &mut Conn, spec: &Spec<'_>, sql: String) -> Result<u64> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let what = format!("read {}.{}", spec.src_db, spec.table.name);
+    let ncols = spec.table.columns.len();
+    let producer = async move {
+        let res: Result<()> = async {
+            let mut result = src.query_iter(sql).await.map_err(db_err(what.clone()))?;
+            let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+            while let Some(row) = result.next().await.map_err(db_err(what.clone()))? {
+                for i in 0..ncols {
+                    if i > 0 {
+                        buf.push(b'\t');
+                    }
+                    push_tsv(&mut buf, row.as_ref(i));
+                }
+                buf.push(b'\n');
+                if buf.len() >= 1 << 20 {
+                    let piece = bytes::Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(1 << 20)));
+                    if tx.send(Ok(piece)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                let _ = tx.send(Ok(bytes::Bytes::from(buf))).await;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = &res {
+            let _ = tx
+                .send(Err(std::io::Error::other(e.to_string())))
+                .await;
+        }
+        res
+    };
+    let stream = ferry_shared::stream::receiver_stream(rx);
+    let consumer = load_stream(dst, spec.dst_db, spec.table, stream);
+    let (read, loaded) = tokio::join!(producer, consumer);
+    read?;
+    loaded
 }
 
 /// Copies the selected rows. `on_page(inserted so far, last key)` runs after each page
@@ -193,6 +239,11 @@ pub async fn copy_table(
                     .join(", "),
                 spec.page
             ));
+        }
+        if !keyed {
+            let n = copy_keyless(src, dst, &spec, sql).await?;
+            on_page(n, &None)?;
+            return Ok((n, true));
         }
         let what = format!("read {}.{}", spec.src_db, t.name);
         let mut result = src.query_iter(sql).await.map_err(db_err(what.clone()))?;
