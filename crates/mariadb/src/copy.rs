@@ -114,19 +114,32 @@ async fn existing(
 /// Loads TSV rows into the target with IGNORE; returns rows inserted. Any warning other
 /// than a duplicate key (1062) is an error: nothing changes silently.
 pub async fn load(dst: &mut Conn, db: &str, t: &Table, data: Vec<u8>) -> Result<u64> {
-    let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(data))]);
-    load_stream(dst, db, t, Box::pin(stream)).await
+    load_stream(dst, db, t, move || {
+        Box::pin(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(
+            bytes::Bytes::from(data),
+        )]))
+    })
+    .await
 }
 
-/// [`load`] from a stream of TSV pieces (one statement however long the stream).
-async fn load_stream(dst: &mut Conn, db: &str, t: &Table, stream: mysql_async::InfileData) -> Result<u64> {
-    dst.set_infile_handler(async move { Ok(stream) });
+/// [`load`] from a stream of TSV pieces (one statement however long the stream). The
+/// stream is made inside the driver's handler (which must be `Sync`; a receiver is, a boxed
+/// stream is not).
+async fn load_stream<F>(dst: &mut Conn, db: &str, t: &Table, make: F) -> Result<u64>
+where
+    F: FnOnce() -> mysql_async::InfileData + Send + Sync + 'static,
+{
+    dst.set_infile_handler(async move { Ok(make()) });
     let sql = format!(
         "LOAD DATA LOCAL INFILE 'ferry-page' IGNORE INTO TABLE {}.{} CHARACTER SET utf8mb4 \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
         q(db),
         q(&t.name),
-        t.columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+        t.columns
+            .iter()
+            .map(|c| q(c))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     dst.query_drop(sql)
         .await
@@ -167,7 +180,10 @@ async fn copy_keyless(src: &mut Conn, dst: &mut Conn, spec: &Spec<'_>, sql: Stri
                 }
                 buf.push(b'\n');
                 if buf.len() >= 1 << 20 {
-                    let piece = bytes::Bytes::from(std::mem::replace(&mut buf, Vec::with_capacity(1 << 20)));
+                    let piece = bytes::Bytes::from(std::mem::replace(
+                        &mut buf,
+                        Vec::with_capacity(1 << 20),
+                    ));
                     if tx.send(Ok(piece)).await.is_err() {
                         return Ok(());
                     }
@@ -180,14 +196,13 @@ async fn copy_keyless(src: &mut Conn, dst: &mut Conn, spec: &Spec<'_>, sql: Stri
         }
         .await;
         if let Err(e) = &res {
-            let _ = tx
-                .send(Err(std::io::Error::other(e.to_string())))
-                .await;
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }
         res
     };
-    let stream = ferry_shared::stream::receiver_stream(rx);
-    let consumer = load_stream(dst, spec.dst_db, spec.table, stream);
+    let consumer = load_stream(dst, spec.dst_db, spec.table, move || {
+        ferry_shared::stream::receiver_stream(rx)
+    });
     let (read, loaded) = tokio::join!(producer, consumer);
     read?;
     loaded
