@@ -11,6 +11,7 @@ use crate::state::{self, DbEntry, Files, RoutineEntry, State};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::pattern::{any_match, parse_list, TablePattern};
+use ferry_shared::progress::Progress;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::sql::quote_mysql as q;
 use ferry_shared::{Exit, FerryError, Result};
@@ -406,7 +407,16 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             let stop2 = stop.clone();
             let files_ref = &files;
             let mut st_ref = st.clone();
+            let mut progress = Progress::new(
+                &format!("phase {} {tdb}.{t}", s.phase.label()),
+                None,
+                args.common.quiet,
+            );
+            progress.set_position(base_rows);
+            let mut shown = 0u64;
             let res = copy::copy_table(&mut src, &mut dst, spec, |n, last| {
+                progress.inc(n.saturating_sub(shown));
+                shown = n;
                 if let Some(e) = st_ref
                     .databases
                     .get_mut(db)
@@ -420,6 +430,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 Ok(!stop2.load(Ordering::SeqCst))
             })
             .await;
+            progress.finish();
             st = st_ref;
             let e = st.table_mut(db, t);
             match res {
