@@ -70,8 +70,12 @@ impl RecordWriter {
         )
     }
 
-    /// Writes to `dest.part`, renamed to `dest` by [`RecordWriter::finish`].
+    /// Writes to `dest.part`, renamed to `dest` by [`RecordWriter::finish`]. Missing parent
+    /// folders are created (`-o data/extracted/sales.ndjson` on a fresh checkout).
     pub fn create(dest: &Path) -> Result<Self> {
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| FerryError::io(dir, e))?;
+        }
         let tmp = part_path(dest);
         let f = File::create(&tmp).map_err(|e| FerryError::io(&tmp, e))?;
         Ok(Self::with_sink(
@@ -260,9 +264,21 @@ impl RecordWriter {
         self.line.extend_from_slice(json.as_bytes());
     }
 
+    /// Writes a whole record that is already one JSON object (records whose keys vary, such
+    /// as DynamoDB items), counted in the checksum like any other.
+    pub fn object(&mut self, json: &str) -> Result<()> {
+        self.line.clear();
+        self.line.extend_from_slice(json.as_bytes());
+        self.emit()
+    }
+
     /// Ends the record and writes it.
     pub fn end(&mut self) -> Result<()> {
         self.line.push(b'}');
+        self.emit()
+    }
+
+    fn emit(&mut self) -> Result<()> {
         self.checksum.add(&self.line);
         self.line.push(b'\n');
         self.offset += self.line.len() as u64;

@@ -41,17 +41,13 @@ pub struct Ctx {
     pub now: NaiveDateTime,
 }
 
-/// The default namespace of legacy-id UUIDs (itself the v5 UUID of "ferry.sqlite-consolidate"
-/// in the URL namespace), so the same legacy id gives the same UUID on every run.
+/// The default namespace of legacy-id UUIDs (v5 of "ferry.sqlite-consolidate" in the URL
+/// namespace), so the same legacy id gives the same UUID on every run.
 pub fn default_namespace() -> uuid::Uuid {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"ferry.sqlite-consolidate")
+    ferry_shared::ids::namespace("sqlite-consolidate")
 }
 
-/// The UUID of legacy id `id` of table `table` in database `db`: v5 of `db/table/id`.
-/// Integer ids are written in decimal, so `42`, `'42'` and `42.0` give the same UUID.
-pub fn legacy_uuid(ns: &uuid::Uuid, owner: &str, id: &str) -> uuid::Uuid {
-    uuid::Uuid::new_v5(ns, format!("{owner}/{id}").as_bytes())
-}
+pub use ferry_shared::ids::legacy_uuid;
 
 /// Parses a zone setting: `UTC`, `Z` or `±HH:MM`.
 pub fn parse_zone(s: &str) -> Option<FixedOffset> {

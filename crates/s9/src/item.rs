@@ -1,0 +1,94 @@
+//! DynamoDB items in DynamoDB's typed JSON (`{"S": …}`, `{"N": "12.5"}`, `{"M": …}`,
+//! `{"L": …}`, `{"BOOL": …}`), one per NDJSON line: the form the AWS CLI and SDKs use, so
+//! numbers stay decimal text and nothing is rounded on the way.
+
+use serde_json::{json, Map, Value};
+
+/// An item being built. Attributes that would hold nothing DynamoDB accepts (NULL, an
+/// empty set) are left out rather than sent.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Item(pub Map<String, Value>);
+
+impl Item {
+    /// A string attribute (left out when `None`).
+    pub fn s(&mut self, k: &str, v: Option<impl Into<String>>) -> &mut Self {
+        if let Some(v) = v {
+            self.0.insert(k.into(), json!({ "S": v.into() }));
+        }
+        self
+    }
+    /// A number attribute from exact decimal text.
+    pub fn n(&mut self, k: &str, v: Option<impl ToString>) -> &mut Self {
+        if let Some(v) = v {
+            self.0.insert(k.into(), json!({ "N": v.to_string() }));
+        }
+        self
+    }
+    /// A boolean attribute.
+    pub fn b(&mut self, k: &str, v: bool) -> &mut Self {
+        self.0.insert(k.into(), json!({ "BOOL": v }));
+        self
+    }
+    /// A map attribute (left out when empty).
+    pub fn m(&mut self, k: &str, v: Item) -> &mut Self {
+        if !v.0.is_empty() {
+            self.0.insert(k.into(), json!({ "M": Value::Object(v.0) }));
+        }
+        self
+    }
+    /// A list of maps.
+    pub fn l(&mut self, k: &str, v: Vec<Item>) -> &mut Self {
+        let list: Vec<Value> = v
+            .into_iter()
+            .map(|i| json!({ "M": Value::Object(i.0) }))
+            .collect();
+        self.0.insert(k.into(), json!({ "L": list }));
+        self
+    }
+    /// A string set (left out when empty: DynamoDB refuses empty sets).
+    pub fn ss(&mut self, k: &str, mut v: Vec<String>) -> &mut Self {
+        v.sort();
+        v.dedup();
+        if !v.is_empty() {
+            self.0.insert(k.into(), json!({ "SS": v }));
+        }
+        self
+    }
+    /// The item as one JSON line.
+    pub fn to_json(&self) -> String {
+        Value::Object(self.0.clone()).to_string()
+    }
+    /// Size as DynamoDB counts it (attribute names plus values: UTF-8 bytes of strings and
+    /// number text, 1 for booleans, 3 bytes per map or list plus 1 per element): for the
+    /// 400 KB item limit.
+    pub fn size(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + av_size(v)).sum()
+    }
+}
+
+fn av_size(av: &Value) -> usize {
+    let Some((t, v)) = av.as_object().and_then(|m| m.iter().next()) else {
+        return 0;
+    };
+    let strs = |v: &Value| {
+        v.as_array().map_or(0, |a| {
+            a.iter().map(|x| x.as_str().map_or(0, str::len)).sum()
+        })
+    };
+    match t.as_str() {
+        "S" | "N" | "B" => v.as_str().map_or(0, str::len),
+        "BOOL" | "NULL" => 1,
+        "SS" | "NS" | "BS" => strs(v),
+        "M" => {
+            3 + v
+                .as_object()
+                .map_or(0, |o| o.iter().map(|(k, x)| k.len() + av_size(x)).sum())
+        }
+        "L" => {
+            3 + v
+                .as_array()
+                .map_or(0, |a| a.iter().map(|x| 1 + av_size(x)).sum())
+        }
+        _ => 0,
+    }
+}

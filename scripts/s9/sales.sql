@@ -1,0 +1,1 @@
+SELECT s.*, (SELECT json_agg(json_build_object('line_no', l.line_no, 'product_code', l.product_code, 'description', l.description, 'quantity', l.quantity::text, 'unit_price', l.unit_price::text, 'vat_rate', l.vat_rate::text) ORDER BY l.line_no) FROM sale_lines l WHERE l.sale_id = s.id) AS lines FROM sales s
