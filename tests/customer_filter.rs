@@ -73,7 +73,7 @@ impl Setup {
         }
         v
     }
-    fn filter(&self, target_base: &str, extra: &[&str]) -> Run {
+    fn filter_cmd(&self, target_base: &str, extra: &[&str]) -> std::process::Command {
         let mut c = tool("customer-filter", self.dir.path());
         c.args(self.servers(target_base));
         c.args([
@@ -83,7 +83,10 @@ impl Setup {
             "1,2",
         ]);
         c.args(extra);
-        run(c)
+        c
+    }
+    fn filter(&self, target_base: &str, extra: &[&str]) -> Run {
+        run(self.filter_cmd(target_base, extra))
     }
 }
 
@@ -326,16 +329,6 @@ fn one_server_mapped_kill_and_rerun() {
         .dir
         .path()
         .join(".migration_state/migration_state_1_2.json");
-    let mut c = tool("customer-filter", s.dir.path());
-    c.args(s.servers(&base));
-    c.args([
-        "--databases",
-        &format!("{},{}", s.sf.name, s.ob.name),
-        "--customer-ids",
-        "1,2",
-        "--batch-size",
-        "5000",
-    ]);
     let bulk_started = || {
         std::fs::read_to_string(&state)
             .ok()
@@ -348,17 +341,9 @@ fn one_server_mapped_kill_and_rerun() {
             .is_some()
     };
     // Ctrl+C (SIGINT) mid-table: the page finishes, the state is saved, the trigger is back.
+    let pages = ["--batch-size", "5000"];
     let mut child = {
-        let mut c = tool("customer-filter", s.dir.path());
-        c.args(s.servers(&base));
-        c.args([
-            "--databases",
-            &format!("{},{}", s.sf.name, s.ob.name),
-            "--customer-ids",
-            "1,2",
-            "--batch-size",
-            "5000",
-        ]);
+        let mut c = s.filter_cmd(&base, &pages);
         c.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -398,20 +383,10 @@ fn one_server_mapped_kill_and_rerun() {
         Some("1")
     );
     // Then kill -9 mid-table.
-    let mut c = tool("customer-filter", s.dir.path());
-    c.args(s.servers(&base));
-    c.args([
-        "--databases",
-        &format!("{},{}", s.sf.name, s.ob.name),
-        "--customer-ids",
-        "1,2",
-        "--batch-size",
-        "5000",
-    ]);
-    let killed = kill_when(c, bulk_started);
+    let killed = kill_when(s.filter_cmd(&base, &pages), bulk_started);
     let copied = s.sf2.scalar("SELECT COUNT(*) FROM BULK_ORDER").unwrap();
     eprintln!("killed mid-table: {killed}, BULK_ORDER rows before the rerun: {copied}");
-    let r = s.filter(&base, &["--batch-size", "5000"]);
+    let r = s.filter(&base, &pages);
     assert_exit(&r, 0);
     assert_eq!(
         rows(

@@ -111,6 +111,13 @@ async fn databases(args: &Args, src: &mut Conn) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The names a one-column information_schema query lists for database `db`.
+async fn names(c: &mut Conn, sql: &str, db: &str, what: &str) -> Result<Vec<String>> {
+    c.exec(sql, (db,))
+        .await
+        .map_err(db_err(format!("{what} of {db}")))
+}
+
 /// A table's DDL split into the part created in pass 1 and its foreign keys (pass 2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SplitTable {
@@ -335,13 +342,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         let target_exists = existing.is_some() && !args.dry_run;
         // Pass 1: tables without foreign keys.
-        let tables: Vec<String> = src
-            .exec(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
-                (db,),
-            )
-            .await
-            .map_err(db_err(format!("list tables of {db}")))?;
+        let tables = names(&mut src, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", db, "list tables").await?;
         let mut pass2: Vec<(String, SplitTable)> = Vec::new();
         for t in &tables {
             let (ddl, _) = show_create(&mut src, "TABLE", db, t, 1)
@@ -439,13 +440,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             )
             .await?;
         }
-        let views: Vec<String> = src
-            .exec(
-                "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
-                (db,),
-            )
-            .await
-            .map_err(db_err(format!("list views of {db}")))?;
+        let views = names(&mut src, "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", db, "list views").await?;
         let mut pending: Vec<(String, String)> = Vec::new();
         for v in &views {
             if let Some((ddl, _)) = show_create(&mut src, "VIEW", db, v, 1).await? {
@@ -485,13 +480,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             }
             pending = failed.into_iter().map(|(v, d, _)| (v, d)).collect();
         }
-        let triggers: Vec<String> = src
-            .exec(
-                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER",
-                (db,),
-            )
-            .await
-            .map_err(db_err(format!("list triggers of {db}")))?;
+        let triggers = names(&mut src, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", db, "list triggers").await?;
         for name in &triggers {
             let Some((ddl, mode)) = show_create(&mut src, "TRIGGER", db, name, 2).await? else {
                 continue;
