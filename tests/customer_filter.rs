@@ -94,6 +94,14 @@ fn rows(db: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
     db.query(sql)
 }
 
+/// How many triggers a database has.
+fn triggers(db: &MyDb) -> Option<String> {
+    db.scalar(&format!(
+        "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}'",
+        db.name
+    ))
+}
+
 /// CHECKSUM TABLE of every table of a database.
 fn checksums(db: &MyDb) -> Vec<Vec<Option<String>>> {
     let tables = db.query(&format!(
@@ -116,10 +124,9 @@ fn checksums(db: &MyDb) -> Vec<Vec<Option<String>>> {
 }
 
 /// The documented selection, computed on the source: (table, ORDER BY, WHERE).
-fn expected(sf: &MyDb) -> Vec<(&'static str, &'static str, String)> {
+fn expected() -> Vec<(&'static str, &'static str, String)> {
     let accounts = "SELECT id FROM ACCOUNT WHERE customer_id IN (1, 2)";
     let orders = "SELECT order_id FROM ORDERS WHERE customer_id IN (1, 2)";
-    let _ = sf;
     vec![
         ("CUSTOMER", "customer_id", "customer_id IN (1, 2)".into()),
         ("ACCOUNT", "id", "customer_id IN (1, 2)".into()),
@@ -154,7 +161,7 @@ fn expected(sf: &MyDb) -> Vec<(&'static str, &'static str, String)> {
 }
 
 fn assert_selection(s: &Setup, big_log_rows: &str) {
-    for (t, order, cond) in expected(&s.sf) {
+    for (t, order, cond) in expected() {
         let want = rows(
             &s.sf,
             &format!("SELECT * FROM {t} WHERE {cond} ORDER BY {order}"),
@@ -223,15 +230,7 @@ fn two_servers_closure_rerun_force_tables_delete() {
     let report_orphans = s.sf2.scalar("SELECT COUNT(*) FROM INVOICE i LEFT JOIN ACCOUNT a ON a.id = i.account_id WHERE a.id IS NULL");
     assert_eq!(report_orphans.as_deref(), Some("0"));
     // The trigger was set aside during the load (it would have filled ORDERS.note) and is back.
-    assert_eq!(
-        s.sf2
-            .scalar(&format!(
-                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}'",
-                s.sf2.name
-            ))
-            .as_deref(),
-        Some("1")
-    );
+    assert_eq!(triggers(&s.sf2).as_deref(), Some("1"));
     // Routines exist and run on the target.
     assert_eq!(
         s.sf2.scalar("SELECT fn_order_total(501)").as_deref(),
@@ -373,15 +372,7 @@ fn one_server_mapped_kill_and_rerun() {
     } else {
         eprintln!("the run ended before SIGINT arrived: {err}");
     }
-    assert_eq!(
-        s.sf2
-            .scalar(&format!(
-                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}'",
-                s.sf2.name
-            ))
-            .as_deref(),
-        Some("1")
-    );
+    assert_eq!(triggers(&s.sf2).as_deref(), Some("1"));
     // Then kill -9 mid-table.
     let killed = kill_when(s.filter_cmd(&base, &pages), bulk_started);
     let copied = s.sf2.scalar("SELECT COUNT(*) FROM BULK_ORDER").unwrap();
