@@ -79,6 +79,9 @@ pub struct RunReport {
     pub exit_code: u8,
     /// Free-form facts worth knowing (resumed from, stream checksum matched, …).
     pub notes: Vec<String>,
+    /// Named counts of what happened on the way (e.g. `retried_unprocessed_items`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, u64>,
     #[serde(skip)]
     start: Option<Instant>,
 }
@@ -101,6 +104,7 @@ impl RunReport {
             status: "running".into(),
             exit_code: 0,
             notes: Vec::new(),
+            counters: BTreeMap::new(),
             start: Some(Instant::now()),
         }
     }
@@ -211,6 +215,13 @@ impl RunReport {
         if !self.totals.conversions.is_empty() {
             out.push_str("conversions:");
             for (k, v) in &self.totals.conversions {
+                out.push_str(&format!(" {k}={v}"));
+            }
+            out.push('\n');
+        }
+        if !self.counters.is_empty() {
+            out.push_str("counters:");
+            for (k, v) in &self.counters {
                 out.push_str(&format!(" {k}={v}"));
             }
             out.push('\n');

@@ -1,0 +1,142 @@
+//! The DynamoDB connection, the same code path for real AWS and a local server: the
+//! region comes from `--target dynamodb://REGION` (or `AWS_REGION`), credentials from the
+//! standard AWS chain (environment, profile, SSO, instance role), and a local server is
+//! only an endpoint URL (`--endpoint-url`, `FERRY_ENDPOINT_URL` or `AWS_ENDPOINT_URL`).
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::Client;
+use clap::Args;
+use ferry_shared::FerryError;
+use std::time::Duration;
+
+/// Connection flags shared by `load-dynamo`, `backup-dynamo` and `compare-counts`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DynamoArgs {
+    /// dynamodb://REGION (default: AWS_REGION, else us-east-1).
+    #[arg(long = "target", env = "FERRY_TARGET", value_name = "URL")]
+    pub target: Option<String>,
+    /// Endpoint URL of a DynamoDB-compatible server (e.g. http://127.0.0.1:5500).
+    #[arg(long, env = "FERRY_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+impl DynamoArgs {
+    /// The region, from the URL or the environment.
+    pub fn region(&self) -> ferry_shared::Result<String> {
+        match &self.target {
+            Some(t) => {
+                let ep = ferry_shared::conn::parse_url(t, "target")?;
+                if ep.engine != ferry_shared::conn::Engine::Dynamodb {
+                    return Err(FerryError::Usage(format!(
+                        "--target {ep}: this tool writes to DynamoDB; give dynamodb://REGION"
+                    )));
+                }
+                Ok(ep.database.unwrap_or_else(|| "us-east-1".into()))
+            }
+            None => Ok(std::env::var("AWS_REGION")
+                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|_| "us-east-1".into())),
+        }
+    }
+
+    /// How the target is shown in logs and reports.
+    pub fn describe(&self) -> String {
+        let region = self.region().unwrap_or_default();
+        match &self.endpoint_url {
+            Some(u) => format!("dynamodb://{region} at {u}"),
+            None => format!("dynamodb://{region}"),
+        }
+    }
+
+    /// A client. The SDK's own retries are off: Ferry retries with its own backoff so each
+    /// retry is counted, logged and bounded by `--max-retries`.
+    pub async fn client(&self) -> ferry_shared::Result<Client> {
+        let region = self.region()?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region))
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(u) = &self.endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        Ok(Client::new(&loader.load().await))
+    }
+}
+
+/// What to do about a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Throttled or a transient server/network fault: retry after a backoff.
+    Transient,
+    /// The request itself is invalid (an item DynamoDB refuses): do not retry as is.
+    Invalid,
+    /// Anything else (no such table, no permission, bad credentials): stop.
+    Fatal,
+}
+
+/// Classifies an SDK error by its error code and HTTP status.
+pub fn classify<E: ProvideErrorMetadata, R: std::fmt::Debug>(e: &SdkError<E, R>) -> Failure {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Failure::Transient
+        }
+        SdkError::ServiceError(_) => match e.code().unwrap_or("") {
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "LimitExceededException"
+            | "TransactionInProgressException" => Failure::Transient,
+            "ValidationException" | "ItemCollectionSizeLimitExceededException" => Failure::Invalid,
+            _ if format!("{:?}", e.raw_response()).contains("status: StatusCode(5") => {
+                Failure::Transient
+            }
+            _ => Failure::Fatal,
+        },
+        _ => Failure::Fatal,
+    }
+}
+
+/// The error's code (e.g. `ProvisionedThroughputExceededException`) or its kind.
+pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
+    match e {
+        SdkError::TimeoutError(_) => "timeout".into(),
+        SdkError::DispatchFailure(_) => "connection failure".into(),
+        SdkError::ResponseError(_) => "unreadable response".into(),
+        _ => e.code().unwrap_or("error").to_string(),
+    }
+}
+
+/// One line for a user: code and message, with the chain of causes for network errors.
+pub fn message<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        _ => format!("{}", DisplayErrorContext(e)).replace('\n', " "),
+    }
+}
+
+/// Exponential backoff with jitter: a random wait between half and all of
+/// min(20 s, base·2^attempt), so writers backing off together do not retry in step, and
+/// each retry still waits longer than the last on average.
+pub fn backoff(attempt: u32, base: Duration) -> Duration {
+    let cap = Duration::from_secs(20);
+    let ceiling = base
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(cap)
+        .as_millis() as u64;
+    Duration::from_millis(rand::random_range(ceiling / 2..=ceiling.max(1)))
+}

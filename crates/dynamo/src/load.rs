@@ -1,0 +1,998 @@
+//! `load-dynamo`: NDJSON items (DynamoDB typed JSON, one per line) → a DynamoDB table with
+//! BatchWriteItem.
+//!
+//! How it keeps the contracts:
+//! - **Nothing dropped.** An item DynamoDB would refuse (over 400 KB, no key, a value of no
+//!   DynamoDB type) is rejected before sending, with its reason. UnprocessedItems and
+//!   throttling errors are retried with exponential backoff and jitter up to
+//!   `--max-retries`; what is still not written then goes to the rejects file and the exit
+//!   code is 3.
+//! - **Keyed puts, in file order.** A key seen twice in one batch would fail the whole
+//!   request, so the batch is sent before the second one is added; a batch holding a key
+//!   that is still in flight in another batch waits for it. The last line for a key wins,
+//!   as in a sequential load.
+//! - **Resume.** Batches complete out of order; the checkpoint records the line up to
+//!   which every item is written or rejected. A rerun with `--resume` continues there;
+//!   items after it may be put again, which changes nothing (puts are keyed).
+
+use crate::av::{item_from_json, json_item_size, SdkItem, MAX_ITEM_BYTES};
+use crate::client::{backoff, classify, code, message, DynamoArgs, Failure};
+use crate::table::{self, IndexSpec, KeySpec, TableSpec};
+use anyhow::Context;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use clap::Parser;
+use ferry_shared::checkpoint::Checkpoint;
+use ferry_shared::cli::CommonArgs;
+use ferry_shared::progress::Progress;
+use ferry_shared::record::{Item as Line, RecordReader};
+use ferry_shared::rejects::{record_value, Reject, Rejects};
+use ferry_shared::report::{RunReport, TableStats};
+use ferry_shared::{Exit, FerryError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// BatchWriteItem's limits.
+const MAX_BATCH_ITEMS: usize = 25;
+const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+const EXAMPLES: &str = "\
+Examples:
+  # a transformed file into a local DynamoDB-compatible server, creating the table
+  load-dynamo data/validated/sales.ndjson --table SalesTable-dev \\
+      --endpoint-url http://127.0.0.1:5500 --create-table --key saleId:S \\
+      --gsi buyerId-saleDate-index=buyerId:S,saleDate:S
+  # through a pipe
+  transform-sales data/extracted/sales.ndjson -o - | load-dynamo - --table SalesTable-dev
+  # after a crash: continue after the last committed line
+  load-dynamo data/validated/sales.ndjson --table SalesTable-dev --resume
+  # restore a backup (keys and indexes from its .dynamo.json sidecar)
+  load-dynamo data/backups/SalesTable-dev-20260130-150000.ndjson --table SalesTable-dev --create-table";
+
+/// Command line of `load-dynamo`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "load-dynamo",
+    version,
+    about = "Load NDJSON items (DynamoDB typed JSON) into a DynamoDB table with BatchWriteItem: retries, rejects, resume.",
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    /// Items, one typed-JSON object per line (`-` or absent: stdin).
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Target table.
+    #[arg(long, short = 't', value_name = "NAME")]
+    pub table: String,
+    #[command(flatten)]
+    pub conn: DynamoArgs,
+    /// Items per BatchWriteItem request (at most 25).
+    #[arg(long, default_value_t = MAX_BATCH_ITEMS, value_name = "N")]
+    pub batch_size: usize,
+    /// Requests in flight at once.
+    #[arg(long, env = "FERRY_CONCURRENCY", default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
+    /// Retries of throttled requests and unprocessed items before they are rejected.
+    #[arg(long, env = "FERRY_MAX_RETRIES", default_value_t = 8, value_name = "N")]
+    pub max_retries: u32,
+    /// First backoff in milliseconds (doubling each retry, with jitter, capped at 20 s).
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub retry_delay_ms: u64,
+    /// Pause after each request, in milliseconds (rate limiting: the document's batchDelay).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub batch_delay_ms: u64,
+    /// Create the table when it does not exist (keys from --key, or the input's
+    /// .dynamo.json sidecar written by backup-dynamo).
+    #[arg(long)]
+    pub create_table: bool,
+    /// Key specification NAME:TYPE[,NAME:TYPE] (partition, sort; TYPE S, N or B).
+    #[arg(long, value_name = "SPEC")]
+    pub key: Option<String>,
+    /// A global secondary index for --create-table: INDEX=NAME:TYPE[,NAME:TYPE]; repeatable.
+    #[arg(long = "gsi", value_name = "SPEC")]
+    pub gsi: Vec<String>,
+    /// Back up the table (backup-dynamo) before writing to it, when it has items.
+    #[arg(long)]
+    pub backup_before_load: bool,
+    /// Where --backup-before-load writes.
+    #[arg(long, default_value = "data/backups", value_name = "DIR")]
+    pub backup_dir: PathBuf,
+    /// Continue after the last committed line of an interrupted run.
+    #[arg(long)]
+    pub resume: bool,
+    /// Checkpoint file (default: INPUT.load-dynamo.checkpoint.json, or
+    /// load-dynamo-TABLE.checkpoint.json for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Read, check and batch everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rejected items (default: INPUT.load.rejects.ndjson, or
+    /// load-dynamo-TABLE.rejects.ndjson for stdin).
+    #[arg(long, env = "FERRY_REJECTS", value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Stop after this many rejected items (0: no limit).
+    #[arg(
+        long,
+        env = "FERRY_MAX_REJECTS",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
+    pub max_rejects: u64,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// What the checkpoint records.
+#[derive(Debug, Serialize, Deserialize, Default, Clone)]
+struct LoadState {
+    /// Lines of input read and settled (written or rejected).
+    line: u64,
+    /// Byte offset after `line`.
+    offset: u64,
+    /// Items written up to `line`.
+    written: u64,
+    /// Items rejected up to `line`.
+    rejected: u64,
+    /// Length of the rejects file holding exactly those rejects.
+    rejects_len: u64,
+    /// Retry counters so the final report covers the whole load.
+    counters: BTreeMap<String, u64>,
+    /// The backup taken before the first run wrote anything.
+    backup: Option<String>,
+}
+
+/// An input line that will not be sent.
+#[derive(Debug)]
+struct Bad {
+    line: u64,
+    raw: Vec<u8>,
+    column: Option<String>,
+    reason: String,
+}
+
+/// An item ready to send.
+struct Entry {
+    line: u64,
+    raw: Vec<u8>,
+    key: String,
+    item: SdkItem,
+}
+
+/// What the reader thread sends, each with the line and byte offset just read.
+enum Msg {
+    Item(Entry, usize, (u64, u64)),
+    Bad(Bad, (u64, u64)),
+    /// A line that carries no item (an `extract` stream's header or end line).
+    Pos((u64, u64)),
+    Failed(FerryError),
+}
+
+/// A batch on its way.
+struct Batch {
+    seq: u64,
+    entries: Vec<Entry>,
+    bad: Vec<Bad>,
+    bytes: usize,
+    end: (u64, u64),
+}
+
+/// A settled batch.
+struct Done {
+    seq: u64,
+    written: u64,
+    failed: Vec<Bad>,
+    counters: BTreeMap<String, u64>,
+    keys: Vec<String>,
+    end: (u64, u64),
+}
+
+/// Retry settings of one run.
+#[derive(Clone, Copy)]
+struct Retry {
+    max: u32,
+    base: Duration,
+    delay: Duration,
+    dry_run: bool,
+}
+
+/// The key of an item as one string (partition, then sort), for duplicate detection.
+fn key_string(
+    spec: &KeySpec,
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, (String, String)> {
+    let mut out = String::new();
+    for a in spec.attrs() {
+        let v = obj
+            .get(&a.name)
+            .and_then(|v| v.get(&a.kind))
+            .ok_or_else(|| {
+                (
+                    a.name.clone(),
+                    format!("key attribute {:?} ({}) is missing", a.name, a.kind),
+                )
+            })?;
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => other.to_string(),
+        };
+        if text.is_empty() {
+            return Err((
+                a.name.clone(),
+                format!(
+                    "key attribute {:?} is an empty string (DynamoDB refuses it)",
+                    a.name
+                ),
+            ));
+        }
+        if !out.is_empty() {
+            out.push('\u{1f}');
+        }
+        out.push_str(&text);
+    }
+    Ok(out)
+}
+
+fn key_of_item(spec: &KeySpec, item: &SdkItem) -> String {
+    let mut out = String::new();
+    for a in spec.attrs() {
+        let t = match item.get(&a.name) {
+            Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
+            Some(AttributeValue::B(b)) => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+            }
+            _ => String::new(),
+        };
+        if !out.is_empty() {
+            out.push('\u{1f}');
+        }
+        out.push_str(&t);
+    }
+    out
+}
+
+/// Parses and checks one line; `Ok(None)` for control lines.
+fn parse_line(spec: &KeySpec, line: u64, raw: &[u8]) -> Result<(Entry, usize), Bad> {
+    let bad = |column: Option<String>, reason: String| Bad {
+        line,
+        raw: raw.to_vec(),
+        column,
+        reason,
+    };
+    let obj: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(raw).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
+    // Backups and the AWS CLI wrap items as {"Item": {...}}: accept that form too.
+    let obj = match obj.get("Item") {
+        Some(serde_json::Value::Object(inner)) if obj.len() == 1 => inner.clone(),
+        _ => obj,
+    };
+    let size = json_item_size(&obj);
+    if size > MAX_ITEM_BYTES {
+        return Err(bad(
+            None,
+            format!("item is {size} bytes, over DynamoDB's 400 KB ({MAX_ITEM_BYTES} bytes) limit"),
+        ));
+    }
+    let key = key_string(spec, &obj).map_err(|(c, r)| bad(Some(c), r))?;
+    let item = item_from_json(&obj).map_err(|e| bad(None, e))?;
+    Ok((
+        Entry {
+            line,
+            raw: raw.to_vec(),
+            key,
+            item,
+        },
+        size,
+    ))
+}
+
+/// Reads the input on a blocking thread, parsing and checking each line.
+fn spawn_reader(
+    mut reader: RecordReader,
+    spec: KeySpec,
+    tx: mpsc::Sender<Msg>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || loop {
+        let msg = match reader.next_item() {
+            Ok(None) => return,
+            Ok(Some(Line::Data)) => {
+                let at = (reader.line_no(), reader.offset());
+                match parse_line(&spec, at.0, reader.line()) {
+                    Ok((e, size)) => Msg::Item(e, size, at),
+                    Err(b) => Msg::Bad(b, at),
+                }
+            }
+            Ok(Some(_)) => Msg::Pos((reader.line_no(), reader.offset())),
+            Err(e) => Msg::Failed(e),
+        };
+        let failed = matches!(msg, Msg::Failed(_));
+        if tx.blocking_send(msg).is_err() || failed {
+            return;
+        }
+    })
+}
+
+fn put(item: SdkItem) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .expect("item is set"),
+        )
+        .build()
+}
+
+fn count(c: &mut BTreeMap<String, u64>, k: &str, n: u64) {
+    *c.entry(k.to_string()).or_default() += n;
+}
+
+/// Sends one batch until every item is written or out of retries.
+async fn write_batch(
+    client: Client,
+    table: Arc<str>,
+    spec: Arc<KeySpec>,
+    batch: Batch,
+    retry: Retry,
+) -> Result<Done, FerryError> {
+    let keys: Vec<String> = batch.entries.iter().map(|e| e.key.clone()).collect();
+    let (seq, end) = (batch.seq, batch.end);
+    let mut counters = BTreeMap::new();
+    let mut failed = batch.bad;
+    if retry.dry_run {
+        return Ok(Done {
+            seq,
+            written: batch.entries.len() as u64,
+            failed,
+            counters,
+            keys,
+            end,
+        });
+    }
+    let mut lines: HashMap<String, (u64, Vec<u8>)> = HashMap::with_capacity(batch.entries.len());
+    let mut pending = Vec::with_capacity(batch.entries.len());
+    for e in batch.entries {
+        lines.insert(e.key, (e.line, e.raw));
+        pending.push(put(e.item));
+    }
+    let mut written = 0u64;
+    let mut attempt = 0u32;
+    let fail_all = |pending: &[WriteRequest],
+                    lines: &mut HashMap<String, (u64, Vec<u8>)>,
+                    failed: &mut Vec<Bad>,
+                    reason: &str| {
+        for w in pending {
+            let k = w
+                .put_request()
+                .map(|p| key_of_item(&spec, p.item()))
+                .unwrap_or_default();
+            if let Some((line, raw)) = lines.remove(&k) {
+                failed.push(Bad {
+                    line,
+                    raw,
+                    column: None,
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    };
+    while !pending.is_empty() {
+        // The request is consumed by `send`; keep a copy only for a retry of the whole
+        // request (throttling), which is rare: rebuild it from the input lines then.
+        let sent = pending.len() as u64;
+        let res = client
+            .batch_write_item()
+            .request_items(table.to_string(), std::mem::take(&mut pending))
+            .send()
+            .await;
+        if !retry.delay.is_zero() {
+            tokio::time::sleep(retry.delay).await;
+        }
+        match res {
+            Ok(out) => {
+                let unprocessed: Vec<WriteRequest> = out
+                    .unprocessed_items()
+                    .and_then(|m| m.get(table.as_ref()))
+                    .cloned()
+                    .unwrap_or_default();
+                let done = sent - unprocessed.len() as u64;
+                written += done;
+                // Lines of written items are settled.
+                if !unprocessed.is_empty() {
+                    let still: std::collections::HashSet<String> = unprocessed
+                        .iter()
+                        .filter_map(|w| w.put_request().map(|p| key_of_item(&spec, p.item())))
+                        .collect();
+                    lines.retain(|k, _| still.contains(k));
+                    count(
+                        &mut counters,
+                        "retried_unprocessed_items",
+                        unprocessed.len() as u64,
+                    );
+                    attempt += 1;
+                    if attempt > retry.max {
+                        let reason = format!(
+                            "not written: still in UnprocessedItems after {} retries",
+                            retry.max
+                        );
+                        fail_all(&unprocessed, &mut lines, &mut failed, &reason);
+                        count(&mut counters, "gave_up_items", unprocessed.len() as u64);
+                        break;
+                    }
+                    let wait = backoff(attempt, retry.base);
+                    log_retry(
+                        &table,
+                        seq,
+                        &format!("{} unprocessed items", unprocessed.len()),
+                        attempt,
+                        retry.max,
+                        wait,
+                    );
+                    tokio::time::sleep(wait).await;
+                    pending = unprocessed;
+                } else {
+                    lines.clear();
+                }
+            }
+            Err(e) => {
+                let kind = classify(&e);
+                let why = message(&e);
+                // Rebuild the unsent requests from the lines still pending.
+                let rebuilt: Vec<WriteRequest> = lines
+                    .values()
+                    .map(|(line, raw)| {
+                        parse_line(&spec, *line, raw)
+                            .map(|(e, _)| put(e.item))
+                            .map_err(|b| FerryError::Database(b.reason))
+                    })
+                    .collect::<Result<_, _>>()?;
+                match kind {
+                    Failure::Transient => {
+                        count(&mut counters, "retried_requests", 1);
+                        count(&mut counters, &format!("error_{}", code(&e)), 1);
+                        attempt += 1;
+                        if attempt > retry.max {
+                            let reason = format!("not written after {} retries: {why}", retry.max);
+                            fail_all(&rebuilt, &mut lines, &mut failed, &reason);
+                            count(&mut counters, "gave_up_items", rebuilt.len() as u64);
+                            break;
+                        }
+                        let wait = backoff(attempt, retry.base);
+                        log_retry(&table, seq, &code(&e), attempt, retry.max, wait);
+                        tokio::time::sleep(wait).await;
+                        pending = rebuilt;
+                    }
+                    Failure::Invalid if rebuilt.len() > 1 => {
+                        // One item spoils the request: send them one by one to find it.
+                        tracing::debug!(
+                            "{table}: batch {seq}: {why}; sending its items one by one"
+                        );
+                        let mut rest: Vec<(u64, Vec<u8>)> = lines.drain().map(|(_, v)| v).collect();
+                        rest.sort_by_key(|(l, _)| *l);
+                        for (line, raw) in rest {
+                            let entry = match parse_line(&spec, line, &raw) {
+                                Ok((e, _)) => e,
+                                Err(b) => {
+                                    failed.push(b);
+                                    continue;
+                                }
+                            };
+                            let one = Batch {
+                                seq,
+                                entries: vec![entry],
+                                bad: Vec::new(),
+                                bytes: 0,
+                                end,
+                            };
+                            let d = Box::pin(write_batch(
+                                client.clone(),
+                                table.clone(),
+                                spec.clone(),
+                                one,
+                                retry,
+                            ))
+                            .await?;
+                            written += d.written;
+                            failed.extend(d.failed);
+                            for (k, v) in d.counters {
+                                count(&mut counters, &k, v);
+                            }
+                        }
+                        break;
+                    }
+                    Failure::Invalid => {
+                        fail_all(
+                            &rebuilt,
+                            &mut lines,
+                            &mut failed,
+                            &format!("refused by DynamoDB: {why}"),
+                        );
+                        break;
+                    }
+                    Failure::Fatal => {
+                        return Err(FerryError::Database(format!(
+                            "BatchWriteItem {table}: {why}"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(Done {
+        seq,
+        written,
+        failed,
+        counters,
+        keys,
+        end,
+    })
+}
+
+/// Retries are logged (the first ones on stderr, all in the log file).
+fn log_retry(table: &str, seq: u64, what: &str, attempt: u32, max: u32, wait: Duration) {
+    static SHOWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SHOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if n < 20 {
+        tracing::info!(
+            "{table}: batch {seq}: {what}; retry {attempt}/{max} in {} ms",
+            wait.as_millis()
+        );
+    } else {
+        if n == 20 {
+            tracing::info!("{table}: more retries (counted in the report; -v shows each)");
+        }
+        tracing::debug!(
+            "{table}: batch {seq}: {what}; retry {attempt}/{max} in {} ms",
+            wait.as_millis()
+        );
+    }
+}
+
+/// Lines in a file, for the progress total.
+fn count_lines(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let r = f.read(&mut buf).ok()?;
+        if r == 0 {
+            return Some(n);
+        }
+        n += buf[..r].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
+fn default_beside(input: Option<&Path>, suffix: &str, table: &str) -> PathBuf {
+    match input {
+        Some(p) => {
+            let mut s = p.as_os_str().to_owned();
+            s.push(suffix);
+            PathBuf::from(s)
+        }
+        None => PathBuf::from(format!(
+            "load-dynamo-{}{suffix}",
+            ferry_shared::cli::file_safe(table)
+        )),
+    }
+}
+
+/// The table's keys: from DynamoDB when it exists; else --key/--gsi or the input's sidecar
+/// (and the table is created when --create-table says so).
+async fn resolve_table(
+    args: &Args,
+    client: &Client,
+    input: Option<&Path>,
+) -> anyhow::Result<KeySpec> {
+    let wanted = match &args.key {
+        Some(k) => Some(TableSpec {
+            table: args.table.clone(),
+            key: KeySpec::parse(k)?,
+            indexes: args
+                .gsi
+                .iter()
+                .map(|g| IndexSpec::parse(g))
+                .collect::<Result<_, _>>()?,
+        }),
+        None => match input.map(table::sidecar).filter(|p| p.exists()) {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?;
+                let spec: TableSpec = serde_json::from_str(&text).map_err(|e| {
+                    FerryError::Usage(format!("{}: not a table spec: {e}", p.display()))
+                })?;
+                Some(spec)
+            }
+            None => None,
+        },
+    };
+    if let Some(existing) = table::describe(client, &args.table).await? {
+        if let Some(w) = &wanted {
+            if w.key != existing.key {
+                return Err(FerryError::Usage(format!(
+                    "table {} has keys {}, not {}",
+                    args.table, existing.key, w.key
+                ))
+                .into());
+            }
+        }
+        return Ok(existing.key);
+    }
+    let Some(spec) = wanted else {
+        return Err(FerryError::NotFound(format!(
+            "table {} does not exist; give --create-table --key NAME:TYPE to create it",
+            args.table
+        ))
+        .into());
+    };
+    if args.dry_run {
+        tracing::info!(
+            "{}: does not exist; would create it (keys {})",
+            args.table,
+            spec.key
+        );
+        return Ok(spec.key);
+    }
+    if !args.create_table {
+        return Err(FerryError::NotFound(format!(
+            "table {} does not exist; add --create-table to create it with keys {}",
+            args.table, spec.key
+        ))
+        .into());
+    }
+    table::create(client, &args.table, &spec).await?;
+    Ok(spec.key)
+}
+
+/// Runs `load-dynamo`.
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    ferry_shared::logging::init(&args.common)?;
+    if args.batch_size == 0 || args.batch_size > MAX_BATCH_ITEMS {
+        return Err(FerryError::Usage(format!(
+            "--batch-size {}: BatchWriteItem takes 1 to {MAX_BATCH_ITEMS} items",
+            args.batch_size
+        ))
+        .into());
+    }
+    if args.concurrency == 0 {
+        return Err(FerryError::Usage("--concurrency must be at least 1".into()).into());
+    }
+    let input = args.input.clone().filter(|p| p.as_os_str() != "-");
+    let client = args.conn.client().await?;
+    let spec = resolve_table(&args, &client, input.as_deref()).await?;
+
+    let cp = Checkpoint::new(
+        args.checkpoint.clone().unwrap_or_else(|| {
+            default_beside(
+                input.as_deref(),
+                ".load-dynamo.checkpoint.json",
+                &args.table,
+            )
+        }),
+        "load-dynamo",
+        format!(
+            "{} {}",
+            args.table,
+            input
+                .as_deref()
+                .map_or("-".into(), |p| p.display().to_string())
+        ),
+    );
+    let rejects_path = args
+        .rejects
+        .clone()
+        .unwrap_or_else(|| default_beside(input.as_deref(), ".load.rejects.ndjson", &args.table));
+    let mut state = LoadState::default();
+    if args.dry_run {
+        // A dry run neither reads nor moves a checkpoint.
+    } else if args.resume {
+        if let Some(s) = cp.load::<LoadState>()? {
+            tracing::info!(
+                "{}: resuming after line {} ({} items written, {} rejected)",
+                args.table,
+                s.line,
+                s.written,
+                s.rejected
+            );
+            state = s;
+        }
+    } else if cp.path().exists() {
+        tracing::warn!(
+            "{}: an interrupted load left {}; starting over (--resume continues it)",
+            args.table,
+            cp.path().display()
+        );
+        cp.clear()?;
+    }
+    let resumed = state.line > 0;
+    let state_written = state.written;
+    // Rejects past the checkpoint were not settled: cut them off so none shows twice.
+    if resumed && rejects_path.exists() {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&rejects_path)
+            .with_context(|| format!("open {}", rejects_path.display()))?;
+        f.set_len(state.rejects_len)
+            .with_context(|| format!("truncate {}", rejects_path.display()))?;
+    }
+    let mut rejects = Rejects::new(rejects_path.clone(), resumed, args.max_rejects);
+
+    let mut report = RunReport::start("load-dynamo");
+    report.target = Some(format!("{} table {}", args.conn.describe(), args.table));
+    report.dry_run = args.dry_run;
+
+    if args.backup_before_load && !args.dry_run && state.backup.is_none() {
+        let path = args.backup_dir.join(format!(
+            "{}-{}.ndjson",
+            ferry_shared::cli::file_safe(&args.table),
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        ));
+        let n = crate::backup::backup_table(&client, &args.table, &path, 4, true).await?;
+        tracing::info!("{}: backed up {n} items to {}", args.table, path.display());
+        report
+            .notes
+            .push(format!("backup: {} ({n} items)", path.display()));
+        state.backup = Some(path.display().to_string());
+        if !args.dry_run {
+            cp.save(&state)?;
+        }
+    }
+
+    let mut reader = RecordReader::open(input.as_deref())?;
+    if resumed {
+        reader.skip_to(state.line, state.offset)?;
+    }
+    let file = reader.name().to_string();
+    let total = input.as_deref().and_then(count_lines);
+    let mut progress = Progress::new(&format!("[Load] {}", args.table), total, args.common.quiet);
+    progress.set_position(state.line);
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(4096);
+    let reader_thread = spawn_reader(reader, spec.clone(), tx);
+    let retry = Retry {
+        max: args.max_retries,
+        base: Duration::from_millis(args.retry_delay_ms.max(1)),
+        delay: Duration::from_millis(args.batch_delay_ms),
+        dry_run: args.dry_run,
+    };
+    let table: Arc<str> = Arc::from(args.table.as_str());
+    let spec = Arc::new(spec);
+    let started = Instant::now();
+
+    let mut run = Runner {
+        inflight: JoinSet::new(),
+        inflight_keys: HashMap::new(),
+        done: BTreeMap::new(),
+        next_seq: 1,
+        settled_seq: 0,
+        state,
+        rejects: &mut rejects,
+        file: file.clone(),
+        table_name: args.table.clone(),
+        cp: (!args.dry_run).then_some(&cp),
+        last_save: Instant::now(),
+        progress: &mut progress,
+        written_before: state_written,
+    };
+    let mut batch = Batch {
+        seq: 1,
+        entries: Vec::new(),
+        bad: Vec::new(),
+        bytes: 0,
+        end: (run.state.line, run.state.offset),
+    };
+    let result: anyhow::Result<()> = async {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Failed(e) => return Err(e.into()),
+                Msg::Pos(at) => batch.end = at,
+                Msg::Bad(b, at) => {
+                    batch.bad.push(b);
+                    batch.end = at;
+                }
+                Msg::Item(e, size, at) => {
+                    let dup = batch.entries.iter().any(|x| x.key == e.key);
+                    if dup || batch.bytes + size + 1024 > MAX_REQUEST_BYTES {
+                        let full = next_batch(&mut batch, &mut run.next_seq);
+                        run.dispatch(full, args.concurrency, &client, &table, &spec, retry)
+                            .await?;
+                    }
+                    batch.bytes += size + 64;
+                    batch.entries.push(e);
+                    batch.end = at;
+                }
+            }
+            if batch.entries.len() >= args.batch_size || batch.bad.len() >= 1024 {
+                let full = next_batch(&mut batch, &mut run.next_seq);
+                run.dispatch(full, args.concurrency, &client, &table, &spec, retry)
+                    .await?;
+            }
+        }
+        if !batch.entries.is_empty() || !batch.bad.is_empty() || batch.end.0 > run.state.line {
+            let last = next_batch(&mut batch, &mut run.next_seq);
+            run.dispatch(last, args.concurrency, &client, &table, &spec, retry)
+                .await?;
+        }
+        while run.settle_one().await? {}
+        Ok(())
+    }
+    .await;
+    drop(rx);
+    let _ = reader_thread.join();
+    if let Err(e) = result {
+        // Settle what is in flight so the checkpoint is as far as it can be.
+        while matches!(run.settle_one().await, Ok(true)) {}
+        let _ = run.save();
+        run.rejects.flush()?;
+        report.tables.push(run.stats(started, resumed));
+        report.counters = run.state.counters.clone();
+        report.fail(ferry_shared::exit::exit_code_for(&e));
+        report.emit(args.common.quiet, args.common.report.as_deref())?;
+        if !args.dry_run {
+            tracing::info!(
+                "checkpoint {} at line {}: rerun with --resume to continue",
+                cp.path().display(),
+                run.state.line
+            );
+        }
+        return Err(e);
+    }
+    run.rejects.flush()?;
+    let stats = run.stats(started, resumed);
+    let counters = run.state.counters.clone();
+    progress.finish();
+    if !args.dry_run {
+        cp.clear()?;
+    }
+    report.tables.push(stats);
+    report.counters = counters;
+    if rejects.count() > 0 || report.tables[0].errors > 0 {
+        report.rejects_file = Some(rejects_path.display().to_string());
+    }
+    let exit = report.finish();
+    report.emit(args.common.quiet, args.common.report.as_deref())?;
+    Ok(exit)
+}
+
+fn next_batch(b: &mut Batch, seq: &mut u64) -> Batch {
+    *seq += 1;
+    let end = b.end;
+    std::mem::replace(
+        b,
+        Batch {
+            seq: *seq,
+            entries: Vec::with_capacity(MAX_BATCH_ITEMS),
+            bad: Vec::new(),
+            bytes: 0,
+            end,
+        },
+    )
+}
+
+/// The dispatcher: batches in flight, their keys, and the settled prefix.
+struct Runner<'a> {
+    inflight: JoinSet<Result<Done, FerryError>>,
+    inflight_keys: HashMap<String, u32>,
+    done: BTreeMap<u64, Done>,
+    next_seq: u64,
+    settled_seq: u64,
+    state: LoadState,
+    rejects: &'a mut Rejects,
+    file: String,
+    table_name: String,
+    cp: Option<&'a Checkpoint>,
+    last_save: Instant,
+    progress: &'a mut Progress,
+    /// Items written by the run this one resumes.
+    written_before: u64,
+}
+
+impl Runner<'_> {
+    async fn dispatch(
+        &mut self,
+        batch: Batch,
+        concurrency: usize,
+        client: &Client,
+        table: &Arc<str>,
+        spec: &Arc<KeySpec>,
+        retry: Retry,
+    ) -> anyhow::Result<()> {
+        while self.inflight.len() >= concurrency
+            || batch
+                .entries
+                .iter()
+                .any(|e| self.inflight_keys.contains_key(&e.key))
+        {
+            if !self.settle_one().await? {
+                break;
+            }
+        }
+        for e in &batch.entries {
+            *self.inflight_keys.entry(e.key.clone()).or_default() += 1;
+        }
+        self.inflight.spawn(write_batch(
+            client.clone(),
+            table.clone(),
+            spec.clone(),
+            batch,
+            retry,
+        ));
+        Ok(())
+    }
+
+    /// Waits for one batch; false when none is in flight.
+    async fn settle_one(&mut self) -> anyhow::Result<bool> {
+        let Some(res) = self.inflight.join_next().await else {
+            return Ok(false);
+        };
+        let d = res.context("a writer task failed")??;
+        for k in &d.keys {
+            if let Some(n) = self.inflight_keys.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.inflight_keys.remove(k);
+                }
+            }
+        }
+        self.done.insert(d.seq, d);
+        // Batches are numbered from 1; settle them in order.
+        while let Some(d) = self.done.remove(&(self.settled_seq + 1)) {
+            self.settled_seq = d.seq;
+            self.state.written += d.written;
+            for b in &d.failed {
+                self.state.rejected += 1;
+                self.rejects.add(&Reject {
+                    file: &self.file,
+                    line: Some(b.line),
+                    table: &self.table_name,
+                    column: b.column.as_deref(),
+                    value: None,
+                    reason: &b.reason,
+                    rule: None,
+                    rowid: None,
+                    record: record_value(&b.raw),
+                })?;
+            }
+            for (k, v) in &d.counters {
+                count(&mut self.state.counters, k, *v);
+            }
+            let advanced = d.end.0.saturating_sub(self.state.line);
+            (self.state.line, self.state.offset) = d.end;
+            self.progress.inc(advanced);
+        }
+        if self.last_save.elapsed() >= Duration::from_secs(1) {
+            self.save()?;
+        }
+        Ok(true)
+    }
+
+    fn save(&mut self) -> anyhow::Result<()> {
+        if let Some(cp) = self.cp {
+            self.rejects.flush()?;
+            self.state.rejects_len = std::fs::metadata(self.rejects.path())
+                .map(|m| m.len())
+                .unwrap_or(0);
+            cp.save(&self.state)?;
+            self.last_save = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn stats(&self, started: Instant, resumed: bool) -> TableStats {
+        let mut s = TableStats::new(&self.table_name);
+        s.migrated = self.state.written;
+        s.errors = self.state.rejected;
+        s.duration_secs = started.elapsed().as_secs_f64();
+        if resumed {
+            s.resumed = self.written_before;
+        }
+        s
+    }
+}
