@@ -19,6 +19,9 @@ pub struct CommonArgs {
     /// Also write the log (at debug level) to this file.
     #[arg(long, env = "FERRY_LOG_FILE", value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Append warnings and errors (rejects, retries given up, failures) to FILE as well.
+    #[arg(long, env = "FERRY_ERROR_LOG_FILE", value_name = "FILE")]
+    pub error_log_file: Option<PathBuf>,
     /// Write the JSON run report here (the summary table always goes to stderr).
     #[arg(long, env = "FERRY_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,

@@ -89,6 +89,8 @@ pub struct Endpoint {
     pub tls: Tls,
     /// Endpoint URL for a DynamoDB-compatible local server.
     pub endpoint_url: Option<String>,
+    /// Connect timeout in seconds (`?connect_timeout=`; default 10).
+    pub connect_timeout: Option<u64>,
     /// Which side this is ("source" or "target"), for messages.
     pub side: &'static str,
 }
@@ -227,6 +229,7 @@ pub fn parse_url(url: &str, side: &'static str) -> Result<Endpoint> {
         socket: None,
         tls: Tls::Disable,
         endpoint_url: None,
+        connect_timeout: None,
         side,
     };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -241,6 +244,12 @@ pub fn parse_url(url: &str, side: &'static str) -> Result<Endpoint> {
                 }
             }
             "socket" => ep.socket = Some(percent_decode(v)),
+            "connect_timeout" => {
+                ep.connect_timeout = Some(
+                    v.parse()
+                        .map_err(|_| bad(&format!("connect_timeout {v:?} is not seconds")))?,
+                )
+            }
             "endpoint" | "endpoint_url" => ep.endpoint_url = Some(percent_decode(v)),
             _ => return Err(bad(&format!("unknown parameter {k:?}"))),
         }
@@ -438,7 +447,7 @@ pub async fn connect_postgres(ep: &Endpoint) -> Result<tokio_postgres::Client> {
         .user(&ep.user)
         .dbname(ep.database.as_deref().unwrap_or(&ep.user))
         .application_name("ferry")
-        .connect_timeout(Duration::from_secs(10));
+        .connect_timeout(Duration::from_secs(ep.connect_timeout.unwrap_or(10)));
     if let Some(p) = &ep.password {
         cfg.password(p.expose());
     }

@@ -33,28 +33,42 @@ pub fn init(args: &CommonArgs) -> crate::Result<()> {
         .with_filter(level)
         .with_filter(not_file_only);
     let file_layer = match &args.log_file {
-        Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| crate::FerryError::io(dir, e))?;
-            }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| crate::FerryError::io(path, e))?;
-            Some(
-                fmt::layer()
-                    .with_writer(Mutex::new(f))
-                    .with_ansi(false)
-                    .with_target(false)
-                    .with_filter(LevelFilter::DEBUG.max(level)),
-            )
-        }
+        Some(path) => Some(
+            fmt::layer()
+                .with_writer(Mutex::new(append(path)?))
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(LevelFilter::DEBUG.max(level)),
+        ),
+        None => None,
+    };
+    // The error log is what to read after a run: warnings and errors only.
+    let error_layer = match &args.error_log_file {
+        Some(path) => Some(
+            fmt::layer()
+                .with_writer(Mutex::new(append(path)?))
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(LevelFilter::WARN),
+        ),
         None => None,
     };
     let _ = tracing_subscriber::registry()
         .with(stderr_layer)
         .with(file_layer)
+        .with(error_layer)
         .try_init();
     Ok(())
+}
+
+/// Opens a log file for appending (several tools of one run share it), creating its folder.
+fn append(path: &std::path::Path) -> crate::Result<std::fs::File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| crate::FerryError::io(dir, e))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| crate::FerryError::io(path, e))
 }

@@ -285,8 +285,96 @@ pub fn tool(name: &str, dir: &Path) -> Command {
         }
     }
     c.env("FERRY_PROGRESS_SECS", "3600").env("NO_COLOR", "1");
+    c.envs(aws_env());
     c.stdin(Stdio::null());
     c
+}
+
+/// The local DynamoDB-compatible server (scripts/services.sh starts moto_server there).
+pub fn dynamo_url() -> String {
+    std::env::var("FERRY_TEST_DYNAMO").unwrap_or_else(|_| "http://127.0.0.1:5500".into())
+}
+
+/// Credentials and region for the local server (it accepts any), unless set already; the
+/// instance-metadata lookup is off so a missing variable cannot stall a test.
+pub fn aws_env() -> Vec<(&'static str, String)> {
+    [
+        ("AWS_ACCESS_KEY_ID", "ferry-test"),
+        ("AWS_SECRET_ACCESS_KEY", "ferry-test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, std::env::var(k).unwrap_or_else(|_| v.to_string())))
+    .collect()
+}
+
+/// A uniquely named DynamoDB table on the local server, deleted when dropped.
+pub struct DynTable {
+    /// The table name.
+    pub name: String,
+}
+
+impl DynTable {
+    /// A new unique name (the table is created by the tool under test).
+    pub fn new(prefix: &str) -> Self {
+        DynTable {
+            name: unique(prefix),
+        }
+    }
+
+    /// Every item, via `backup-dynamo -o -`, keyed by `key`, attributes as typed JSON.
+    pub fn items(
+        &self,
+        key: &str,
+        dir: &Path,
+    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let mut c = tool("backup-dynamo", dir);
+        c.args([
+            "--table",
+            &self.name,
+            "--endpoint-url",
+            &dynamo_url(),
+            "-o",
+            "-",
+            "-q",
+        ]);
+        let r = run(c);
+        assert_exit(&r, 0);
+        r.stdout
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v[key]
+                        .as_object()
+                        .unwrap()
+                        .values()
+                        .next()
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    v,
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for DynTable {
+    fn drop(&mut self) {
+        let _ = Command::new("python3")
+            .args([
+                "-c",
+                "import boto3,sys; boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x').delete_table(TableName=sys.argv[2])",
+                &dynamo_url(),
+                &self.name,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// Runs a command to completion.
@@ -308,7 +396,8 @@ pub fn sh(script: &str, dir: &Path) -> Run {
         .current_dir(dir)
         .env("PATH", path)
         .env("FERRY_PROGRESS_SECS", "3600")
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        .envs(aws_env());
     for (k, _) in std::env::vars() {
         if k.starts_with("FERRY_") && !k.starts_with("FERRY_TEST_") && k != "FERRY_PROGRESS_SECS" {
             c.env_remove(k);

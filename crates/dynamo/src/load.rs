@@ -124,6 +124,9 @@ pub struct Args {
         value_name = "N"
     )]
     pub max_rejects: u64,
+    /// Label of the progress display (default `[Load] TABLE`).
+    #[arg(long, value_name = "TEXT")]
+    pub progress_label: Option<String>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -751,7 +754,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     let file = reader.name().to_string();
     let total = input.as_deref().and_then(count_lines);
-    let mut progress = Progress::new(&format!("[Load] {}", args.table), total, args.common.quiet);
+    let label = args
+        .progress_label
+        .clone()
+        .unwrap_or_else(|| format!("[Load] {}", args.table));
+    let mut progress = Progress::new(&label, total, args.common.quiet);
     progress.set_position(state.line);
 
     let (tx, mut rx) = mpsc::channel::<Msg>(4096);
@@ -943,8 +950,10 @@ impl Runner<'_> {
         }
         self.done.insert(d.seq, d);
         // Batches are numbered from 1; settle them in order.
-        while let Some(d) = self.done.remove(&(self.settled_seq + 1)) {
+        while let Some(mut d) = self.done.remove(&(self.settled_seq + 1)) {
             self.settled_seq = d.seq;
+            // Rejects in input order, whatever order the retries ended in.
+            d.failed.sort_by_key(|b| b.line);
             self.state.written += d.written;
             for b in &d.failed {
                 self.state.rejected += 1;

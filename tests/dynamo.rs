@@ -1,0 +1,356 @@
+//! `load-dynamo` and `backup-dynamo` against the local DynamoDB-compatible server:
+//! rejects before sending, faults injected by a proxy (throttling, UnprocessedItems) with
+//! nothing lost and every retry counted, kill -9 then `--resume`, backup → restore.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use ferry_tests::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// `n` items with exact decimals, nested maps and lists, non-ASCII text.
+fn write_items(path: &Path, n: usize, prefix: &str) -> BTreeMap<String, serde_json::Value> {
+    let mut out = BTreeMap::new();
+    let mut text = String::new();
+    for i in 0..n {
+        let id = format!("{prefix}{i:06}");
+        let v = serde_json::json!({
+            "id": {"S": id},
+            "amount": {"N": format!("{}.{:02}", i * 7919 % 100000, i % 100)},
+            "name": {"S": format!("Käufer {i} 株式会社 🚚")},
+            "lines": {"L": [{"M": {"qty": {"N": "3.000"}, "sku": {"S": format!("SKU-{i}")}}}]},
+            "active": {"BOOL": i % 3 == 0}
+        });
+        text.push_str(&v.to_string());
+        text.push('\n');
+        out.insert(id, v);
+    }
+    std::fs::write(path, text).unwrap();
+    out
+}
+
+/// Typed JSON as the server returns it: attributes in name order (serde_json maps are
+/// ordered), so equal items compare equal.
+fn normalized(v: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(&v.to_string()).unwrap()
+}
+
+fn load(dir: &Path, file: &str, table: &str, extra: &[&str]) -> Command {
+    let mut c = tool("load-dynamo", dir);
+    c.args([
+        file,
+        "--table",
+        table,
+        "--endpoint-url",
+        &dynamo_url(),
+        "--create-table",
+        "--key",
+        "id:S",
+    ]);
+    c.args(extra);
+    c
+}
+
+/// Starts tests/tools/fault_proxy.py in front of the local server; returns it and its URL.
+fn fault_proxy(dir: &Path, throttle: &str, unprocessed: &str) -> (Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fault_proxy.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .args([&dynamo_url(), "proxy.port", "proxy.stats.json"])
+        .args(["--throttle", throttle, "--unprocessed", unprocessed])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port_file = dir.join("proxy.port");
+    let start = std::time::Instant::now();
+    while !port_file.exists() {
+        assert!(start.elapsed().as_secs() < 30, "fault proxy did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let port = std::fs::read_to_string(port_file).unwrap();
+    (child, format!("http://127.0.0.1:{}", port.trim()))
+}
+
+#[test]
+fn rejects_before_sending_and_restores_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = DynTable::new("ld");
+    let mut want = write_items(&d.join("items.ndjson"), 300, "a");
+    // Dirty lines: no key, empty key, an empty set, over 400 KB, not JSON; and one key twice
+    // (the later line wins, as in a sequential load).
+    let big = "x".repeat(410 * 1024);
+    let extra = format!(
+        "{}\n{}\n{}\n{}\n{{oops\n{}\n",
+        r#"{"amount": {"N": "1"}}"#,
+        r#"{"id": {"S": ""}}"#,
+        r#"{"id": {"S": "zz1"}, "tags": {"SS": []}}"#,
+        serde_json::json!({"id": {"S": "zz2"}, "blob": {"S": big}}),
+        r#"{"id": {"S": "a000007"}, "amount": {"N": "7.77"}}"#,
+    );
+    let mut f = std::fs::read_to_string(d.join("items.ndjson")).unwrap();
+    f.push_str(&extra);
+    std::fs::write(d.join("items.ndjson"), f).unwrap();
+    want.insert(
+        "a000007".into(),
+        serde_json::json!({"id": {"S": "a000007"}, "amount": {"N": "7.77"}}),
+    );
+
+    // Dry run: checks everything, creates and writes nothing.
+    let r = run(load(
+        d,
+        "items.ndjson",
+        &t.name,
+        &["--dry-run", "--report", "dry.json"],
+    ));
+    assert_exit(&r, 3);
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("dry.json")).unwrap()).unwrap();
+    assert_eq!(rep["totals"]["migrated"], 301);
+    assert_eq!(rep["dry_run"], true);
+    let mut b = tool("backup-dynamo", d);
+    b.args([
+        "--table",
+        &t.name,
+        "--endpoint-url",
+        &dynamo_url(),
+        "-o",
+        "-",
+    ]);
+    let r = run(b);
+    assert_exit(&r, 2);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+
+    let r = run(load(d, "items.ndjson", &t.name, &["--report", "load.json"]));
+    assert_exit(&r, 3);
+    let rejects = read_ndjson(&d.join("items.ndjson.load.rejects.ndjson"));
+    let got: Vec<(u64, &str)> = rejects
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got[0], (301, "key attribute \"id\" (S) is missing"));
+    assert_eq!(
+        got[1],
+        (
+            302,
+            "key attribute \"id\" is an empty string (DynamoDB refuses it)"
+        )
+    );
+    assert_eq!(
+        got[2],
+        (
+            303,
+            "attribute \"tags\": SS is an empty set (DynamoDB refuses empty sets)"
+        )
+    );
+    assert!(
+        got[3]
+            .1
+            .starts_with("item is 419849 bytes, over DynamoDB's 400 KB"),
+        "{}",
+        got[3].1
+    );
+    assert_eq!(got[4].0, 305);
+    assert!(got[4].1.starts_with("malformed JSON"));
+    assert_eq!(rejects.len(), 5);
+    let items = t.items("id", d);
+    assert_eq!(items.len(), 300);
+    for (k, v) in &want {
+        assert_eq!(&items[k], &normalized(v), "item {k}");
+    }
+
+    // Backup with its key schema, then restore into a new table from the sidecar alone.
+    let mut b = tool("backup-dynamo", d);
+    b.args([
+        "--table",
+        &t.name,
+        "--endpoint-url",
+        &dynamo_url(),
+        "-o",
+        "backup.ndjson",
+        "--segments",
+        "3",
+    ]);
+    assert_exit(&run(b), 0);
+    let spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("backup.ndjson.dynamo.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(spec["key"]["partition"]["name"], "id");
+    let restored = DynTable::new("rs");
+    let mut c = tool("load-dynamo", d);
+    c.args([
+        "backup.ndjson",
+        "--table",
+        &restored.name,
+        "--endpoint-url",
+        &dynamo_url(),
+        "--create-table",
+    ]);
+    assert_exit(&run(c), 0);
+    assert_eq!(restored.items("id", d), items);
+}
+
+#[test]
+fn faults_are_retried_counted_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = DynTable::new("fp");
+    let want = write_items(&d.join("items.ndjson"), 2000, "f");
+    let (mut proxy, url) = fault_proxy(d, "0.15", "0.25");
+    let mut c = tool("load-dynamo", d);
+    c.args([
+        "items.ndjson",
+        "--table",
+        &t.name,
+        "--endpoint-url",
+        &url,
+        "--create-table",
+        "--key",
+        "id:S",
+        "--max-retries",
+        "40",
+        "--retry-delay-ms",
+        "2",
+        "--report",
+        "report.json",
+        "--log-file",
+        "load.log",
+    ]);
+    let r = run(c);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert_exit(&r, 0);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("proxy.stats.json")).unwrap())
+            .unwrap();
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap()).unwrap();
+    eprintln!("proxy {stats}\nreport counters {}", rep["counters"]);
+    assert!(
+        stats["throttled"].as_u64().unwrap() > 0
+            && stats["unprocessed_items"].as_u64().unwrap() > 0
+    );
+    // Every injected fault shows in the report, exactly.
+    assert_eq!(rep["counters"]["retried_requests"], stats["throttled"]);
+    assert_eq!(
+        rep["counters"]["error_ProvisionedThroughputExceededException"],
+        stats["throttled"]
+    );
+    assert_eq!(
+        rep["counters"]["retried_unprocessed_items"],
+        stats["unprocessed_items"]
+    );
+    assert_eq!(rep["totals"]["migrated"], 2000);
+    assert_eq!(rep["totals"]["errors"], 0);
+    let log = std::fs::read_to_string(d.join("load.log")).unwrap();
+    assert!(
+        log.contains("ProvisionedThroughputExceededException; retry"),
+        "{log}"
+    );
+    assert!(log.contains("unprocessed items; retry"), "{log}");
+    // 0 items lost, each exact.
+    let items = t.items("id", d);
+    assert_eq!(items.len(), 2000);
+    for (k, v) in &want {
+        assert_eq!(&items[k], &normalized(v), "item {k}");
+    }
+}
+
+#[test]
+fn retries_run_out_into_rejects_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = DynTable::new("gu");
+    write_items(&d.join("items.ndjson"), 100, "g");
+    // Every request throttled: nothing can be written; each item ends in the rejects.
+    let (mut proxy, url) = fault_proxy(d, "1.0", "0");
+    let mut c = tool("load-dynamo", d);
+    c.args([
+        "items.ndjson",
+        "--table",
+        &t.name,
+        "--endpoint-url",
+        &url,
+        "--create-table",
+        "--key",
+        "id:S",
+        "--max-retries",
+        "2",
+        "--retry-delay-ms",
+        "1",
+        "--report",
+        "report.json",
+    ]);
+    let r = run(c);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert_exit(&r, 3);
+    let rejects = read_ndjson(&d.join("items.ndjson.load.rejects.ndjson"));
+    assert_eq!(rejects.len(), 100);
+    assert!(rejects[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not written after 2 retries: ProvisionedThroughputExceededException"));
+    let lines: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        (1..=100).collect::<Vec<u64>>(),
+        "in input order, each once"
+    );
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap()).unwrap();
+    assert_eq!(rep["counters"]["gave_up_items"], 100);
+    assert_eq!(rep["exit_code"], 3);
+}
+
+#[test]
+fn kill_9_then_resume_gives_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = DynTable::new("kr");
+    let want = write_items(&d.join("items.ndjson"), 30_000, "k");
+    // Two bad lines, early and late: each must be in the rejects exactly once.
+    let mut f = String::from("{\"no\": {\"S\": \"key\"}}\n");
+    f.push_str(&std::fs::read_to_string(d.join("items.ndjson")).unwrap());
+    f.push_str("not json\n");
+    std::fs::write(d.join("items.ndjson"), f).unwrap();
+    let cp = d.join("items.ndjson.load-dynamo.checkpoint.json");
+    let mut killed = false;
+    for _ in 0..3 {
+        let c = load(
+            d,
+            "items.ndjson",
+            &t.name,
+            &["--resume", "--concurrency", "2"],
+        );
+        if kill_midway(c, &cp) {
+            killed = true;
+        }
+    }
+    eprintln!("killed mid-load: {killed}");
+    let r = run(load(
+        d,
+        "items.ndjson",
+        &t.name,
+        &["--resume", "--report", "report.json"],
+    ));
+    assert_exit(&r, 3);
+    let rejects = read_ndjson(&d.join("items.ndjson.load.rejects.ndjson"));
+    let lines: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [1, 30_002]);
+    assert!(!cp.exists(), "checkpoint cleared at the end");
+    let items = t.items("id", d);
+    assert_eq!(items.len(), 30_000);
+    for (k, v) in &want {
+        assert_eq!(&items[k], &normalized(v), "item {k}");
+    }
+}
