@@ -33,6 +33,7 @@ samples:
 
 bench: build services
 	bash scripts/bench.sh
+	bash scripts/bench-dynamo.sh
 
 clean:
 	$(CARGO) clean

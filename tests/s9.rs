@@ -98,3 +98,315 @@ fn extract_transform_sales_buyers_producers() {
         "an empty name is left out, not sent"
     );
 }
+
+/// A config.json for `migrate-s9` against the test database and fresh tables.
+fn config(dir: &Path, pg: &PgDb, tables: &[&DynTable; 3], migration: &str) {
+    let cfg = format!(
+        r#"{{
+  "source": {{"type": "postgresql", "host": "127.0.0.1", "port": 5432, "database": "{}",
+             "username": "postgres", "password": "${{DB_PASSWORD}}", "ssl": false}},
+  "target": {{"region": "us-east-1", "endpointUrl": "{}", "buyersTable": "{}",
+             "producersTable": "{}", "salesTable": "{}"}},
+  "migration": {migration}
+}}"#,
+        pg.name,
+        dynamo_url(),
+        tables[0].name,
+        tables[1].name,
+        tables[2].name
+    );
+    std::fs::write(dir.join("config.json"), cfg).unwrap();
+}
+
+fn migrate(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = tool("migrate-s9", dir);
+    c.args(args).env("DB_PASSWORD", "n0t-a-real-pw-4711");
+    c
+}
+
+/// Items of a file keyed by an attribute, as the server returns them.
+fn keyed(path: &Path, key: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    read_ndjson(path)
+        .into_iter()
+        .map(|v| (v[key]["S"].as_str().unwrap().to_string(), v))
+        .collect()
+}
+
+fn legacy_ids(items: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<i64> {
+    let mut v: Vec<i64> = items
+        .values()
+        .map(|i| i["legacyId"]["N"].as_str().unwrap().parse().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn json_file(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn migrate_s9_end_to_end_on_the_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pg = PgDb::new("s9m");
+    let mut g = tool("ferry-gen", d);
+    g.args(["s9", "--target", &pg.url()]);
+    assert_exit(&run(g), 0);
+    let (b, p, s) = (DynTable::new("b"), DynTable::new("p"), DynTable::new("s"));
+    config(
+        d,
+        &pg,
+        &[&b, &p, &s],
+        r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": true, "backupBeforeLoad": true}"#,
+    );
+
+    // Dry run: everything but the writes; no table appears.
+    let r = run(migrate(d, &["--dry-run", "--config", "config.json"]));
+    assert_exit(&r, 3);
+    assert!(
+        r.stderr.contains("would create it (keys saleId:S)"),
+        "{}",
+        r.stderr
+    );
+    let mut bk = tool("backup-dynamo", d);
+    bk.args([
+        "--table",
+        &s.name,
+        "--endpoint-url",
+        &dynamo_url(),
+        "-o",
+        "-",
+    ]);
+    assert_exit(&run(bk), 2);
+
+    let r = run(migrate(d, &["--full", "--config", "config.json"]));
+    assert_exit(&r, 3);
+    // Every valid record is in its table with exactly the attributes validated.
+    for (t, key, entity, ids) in [
+        (&b, "buyerId", "buyers", vec![1, 2, 3, 4]),
+        (&p, "producerId", "producers", vec![10, 11, 12]),
+        (&s, "saleId", "sales", vec![100, 101, 106]),
+    ] {
+        let want = keyed(&d.join(format!("data/validated/{entity}.ndjson")), key);
+        let got = t.items(key, d);
+        assert_eq!(legacy_ids(&got), ids, "{entity}");
+        for (k, v) in &want {
+            let v: serde_json::Value = serde_json::from_str(&v.to_string()).unwrap();
+            assert_eq!(got[k], v, "{entity} {k}");
+        }
+    }
+    let sales = s.items("saleId", d);
+    let s101 = sales
+        .values()
+        .find(|i| i["legacyId"]["N"] == "101")
+        .unwrap();
+    assert_eq!(s101["totalNet"]["N"], "239.76");
+    assert_eq!(s101["status"]["S"], "INVOICED");
+    assert_eq!(s101["lines"]["L"][0]["M"]["unitPrice"]["N"], "9.99");
+
+    // Every invalid record is in the validation report and rejects, with its rule.
+    let mut why: Vec<(String, i64, String)> =
+        read_ndjson(&d.join("data/reports/validation_rejects.ndjson"))
+            .iter()
+            .map(|r| {
+                (
+                    r["table"].as_str().unwrap().to_string(),
+                    r["record"]["legacyId"]["N"]
+                        .as_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
+                    r["rule"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+    why.sort();
+    let want: Vec<(String, i64, String)> = [
+        ("buyers", 5, "required"),
+        ("buyers", 6, "duplicate_email"),
+        ("buyers", 6, "duplicate_key"),
+        ("buyers", 7, "format"),
+        ("producers", 13, "required"),
+        ("sales", 100, "duplicate_key"),
+        ("sales", 103, "reference"),
+        ("sales", 105, "reference"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), *b, c.to_string()))
+    .collect();
+    assert_eq!(why, want);
+    let report = json_file(&d.join("data/reports/validation_report.json"));
+    assert_eq!(report["entities"]["buyers"]["invalid"], 4);
+    assert_eq!(report["entities"]["sales"]["rejected_by_transform"], 2);
+    let transform_rejects: Vec<i64> = read_ndjson(&d.join("data/transformed/sales.rejects.ndjson"))
+        .iter()
+        .map(|r| r["record"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(transform_rejects, [102, 104]);
+
+    // compare-counts: source − rejected = target, in the document's shape.
+    let counts = json_file(&d.join("data/reports/count_comparison.json"));
+    assert_eq!(
+        counts,
+        serde_json::json!({
+            "buyers": {"source": 8, "target": 4, "rejected": 4, "expected": 4, "match": true},
+            "producers": {"source": 4, "target": 3, "rejected": 1, "expected": 3, "match": true},
+            "sales": {"source": 8, "target": 3, "rejected": 5, "expected": 3, "match": true}
+        })
+    );
+    // Logs of the whole run; the password nowhere.
+    let log = std::fs::read_to_string(d.join("data/reports/migration.log")).unwrap();
+    for t in [
+        "extract-sales",
+        "transform-sales",
+        "validate-s9",
+        "load-dynamo",
+        "compare-counts",
+    ] {
+        assert!(
+            log.contains(&format!("running {t}")),
+            "{t} missing from the log"
+        );
+    }
+    let errors = std::fs::read_to_string(d.join("data/reports/migration_errors.log")).unwrap();
+    assert!(
+        errors.contains("(legacy buyer 99) matches no buyer"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains(" INFO "),
+        "only warnings and errors: {errors}"
+    );
+    let all = sh(
+        "cat data/reports/* data/reports/steps/* data/.checkpoint.json",
+        d,
+    );
+    assert!(!all.stdout.contains("n0t-a-real-pw-4711") && !r.stderr.contains("n0t-a-real-pw-4711"));
+    let cp = json_file(&d.join("data/.checkpoint.json"));
+    assert_eq!(cp["state"]["completed"].as_array().unwrap().len(), 11);
+
+    // Second run: the tables are backed up first (backupBeforeLoad), then reloaded the same.
+    let r = run(migrate(
+        d,
+        &[
+            "--config",
+            "config.json",
+            "--phase",
+            "load",
+            "--entity",
+            "sales",
+        ],
+    ));
+    assert_exit(&r, 0);
+    let backups = sh("ls data/backups/ | grep -c '^ferry_t_s_.*ndjson$'", d);
+    assert_eq!(backups.stdout.trim(), "1", "{}", backups.stdout);
+    assert_eq!(s.items("saleId", d), sales);
+    // --resume after a finished run does nothing.
+    let r = run(migrate(d, &["--resume", "--config", "config.json"]));
+    assert_exit(&r, 0);
+    assert!(r.stderr.contains("verify:all: done in an earlier run"));
+}
+
+#[test]
+fn pipes_give_the_same_table_as_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pg = PgDb::new("s9p");
+    let mut g = tool("ferry-gen", d);
+    g.args(["s9", "--target", &pg.url(), "--sales", "500"]);
+    assert_exit(&run(g), 0);
+    let (files, pipes) = (DynTable::new("sf"), DynTable::new("sp"));
+    let url = pg.url();
+    let ep = dynamo_url();
+    let r = sh(
+        &format!(
+            "extract-sales --source {url} -q && transform-sales -q; \
+             load-dynamo data/transformed/sales.ndjson --table {} --endpoint-url {ep} --create-table --key saleId:S -q",
+            files.name
+        ),
+        d,
+    );
+    assert_exit(&r, 0);
+    let r = sh(
+        &format!(
+            "set -o pipefail; extract-sales --source {url} -o - -q | transform-sales - -o - --rejects p.rejects.ndjson -q \
+             | load-dynamo - --table {} --endpoint-url {ep} --create-table --key saleId:S -q",
+            pipes.name
+        ),
+        d,
+    );
+    assert_exit(&r, 3); // the transform's two rejects
+    let a = files.items("saleId", d);
+    assert_eq!(a.len(), 505);
+    assert_eq!(a, pipes.items("saleId", d));
+}
+
+#[test]
+fn migrate_s9_kill_9_during_the_load_then_resume() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pg = PgDb::new("s9k");
+    let mut g = tool("ferry-gen", d);
+    g.args(["s9", "--target", &pg.url(), "--sales", "20000"]);
+    assert_exit(&run(g), 0);
+    let (b, p, s) = (
+        DynTable::new("kb"),
+        DynTable::new("kp"),
+        DynTable::new("ks"),
+    );
+    config(
+        d,
+        &pg,
+        &[&b, &p, &s],
+        r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": true, "backupBeforeLoad": false, "concurrency": 2}"#,
+    );
+    // The whole process group goes: the orchestrator and the load-dynamo it runs.
+    let mut c = migrate(d, &["--full", "--config", "config.json", "-q"]);
+    c.process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let cp = d.join("data/.load-sales.checkpoint.json");
+    let start = std::time::Instant::now();
+    while !cp.exists() && child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed().as_secs() < 300,
+            "the sales load never checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(jitter_ms(300)));
+    let killed = child.try_wait().unwrap().is_none();
+    let pgid = child.id() as i32;
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &format!("-{pgid}")])
+        .status();
+    let _ = child.wait();
+    eprintln!("killed during the sales load: {killed}");
+    let before = s.items("saleId", d).len();
+    eprintln!("sales items before the resume: {before}");
+
+    let r = run(migrate(d, &["--resume", "--config", "config.json"]));
+    assert_exit(&r, 3); // the fixture's dirty rows
+    if killed {
+        assert!(
+            r.stderr.contains("load:buyers: done in an earlier run"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("resuming after line"), "{}", r.stderr);
+    }
+    // Counts match (compare-counts passed inside the run) and the table is the source's.
+    let counts = json_file(&d.join("data/reports/count_comparison.json"));
+    assert_eq!(counts["sales"]["match"], true);
+    assert_eq!(counts["sales"]["target"], 20003);
+    let want = keyed(&d.join("data/validated/sales.ndjson"), "saleId");
+    let got = s.items("saleId", d);
+    assert_eq!(got.len(), want.len());
+    for (k, v) in &want {
+        let v: serde_json::Value = serde_json::from_str(&v.to_string()).unwrap();
+        assert_eq!(got[k], v, "sale {k}");
+    }
+}

@@ -38,7 +38,12 @@ pub fn init(args: &CommonArgs) -> crate::Result<()> {
                 .with_writer(Mutex::new(append(path)?))
                 .with_ansi(false)
                 .with_target(false)
-                .with_filter(LevelFilter::DEBUG.max(level)),
+                .with_filter(LevelFilter::DEBUG.max(level))
+                // Debug lines of Ferry's own crates; libraries (the AWS SDK, drivers) from
+                // INFO up, or the file drowns in their request tracing.
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                    m.target().starts_with("ferry") || *m.level() <= tracing::Level::INFO
+                })),
         ),
         None => None,
     };

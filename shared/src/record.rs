@@ -258,10 +258,23 @@ impl RecordWriter {
         let _ = base64::engine::general_purpose::STANDARD.encode_slice(b, &mut self.line[start..]);
         self.line.push(b'"');
     }
-    /// Writes already-valid JSON (nested JSON columns), verbatim.
+    /// Writes already-valid JSON (nested JSON columns), verbatim except for line breaks.
+    ///
+    /// A PostgreSQL `json` value keeps its text as written, line breaks included, and a
+    /// line break would split the NDJSON record. In valid JSON a CR or LF can only be
+    /// whitespace between tokens (inside strings they are escaped), so each becomes a
+    /// space: the value is unchanged.
     pub fn raw(&mut self, json: &str) {
         self.key();
-        self.line.extend_from_slice(json.as_bytes());
+        let bytes = json.as_bytes();
+        if bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
+            self.line.extend(bytes.iter().map(|&b| match b {
+                b'\n' | b'\r' => b' ',
+                b => b,
+            }));
+        } else {
+            self.line.extend_from_slice(bytes);
+        }
     }
 
     /// Writes a whole record that is already one JSON object (records whose keys vary, such
@@ -632,5 +645,21 @@ mod tests {
         assert!(parse_row(br#"{"a":1,"a":2}"#, &idx).is_err());
         assert!(parse_row(br#"{"a":1"#, &idx).is_err());
         assert!(parse_row(br#"{"a":1} x"#, &idx).is_err());
+    }
+
+    #[test]
+    fn nested_json_stays_on_one_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let dest = dir.path().join("j.ndjson");
+        let mut w = RecordWriter::create(&dest).expect("create");
+        w.set_columns(&["j"]);
+        w.begin();
+        w.raw("{\"a\":\r\n [1,\n \"x\\ny\"]}");
+        w.end().expect("end");
+        w.finish().expect("finish");
+        let text = std::fs::read_to_string(&dest).expect("read");
+        assert_eq!(text, "{\"j\":{\"a\":   [1,  \"x\\ny\"]}}\n");
+        let v: serde_json::Value = serde_json::from_str(text.trim_end()).expect("json");
+        assert_eq!(v["j"]["a"][1], "x\ny");
     }
 }

@@ -48,7 +48,17 @@ pub struct Rejects {
 impl Rejects {
     /// Rejects go to `path`; with `append` (resume) earlier rejects are kept. `max` 0 is no
     /// limit.
+    ///
+    /// A fresh run (not `append`) removes the file an earlier run left, so a rejects file
+    /// always belongs to the run that reported it, even when this run rejects nothing.
     pub fn new(path: PathBuf, append: bool, max: u64) -> Self {
+        if !append {
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::debug!("removed the earlier run's {}", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot remove the earlier {}: {e}", path.display()),
+            }
+        }
         Rejects {
             path,
             writer: None,

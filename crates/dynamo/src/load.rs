@@ -593,7 +593,7 @@ async fn resolve_table(
     args: &Args,
     client: &Client,
     input: Option<&Path>,
-) -> anyhow::Result<KeySpec> {
+) -> anyhow::Result<(KeySpec, bool)> {
     let wanted = match &args.key {
         Some(k) => Some(TableSpec {
             table: args.table.clone(),
@@ -626,7 +626,7 @@ async fn resolve_table(
                 .into());
             }
         }
-        return Ok(existing.key);
+        return Ok((existing.key, true));
     }
     let Some(spec) = wanted else {
         return Err(FerryError::NotFound(format!(
@@ -641,7 +641,7 @@ async fn resolve_table(
             args.table,
             spec.key
         );
-        return Ok(spec.key);
+        return Ok((spec.key, false));
     }
     if !args.create_table {
         return Err(FerryError::NotFound(format!(
@@ -651,7 +651,7 @@ async fn resolve_table(
         .into());
     }
     table::create(client, &args.table, &spec).await?;
-    Ok(spec.key)
+    Ok((spec.key, false))
 }
 
 /// Runs `load-dynamo`.
@@ -669,7 +669,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     let input = args.input.clone().filter(|p| p.as_os_str() != "-");
     let client = args.conn.client().await?;
-    let spec = resolve_table(&args, &client, input.as_deref()).await?;
+    let (spec, existed) = resolve_table(&args, &client, input.as_deref()).await?;
 
     let cp = Checkpoint::new(
         args.checkpoint.clone().unwrap_or_else(|| {
@@ -688,10 +688,15 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 .map_or("-".into(), |p| p.display().to_string())
         ),
     );
-    let rejects_path = args
-        .rejects
-        .clone()
-        .unwrap_or_else(|| default_beside(input.as_deref(), ".load.rejects.ndjson", &args.table));
+    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
+        // A rehearsal must not replace the real run's rejects.
+        let suffix = if args.dry_run {
+            ".load.dry-run.rejects.ndjson"
+        } else {
+            ".load.rejects.ndjson"
+        };
+        default_beside(input.as_deref(), suffix, &args.table)
+    });
     let mut state = LoadState::default();
     if args.dry_run {
         // A dry run neither reads nor moves a checkpoint.
@@ -731,7 +736,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     report.target = Some(format!("{} table {}", args.conn.describe(), args.table));
     report.dry_run = args.dry_run;
 
-    if args.backup_before_load && !args.dry_run && state.backup.is_none() {
+    if args.backup_before_load && !existed {
+        tracing::info!("{}: no backup needed: the table is new", args.table);
+    }
+    if args.backup_before_load && existed && !args.dry_run && state.backup.is_none() {
         let path = args.backup_dir.join(format!(
             "{}-{}.ndjson",
             ferry_shared::cli::file_safe(&args.table),

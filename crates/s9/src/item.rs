@@ -58,37 +58,8 @@ impl Item {
     pub fn to_json(&self) -> String {
         Value::Object(self.0.clone()).to_string()
     }
-    /// Size as DynamoDB counts it (attribute names plus values: UTF-8 bytes of strings and
-    /// number text, 1 for booleans, 3 bytes per map or list plus 1 per element): for the
-    /// 400 KB item limit.
+    /// Size as DynamoDB counts it, for the 400 KB item limit.
     pub fn size(&self) -> usize {
-        self.0.iter().map(|(k, v)| k.len() + av_size(v)).sum()
-    }
-}
-
-fn av_size(av: &Value) -> usize {
-    let Some((t, v)) = av.as_object().and_then(|m| m.iter().next()) else {
-        return 0;
-    };
-    let strs = |v: &Value| {
-        v.as_array().map_or(0, |a| {
-            a.iter().map(|x| x.as_str().map_or(0, str::len)).sum()
-        })
-    };
-    match t.as_str() {
-        "S" | "N" | "B" => v.as_str().map_or(0, str::len),
-        "BOOL" | "NULL" => 1,
-        "SS" | "NS" | "BS" => strs(v),
-        "M" => {
-            3 + v
-                .as_object()
-                .map_or(0, |o| o.iter().map(|(k, x)| k.len() + av_size(x)).sum())
-        }
-        "L" => {
-            3 + v
-                .as_array()
-                .map_or(0, |a| a.iter().map(|x| 1 + av_size(x)).sum())
-        }
-        _ => 0,
+        ferry_dynamo::av::json_item_size(&self.0)
     }
 }

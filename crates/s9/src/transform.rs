@@ -19,8 +19,7 @@ use ferry_shared::Exit;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
-/// DynamoDB's item size limit.
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+pub use ferry_dynamo::av::MAX_ITEM_BYTES;
 
 /// Which entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,7 +33,8 @@ pub enum Entity {
 }
 
 impl Entity {
-    fn name(self) -> &'static str {
+    /// The S9 table (and file stem) of the entity: `buyers`, `producers`, `sales`.
+    pub fn name(self) -> &'static str {
         match self {
             Entity::Buyers => "buyers",
             Entity::Producers => "producers",

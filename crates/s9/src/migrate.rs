@@ -1,0 +1,719 @@
+//! `migrate-s9`: the document's `migrate.py`. It runs the phases (extract, transform,
+//! validate, load, verify) for the entities asked, each phase a separate Ferry binary found
+//! beside this one, so every step can also be run (and debugged) by hand.
+//!
+//! Configuration is the document's `config.json` (`${VAR}` replaced from the environment or
+//! `.env`); the source password reaches the tools through the environment, never the
+//! command line. Completed steps are recorded in `data/.checkpoint.json`; `--resume` skips
+//! them and resumes the interrupted one (extract and load continue after their last
+//! checkpoint). All tools append to `data/reports/migration.log`, warnings and errors also
+//! to `data/reports/migration_errors.log`.
+
+use crate::transform::Entity;
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use ferry_shared::cli::CommonArgs;
+use ferry_shared::{Exit, FerryError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const EXAMPLES: &str = "\
+Examples:
+  migrate-s9 --dry-run                      # everything except writing to DynamoDB
+  migrate-s9 --full                         # extract, transform, validate, load, verify
+  migrate-s9 --phase extract --entity buyers
+  migrate-s9 --config config-dev.json --verbose
+  migrate-s9 --resume                       # after a failure: skip what is done
+  migrate-s9 --entity buyers --batch-size 100 --offset 100";
+
+/// A phase of the migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// S9 → data/extracted/ENTITY.ndjson.
+    Extract,
+    /// → data/transformed/ENTITY.ndjson.
+    Transform,
+    /// → data/validated/ENTITY.ndjson and data/reports/validation_report.json.
+    Validate,
+    /// → DynamoDB.
+    Load,
+    /// → data/reports/count_comparison.json.
+    Verify,
+}
+
+impl Phase {
+    const ALL: [Phase; 5] = [
+        Phase::Extract,
+        Phase::Transform,
+        Phase::Validate,
+        Phase::Load,
+        Phase::Verify,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Extract => "extract",
+            Phase::Transform => "transform",
+            Phase::Validate => "validate",
+            Phase::Load => "load",
+            Phase::Verify => "verify",
+        }
+    }
+}
+
+/// Command line of `migrate-s9`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "migrate-s9",
+    version,
+    about = "Run the S9 → DynamoDB migration: extract, transform, validate, load, verify.",
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    /// All phases (the default when no --phase is given).
+    #[arg(long, conflicts_with = "phase")]
+    pub full: bool,
+    /// One phase only.
+    #[arg(long, value_enum)]
+    pub phase: Option<Phase>,
+    /// Only this entity; repeatable (default: buyers, producers, sales).
+    #[arg(long, value_enum)]
+    pub entity: Vec<Entity>,
+    /// Everything except writing to DynamoDB (extract, transform and validate run for real
+    /// into data/; the load reads, checks and batches but writes nothing).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip steps data/.checkpoint.json records as done; resume the interrupted one.
+    #[arg(long)]
+    pub resume: bool,
+    /// Configuration file (default config.json when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Extraction page size, or with --offset the size of the one batch to migrate.
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<u64>,
+    /// Incremental migration: extract only rows [offset, offset + batch-size).
+    #[arg(long, value_name = "N", requires = "batch_size")]
+    pub offset: Option<u64>,
+    /// Extract only rows matching this SQL condition.
+    #[arg(long, value_name = "SQL")]
+    pub filter: Option<String>,
+    /// Load valid items even when some were invalid (overrides the configuration).
+    #[arg(long)]
+    pub continue_on_error: bool,
+    /// Working folder (extracted/, transformed/, validated/, reports/, backups/).
+    #[arg(long, default_value = "data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The document's configuration file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    #[serde(default)]
+    source: SourceCfg,
+    #[serde(default)]
+    target: TargetCfg,
+    #[serde(default)]
+    migration: MigrationCfg,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SourceCfg {
+    host: Option<String>,
+    port: Option<u16>,
+    database: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    ssl: Option<bool>,
+    /// Milliseconds.
+    connection_timeout: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetCfg {
+    region: String,
+    sales_table: String,
+    buyers_table: String,
+    producers_table: String,
+    /// A local DynamoDB-compatible server (not in the document: for tests and rehearsals).
+    endpoint_url: Option<String>,
+}
+
+impl Default for TargetCfg {
+    fn default() -> Self {
+        TargetCfg {
+            region: "us-east-1".into(),
+            sales_table: "SalesTable-dev".into(),
+            buyers_table: "BuyersTable-dev".into(),
+            producers_table: "ProducersTable-dev".into(),
+            endpoint_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MigrationCfg {
+    batch_size: u64,
+    max_retries: u32,
+    continue_on_error: bool,
+    backup_before_load: bool,
+    /// Seconds before the first retry (the document's retryDelay).
+    retry_delay: Option<f64>,
+    exponential_backoff: Option<bool>,
+    /// Milliseconds between batches.
+    batch_delay: Option<u64>,
+    concurrency: Option<usize>,
+}
+
+impl Default for MigrationCfg {
+    fn default() -> Self {
+        MigrationCfg {
+            batch_size: 25,
+            max_retries: 3,
+            continue_on_error: false,
+            backup_before_load: true,
+            retry_delay: None,
+            exponential_backoff: None,
+            batch_delay: None,
+            concurrency: None,
+        }
+    }
+}
+
+/// `${NAME}` → the variable's value; an unset variable is a configuration error naming it.
+pub fn interpolate(text: &str) -> Result<String, FerryError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after
+            .find('}')
+            .ok_or_else(|| FerryError::Usage("config: unterminated ${…}".into()))?;
+        let name = &after[..j];
+        let v = std::env::var(name).map_err(|_| {
+            FerryError::Usage(format!(
+                "config: ${{{name}}} is not set (export it or put it in .env)"
+            ))
+        })?;
+        out.push_str(&v);
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None if Path::new("config.json").exists() => PathBuf::from("config.json"),
+        None => {
+            tracing::info!("no config.json: using defaults and FERRY_SOURCE");
+            return Ok(Config::default());
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| FerryError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let text = interpolate(&text)?;
+    serde_json::from_str(&text)
+        .map_err(|e| FerryError::Usage(format!("{}: {e}", path.display())).into())
+}
+
+/// What `data/.checkpoint.json` records.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Progress {
+    /// Steps done, as `phase:entity` (`validate:all`, `verify:all`).
+    completed: Vec<String>,
+    /// The step running when the run stopped.
+    current: Option<String>,
+}
+
+/// The run: configuration, where the tools are, what is done.
+struct Runner {
+    args: Args,
+    cfg: Config,
+    bin_dir: PathBuf,
+    envs: Vec<(String, String)>,
+    source_url: Option<String>,
+    checkpoint: ferry_shared::checkpoint::Checkpoint,
+    progress: Progress,
+    rejects_seen: bool,
+}
+
+fn entity_title(e: Entity) -> &'static str {
+    match e {
+        Entity::Buyers => "Buyers",
+        Entity::Producers => "Producers",
+        Entity::Sales => "Sales",
+    }
+}
+
+impl Runner {
+    fn data(&self, rel: &str) -> PathBuf {
+        self.args.data_dir.join(rel)
+    }
+
+    fn table(&self, e: Entity) -> &str {
+        match e {
+            Entity::Buyers => &self.cfg.target.buyers_table,
+            Entity::Producers => &self.cfg.target.producers_table,
+            Entity::Sales => &self.cfg.target.sales_table,
+        }
+    }
+
+    fn continue_on_error(&self) -> bool {
+        self.args.continue_on_error || self.cfg.migration.continue_on_error
+    }
+
+    /// Runs one tool; its stderr (progress, summary) goes to ours, its logs to the run's
+    /// log files. Returns its exit code.
+    fn tool(&self, name: &str, args: &[String]) -> anyhow::Result<u8> {
+        let bin = self.bin_dir.join(name);
+        let mut cmd = Command::new(&bin);
+        cmd.args(args)
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("FERRY_LOG_FILE", self.data("reports/migration.log"))
+            .env(
+                "FERRY_ERROR_LOG_FILE",
+                self.data("reports/migration_errors.log"),
+            );
+        if self.args.common.verbose > 0 {
+            cmd.arg("-v");
+        }
+        if self.args.common.quiet {
+            cmd.arg("-q");
+        }
+        tracing::debug!("running {name} {}", args.join(" "));
+        let status = cmd
+            .status()
+            .with_context(|| format!("run {} (build the workspace first)", bin.display()))?;
+        Ok(status.code().map_or(1, |c| c as u8))
+    }
+
+    /// Runs a step unless the checkpoint says it is done; exit 3 (rejects) is recorded and
+    /// judged by the caller, anything else stops the run.
+    fn step(&mut self, id: &str, name: &str, args: Vec<String>) -> anyhow::Result<u8> {
+        if self.args.resume && self.progress.completed.iter().any(|c| c == id) {
+            tracing::info!("{id}: done in an earlier run (data/.checkpoint.json)");
+            return Ok(0);
+        }
+        self.progress.current = Some(id.to_string());
+        self.save()?;
+        let code = self.tool(name, &args)?;
+        match code {
+            0 | 3 => {
+                if code == 3 {
+                    self.rejects_seen = true;
+                }
+                self.progress.completed.push(id.to_string());
+                self.progress.current = None;
+                self.save()?;
+                Ok(code)
+            }
+            _ => Err(FerryError::Database(format!(
+                "step {id} ({name}) failed with exit code {code}; fix the cause and rerun with --resume"
+            ))
+            .into()),
+        }
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        if !self.args.dry_run {
+            self.checkpoint.save(&self.progress)?;
+        }
+        Ok(())
+    }
+
+    fn resuming(&self, id: &str) -> bool {
+        self.args.resume && self.progress.current.as_deref() == Some(id)
+    }
+
+    fn extract(&mut self, e: Entity) -> anyhow::Result<u8> {
+        let id = format!("extract:{}", e.name());
+        let mut a = vec![
+            "-o".into(),
+            self.data(&format!("extracted/{}.ndjson", e.name()))
+                .display()
+                .to_string(),
+        ];
+        if let Some(u) = &self.source_url {
+            a.extend(["--source".into(), u.clone()]);
+        }
+        if let Some(b) = self.args.batch_size {
+            a.extend(["--batch-size".into(), b.to_string()]);
+        }
+        if let Some(o) = self.args.offset {
+            a.extend(["--offset".into(), o.to_string()]);
+        }
+        if let Some(f) = &self.args.filter {
+            a.extend(["--filter".into(), f.clone()]);
+        }
+        if self.resuming(&id) {
+            a.push("--resume".into());
+        }
+        a.extend(self.report_args(&id));
+        self.step(&id, &format!("extract-{}", e.name()), a)
+    }
+
+    fn transform(&mut self, e: Entity) -> anyhow::Result<u8> {
+        let id = format!("transform:{}", e.name());
+        let a = vec![
+            self.data(&format!("extracted/{}.ndjson", e.name()))
+                .display()
+                .to_string(),
+            "-o".into(),
+            self.data(&format!("transformed/{}.ndjson", e.name()))
+                .display()
+                .to_string(),
+            "--rejects".into(),
+            self.data(&format!("transformed/{}.rejects.ndjson", e.name()))
+                .display()
+                .to_string(),
+        ];
+        let mut a = a;
+        a.extend(self.report_args(&id));
+        self.step(&id, &format!("transform-{}", e.name()), a)
+    }
+
+    fn validate(&mut self, entities: &[Entity]) -> anyhow::Result<u8> {
+        let id = "validate:all".to_string();
+        let mut a = vec![
+            "--input".into(),
+            self.data("transformed").display().to_string(),
+            "--output".into(),
+            self.data("validated").display().to_string(),
+            "--rejects".into(),
+            self.data("reports/validation_rejects.ndjson")
+                .display()
+                .to_string(),
+            "--report-file".into(),
+            self.data("reports/validation_report.json")
+                .display()
+                .to_string(),
+        ];
+        for e in entities {
+            a.extend(["--entity".into(), e.name().into()]);
+        }
+        a.extend(self.report_args(&id));
+        self.step(&id, "validate-s9", a)
+    }
+
+    fn load(&mut self, e: Entity) -> anyhow::Result<u8> {
+        let id = format!("load:{}", e.name());
+        let m = &self.cfg.migration;
+        let (key, gsis): (&str, &[&str]) = match e {
+            Entity::Buyers => (
+                "buyerId:S",
+                &["email-index=email:S", "vatNumber-index=vatNumber:S"],
+            ),
+            Entity::Producers => ("producerId:S", &[]),
+            Entity::Sales => (
+                "saleId:S",
+                &[
+                    "buyerId-saleDate-index=buyerId:S,saleDate:S",
+                    "producerId-saleDate-index=producerId:S,saleDate:S",
+                    "status-index=status:S,statusSaleDate:S",
+                ],
+            ),
+        };
+        let mut a = vec![
+            self.data(&format!("validated/{}.ndjson", e.name()))
+                .display()
+                .to_string(),
+            "--table".into(),
+            self.table(e).to_string(),
+            "--target".into(),
+            format!("dynamodb://{}", self.cfg.target.region),
+            "--create-table".into(),
+            "--key".into(),
+            key.into(),
+            "--batch-size".into(),
+            m.batch_size.clamp(1, 25).to_string(),
+            "--max-retries".into(),
+            m.max_retries.to_string(),
+            "--rejects".into(),
+            self.data(&format!(
+                "reports/load-{}{}.rejects.ndjson",
+                e.name(),
+                if self.args.dry_run { ".dry-run" } else { "" }
+            ))
+            .display()
+            .to_string(),
+            "--checkpoint".into(),
+            self.data(&format!(".load-{}.checkpoint.json", e.name()))
+                .display()
+                .to_string(),
+            "--backup-dir".into(),
+            self.data("backups").display().to_string(),
+            "--progress-label".into(),
+            format!("[Load] {}", entity_title(e)),
+        ];
+        for g in gsis {
+            a.extend(["--gsi".into(), (*g).into()]);
+        }
+        if let Some(u) = &self.cfg.target.endpoint_url {
+            a.extend(["--endpoint-url".into(), u.clone()]);
+        }
+        if let Some(d) = m.retry_delay {
+            // The document's retryDelay is in seconds; a fixed delay when backoff is off.
+            a.extend(["--retry-delay-ms".into(), ((d * 1000.0) as u64).to_string()]);
+        }
+        if m.exponential_backoff == Some(false) {
+            tracing::warn!("exponentialBackoff false: load-dynamo always backs off exponentially (with jitter), as DynamoDB asks");
+        }
+        if let Some(d) = m.batch_delay {
+            a.extend(["--batch-delay-ms".into(), d.to_string()]);
+        }
+        if let Some(c) = m.concurrency {
+            a.extend(["--concurrency".into(), c.to_string()]);
+        }
+        if m.backup_before_load {
+            a.push("--backup-before-load".into());
+        }
+        if self.args.dry_run {
+            a.push("--dry-run".into());
+        }
+        if self.resuming(&id) {
+            a.push("--resume".into());
+        }
+        a.extend(self.report_args(&id));
+        self.step(&id, "load-dynamo", a)
+    }
+
+    fn verify(&mut self, entities: &[Entity]) -> anyhow::Result<u8> {
+        let id = "verify:all".to_string();
+        let mut a = vec![
+            "--target".into(),
+            format!("dynamodb://{}", self.cfg.target.region),
+            "--buyers-table".into(),
+            self.cfg.target.buyers_table.clone(),
+            "--producers-table".into(),
+            self.cfg.target.producers_table.clone(),
+            "--sales-table".into(),
+            self.cfg.target.sales_table.clone(),
+            "--output".into(),
+            self.data("reports/count_comparison.json")
+                .display()
+                .to_string(),
+        ];
+        if let Some(u) = &self.source_url {
+            a.extend(["--source".into(), u.clone()]);
+        }
+        if let Some(u) = &self.cfg.target.endpoint_url {
+            a.extend(["--endpoint-url".into(), u.clone()]);
+        }
+        for e in entities {
+            a.extend(["--entity".into(), e.name().into()]);
+            a.extend([
+                "--rejects".into(),
+                self.data(&format!("transformed/{}.rejects.ndjson", e.name()))
+                    .display()
+                    .to_string(),
+                "--rejects".into(),
+                self.data(&format!("reports/load-{}.rejects.ndjson", e.name()))
+                    .display()
+                    .to_string(),
+            ]);
+            if let Some(f) = &self.args.filter {
+                a.extend(["--filter".into(), format!("{}={f}", e.name())]);
+            }
+        }
+        a.extend([
+            "--rejects".into(),
+            self.data("reports/validation_rejects.ndjson")
+                .display()
+                .to_string(),
+        ]);
+        self.step(&id, "compare-counts", a)
+    }
+
+    fn report_args(&self, id: &str) -> Vec<String> {
+        vec![
+            "--report".into(),
+            self.data(&format!("reports/steps/{}.json", id.replace(':', "-")))
+                .display()
+                .to_string(),
+        ]
+    }
+}
+
+/// The source URL from the configuration (password kept out of it: it travels in
+/// FERRY_SOURCE_PASSWORD).
+fn source_url(c: &SourceCfg) -> Option<String> {
+    let host = c.host.as_ref()?;
+    let mut u = format!(
+        "postgres://{}@{}:{}/{}",
+        c.username.as_deref().unwrap_or("postgres"),
+        host,
+        c.port.unwrap_or(5432),
+        c.database.as_deref().unwrap_or("postgres")
+    );
+    let mut q = Vec::new();
+    if let Some(ssl) = c.ssl {
+        q.push(format!(
+            "sslmode={}",
+            if ssl { "require" } else { "disable" }
+        ));
+    }
+    if let Some(t) = c.connection_timeout {
+        q.push(format!("connect_timeout={}", t.div_ceil(1000)));
+    }
+    if !q.is_empty() {
+        u.push('?');
+        u.push_str(&q.join("&"));
+    }
+    Some(u)
+}
+
+/// Runs `migrate-s9`.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    ferry_shared::logging::init(&CommonArgs {
+        log_file: Some(args.data_dir.join("reports/migration.log")),
+        error_log_file: Some(args.data_dir.join("reports/migration_errors.log")),
+        ..args.common.clone()
+    })?;
+    let cfg = load_config(args.config.as_deref())?;
+    let bin_dir = std::env::current_exe()
+        .context("where is migrate-s9?")?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut envs = Vec::new();
+    if let Some(p) = cfg.source.password.as_ref().filter(|p| !p.is_empty()) {
+        envs.push(("FERRY_SOURCE_PASSWORD".to_string(), p.clone()));
+    }
+    let checkpoint = ferry_shared::checkpoint::Checkpoint::new(
+        args.data_dir.join(".checkpoint.json"),
+        "migrate-s9",
+        "s9",
+    );
+    let progress = if args.resume {
+        checkpoint.load::<Progress>()?.unwrap_or_default()
+    } else {
+        if !args.dry_run {
+            checkpoint.clear()?;
+        }
+        Progress::default()
+    };
+    let entities = if args.entity.is_empty() {
+        vec![Entity::Buyers, Entity::Producers, Entity::Sales]
+    } else {
+        args.entity.clone()
+    };
+    let phases: Vec<Phase> = match args.phase {
+        Some(p) => vec![p],
+        None => Phase::ALL.to_vec(),
+    };
+    let source_url = source_url(&cfg.source);
+    let mut r = Runner {
+        args,
+        cfg,
+        bin_dir,
+        envs,
+        source_url,
+        checkpoint,
+        progress,
+        rejects_seen: false,
+    };
+    let started = std::time::Instant::now();
+    tracing::info!(
+        "S9 → DynamoDB: phases {}; entities {}{}",
+        phases
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        entities
+            .iter()
+            .map(|e| e.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if r.args.dry_run { " (dry run)" } else { "" }
+    );
+    for phase in phases {
+        if phase == Phase::Verify && r.args.dry_run {
+            tracing::info!("verify: skipped in a dry run (nothing was loaded)");
+            continue;
+        }
+        let code = match phase {
+            Phase::Validate => r.validate(&entities)?,
+            Phase::Verify => r.verify(&entities)?,
+            _ => {
+                let mut worst = 0;
+                for &e in &entities {
+                    let c = match phase {
+                        Phase::Extract => r.extract(e)?,
+                        Phase::Transform => r.transform(e)?,
+                        _ => r.load(e)?,
+                    };
+                    worst = worst.max(c);
+                }
+                worst
+            }
+        };
+        if code == 3 && phase != Phase::Load && !r.continue_on_error() {
+            tracing::error!(
+                "{}: some records were rejected (see data/reports/); stopping before the next phase. \
+                 Review them, then rerun with --resume --continue-on-error to load the valid ones",
+                phase.name()
+            );
+            return Ok(Exit::Rejects);
+        }
+    }
+    tracing::info!(
+        "S9 → DynamoDB: done in {:.1}s{}",
+        started.elapsed().as_secs_f64(),
+        if r.rejects_seen {
+            "; rejected records are in data/reports/ and data/transformed/*.rejects.ndjson"
+        } else {
+            ""
+        }
+    );
+    Ok(if r.rejects_seen {
+        Exit::Rejects
+    } else {
+        Exit::Ok
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_and_names_missing_variables() {
+        std::env::set_var("FERRY_TEST_PW", "s3cret");
+        assert_eq!(
+            interpolate(r#"{"password": "${FERRY_TEST_PW}"}"#).unwrap(),
+            r#"{"password": "s3cret"}"#
+        );
+        let e = interpolate("${FERRY_SURELY_UNSET_VAR}").unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("${FERRY_SURELY_UNSET_VAR} is not set"));
+    }
+
+    #[test]
+    fn source_url_keeps_the_password_out() {
+        let c = SourceCfg {
+            host: Some("s9-database.internal".into()),
+            port: Some(5432),
+            database: Some("s9_production".into()),
+            username: Some("migration_user".into()),
+            password: Some("pw".into()),
+            ssl: Some(true),
+            connection_timeout: Some(30000),
+        };
+        assert_eq!(
+            source_url(&c).unwrap(),
+            "postgres://migration_user@s9-database.internal:5432/s9_production?sslmode=require&connect_timeout=30"
+        );
+    }
+}
