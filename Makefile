@@ -5,7 +5,7 @@ BIN := target/release
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: build services demo test lint bench clean samples
+.PHONY: build services demo test lint bench clean samples s9-fixture s9-migrate
 
 build:
 	$(CARGO) build --release --workspace --bins
@@ -30,6 +30,21 @@ test: services build samples
 
 samples:
 	bash scripts/sample-sqlite.sh
+
+# S9 → DynamoDB with a config file (default: the local one, on the fixture database that
+# `make s9-fixture` creates). ARGS passes migrate-s9 flags, e.g.
+#   make s9-migrate ARGS="--phase extract --entity buyers"
+#   make s9-migrate ARGS=--dry-run      make s9-migrate ARGS=--resume
+S9_CONFIG ?= config/s9/config.local.json
+S9_DATABASE ?= ferry_s9
+export S9_DATABASE
+s9-fixture: build services
+	psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $(S9_DATABASE) WITH (FORCE)" -c "CREATE DATABASE $(S9_DATABASE)"
+	$(BIN)/ferry-gen s9 --target postgres://postgres@127.0.0.1:5432/$(S9_DATABASE)
+
+s9-migrate: build services
+	DB_PASSWORD=$${DB_PASSWORD:-} AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-local} \
+	  $(BIN)/migrate-s9 --config $(S9_CONFIG) $(ARGS)
 
 bench: build services
 	bash scripts/bench.sh

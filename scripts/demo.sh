@@ -36,4 +36,15 @@ $BIN/sqlite-consolidate --config config/mingus.json --sqlite-dir "$OUT/mingus" \
   --target postgres://postgres@127.0.0.1:5432/ferry_demo_mingus --work-dir "$OUT/consolidate" \
   --backup-dir "$OUT/consolidate/backups" --report "$OUT/consolidate.json" 2> >(grep -v ' WARN rejected' >&2) || rc=$?
 [ "$rc" = 3 ] || { echo "demo: sqlite-consolidate exited $rc (expected 3: the fixture's 22 invalid rows)" >&2; exit 1; }
-echo "demo: reports in $OUT/ (extract.json, load-*.json, verify.json, consolidate.json; rejected rows in $OUT/consolidate/*/rejects.ndjson)" >&2
+echo "== S9 → DynamoDB: migrate-s9 --full on the S9 fixture (PostgreSQL ferry_demo_s9 → local DynamoDB)" >&2
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS ferry_demo_s9 WITH (FORCE)" -c "CREATE DATABASE ferry_demo_s9"
+$BIN/ferry-gen s9 --target postgres://postgres@127.0.0.1:5432/ferry_demo_s9
+mkdir -p "$OUT/s9"
+rc=0
+( cd "$OUT/s9" && S9_DATABASE=ferry_demo_s9 DB_PASSWORD=${DB_PASSWORD:-demo} \
+    AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-demo} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-demo} \
+    AWS_EC2_METADATA_DISABLED=true "$OLDPWD/$BIN/migrate-s9" --full --config "$OLDPWD/config/s9/config.local.json" \
+    2> >(grep -v ' WARN rejected' >&2) ) || rc=$?
+[ "$rc" = 3 ] || { echo "demo: migrate-s9 exited $rc (expected 3: the fixture's dirty rows)" >&2; exit 1; }
+cat "$OUT/s9/data/reports/count_comparison.json" >&2
+echo "demo: reports in $OUT/ (extract.json, load-*.json, verify.json, consolidate.json, s9/data/reports/; rejected rows in $OUT/consolidate/*/rejects.ndjson and $OUT/s9/data/)" >&2

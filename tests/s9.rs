@@ -302,10 +302,31 @@ fn migrate_s9_end_to_end_on_the_fixture() {
     let backups = sh("ls data/backups/ | grep -c '^ferry_t_s_.*ndjson$'", d);
     assert_eq!(backups.stdout.trim(), "1", "{}", backups.stdout);
     assert_eq!(s.items("saleId", d), sales);
-    // --resume after a finished run does nothing.
+    // --resume after a finished run runs nothing, and still says records were rejected.
     let r = run(migrate(d, &["--resume", "--config", "config.json"]));
-    assert_exit(&r, 0);
-    assert!(r.stderr.contains("verify:all: done in an earlier run"));
+    assert_exit(&r, 3);
+    assert!(
+        r.stderr.contains("validate:all: done in an earlier run"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("extract-buyers: ok"), "{}", r.stderr);
+    // Stop-on-rejects holds on a resume too: without continueOnError it stops after the
+    // transform, whose rejects the earlier run recorded.
+    config(
+        d,
+        &pg,
+        &[&b, &p, &s],
+        r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": false, "backupBeforeLoad": true}"#,
+    );
+    let r = run(migrate(d, &["--resume", "--config", "config.json"]));
+    assert_exit(&r, 3);
+    assert!(
+        r.stderr.contains("stopping before the next phase"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("load:buyers"), "{}", r.stderr);
 }
 
 #[test]
@@ -349,7 +370,7 @@ fn migrate_s9_kill_9_during_the_load_then_resume() {
     let d = dir.path();
     let pg = PgDb::new("s9k");
     let mut g = tool("ferry-gen", d);
-    g.args(["s9", "--target", &pg.url(), "--sales", "20000"]);
+    g.args(["s9", "--target", &pg.url(), "--sales", "5000"]);
     assert_exit(&run(g), 0);
     let (b, p, s) = (
         DynTable::new("kb"),
@@ -360,7 +381,7 @@ fn migrate_s9_kill_9_during_the_load_then_resume() {
         d,
         &pg,
         &[&b, &p, &s],
-        r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": true, "backupBeforeLoad": false, "concurrency": 2}"#,
+        r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": true, "backupBeforeLoad": false, "concurrency": 1, "batchDelay": 20}"#,
     );
     // The whole process group goes: the orchestrator and the load-dynamo it runs.
     let mut c = migrate(d, &["--full", "--config", "config.json", "-q"]);
@@ -390,7 +411,9 @@ fn migrate_s9_kill_9_during_the_load_then_resume() {
 
     let r = run(migrate(d, &["--resume", "--config", "config.json"]));
     assert_exit(&r, 3); // the fixture's dirty rows
-    if killed {
+    let mid_load = killed && before < 5003;
+    eprintln!("killed mid-load: {mid_load}");
+    if mid_load {
         assert!(
             r.stderr.contains("load:buyers: done in an earlier run"),
             "{}",
@@ -401,7 +424,7 @@ fn migrate_s9_kill_9_during_the_load_then_resume() {
     // Counts match (compare-counts passed inside the run) and the table is the source's.
     let counts = json_file(&d.join("data/reports/count_comparison.json"));
     assert_eq!(counts["sales"]["match"], true);
-    assert_eq!(counts["sales"]["target"], 20003);
+    assert_eq!(counts["sales"]["target"], 5003);
     let want = keyed(&d.join("data/validated/sales.ndjson"), "saleId");
     let got = s.items("saleId", d);
     assert_eq!(got.len(), want.len());

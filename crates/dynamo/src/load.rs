@@ -96,7 +96,8 @@ pub struct Args {
     /// A global secondary index for --create-table: INDEX=NAME:TYPE[,NAME:TYPE]; repeatable.
     #[arg(long = "gsi", value_name = "SPEC")]
     pub gsi: Vec<String>,
-    /// Back up the table (backup-dynamo) before writing to it, when it has items.
+    /// Back up the table (as backup-dynamo does) before writing to it, when it already
+    /// exists.
     #[arg(long)]
     pub backup_before_load: bool,
     /// Where --backup-before-load writes.
@@ -414,11 +415,6 @@ async fn write_batch(
                         .filter_map(|w| w.put_request().map(|p| key_of_item(&spec, p.item())))
                         .collect();
                     lines.retain(|k, _| still.contains(k));
-                    count(
-                        &mut counters,
-                        "retried_unprocessed_items",
-                        unprocessed.len() as u64,
-                    );
                     attempt += 1;
                     if attempt > retry.max {
                         let reason = format!(
@@ -429,6 +425,11 @@ async fn write_batch(
                         count(&mut counters, "gave_up_items", unprocessed.len() as u64);
                         break;
                     }
+                    count(
+                        &mut counters,
+                        "retried_unprocessed_items",
+                        unprocessed.len() as u64,
+                    );
                     let wait = backoff(attempt, retry.base);
                     log_retry(
                         &table,
@@ -458,7 +459,6 @@ async fn write_batch(
                     .collect::<Result<_, _>>()?;
                 match kind {
                     Failure::Transient => {
-                        count(&mut counters, "retried_requests", 1);
                         count(&mut counters, &format!("error_{}", code(&e)), 1);
                         attempt += 1;
                         if attempt > retry.max {
@@ -467,6 +467,7 @@ async fn write_batch(
                             count(&mut counters, "gave_up_items", rebuilt.len() as u64);
                             break;
                         }
+                        count(&mut counters, "retried_requests", 1);
                         let wait = backoff(attempt, retry.base);
                         log_retry(&table, seq, &code(&e), attempt, retry.max, wait);
                         tokio::time::sleep(wait).await;

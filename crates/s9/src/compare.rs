@@ -125,6 +125,15 @@ fn default_rejects() -> Vec<PathBuf> {
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
     let ep = args.source.endpoint()?;
+    if ep.engine != ferry_shared::conn::Engine::Postgres {
+        return Err(FerryError::Usage(format!(
+            "--source {ep}: compare-counts reads the S9 PostgreSQL database; give postgres://…"
+        ))
+        .into());
+    }
+    let mut run_report = ferry_shared::report::RunReport::start("compare-counts");
+    run_report.source = Some(ep.to_string());
+    run_report.target = Some(args.conn.describe());
     let pg = ferry_shared::conn::connect_postgres(&ep).await?;
     let client = args.conn.client().await?;
     let files = if args.rejects.is_empty() {
@@ -167,9 +176,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             .await
             .map_err(|e| FerryError::Database(format!("count {name}: {e}")))?
             .get(0);
-        let target = ferry_dynamo::count::count_items(&client, table, args.segments)
-            .await?
-            .unwrap_or(0);
+        let target = match ferry_dynamo::count::count_items(&client, table, args.segments).await? {
+            Some(n) => n,
+            None => {
+                tracing::error!("{name}: table {table} does not exist (counted as 0 items)");
+                0
+            }
+        };
         let rej = rejected.get(name).copied().unwrap_or(0)
             + rejected.get(table.as_str()).copied().unwrap_or(0);
         let source = source.max(0) as u64;
@@ -185,6 +198,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         } else {
             tracing::error!("{line} ({table})");
         }
+        let mut stats = ferry_shared::report::TableStats::new(name);
+        stats.migrated = target;
+        stats.skipped = rej;
+        run_report.tables.push(stats);
         report.insert(
             name,
             Count {
@@ -198,6 +215,17 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     ferry_shared::fsutil::write_json_atomic(&args.output, &report)?;
     tracing::info!("count comparison → {}", args.output.display());
+    run_report.finish();
+    if !all {
+        run_report.fail(Exit::Failure);
+    }
+    run_report.notes.push(format!(
+        "migrated = items in the table, skipped = rejected source rows; comparison in {}",
+        args.output.display()
+    ));
+    if let Some(p) = args.common.report.as_deref() {
+        ferry_shared::fsutil::write_json_atomic(p, &run_report)?;
+    }
     if all {
         Ok(Exit::Ok)
     } else {

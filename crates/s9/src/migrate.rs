@@ -231,6 +231,10 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 struct Progress {
     /// Steps done, as `phase:entity` (`validate:all`, `verify:all`).
     completed: Vec<String>,
+    /// Their exit codes (3: records rejected), so a resumed run still reports them and
+    /// still stops where rejects stop a run.
+    #[serde(default)]
+    codes: std::collections::BTreeMap<String, u8>,
     /// The step running when the run stopped.
     current: Option<String>,
 }
@@ -301,9 +305,23 @@ impl Runner {
     /// judged by the caller, anything else stops the run.
     fn step(&mut self, id: &str, name: &str, args: Vec<String>) -> anyhow::Result<u8> {
         if self.args.resume && self.progress.completed.iter().any(|c| c == id) {
-            tracing::info!("{id}: done in an earlier run (data/.checkpoint.json)");
-            return Ok(0);
+            let code = self.progress.codes.get(id).copied().unwrap_or(0);
+            tracing::info!(
+                "{id}: done in an earlier run ({}){}",
+                self.checkpoint.path().display(),
+                if code == 3 {
+                    "; it rejected records"
+                } else {
+                    ""
+                }
+            );
+            if code == 3 {
+                self.rejects_seen = true;
+            }
+            return Ok(code);
         }
+        self.progress.completed.retain(|c| c != id);
+        self.progress.codes.remove(id);
         self.progress.current = Some(id.to_string());
         self.save()?;
         let code = self.tool(name, &args)?;
@@ -313,10 +331,15 @@ impl Runner {
                     self.rejects_seen = true;
                 }
                 self.progress.completed.push(id.to_string());
+                self.progress.codes.insert(id.to_string(), code);
                 self.progress.current = None;
                 self.save()?;
                 Ok(code)
             }
+            2 => Err(FerryError::Usage(format!(
+                "step {id} ({name}) stopped on a usage or configuration error (exit 2); see its message above"
+            ))
+            .into()),
             _ => Err(FerryError::Database(format!(
                 "step {id} ({name}) failed with exit code {code}; fix the cause and rerun with --resume"
             ))
@@ -594,14 +617,19 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         "migrate-s9",
         "s9",
     );
-    let progress = if args.resume {
-        checkpoint.load::<Progress>()?.unwrap_or_default()
-    } else {
-        if !args.dry_run {
-            checkpoint.clear()?;
-        }
-        Progress::default()
-    };
+    // A run without --resume redoes each step it runs; steps it does not run (other
+    // phases or entities) stay recorded, so a later --resume knows them.
+    let mut progress = checkpoint.load::<Progress>()?.unwrap_or_default();
+    if !args.resume {
+        progress.current = None;
+    }
+    let one_entity = args.entity.len() == 1;
+    if (args.filter.is_some() || args.offset.is_some()) && !one_entity {
+        return Err(FerryError::Usage(
+            "--filter and --offset select rows of one table: give exactly one --entity".into(),
+        )
+        .into());
+    }
     let entities = if args.entity.is_empty() {
         vec![Entity::Buyers, Entity::Producers, Entity::Sales]
     } else {
@@ -640,6 +668,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     for phase in phases {
         if phase == Phase::Verify && r.args.dry_run {
             tracing::info!("verify: skipped in a dry run (nothing was loaded)");
+            continue;
+        }
+        if phase == Phase::Verify && r.args.offset.is_some() {
+            tracing::info!(
+                "verify: skipped for one --offset batch (it compares whole tables); run --phase verify after the last batch"
+            );
             continue;
         }
         let code = match phase {
