@@ -401,10 +401,26 @@ fn migrate_s9_kill_9_during_the_load_then_resume() {
     std::thread::sleep(std::time::Duration::from_millis(jitter_ms(300)));
     let killed = child.try_wait().unwrap().is_none();
     let pgid = child.id() as i32;
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &format!("-{pgid}")])
-        .status();
+    let st = std::process::Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    assert!(
+        st.success() || !killed,
+        "kill -9 of the process group failed"
+    );
     let _ = child.wait();
+    // Nothing of the run survives (the load-dynamo it started included).
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &s.name])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "still running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
     eprintln!("killed during the sales load: {killed}");
     let before = s.items("saleId", d).len();
     eprintln!("sales items before the resume: {before}");
