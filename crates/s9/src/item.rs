@@ -56,7 +56,7 @@ impl Item {
     }
     /// The item as one JSON line.
     pub fn to_json(&self) -> String {
-        Value::Object(self.0.clone()).to_string()
+        serde_json::to_string(&self.0).unwrap_or_default()
     }
     /// Size as DynamoDB counts it, for the 400 KB item limit.
     pub fn size(&self) -> usize {

@@ -436,7 +436,7 @@ impl Runner {
                 "buyerId:S",
                 &["email-index=email:S", "vatNumber-index=vatNumber:S"],
             ),
-            Entity::Producers => ("producerId:S", &[]),
+            Entity::Producers => ("producerId:S", &["vatNumber-index=vatNumber:S"]),
             Entity::Sales => (
                 "saleId:S",
                 &[
