@@ -3,9 +3,9 @@
 //! `load-dynamo FILE --table NAME --create-table`, which reads the keys from the sidecar.
 
 use crate::av::item_to_json;
-use crate::client::{backoff, classify, message, DynamoArgs, Failure};
+use crate::client::DynamoArgs;
+use crate::scan::SegmentScan;
 use crate::table;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
@@ -13,9 +13,8 @@ use ferry_shared::progress::Progress;
 use ferry_shared::record::RecordWriter;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::{Exit, FerryError};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Command line of `backup-dynamo`.
@@ -51,40 +50,8 @@ async fn scan_segment(
     total: i32,
     tx: mpsc::Sender<Vec<String>>,
 ) -> Result<(), FerryError> {
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    let mut attempt = 0u32;
-    loop {
-        let res = client
-            .scan()
-            .table_name(&table)
-            .segment(segment)
-            .total_segments(total)
-            .set_exclusive_start_key(start.clone())
-            .send()
-            .await;
-        let out = match res {
-            Ok(o) => {
-                attempt = 0;
-                o
-            }
-            Err(e) if classify(&e) == Failure::Transient && attempt < 10 => {
-                attempt += 1;
-                let wait = backoff(attempt, Duration::from_millis(100));
-                tracing::info!(
-                    "{table}: scan segment {segment}: {}; retry {attempt}/10 in {} ms",
-                    message(&e),
-                    wait.as_millis()
-                );
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            Err(e) => {
-                return Err(FerryError::Database(format!(
-                    "Scan {table} segment {segment}: {}",
-                    message(&e)
-                )))
-            }
-        };
+    let mut scan = SegmentScan::new(client, &table, segment, total, None);
+    while let Some(out) = scan.next_page().await? {
         let lines: Vec<String> = out
             .items()
             .iter()
@@ -93,11 +60,8 @@ async fn scan_segment(
         if !lines.is_empty() && tx.send(lines).await.is_err() {
             return Ok(());
         }
-        match out.last_evaluated_key() {
-            Some(k) if !k.is_empty() => start = Some(k.clone()),
-            _ => return Ok(()),
-        }
     }
+    Ok(())
 }
 
 /// Backs `table` up to `path` (and its sidecar); returns the number of items. The file

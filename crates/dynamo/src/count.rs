@@ -1,12 +1,10 @@
 //! Exact item counts: a parallel `Scan` with `Select=COUNT` (DescribeTable's ItemCount is
 //! refreshed only every few hours, so it cannot verify a load).
 
-use crate::client::{backoff, classify, message, Failure};
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use crate::scan::SegmentScan;
+use aws_sdk_dynamodb::types::Select;
 use aws_sdk_dynamodb::Client;
 use ferry_shared::FerryError;
-use std::collections::HashMap;
-use std::time::Duration;
 
 async fn count_segment(
     client: Client,
@@ -14,39 +12,12 @@ async fn count_segment(
     segment: i32,
     total: i32,
 ) -> Result<u64, FerryError> {
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
+    let mut scan = SegmentScan::new(client, &table, segment, total, Some(Select::Count));
     let mut n = 0u64;
-    let mut attempt = 0u32;
-    loop {
-        let res = client
-            .scan()
-            .table_name(&table)
-            .select(Select::Count)
-            .segment(segment)
-            .total_segments(total)
-            .set_exclusive_start_key(start.clone())
-            .send()
-            .await;
-        let out = match res {
-            Ok(o) => o,
-            Err(e) if classify(&e) == Failure::Transient && attempt < 10 => {
-                attempt += 1;
-                tokio::time::sleep(backoff(attempt, Duration::from_millis(100))).await;
-                continue;
-            }
-            Err(e) => {
-                return Err(FerryError::Database(format!(
-                    "Scan (count) {table}: {}",
-                    message(&e)
-                )))
-            }
-        };
+    while let Some(out) = scan.next_page().await? {
         n += out.count().max(0) as u64;
-        match out.last_evaluated_key() {
-            Some(k) if !k.is_empty() => start = Some(k.clone()),
-            _ => return Ok(n),
-        }
     }
+    Ok(n)
 }
 
 /// Items in `table`, or `None` when the table does not exist.

@@ -7,4 +7,5 @@ pub mod backup;
 pub mod client;
 pub mod count;
 pub mod load;
+pub mod scan;
 pub mod table;
