@@ -50,7 +50,7 @@ fn awkward_mariadb_to_postgres_exact_values() {
     );
     assert_exit(&r, 0);
     let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("rep.json")).unwrap())
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join("rep.json")).unwrap())
             .unwrap();
     assert_eq!(rep["totals"]["migrated"], 5);
     assert_eq!(rep["totals"]["conversions"]["zero_date_to_null"], 3);
@@ -219,7 +219,7 @@ fn awkward_mariadb_to_postgres_exact_values() {
     let r = run(v);
     assert_exit(&r, 0);
     let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("verify.json")).unwrap())
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join("verify.json")).unwrap())
             .unwrap();
     assert_eq!(rep["equal"], true);
     assert_eq!(rep["tables"][0]["conversions"]["zero_date_to_null"], 3);
@@ -242,7 +242,7 @@ fn awkward_mariadb_to_postgres_exact_values() {
     let r = run(v);
     assert_exit(&r, 1);
     let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("verify2.json")).unwrap())
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join("verify2.json")).unwrap())
             .unwrap();
     let d = &rep["tables"][0]["first_differences"][0];
     assert_eq!(d["key"][0], "2");
@@ -301,8 +301,8 @@ fn awkward_mariadb_to_mariadb_round_trip() {
         "-q",
     ]);
     assert_exit(&run(e2), 0);
-    let first = std::fs::read_to_string(dir.path().join("awkward.ndjson")).unwrap();
-    let second = std::fs::read_to_string(dir.path().join("again.ndjson")).unwrap();
+    let first = fs_err::read_to_string(dir.path().join("awkward.ndjson")).unwrap();
+    let second = fs_err::read_to_string(dir.path().join("again.ndjson")).unwrap();
     assert_eq!(first, second);
 
     let mut v = tool("verify", dir.path());
@@ -339,7 +339,7 @@ fn ndjson_contract_values() {
         "-q",
     ]);
     assert_exit(&run(e), 0);
-    let text = std::fs::read_to_string(dir.path().join("out/awkward.ndjson")).unwrap();
+    let text = fs_err::read_to_string(dir.path().join("out/awkward.ndjson")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5);
     for frag in [
@@ -389,7 +389,7 @@ fn ndjson_contract_values() {
     assert_eq!(blob, (0u8..=255).collect::<Vec<_>>());
     // The sidecar: columns, source types, nullability, key, count, checksum; no .part left.
     let side: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/awkward.schema.json")).unwrap(),
+        &fs_err::read_to_string(dir.path().join("out/awkward.schema.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(side["row_count"], 5);

@@ -271,7 +271,7 @@ fn two_servers_closure_rerun_force_tables_delete() {
     let r = s.filter(&base2, &["--report", "rerun.json"]);
     assert_exit(&r, 0);
     let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("rerun.json")).unwrap())
+        serde_json::from_str(&fs_err::read_to_string(s.dir.path().join("rerun.json")).unwrap())
             .unwrap();
     assert_eq!(rep["totals"]["migrated"], 0, "{rep}");
     assert_eq!(checksums(&s.sf2), after_first);
@@ -329,7 +329,7 @@ fn one_server_mapped_kill_and_rerun() {
         .path()
         .join(".migration_state/migration_state_1_2.json");
     let bulk_started = || {
-        std::fs::read_to_string(&state)
+        fs_err::read_to_string(&state)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| {
@@ -363,7 +363,7 @@ fn one_server_mapped_kill_and_rerun() {
     if out.status.code() == Some(1) {
         assert!(err.contains("interrupted by Ctrl+C; state saved"), "{err}");
         let st: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+            serde_json::from_str(&fs_err::read_to_string(&state).unwrap()).unwrap();
         assert_eq!(
             st["databases"][&s.sf.name]["tables"]["BULK_ORDER"]["status"], "in_progress",
             "{st}"
@@ -373,10 +373,20 @@ fn one_server_mapped_kill_and_rerun() {
         eprintln!("the run ended before SIGINT arrived: {err}");
     }
     assert_eq!(triggers(&s.sf2).as_deref(), Some("1"));
-    // Then kill -9 mid-table.
-    let killed = kill_when(s.filter_cmd(&base, &pages), bulk_started);
+    // Then a crash mid-table: BULK_ORDER alone has 40 pages of 5,000 rows.
+    crash_at(
+        s.filter_cmd(&base, &pages),
+        "customer-filter",
+        crash_point(25, 35),
+    );
+    let st: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(
+        st["databases"][&s.sf.name]["tables"]["BULK_ORDER"]["status"], "in_progress",
+        "{st}"
+    );
     let copied = s.sf2.scalar("SELECT COUNT(*) FROM BULK_ORDER").unwrap();
-    eprintln!("killed mid-table: {killed}, BULK_ORDER rows before the rerun: {copied}");
+    eprintln!("BULK_ORDER rows before the rerun: {copied}");
     let r = s.filter(&base, &pages);
     assert_exit(&r, 0);
     assert_eq!(

@@ -25,7 +25,7 @@ fn write_items(path: &Path, n: usize, prefix: &str) -> BTreeMap<String, serde_js
         text.push('\n');
         out.insert(id, v);
     }
-    std::fs::write(path, text).unwrap();
+    fs_err::write(path, text).unwrap();
     out
 }
 
@@ -69,7 +69,7 @@ fn fault_proxy(dir: &Path, throttle: &str, unprocessed: &str) -> (Child, String)
         assert!(start.elapsed().as_secs() < 30, "fault proxy did not start");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let port = std::fs::read_to_string(port_file).unwrap();
+    let port = fs_err::read_to_string(port_file).unwrap();
     (child, format!("http://127.0.0.1:{}", port.trim()))
 }
 
@@ -90,9 +90,9 @@ fn rejects_before_sending_and_restores_a_backup() {
         serde_json::json!({"id": {"S": "zz2"}, "blob": {"S": big}}),
         r#"{"id": {"S": "a000007"}, "amount": {"N": "7.77"}}"#,
     );
-    let mut f = std::fs::read_to_string(d.join("items.ndjson")).unwrap();
+    let mut f = fs_err::read_to_string(d.join("items.ndjson")).unwrap();
     f.push_str(&extra);
-    std::fs::write(d.join("items.ndjson"), f).unwrap();
+    fs_err::write(d.join("items.ndjson"), f).unwrap();
     want.insert(
         "a000007".into(),
         serde_json::json!({"id": {"S": "a000007"}, "amount": {"N": "7.77"}}),
@@ -107,7 +107,7 @@ fn rejects_before_sending_and_restores_a_backup() {
     ));
     assert_exit(&r, 3);
     let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("dry.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(d.join("dry.json")).unwrap()).unwrap();
     assert_eq!(rep["totals"]["migrated"], 301);
     assert_eq!(rep["dry_run"], true);
     let mut b = tool("backup-dynamo", d);
@@ -174,10 +174,9 @@ fn rejects_before_sending_and_restores_a_backup() {
         "3",
     ]);
     assert_exit(&run(b), 0);
-    let spec: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(d.join("backup.ndjson.dynamo.json")).unwrap(),
-    )
-    .unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(d.join("backup.ndjson.dynamo.json")).unwrap())
+            .unwrap();
     assert_eq!(spec["key"]["partition"]["name"], "id");
     let restored = DynTable::new("rs");
     let mut c = tool("load-dynamo", d);
@@ -224,10 +223,9 @@ fn faults_are_retried_counted_and_nothing_is_lost() {
     let _ = proxy.wait();
     assert_exit(&r, 0);
     let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("proxy.stats.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&fs_err::read_to_string(d.join("proxy.stats.json")).unwrap()).unwrap();
     let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(d.join("report.json")).unwrap()).unwrap();
     eprintln!("proxy {stats}\nreport counters {}", rep["counters"]);
     assert!(
         stats["throttled"].as_u64().unwrap() > 0
@@ -245,7 +243,7 @@ fn faults_are_retried_counted_and_nothing_is_lost() {
     );
     assert_eq!(rep["totals"]["migrated"], 2000);
     assert_eq!(rep["totals"]["errors"], 0);
-    let log = std::fs::read_to_string(d.join("load.log")).unwrap();
+    let log = fs_err::read_to_string(d.join("load.log")).unwrap();
     assert!(
         log.contains("ProvisionedThroughputExceededException; retry"),
         "{log}"
@@ -304,7 +302,7 @@ fn retries_run_out_into_rejects_with_exit_3() {
         "in input order, each once"
     );
     let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(d.join("report.json")).unwrap()).unwrap();
     assert_eq!(rep["counters"]["gave_up_items"], 100);
     assert_eq!(rep["exit_code"], 3);
 }
@@ -317,11 +315,11 @@ fn kill_9_then_resume_gives_the_source() {
     let want = write_items(&d.join("items.ndjson"), 30_000, "k");
     // Two bad lines, early and late: each must be in the rejects exactly once.
     let mut f = String::from("{\"no\": {\"S\": \"key\"}}\n");
-    f.push_str(&std::fs::read_to_string(d.join("items.ndjson")).unwrap());
+    f.push_str(&fs_err::read_to_string(d.join("items.ndjson")).unwrap());
     f.push_str("not json\n");
-    std::fs::write(d.join("items.ndjson"), f).unwrap();
+    fs_err::write(d.join("items.ndjson"), f).unwrap();
     let cp = d.join("items.ndjson.load-dynamo.checkpoint.json");
-    let mut killed = false;
+    // Three crashes, each a few checkpoints (about a second apart) into a resumed run.
     for _ in 0..3 {
         let c = load(
             d,
@@ -329,11 +327,9 @@ fn kill_9_then_resume_gives_the_source() {
             &t.name,
             &["--resume", "--concurrency", "2"],
         );
-        if kill_midway(c, &cp) {
-            killed = true;
-        }
+        crash_at(c, "load-dynamo", crash_point(2, 5));
+        assert!(cp.exists(), "a checkpoint survives the crash");
     }
-    eprintln!("killed mid-load: {killed}");
     let r = run(load(
         d,
         "items.ndjson",

@@ -30,7 +30,7 @@ fn malformed_line_and_misfit_value_go_to_rejects() {
                  {\"id\":6,\"name\":\"f\",\"qty\":6,\"price\":\"6.125\"}\n\
                  {\"id\":7,\"name\":\"g\",\"qty\":null,\"price\":null}\n\
                  {\"id\":1,\"name\":\"dup\",\"qty\":1,\"price\":\"1\"}\n";
-    std::fs::write(dir.path().join("items.ndjson"), input).unwrap();
+    fs_err::write(dir.path().join("items.ndjson"), input).unwrap();
 
     for (tool_name, url) in [("load-postgres", pg.url()), ("load-mysql", my.url())] {
         let rej = format!("{tool_name}.rejects.ndjson");
@@ -196,7 +196,7 @@ fn unknown_table_and_unreadable_file_exit_2() {
     assert!(one_line(&r).contains("no_such_table"));
 
     let pg = PgDb::new("err_tbl");
-    std::fs::write(dir.path().join("rows.ndjson"), "{\"id\":1}\n").unwrap();
+    fs_err::write(dir.path().join("rows.ndjson"), "{\"id\":1}\n").unwrap();
     let mut c = tool("load-postgres", dir.path());
     c.args(["--target", &pg.url(), "--table", "missing", "rows.ndjson"]);
     let r = run(c);
@@ -230,7 +230,7 @@ fn configuration_layers_flag_env_dotenv() {
     let my = MyDb::new("cfg");
     my.exec("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'x')");
     // .env alone supplies the source.
-    std::fs::write(
+    fs_err::write(
         dir.path().join(".env"),
         format!("FERRY_SOURCE={}\n", my.url()),
     )
@@ -253,7 +253,7 @@ fn configuration_layers_flag_env_dotenv() {
         .env("FERRY_SOURCE", "oracle://nowhere/db");
     assert_exit(&run(c), 0);
     // A password from .env is used but never shown.
-    std::fs::write(
+    fs_err::write(
         dir.path().join(".env"),
         format!(
             "FERRY_SOURCE={}\nFERRY_SOURCE_PASSWORD=dotenv-secret-42\n",

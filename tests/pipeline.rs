@@ -114,7 +114,7 @@ fn sqlite_to_postgres_and_modes() {
     ]);
     assert_exit(&run(l), 0);
     let rep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ignore.json")).unwrap())
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join("ignore.json")).unwrap())
             .unwrap();
     assert_eq!(rep["totals"]["skipped"], 2000);
     assert_eq!(rep["totals"]["migrated"], 0);

@@ -1,5 +1,7 @@
-//! `kill -9` at a random moment, then the same command with `--resume`: the target equals
-//! the source, no row lost, none duplicated. For load-postgres, extract and load-mysql.
+//! A crash after a random number of committed batches (the test-only crash hook aborts the
+//! process between a commit and its checkpoint, like `kill -9`), then the same command with
+//! `--resume`: the target equals the source, no row lost, none duplicated. For
+//! load-postgres, extract and load-mysql.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use ferry_tests::*;
@@ -45,14 +47,16 @@ fn load_postgres_kill_and_resume() {
         }
         c
     };
-    let killed = kill_midway(cmd(false), &cp);
-    eprintln!("load-postgres killed mid-run: {killed}");
+    let n = crash_point(2, 20);
+    crash_at(cmd(false), "load-postgres", n);
     let partial: u64 = pg
         .scalar("SELECT count(*) FROM orders")
         .unwrap()
         .parse()
         .unwrap();
-    assert!(partial < ROWS || !killed, "killed run loaded everything");
+    // Batch n was committed, its checkpoint was not written.
+    assert_eq!(partial, n * 20_000, "rows committed before the crash");
+    assert!(cp.exists(), "the checkpoint of batch {} is there", n - 1);
     let r = run(cmd(true));
     assert_exit(&r, 0);
     assert!(!cp.exists(), "checkpoint removed after success");
@@ -113,27 +117,25 @@ fn extract_kill_and_resume() {
         c
     };
     let cp = dir.path().join("orders.ndjson.checkpoint.json");
-    let killed = kill_midway(cmd(false), &cp);
-    eprintln!("extract killed mid-run: {killed}");
-    if killed {
-        assert!(
-            !dir.path().join("orders.ndjson").exists(),
-            "an unfinished file must not look finished"
-        );
-        assert!(dir.path().join("orders.ndjson.part").exists());
-    }
+    crash_at(cmd(false), "extract", crash_point(2, 20));
+    assert!(cp.exists(), "a checkpoint was written before the crash");
+    assert!(
+        !dir.path().join("orders.ndjson").exists(),
+        "an unfinished file must not look finished"
+    );
+    assert!(dir.path().join("orders.ndjson.part").exists());
     let r = run(cmd(true));
     assert_exit(&r, 0);
     let side = |n: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join(n)).unwrap()).unwrap()
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join(n)).unwrap()).unwrap()
     };
     assert_eq!(side("orders.schema.json")["row_count"], ROWS);
     assert_eq!(
         side("orders.schema.json")["checksum"],
         side("ref.schema.json")["checksum"]
     );
-    let a = std::fs::read(dir.path().join("orders.ndjson")).unwrap();
-    let b = std::fs::read(dir.path().join("ref.ndjson")).unwrap();
+    let a = fs_err::read(dir.path().join("orders.ndjson")).unwrap();
+    let b = fs_err::read(dir.path().join("ref.ndjson")).unwrap();
     assert!(a == b, "resumed extract differs from the uninterrupted one");
 }
 
@@ -182,8 +184,14 @@ fn load_mysql_kill_and_resume() {
         }
         c
     };
-    let killed = kill_midway(cmd(false), &cp);
-    eprintln!("load-mysql killed mid-run: {killed}");
+    let n = crash_point(2, 20);
+    crash_at(cmd(false), "load-mysql", n);
+    assert!(cp.exists(), "the checkpoint of batch {} is there", n - 1);
+    assert_eq!(
+        dst.scalar("SELECT COUNT(*) FROM orders"),
+        Some((n * 20_000).to_string()),
+        "rows committed before the crash"
+    );
     let r = run(cmd(true));
     assert_exit(&r, 0);
     assert_eq!(

@@ -178,7 +178,7 @@ fn one_server_with_map_and_env_variables() {
     let (sf, _ob) = fixture(dir.path());
     let copy = MyDb::reserve_on(&mysql_base(), "sc_staging");
     // The document's variables, as a migrate_databases.py user's .env has them.
-    std::fs::write(
+    fs_err::write(
         dir.path().join(".env"),
         "READ_DB_HOST=127.0.0.1\nREAD_DB_PORT=3306\nREAD_DB_USER=root\nREAD_DB_PASSWORD=\n\
          WRITE_DB_HOST=127.0.0.1\nWRITE_DB_PORT=3306\nWRITE_DB_USER=root\nWRITE_DB_PASSWORD=\n",

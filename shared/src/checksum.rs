@@ -30,13 +30,18 @@ impl Checksum {
     pub fn hex(&self) -> String {
         format!("xxh3-128-sum:{:032x}", self.sum)
     }
-    /// Restores a checksum saved in a checkpoint.
-    pub fn from_parts(hex: &str, count: u64) -> Option<Self> {
-        let h = hex.strip_prefix("xxh3-128-sum:")?;
-        Some(Checksum {
-            sum: u128::from_str_radix(h, 16).ok()?,
-            count,
-        })
+    /// Restores a checksum saved in a checkpoint. A damaged value is an error: a reset sum
+    /// would make the final checksum wrong without saying so.
+    pub fn from_parts(hex: &str, count: u64) -> crate::Result<Self> {
+        let sum = hex
+            .strip_prefix("xxh3-128-sum:")
+            .and_then(|h| u128::from_str_radix(h, 16).ok())
+            .ok_or_else(|| {
+                crate::FerryError::Checkpoint(format!(
+                    "checkpoint checksum {hex:?} is not xxh3-128-sum:<hex>; delete the checkpoint to start over"
+                ))
+            })?;
+        Ok(Checksum { sum, count })
     }
 }
 

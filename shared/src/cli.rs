@@ -85,3 +85,74 @@ pub fn file_safe(name: &str) -> String {
         })
         .collect()
 }
+
+/// Replaces every `${NAME}` in `text` with the environment variable's value, so passwords
+/// stay out of configuration files. An unset variable or an unterminated `${` is a usage
+/// error naming it: connecting with an empty password would fail later and less clearly.
+///
+/// Apply it to parsed values (see [`interpolate_json`]), never to a file's text: a value
+/// holding `"` or `\` would otherwise break the file's syntax.
+pub fn interpolate(text: &str) -> crate::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after.find('}').ok_or_else(|| {
+            crate::FerryError::Usage(format!("configuration: unterminated ${{ in {text:?}"))
+        })?;
+        let name = &after[..j];
+        let value = std::env::var(name).map_err(|_| {
+            crate::FerryError::Usage(format!(
+                "configuration: ${{{name}}} is not set (export it or put it in .env)"
+            ))
+        })?;
+        out.push_str(&value);
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// [`interpolate`] applied to every string inside a parsed JSON document.
+pub fn interpolate_json(value: &mut serde_json::Value) -> crate::Result<()> {
+    match value {
+        serde_json::Value::String(s) if s.contains("${") => *s = interpolate(s)?,
+        serde_json::Value::Array(items) => {
+            for v in items {
+                interpolate_json(v)?;
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for v in map.values_mut() {
+                interpolate_json(v)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_values_not_text() {
+        std::env::set_var("FERRY_CLI_TEST_PW", "a\"b\\c");
+        let mut v = serde_json::json!({"db": {"password": "${FERRY_CLI_TEST_PW}", "n": 3},
+                                       "list": ["x${FERRY_CLI_TEST_PW}y"]});
+        interpolate_json(&mut v).expect("interpolate");
+        assert_eq!(v["db"]["password"], "a\"b\\c");
+        assert_eq!(v["list"][0], "xa\"b\\cy");
+        assert_eq!(v["db"]["n"], 3);
+        let e = interpolate("${FERRY_SURELY_UNSET_VAR}").expect_err("unset");
+        assert!(
+            e.to_string()
+                .contains("${FERRY_SURELY_UNSET_VAR} is not set"),
+            "{e}"
+        );
+        assert!(interpolate("broken ${X").is_err());
+        assert_eq!(interpolate("no vars").expect("plain"), "no vars");
+    }
+}

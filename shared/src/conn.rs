@@ -3,7 +3,7 @@
 //! One clap `Args` struct per side (`--source`, `--target`) is flattened into each tool, so
 //! the flags, environment variables and error messages are spelled the same everywhere.
 
-use crate::error::{FerryError, Result};
+use crate::error::{DbContext, FerryError, Result};
 use clap::Args;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -173,25 +173,18 @@ pub fn redact_urls(s: &str) -> String {
     out
 }
 
+/// Decodes `%XX` escapes; bytes that are not UTF-8 become U+FFFD rather than a panic.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Parses a connection URL. `side` is "source" or "target" and names the flag in errors.
+///
+/// Server URLs are read by the `url` crate (WHATWG rules: `[::1]`, percent-encoded and
+/// non-ASCII user names and passwords, the last `@` ending the user part). `sqlite://PATH`
+/// and `dynamodb://REGION` have no authority and are split by hand.
 pub fn parse_url(url: &str, side: &'static str) -> Result<Endpoint> {
     let bad = |why: &str| {
         FerryError::Usage(format!(
@@ -207,101 +200,106 @@ pub fn parse_url(url: &str, side: &'static str) -> Result<Endpoint> {
         "dynamodb" => Engine::Dynamodb,
         _ => return Err(bad("unknown scheme")),
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let mut ep = Endpoint {
-        engine,
-        host: "127.0.0.1".into(),
-        port: match engine {
-            Engine::Mysql => 3306,
-            Engine::Postgres => 5432,
-            _ => 0,
-        },
-        user: match engine {
-            Engine::Mysql => "root".into(),
-            _ => std::env::var("USER").unwrap_or_else(|_| "postgres".into()),
-        },
-        password: None,
-        database: None,
-        path: None,
-        socket: None,
-        tls: Tls::Disable,
-        endpoint_url: None,
-        connect_timeout: None,
-        side,
-    };
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "tls" | "sslmode" | "ssl-mode" => {
-                ep.tls = match v.to_ascii_lowercase().as_str() {
-                    "disable" | "disabled" | "false" | "prefer" | "allow" => Tls::Disable,
-                    "require" | "required" | "true" => Tls::Require,
-                    "verify" | "verify-full" | "verify-ca" | "verify_identity" => Tls::Verify,
-                    _ => return Err(bad(&format!("unknown tls mode {v:?}"))),
-                }
-            }
-            "socket" => ep.socket = Some(percent_decode(v)),
-            "connect_timeout" => {
-                ep.connect_timeout = Some(
-                    v.parse()
-                        .map_err(|_| bad(&format!("connect_timeout {v:?} is not seconds")))?,
-                )
-            }
-            "endpoint" | "endpoint_url" => ep.endpoint_url = Some(percent_decode(v)),
-            _ => return Err(bad(&format!("unknown parameter {k:?}"))),
-        }
+    let mut ep = Endpoint::defaults(engine, side);
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        ep.apply_param(&k, &v).map_err(|why| bad(&why))?;
     }
     match engine {
-        Engine::Sqlite => {
-            if rest.is_empty() {
-                return Err(bad("no file path"));
-            }
-            ep.path = Some(PathBuf::from(percent_decode(rest)));
-            return Ok(ep);
-        }
+        Engine::Sqlite if rest.is_empty() => return Err(bad("no file path")),
+        Engine::Sqlite => ep.path = Some(PathBuf::from(percent_decode(rest))),
         Engine::Dynamodb => {
-            ep.database = Some(if rest.is_empty() {
-                "us-east-1".into()
-            } else {
-                rest.trim_end_matches('/').to_string()
-            });
-            return Ok(ep);
-        }
-        _ => {}
-    }
-    let (authority, db) = match rest.split_once('/') {
-        Some((a, d)) => (a, Some(d)),
-        None => (rest, None),
-    };
-    if let Some(d) = db.filter(|d| !d.is_empty()) {
-        ep.database = Some(percent_decode(d));
-    }
-    let hostport = match authority.rsplit_once('@') {
-        Some((userinfo, hp)) => {
-            match userinfo.split_once(':') {
-                Some((u, p)) => {
-                    ep.user = percent_decode(u);
-                    ep.password = Some(Secret::new(percent_decode(p)));
+            let region = rest.trim_end_matches('/');
+            ep.database = Some(
+                if region.is_empty() {
+                    "us-east-1"
+                } else {
+                    region
                 }
-                None => ep.user = percent_decode(userinfo),
-            }
-            hp
+                .into(),
+            );
         }
-        None => authority,
-    };
-    if !hostport.is_empty() {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
-                ep.host = h.trim_start_matches('[').trim_end_matches(']').to_string();
-                ep.port = p.parse().map_err(|_| bad(&format!("bad port {p:?}")))?;
-            }
-            _ => ep.host = hostport.to_string(),
+        _ => {
+            let parsed =
+                url::Url::parse(&format!("{scheme}://{rest}")).map_err(|e| bad(&e.to_string()))?;
+            ep.apply_server(&parsed);
         }
     }
     Ok(ep)
+}
+
+impl Endpoint {
+    /// The endpoint a URL describes before its parts are read: local host, default port,
+    /// `root` for MySQL and `$USER` for PostgreSQL, no TLS.
+    fn defaults(engine: Engine, side: &'static str) -> Endpoint {
+        Endpoint {
+            engine,
+            host: "127.0.0.1".into(),
+            port: match engine {
+                Engine::Mysql => 3306,
+                Engine::Postgres => 5432,
+                _ => 0,
+            },
+            user: match engine {
+                Engine::Mysql => "root".into(),
+                _ => std::env::var("USER").unwrap_or_else(|_| "postgres".into()),
+            },
+            password: None,
+            database: None,
+            path: None,
+            socket: None,
+            tls: Tls::Disable,
+            endpoint_url: None,
+            connect_timeout: None,
+            side,
+        }
+    }
+
+    /// Applies one `?key=value` parameter (already decoded), or says why it is wrong.
+    fn apply_param(&mut self, k: &str, v: &str) -> std::result::Result<(), String> {
+        match k {
+            "tls" | "sslmode" | "ssl-mode" => {
+                self.tls = match v.to_ascii_lowercase().as_str() {
+                    "disable" | "disabled" | "false" | "prefer" | "allow" => Tls::Disable,
+                    "require" | "required" | "true" => Tls::Require,
+                    "verify" | "verify-full" | "verify-ca" | "verify_identity" => Tls::Verify,
+                    _ => return Err(format!("unknown tls mode {v:?}")),
+                }
+            }
+            "socket" => self.socket = Some(v.to_string()),
+            "connect_timeout" => {
+                let secs = v
+                    .parse()
+                    .map_err(|_| format!("connect_timeout {v:?} is not seconds"))?;
+                self.connect_timeout = Some(secs);
+            }
+            "endpoint" | "endpoint_url" => self.endpoint_url = Some(v.to_string()),
+            _ => return Err(format!("unknown parameter {k:?}")),
+        }
+        Ok(())
+    }
+
+    /// Takes host, port, user, password and database from a parsed server URL.
+    fn apply_server(&mut self, u: &url::Url) {
+        match u.host() {
+            Some(url::Host::Ipv6(a)) => self.host = a.to_string(),
+            Some(h) => self.host = percent_decode(&h.to_string()),
+            None => {}
+        }
+        if let Some(port) = u.port() {
+            self.port = port;
+        }
+        if !u.username().is_empty() {
+            self.user = percent_decode(u.username());
+        }
+        if let Some(p) = u.password() {
+            self.password = Some(Secret::new(percent_decode(p)));
+        }
+        let db = u.path().trim_start_matches('/');
+        if !db.is_empty() {
+            self.database = Some(percent_decode(db));
+        }
+    }
 }
 
 /// Source connection flags, flattened into every tool that reads a database.
@@ -346,7 +344,7 @@ fn resolve(
     let mut ep = parse_url(url, side)?;
     if ep.password.is_none() {
         if let Some(file) = password_file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
+            let text = fs_err::read_to_string(file).map_err(|e| {
                 FerryError::Usage(format!("--{side}-password-file {}: {e}", file.display()))
             })?;
             ep.password = Some(Secret::new(text.lines().next().unwrap_or("").to_string()));
@@ -529,7 +527,7 @@ pub async fn connect_postgres(ep: &Endpoint) -> Result<tokio_postgres::Client> {
     client
         .batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'")
         .await
-        .map_err(|e| FerryError::Database(format!("session setup on {}: {e}", ep.addr())))?;
+        .with_db_context(|| format!("session setup on {}", ep.addr()))?;
     Ok(client)
 }
 
@@ -648,6 +646,29 @@ mod tests {
             redact_urls("failed: postgres://u:hunter2@h:5432/db bad"),
             "failed: postgres://u:***@h:5432/db bad"
         );
+    }
+
+    /// IPv6 hosts, non-ASCII and percent-encoded secrets, and bad ports: parsed or refused
+    /// with a usage error, never a panic, and the password never in the message.
+    #[test]
+    fn awkward_urls() {
+        let ep = parse_url("postgres://u@[::1]:5433/db", "source").expect("ipv6");
+        assert_eq!((ep.host.as_str(), ep.port), ("::1", 5433));
+        let ep = parse_url("mysql://app:pässwörd@h/db", "source").expect("non-ascii");
+        assert_eq!(ep.password.as_ref().map(Secret::expose), Some("pässwörd"));
+        let ep = parse_url("mysql://app:p%C3%A4ss%2Fw@h/db", "source").expect("encoded");
+        assert_eq!(ep.password.as_ref().map(Secret::expose), Some("päss/w"));
+        let ep = parse_url("mysql://app:p@ss@h:3307/d%20b", "source").expect("last @");
+        assert_eq!(ep.password.as_ref().map(Secret::expose), Some("p@ss"));
+        assert_eq!((ep.host.as_str(), ep.port), ("h", 3307));
+        assert_eq!(ep.database.as_deref(), Some("d b"));
+        let ep = parse_url("mysql://app:%E2%82@h/db", "source").expect("cut sequence");
+        assert_eq!(ep.password.as_ref().map(Secret::expose), Some("\u{fffd}"));
+        let err = parse_url("mysql://app:sécret@h:99999/db", "source").expect_err("port");
+        assert!(!err.to_string().contains("sécret"), "{err}");
+        assert!(matches!(err, FerryError::Usage(_)));
+        let ep = parse_url("mysql://h/db?socket=%2Frun%2Fmy.sock", "source").expect("socket");
+        assert_eq!(ep.socket.as_deref(), Some("/run/my.sock"));
     }
 
     #[test]

@@ -23,20 +23,29 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<FerryError>().is_some_and(|f| {
-                matches!(f, FerryError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
-            })
+            || c.downcast_ref::<FerryError>().is_some_and(
+                |f| matches!(f, FerryError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe),
+            )
     })
 }
 
 /// Renders an error chain as one line: `context: cause: cause`, secrets already redacted by
 /// the code that built the messages.
+///
+/// The chain stops at a database error: its message already holds the server's words, and the
+/// driver's own error below it would only repeat them.
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let s = cause.to_string().replace('\n', " ");
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
+        }
+        if matches!(
+            cause.downcast_ref::<FerryError>(),
+            Some(FerryError::Database(_))
+        ) {
+            break;
         }
     }
     crate::conn::redact_urls(&parts.join(": "))

@@ -7,16 +7,16 @@ use std::path::Path;
 /// Writes `bytes` to `path` through `path.tmp`, fsync, rename, directory fsync.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| FerryError::io(dir, e))?;
+        fs_err::create_dir_all(dir)?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| FerryError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| FerryError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| FerryError::io(&tmp, e))?;
+    let mut f = fs_err::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| FerryError::io(path, e))?;
+    fs_err::rename(&tmp, path)?;
     sync_dir(path);
     Ok(())
 }
@@ -27,7 +27,7 @@ pub fn sync_dir(path: &Path) {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    if let Ok(d) = std::fs::File::open(dir) {
+    if let Ok(d) = fs_err::File::open(dir) {
         let _ = d.sync_all();
     }
 }
@@ -35,7 +35,7 @@ pub fn sync_dir(path: &Path) {
 /// Writes a value as pretty JSON, atomically.
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| FerryError::Database(format!("serialize {}: {e}", path.display())))?;
+        .map_err(|e| FerryError::Failed(format!("serialize {}: {e}", path.display())))?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
 }

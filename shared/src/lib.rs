@@ -27,4 +27,4 @@ pub mod sql;
 pub mod stream;
 pub mod value;
 
-pub use error::{Exit, FerryError, Result};
+pub use error::{DbCode, DbContext, DbError, DriverError, Exit, FerryError, Result};

@@ -67,13 +67,13 @@ pub fn init(args: &CommonArgs) -> crate::Result<()> {
 }
 
 /// Opens a log file for appending (several tools of one run share it), creating its folder.
-fn append(path: &std::path::Path) -> crate::Result<std::fs::File> {
+fn append(path: &std::path::Path) -> crate::Result<fs_err::File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| crate::FerryError::io(dir, e))?;
+        fs_err::create_dir_all(dir)?;
     }
-    std::fs::OpenOptions::new()
+    let file = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)
-        .map_err(|e| crate::FerryError::io(path, e))
+        .open(path)?;
+    Ok(file)
 }

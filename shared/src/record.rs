@@ -9,11 +9,11 @@ use crate::checksum::Checksum;
 use crate::error::{FerryError, Result};
 use crate::schema::TableSchema;
 use base64::Engine as _;
+use fs_err::File;
 use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -74,10 +74,10 @@ impl RecordWriter {
     /// folders are created (`-o data/extracted/sales.ndjson` on a fresh checkout).
     pub fn create(dest: &Path) -> Result<Self> {
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| FerryError::io(dir, e))?;
+            fs_err::create_dir_all(dir)?;
         }
         let tmp = part_path(dest);
-        let f = File::create(&tmp).map_err(|e| FerryError::io(&tmp, e))?;
+        let f = File::create(&tmp)?;
         Ok(Self::with_sink(
             Sink::File {
                 tmp,
@@ -92,14 +92,10 @@ impl RecordWriter {
     /// checksum saved then.
     pub fn resume(dest: &Path, offset: u64, checksum: Checksum) -> Result<Self> {
         let tmp = part_path(dest);
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&tmp)
-            .map_err(|e| FerryError::io(&tmp, e))?;
-        f.set_len(offset).map_err(|e| FerryError::io(&tmp, e))?;
+        let f = fs_err::OpenOptions::new().write(true).open(&tmp)?;
+        f.set_len(offset)?;
         let mut f = f;
-        f.seek(SeekFrom::Start(offset))
-            .map_err(|e| FerryError::io(&tmp, e))?;
+        f.seek(SeekFrom::Start(offset))?;
         let mut w = Self::with_sink(
             Sink::File {
                 tmp,
@@ -130,10 +126,13 @@ impl RecordWriter {
         }
     }
 
+    /// Names the output in a write error; a file's errors already carry its path (fs-err).
     fn io_err(&self, e: std::io::Error) -> FerryError {
         match &self.sink {
-            Sink::Stdout(_) => FerryError::io("<stdout>", e),
-            Sink::File { tmp, .. } => FerryError::io(tmp, e),
+            Sink::Stdout(_) => {
+                std::io::Error::new(e.kind(), format!("write to stdout: {e}")).into()
+            }
+            Sink::File { .. } => e.into(),
         }
     }
 
@@ -172,8 +171,8 @@ impl RecordWriter {
     }
 
     fn write_control(&mut self, line: &ControlLine) -> Result<()> {
-        let mut bytes =
-            serde_json::to_vec(line).map_err(|e| FerryError::Database(e.to_string()))?;
+        let mut bytes = serde_json::to_vec(line)
+            .map_err(|e| FerryError::Failed(format!("encode a record: {e}")))?;
         bytes.push(b'\n');
         self.offset += bytes.len() as u64;
         self.out().write_all(&bytes).map_err(|e| self.io_err(e))
@@ -328,7 +327,7 @@ impl RecordWriter {
     pub fn finish(mut self) -> Result<()> {
         self.sync()?;
         if let Sink::File { tmp, dest, .. } = &self.sink {
-            std::fs::rename(tmp, dest).map_err(|e| FerryError::io(dest, e))?;
+            fs_err::rename(tmp, dest)?;
             crate::fsutil::sync_dir(dest);
         }
         Ok(())
@@ -439,9 +438,8 @@ impl RecordReader {
     /// Continues after `line_no` lines / `offset` bytes: seeks in a file, skips lines on stdin.
     pub fn skip_to(&mut self, line_no: u64, offset: u64) -> Result<()> {
         if let Some(p) = &self.path {
-            let mut f = File::open(p).map_err(|e| FerryError::io(p, e))?;
-            f.seek(SeekFrom::Start(offset))
-                .map_err(|e| FerryError::io(p, e))?;
+            let mut f = File::open(p)?;
+            f.seek(SeekFrom::Start(offset))?;
             self.inner = Box::new(BufReader::with_capacity(1 << 18, f));
             self.line_no = line_no;
             self.offset = offset;
@@ -472,10 +470,7 @@ impl RecordReader {
 
     fn next_raw(&mut self) -> Result<Option<()>> {
         self.buf.clear();
-        let n = self
-            .inner
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| FerryError::io(&self.name, e))?;
+        let n = self.inner.read_until(b'\n', &mut self.buf)?;
         if n == 0 {
             return Ok(None);
         }
@@ -657,7 +652,7 @@ mod tests {
         w.raw("{\"a\":\r\n [1,\n \"x\\ny\"]}");
         w.end().expect("end");
         w.finish().expect("finish");
-        let text = std::fs::read_to_string(&dest).expect("read");
+        let text = fs_err::read_to_string(&dest).expect("read");
         assert_eq!(text, "{\"j\":{\"a\":   [1,  \"x\\ny\"]}}\n");
         let v: serde_json::Value = serde_json::from_str(text.trim_end()).expect("json");
         assert_eq!(v["j"]["a"][1], "x\ny");

@@ -2,8 +2,8 @@
 
 use crate::error::{FerryError, Result};
 use base64::Engine as _;
+use fs_err::File;
 use serde::Serialize;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,7 @@ impl Rejects {
     /// always belongs to the run that reported it, even when this run rejects nothing.
     pub fn new(path: PathBuf, append: bool, max: u64) -> Self {
         if !append {
-            match std::fs::remove_file(&path) {
+            match fs_err::remove_file(&path) {
                 Ok(()) => tracing::debug!("removed the earlier run's {}", path.display()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!("cannot remove the earlier {}: {e}", path.display()),
@@ -83,15 +83,14 @@ impl Rejects {
     pub fn add(&mut self, r: &Reject<'_>) -> Result<()> {
         if self.writer.is_none() {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| FerryError::io(dir, e))?;
+                fs_err::create_dir_all(dir)?;
             }
-            let f = std::fs::OpenOptions::new()
+            let f = fs_err::OpenOptions::new()
                 .create(true)
                 .write(true)
                 .append(self.append)
                 .truncate(!self.append)
-                .open(&self.path)
-                .map_err(|e| FerryError::io(&self.path, e))?;
+                .open(&self.path)?;
             self.writer = Some(BufWriter::new(f));
         }
         self.count += 1;
@@ -117,9 +116,8 @@ impl Rejects {
             tracing::warn!("more rejects: see {}", self.path.display());
         }
         if let Some(w) = &mut self.writer {
-            serde_json::to_writer(&mut *w, r).map_err(|e| FerryError::io(&self.path, e.into()))?;
-            w.write_all(b"\n")
-                .map_err(|e| FerryError::io(&self.path, e))?;
+            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::from)?;
+            w.write_all(b"\n")?;
         }
         if self.max > 0 && self.count >= self.max {
             self.flush()?;
@@ -131,10 +129,8 @@ impl Rejects {
     /// Flushes and fsyncs (before a checkpoint that counts these rejects).
     pub fn flush(&mut self) -> Result<()> {
         if let Some(w) = &mut self.writer {
-            w.flush().map_err(|e| FerryError::io(&self.path, e))?;
-            w.get_ref()
-                .sync_data()
-                .map_err(|e| FerryError::io(&self.path, e))?;
+            w.flush()?;
+            w.get_ref().sync_data()?;
         }
         Ok(())
     }

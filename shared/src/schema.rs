@@ -145,7 +145,7 @@ pub fn sidecar_path(data: &std::path::Path) -> std::path::PathBuf {
 
 /// Reads a sidecar file.
 pub fn read_sidecar(path: &std::path::Path) -> crate::Result<TableSchema> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::FerryError::io(path, e))?;
+    let text = fs_err::read_to_string(path)?;
     serde_json::from_str(&text).map_err(|e| {
         crate::FerryError::Usage(format!(
             "{}: not a Ferry schema sidecar: {e}",

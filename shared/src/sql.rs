@@ -24,6 +24,25 @@ pub fn literal_pg(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// How `LOAD DATA … FIELDS ESCAPED BY '\\'` (and PostgreSQL's COPY text format) writes NULL.
+pub const LOAD_DATA_NULL: &[u8] = b"\\N";
+
+/// Appends a value escaped for a tab-separated `LOAD DATA` / COPY text line: backslash, tab,
+/// newline, carriage return and NUL become `\\`, `\t`, `\n`, `\r`, `\0`. The one escaper of
+/// every tool that writes such lines, so they cannot disagree on a byte.
+pub fn load_data_escape(value: &[u8], out: &mut Vec<u8>) {
+    for &b in value {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0 => out.extend_from_slice(b"\\0"),
+            _ => out.push(b),
+        }
+    }
+}
+
 /// Splits `schema.table` (PostgreSQL) or `db.table` (MySQL); a name without a dot has no
 /// qualifier. A quoted name keeps its dots.
 pub fn split_qualified(name: &str) -> (Option<&str>, &str) {
@@ -36,6 +55,13 @@ pub fn split_qualified(name: &str) -> (Option<&str>, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_data_escaping() {
+        let mut out = Vec::new();
+        load_data_escape("a\\b\tc\nd\re\0fé".as_bytes(), &mut out);
+        assert_eq!(out, "a\\\\b\\tc\\nd\\re\\0fé".as_bytes());
+    }
     #[test]
     fn quoting() {
         assert_eq!(quote_mysql("we`ird;'"), "`we``ird;'`");

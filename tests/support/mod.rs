@@ -445,7 +445,7 @@ pub fn assert_exit(r: &Run, code: i32) {
 
 /// Reads an NDJSON file into JSON values.
 pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
+    fs_err::read_to_string(path)
         .unwrap()
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -462,36 +462,31 @@ pub fn jitter_ms(max: u64) -> u64 {
     nanos % max
 }
 
-/// Starts `cmd`, waits until its checkpoint exists (at least one unit committed), sleeps a
-/// random moment more, then SIGKILLs it. Returns true when it was killed mid-run.
-pub fn kill_midway(cmd: std::process::Command, checkpoint: &Path) -> bool {
-    kill_when(cmd, || checkpoint.exists())
+/// Runs `cmd` with the crash hook (`FERRY_TEST_CRASH_AT=TOOL:N`) so that `tool` aborts just
+/// before its `n`th checkpoint, after the unit it records was committed, and asserts that the
+/// crash happened (SIGABRT): a crash test cannot pass on a run that simply finished.
+pub fn crash_at(mut cmd: Command, tool: &str, n: u64) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    let out = cmd
+        .env("FERRY_TEST_CRASH_AT", format!("{tool}:{n}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "{tool} was to crash before checkpoint {n}, but ended with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{tool} crashed before checkpoint {n}");
+    out
 }
 
-/// Starts `cmd`, waits until `ready` says a unit is committed, sleeps a random moment more,
-/// then SIGKILLs it. Returns true when it was killed mid-run.
-pub fn kill_when(mut cmd: std::process::Command, ready: impl Fn() -> bool) -> bool {
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while !ready() {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(120),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(jitter_ms(400)));
-    let killed = child.try_wait().unwrap().is_none();
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
-    killed
+/// A crash point between `low` and `high` (inclusive), different from run to run.
+pub fn crash_point(low: u64, high: u64) -> u64 {
+    low + jitter_ms(high - low + 1)
 }
 
 /// Runs `verify` on `table` (with `--target-table` when given), asserts exit 0 and, when

@@ -139,7 +139,7 @@ pub struct Loaded {
 
 /// Reads and checks a configuration file.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path).map_err(|e| FerryError::io(path, e))?;
+    let text = fs_err::read_to_string(path)?;
     let config: Config = serde_json::from_str(&text).map_err(|e| {
         FerryError::Usage(format!(
             "configuration {}: {e} (line {}, column {})",
@@ -156,32 +156,6 @@ pub fn load(path: &Path) -> Result<Loaded> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     Ok(Loaded { config, base })
-}
-
-/// Replaces `${VAR}` with the environment variable's value (empty when unset, with a
-/// warning), so passwords stay out of the file.
-pub fn interpolate(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("${") {
-        out.push_str(&rest[..i]);
-        match rest[i + 2..].find('}') {
-            Some(j) => {
-                let var = &rest[i + 2..i + 2 + j];
-                match std::env::var(var) {
-                    Ok(v) => out.push_str(&v),
-                    Err(_) => tracing::warn!("configuration names ${{{var}}}, which is not set"),
-                }
-                rest = &rest[i + 3 + j..];
-            }
-            None => {
-                out.push_str(&rest[i..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 fn check(c: &Config) -> std::result::Result<(), String> {
@@ -276,17 +250,6 @@ pub fn levels(tables: &[TableMap]) -> std::result::Result<Vec<Vec<usize>>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn interpolates_env() {
-        std::env::set_var("FERRY_TEST_PW", "s3cret");
-        assert_eq!(
-            interpolate("postgres://u:${FERRY_TEST_PW}@h/db"),
-            "postgres://u:s3cret@h/db"
-        );
-        assert_eq!(interpolate("no vars"), "no vars");
-        assert_eq!(interpolate("broken ${X"), "broken ${X");
-    }
 
     #[test]
     fn orders_by_references() {

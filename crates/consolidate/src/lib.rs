@@ -26,7 +26,7 @@ use ferry_shared::progress::Progress;
 use ferry_shared::rejects::Rejects;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::sql::quote_pg as q;
-use ferry_shared::{Exit, FerryError};
+use ferry_shared::{DbContext, DbError, Exit, FerryError};
 use migrate::{Shared, Write};
 use plan::TablePlan;
 use state::{RunState, TableState};
@@ -259,7 +259,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         .map(|r| r.1.migration_id.clone())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let run_dir = args.work_dir.join(&migration_id);
-    std::fs::create_dir_all(run_dir.join("keys")).map_err(|e| FerryError::io(&run_dir, e))?;
+    fs_err::create_dir_all(run_dir.join("keys"))?;
     let mut report = RunReport::start("sqlite-consolidate");
     report.dry_run = dry_run;
     report.source = Some(
@@ -306,11 +306,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let ep = if validate_only {
         None
     } else {
-        let url = args
-            .target
-            .target
-            .clone()
-            .or(cfg.postgres_url.as_deref().map(config::interpolate));
+        let url = match (&args.target.target, &cfg.postgres_url) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(u)) => Some(ferry_shared::cli::interpolate(u)?),
+            (None, None) => None,
+        };
         let t = TargetArgs {
             target: url,
             ..args.target.clone()
@@ -353,9 +353,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     &[&s],
                 )
                 .await
-                .map_err(|e| {
-                    FerryError::Database(format!("look up schema {s}: {}", pg::pg_message(&e)))
-                })?
+                .with_db_context(|| format!("look up schema {s}"))?
                 .get(0);
             if !exists {
                 if dry_run {
@@ -366,12 +364,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     client
                         .batch_execute(&format!("CREATE SCHEMA {}", q(&s)))
                         .await
-                        .map_err(|e| {
-                            FerryError::Database(format!(
-                                "create schema {s}: {}",
-                                pg::pg_message(&e)
-                            ))
-                        })?;
+                        .with_db_context(|| format!("create schema {s}"))?;
                 }
             }
         }
@@ -402,13 +395,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                                 &[],
                             )
                             .await
-                            .map_err(|e| {
-                                FerryError::Database(format!(
-                                    "read {}: {}",
-                                    p.rel(),
-                                    pg::pg_message(&e)
-                                ))
-                            })?
+                            .with_db_context(|| format!("read {}", p.rel()))?
                             .get(0);
                         if empty {
                             ts.empty_keyless = true;
@@ -456,19 +443,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     );
                     cp.save(&st)?;
                     for sql in &p.create {
-                        client.batch_execute(sql).await.map_err(|e| {
-                            FerryError::Database(format!(
-                                "create {}: {}",
-                                p.rel(),
-                                pg::pg_message(&e)
-                            ))
-                        })?;
+                        client
+                            .batch_execute(sql)
+                            .await
+                            .with_db_context(|| format!("create {}", p.rel()))?;
                     }
                     let t = pg::describe(&client, &p.schema, &p.target)
                         .await?
-                        .ok_or_else(|| {
-                            FerryError::Database(format!("{} not found after CREATE", p.rel()))
-                        })?;
+                        .ok_or_else(|| DbError::other(p.rel(), "not found after CREATE"))?;
                     p.adopt(&t)?;
                     writes[i] = Write::Insert;
                 }
@@ -486,7 +468,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             .or(cfg.backup_dir.as_ref().map(PathBuf::from))
             .unwrap_or_else(|| args.work_dir.join("backups"))
             .join(&migration_id);
-        std::fs::create_dir_all(&dir).map_err(|e| FerryError::io(&dir, e))?;
+        fs_err::create_dir_all(&dir)?;
         for (n, f) in &files {
             let dest = dir.join(format!("{n}.db"));
             if dest.exists() {
@@ -566,7 +548,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             let Some(done) = running.join_next().await else {
                 break;
             };
-            let (i, res) = done.map_err(|e| FerryError::Database(format!("table task: {e}")))?;
+            let (i, res) = done.map_err(|e| FerryError::Failed(format!("table task: {e}")))?;
             match res {
                 Ok(s) => {
                     if !dry_run {
@@ -648,11 +630,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 fn backup(src: &Path, dest: &Path) -> ferry_shared::Result<()> {
     let from = plan::open(src)?;
     let mut to = rusqlite::Connection::open(dest)
-        .map_err(|e| FerryError::Database(format!("backup to {}: {e}", dest.display())))?;
+        .with_db_context(|| format!("backup to {}", dest.display()))?;
     let b = rusqlite::backup::Backup::new(&from, &mut to)
-        .map_err(|e| FerryError::Database(format!("backup {}: {e}", src.display())))?;
+        .with_db_context(|| format!("backup {}", src.display()))?;
     b.run_to_completion(1000, std::time::Duration::ZERO, None)
-        .map_err(|e| FerryError::Database(format!("backup {}: {e}", src.display())))
+        .with_db_context(|| format!("backup {}", src.display()))
 }
 
 struct DocInfo<'a> {
@@ -760,8 +742,8 @@ async fn rollback(args: &Args, id: &str) -> anyhow::Result<Exit> {
     let path = state::write_rollback(&dir, &st, &args.tables)?;
     if !args.execute {
         let mut out = std::io::stdout().lock();
-        let mut f = std::fs::File::open(&path).map_err(|e| FerryError::io(&path, e))?;
-        std::io::copy(&mut f, &mut out).map_err(|e| FerryError::io(&path, e))?;
+        let mut f = fs_err::File::open(&path)?;
+        std::io::copy(&mut f, &mut out)?;
         tracing::info!(
             "rollback of {}: {} (run it with --execute)",
             st.migration_id,
@@ -769,12 +751,16 @@ async fn rollback(args: &Args, id: &str) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Ok);
     }
-    let url = args.target.target.clone().or_else(|| {
-        args.config
-            .as_ref()
-            .and_then(|c| config::load(c).ok())
-            .and_then(|l| l.config.postgres_url.as_deref().map(config::interpolate))
-    });
+    let from_config = args
+        .config
+        .as_ref()
+        .and_then(|c| config::load(c).ok())
+        .and_then(|l| l.config.postgres_url);
+    let url = match (&args.target.target, from_config) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(u)) => Some(ferry_shared::cli::interpolate(&u)?),
+        (None, None) => None,
+    };
     let ep = TargetArgs {
         target: url,
         ..args.target.clone()

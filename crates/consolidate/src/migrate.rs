@@ -13,7 +13,7 @@ use ferry_shared::progress::Progress;
 use ferry_shared::rejects::{Reject, Rejects};
 use ferry_shared::report::TableStats;
 use ferry_shared::sql::quote_pg as q;
-use ferry_shared::{FerryError, Result};
+use ferry_shared::{DbContext, FerryError, Result};
 use rusqlite::types::ValueRef;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ pub struct Shared {
     /// The rejects file.
     pub rejects: Mutex<Rejects>,
     /// The migration state and its checkpoint.
-    pub state: Mutex<(RunState, Checkpoint)>,
+    pub state: Mutex<(RunState, Checkpoint<RunState>)>,
     /// Overall progress.
     pub progress: Mutex<Progress>,
     /// The first errors, for the JSON report.
@@ -70,10 +70,6 @@ struct Chunk {
     conversions: BTreeMap<&'static str, u64>,
     last_rowid: Option<i64>,
     read: u64,
-}
-
-fn db_err(what: &str) -> impl Fn(rusqlite::Error) -> FerryError + '_ {
-    move |e| FerryError::Database(format!("{what}: {e}"))
 }
 
 /// The registry file of a table's accepted keys.
@@ -144,22 +140,24 @@ fn read_table(
     let ctx = &shared.ctx;
     let conn = open(&p.file)?;
     let what = format!("read {} from {}", p.source, p.db);
-    let mut stmt = conn.prepare(&select_sql(p)).map_err(db_err(&what))?;
+    let mut stmt = conn
+        .prepare(&select_sql(p))
+        .with_db_context(|| what.clone())?;
     let mut rows = stmt
         .query([after.unwrap_or(i64::MIN)])
-        .map_err(db_err(&what))?;
+        .with_db_context(|| what.clone())?;
     let target_cols: Vec<TargetColumn> = p.target_columns();
     let col_refs: Vec<&TargetColumn> = target_cols.iter().collect();
     let pk_idx = p.columns.iter().position(|c| c.primary_key);
     // Accepted keys of this table, for the tables that reference it.
     let registry = if p.referenced {
         let path = registry_path(shared, p);
-        let c = rusqlite::Connection::open(&path).map_err(db_err("open key registry"))?;
+        let c = rusqlite::Connection::open(&path).db_context("open key registry")?;
         c.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
              CREATE TABLE IF NOT EXISTS k (id BLOB PRIMARY KEY) WITHOUT ROWID",
         )
-        .map_err(db_err("create key registry"))?;
+        .db_context("create key registry")?;
         Some(c)
     } else {
         None
@@ -174,7 +172,7 @@ fn read_table(
                 &path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
             )
-            .map_err(db_err("open key registry"))?;
+            .db_context("open key registry")?;
             lookups.push((ci, parent.key(), conn));
         }
     }
@@ -190,22 +188,20 @@ fn read_table(
     let mut row_convs: Vec<&'static str> = Vec::new();
     let send = |chunk: Chunk, keys: &mut Vec<Vec<u8>>| -> Result<bool> {
         if let Some(reg) = &registry {
-            let tx = reg
-                .unchecked_transaction()
-                .map_err(db_err("key registry"))?;
+            let tx = reg.unchecked_transaction().db_context("key registry")?;
             {
                 let mut ins = tx
                     .prepare_cached("INSERT OR IGNORE INTO k (id) VALUES (?1)")
-                    .map_err(db_err("key registry"))?;
+                    .db_context("key registry")?;
                 for k in keys.drain(..) {
-                    ins.execute([k]).map_err(db_err("key registry"))?;
+                    ins.execute([k]).db_context("key registry")?;
                 }
             }
-            tx.commit().map_err(db_err("key registry"))?;
+            tx.commit().db_context("key registry")?;
         }
         Ok(tx.blocking_send(Ok(chunk)).is_ok())
     };
-    while let Some(row) = rows.next().map_err(db_err(&what))? {
+    while let Some(row) = rows.next().with_db_context(|| what.clone())? {
         let rowid: Option<i64> = row.get(0).ok();
         chunk.read += 1;
         chunk.last_rowid = rowid.or(chunk.last_rowid);
@@ -214,7 +210,7 @@ fn read_table(
         let mut failed: Option<(String, Failure, String)> = None;
         for c in &p.columns {
             let mut v = match c.source_idx {
-                Some(i) => row.get_ref(i + 1).map_err(db_err(&what))?,
+                Some(i) => row.get_ref(i + 1).with_db_context(|| what.clone())?,
                 None => ValueRef::Null,
             };
             if let (ValueRef::Null, Some(d)) = (v, &c.default) {
@@ -247,7 +243,7 @@ fn read_table(
                 let found = reg
                     .prepare_cached("SELECT 1 FROM k WHERE id = ?1")
                     .and_then(|mut s| s.exists([&k]))
-                    .map_err(db_err("key registry"))?;
+                    .db_context("key registry")?;
                 if !found {
                     let c = &p.columns[*ci];
                     let v = c
@@ -366,7 +362,7 @@ pub async fn table(
                 let _ = tx.blocking_send(Err(e));
             }
         })
-        .map_err(|e| FerryError::Database(format!("start reader thread: {e}")))?;
+        .map_err(|e| FerryError::Failed(format!("start reader thread: {e}")))?;
     let mut src: Option<rusqlite::Connection> = None;
     let file = p.file.display().to_string();
     let mut read_rows = 0u64;

@@ -7,7 +7,7 @@ use ferry_generic::load::cast::TType;
 use ferry_generic::load::{ddl, TargetColumn, TargetTable};
 use ferry_shared::conn::Engine;
 use ferry_shared::sql::{literal_pg, quote_pg as q};
-use ferry_shared::{FerryError, Result};
+use ferry_shared::{DbContext, FerryError, Result};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
@@ -131,10 +131,6 @@ impl TablePlan {
     }
 }
 
-fn db_err(what: String) -> impl Fn(rusqlite::Error) -> FerryError {
-    move |e| FerryError::Database(format!("{what}: {e}"))
-}
-
 /// Opens a SQLite source read-only.
 pub fn open(file: &Path) -> Result<Connection> {
     let ep = ferry_shared::conn::parse_url(&format!("sqlite://{}", file.display()), "source")?;
@@ -148,14 +144,14 @@ fn sqlite_columns(c: &Connection, table: &str) -> Result<Vec<(String, String, bo
             "SELECT name, type, \"notnull\", pk FROM pragma_table_info({})",
             literal_pg(table)
         ))
-        .map_err(db_err(format!("read columns of {table}")))?;
+        .with_db_context(|| format!("read columns of {table}"))?;
     let cols = stmt
         .query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?))
         })
-        .map_err(db_err(format!("read columns of {table}")))?
+        .with_db_context(|| format!("read columns of {table}"))?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(db_err(format!("read columns of {table}")))?;
+        .with_db_context(|| format!("read columns of {table}"))?;
     Ok(cols)
 }
 
@@ -163,12 +159,12 @@ fn sqlite_columns(c: &Connection, table: &str) -> Result<Vec<(String, String, bo
 pub fn sqlite_tables(c: &Connection) -> Result<Vec<String>> {
     let mut stmt = c
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .map_err(db_err("list tables".into()))?;
+        .db_context("list tables")?;
     let names = stmt
         .query_map([], |r| r.get::<_, String>(0))
-        .map_err(db_err("list tables".into()))?
+        .db_context("list tables")?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(db_err("list tables".into()))?;
+        .db_context("list tables")?;
     Ok(names)
 }
 
@@ -182,7 +178,7 @@ fn count(c: &Connection, table: &str) -> Result<u64> {
         r.get::<_, i64>(0)
     })
     .map(|n| n as u64)
-    .map_err(db_err(format!("count rows of {table}")))
+    .with_db_context(|| format!("count rows of {table}"))
 }
 
 fn json_to_sqlite(v: &serde_json::Value) -> rusqlite::types::Value {

@@ -65,7 +65,7 @@ pub struct RunState {
 }
 
 /// The checkpoint of a migration folder.
-pub fn checkpoint(run_dir: &Path, id: &str) -> Checkpoint {
+pub fn checkpoint(run_dir: &Path, id: &str) -> Checkpoint<RunState> {
     Checkpoint::new(
         run_dir.join("checkpoint.json"),
         "sqlite-consolidate",
@@ -79,7 +79,7 @@ pub fn read(run_dir: &Path) -> Result<RunState> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    checkpoint(run_dir, &id).load::<RunState>()?.ok_or_else(|| {
+    checkpoint(run_dir, &id).load()?.ok_or_else(|| {
         FerryError::NotFound(format!(
             "no migration state in {} (checkpoint.json)",
             run_dir.display()
@@ -90,7 +90,7 @@ pub fn read(run_dir: &Path) -> Result<RunState> {
 /// The newest migration folder under `work_dir` that was not rolled back.
 pub fn latest(work_dir: &Path) -> Result<PathBuf> {
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
-    let entries = std::fs::read_dir(work_dir).map_err(|e| FerryError::io(work_dir, e))?;
+    let entries = fs_err::read_dir(work_dir)?;
     for e in entries.flatten() {
         let cp = e.path().join("checkpoint.json");
         if read(&e.path()).is_ok_and(|st| st.rolled_back) {
@@ -118,16 +118,14 @@ const KEYS_PER_DELETE: usize = 1000;
 pub fn write_rollback(run_dir: &Path, st: &RunState, only: &[String]) -> Result<PathBuf> {
     let path = run_dir.join("rollback.sql");
     let tmp = run_dir.join("rollback.sql.part");
-    let f = std::fs::File::create(&tmp).map_err(|e| FerryError::io(&tmp, e))?;
+    let f = fs_err::File::create(&tmp)?;
     let mut w = std::io::BufWriter::new(f);
-    let io = |e| FerryError::io(&tmp, e);
     writeln!(
         w,
         "-- rollback of sqlite-consolidate migration {} ({}), target {}",
         st.migration_id, st.started_at, st.target
-    )
-    .map_err(io)?;
-    writeln!(w, "BEGIN;").map_err(io)?;
+    )?;
+    writeln!(w, "BEGIN;")?;
     for key in st.order.iter().rev() {
         let Some(t) = st.tables.get(key) else {
             continue;
@@ -137,9 +135,9 @@ pub fn write_rollback(run_dir: &Path, st: &RunState, only: &[String]) -> Result<
         }
         let rel = format!("{}.{}", q(&t.schema), q(&t.table));
         if t.created {
-            writeln!(w, "DROP TABLE IF EXISTS {rel};").map_err(io)?;
+            writeln!(w, "DROP TABLE IF EXISTS {rel};")?;
         } else if t.empty_keyless {
-            writeln!(w, "DELETE FROM {rel};").map_err(io)?;
+            writeln!(w, "DELETE FROM {rel};")?;
         } else if let Some(j) = &t.journal {
             let jp = run_dir.join(j);
             if !jp.exists() {
@@ -151,9 +149,9 @@ pub fn write_rollback(run_dir: &Path, st: &RunState, only: &[String]) -> Result<
             } else {
                 format!("({})", cols.join(", "))
             };
-            let file = std::fs::File::open(&jp).map_err(|e| FerryError::io(&jp, e))?;
+            let file = fs_err::File::open(&jp)?;
             let mut keys: Vec<String> = Vec::with_capacity(KEYS_PER_DELETE);
-            let flush = |keys: &mut Vec<String>, w: &mut std::io::BufWriter<std::fs::File>| {
+            let flush = |keys: &mut Vec<String>, w: &mut std::io::BufWriter<fs_err::File>| {
                 if keys.is_empty() {
                     return Ok(());
                 }
@@ -162,7 +160,7 @@ pub fn write_rollback(run_dir: &Path, st: &RunState, only: &[String]) -> Result<
                 r
             };
             for line in std::io::BufReader::new(file).lines() {
-                let line = line.map_err(|e| FerryError::io(&jp, e))?;
+                let line = line?;
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -179,19 +177,19 @@ pub fn write_rollback(run_dir: &Path, st: &RunState, only: &[String]) -> Result<
                     format!("({})", lits.join(", "))
                 });
                 if keys.len() == KEYS_PER_DELETE {
-                    flush(&mut keys, &mut w).map_err(io)?;
+                    flush(&mut keys, &mut w)?;
                 }
             }
-            flush(&mut keys, &mut w).map_err(io)?;
+            flush(&mut keys, &mut w)?;
         }
     }
     for s in st.schemas_created.iter().rev().filter(|_| only.is_empty()) {
-        writeln!(w, "DROP SCHEMA IF EXISTS {};", q(s)).map_err(io)?;
+        writeln!(w, "DROP SCHEMA IF EXISTS {};", q(s))?;
     }
-    writeln!(w, "COMMIT;").map_err(io)?;
-    let f = w.into_inner().map_err(|e| io(e.into_error()))?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(|e| FerryError::io(&path, e))?;
+    writeln!(w, "COMMIT;")?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    fs_err::rename(&tmp, &path)?;
     Ok(path)
 }
 
@@ -206,21 +204,19 @@ pub fn selected(key: &str, t: &TableState, only: &[String]) -> bool {
 /// Runs a rollback file statement by statement in one transaction (memory stays flat
 /// however many keys it deletes).
 pub async fn execute_rollback(client: &tokio_postgres::Client, path: &Path) -> Result<u64> {
-    let file = std::fs::File::open(path).map_err(|e| FerryError::io(path, e))?;
+    let file = fs_err::File::open(path)?;
     let mut n = 0;
     for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| FerryError::io(path, e))?;
+        let line = line?;
         let sql = line.trim();
         if sql.is_empty() || sql.starts_with("--") {
             continue;
         }
         if let Err(e) = client.batch_execute(sql).await {
             let _ = client.batch_execute("ROLLBACK").await;
-            return Err(FerryError::Database(format!(
-                "rollback stopped at {:?}: {}; nothing was changed",
-                sql.chars().take(80).collect::<String>(),
-                ferry_generic::load::pg::pg_message(&e)
-            )));
+            let at: String = sql.chars().take(80).collect();
+            let context = format!("rollback stopped at {at:?} (nothing was changed)");
+            return Err(ferry_shared::DbError::wrap(context, e).into());
         }
         n += 1;
     }

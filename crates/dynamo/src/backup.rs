@@ -103,7 +103,7 @@ pub async fn backup_table(
         }
     }
     while let Some(r) = tasks.join_next().await {
-        r.map_err(|e| FerryError::Database(format!("scan task: {e}")))??;
+        r.map_err(|e| FerryError::Failed(format!("scan task: {e}")))??;
     }
     progress.finish();
     let n = w.rows();

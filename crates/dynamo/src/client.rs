@@ -6,10 +6,12 @@
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use clap::Args;
-use ferry_shared::FerryError;
+use ferry_shared::{DbCode, DbError, FerryError};
 use std::time::Duration;
 
 /// Connection flags shared by `load-dynamo`, `backup-dynamo` and `compare-counts`.
@@ -55,7 +57,12 @@ impl DynamoArgs {
     /// retry is counted, logged and bounded by `--max-retries`.
     pub async fn client(&self) -> ferry_shared::Result<Client> {
         let region = self.region()?;
+        // rustls with ring: the SDK's default TLS stack would build aws-lc from C source.
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https)
             .region(aws_config::Region::new(region))
             .retry_config(RetryConfig::standard().with_max_attempts(1))
             .timeout_config(
@@ -83,7 +90,7 @@ pub enum Failure {
 }
 
 /// Classifies an SDK error by its error code and HTTP status.
-pub fn classify<E: ProvideErrorMetadata, R: std::fmt::Debug>(e: &SdkError<E, R>) -> Failure {
+pub fn classify<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failure {
     match e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             Failure::Transient
@@ -97,7 +104,10 @@ pub fn classify<E: ProvideErrorMetadata, R: std::fmt::Debug>(e: &SdkError<E, R>)
             | "LimitExceededException"
             | "TransactionInProgressException" => Failure::Transient,
             "ValidationException" | "ItemCollectionSizeLimitExceededException" => Failure::Invalid,
-            _ if format!("{:?}", e.raw_response()).contains("status: StatusCode(5") => {
+            _ if e
+                .raw_response()
+                .is_some_and(|r| r.status().is_server_error()) =>
+            {
                 Failure::Transient
             }
             _ => Failure::Fatal,
@@ -114,6 +124,20 @@ pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
         SdkError::ResponseError(_) => "unreadable response".into(),
         _ => e.code().unwrap_or("error").to_string(),
     }
+}
+
+/// A service error as a [`FerryError::Database`] that keeps the SDK error and its code.
+pub fn db_error<E>(context: impl Into<String>, e: SdkError<E, HttpResponse>) -> FerryError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    DbError {
+        context: context.into(),
+        message: message(&e),
+        code: Some(DbCode::Service(code(&e))),
+        source: Some(Box::new(e)),
+    }
+    .into()
 }
 
 /// One line for a user: code and message, with the chain of causes for network errors.

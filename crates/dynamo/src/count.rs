@@ -40,7 +40,7 @@ pub async fn count_items(
     }
     let mut n = 0;
     while let Some(r) = tasks.join_next().await {
-        n += r.map_err(|e| FerryError::Database(format!("count task: {e}")))??;
+        n += r.map_err(|e| FerryError::Failed(format!("count task: {e}")))??;
     }
     Ok(Some(n))
 }

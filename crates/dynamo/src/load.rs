@@ -16,7 +16,7 @@
 //!   items after it may be put again, which changes nothing (puts are keyed).
 
 use crate::av::{item_from_json, json_item_size, SdkItem, MAX_ITEM_BYTES};
-use crate::client::{backoff, classify, code, message, DynamoArgs, Failure};
+use crate::client::{backoff, classify, code, db_error, message, DynamoArgs, Failure};
 use crate::table::{self, IndexSpec, KeySpec, TableSpec};
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -469,7 +469,7 @@ async fn write_batch(
                     .map(|(line, raw)| {
                         parse_line(&spec, *line, raw)
                             .map(|(e, _)| put(e.item))
-                            .map_err(|b| FerryError::Database(b.reason))
+                            .map_err(|b| FerryError::Failed(b.reason))
                     })
                     .collect::<Result<_, _>>()?;
                 match kind {
@@ -536,9 +536,7 @@ async fn write_batch(
                         break;
                     }
                     Failure::Fatal => {
-                        return Err(FerryError::Database(format!(
-                            "BatchWriteItem {table}: {why}"
-                        )));
+                        return Err(db_error(format!("BatchWriteItem {table}"), e));
                     }
                 }
             }
@@ -577,7 +575,7 @@ fn log_retry(table: &str, seq: u64, what: &str, attempt: u32, max: u32, wait: Du
 /// Lines in a file, for the progress total.
 fn count_lines(path: &Path) -> Option<u64> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).ok()?;
+    let mut f = fs_err::File::open(path).ok()?;
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
@@ -623,7 +621,7 @@ async fn resolve_table(
         None => match input.map(table::sidecar).filter(|p| p.exists()) {
             Some(p) => {
                 let text =
-                    std::fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?;
+                    fs_err::read_to_string(&p).with_context(|| format!("read {}", p.display()))?;
                 let spec: TableSpec = serde_json::from_str(&text).map_err(|e| {
                     FerryError::Usage(format!("{}: not a table spec: {e}", p.display()))
                 })?;
@@ -687,7 +685,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let client = args.conn.client().await?;
     let (spec, existed) = resolve_table(&args, &client, input.as_deref()).await?;
 
-    let cp = Checkpoint::new(
+    let cp = Checkpoint::<LoadState>::new(
         args.checkpoint.clone().unwrap_or_else(|| {
             default_beside(
                 input.as_deref(),
@@ -717,7 +715,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if args.dry_run {
         // A dry run neither reads nor moves a checkpoint.
     } else if args.resume {
-        if let Some(s) = cp.load::<LoadState>()? {
+        if let Some(s) = cp.load()? {
             tracing::info!(
                 "{}: resuming after line {} ({} items written, {} rejected)",
                 args.table,
@@ -739,7 +737,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let state_written = state.written;
     // Rejects past the checkpoint were not settled: cut them off so none shows twice.
     if resumed && rejects_path.exists() {
-        let f = std::fs::OpenOptions::new()
+        let f = fs_err::OpenOptions::new()
             .write(true)
             .open(&rejects_path)
             .with_context(|| format!("open {}", rejects_path.display()))?;
@@ -920,7 +918,7 @@ struct Runner<'a> {
     rejects: &'a mut Rejects,
     file: String,
     table_name: String,
-    cp: Option<&'a Checkpoint>,
+    cp: Option<&'a Checkpoint<LoadState>>,
     last_save: Instant,
     progress: &'a mut Progress,
     /// Items written by the run this one resumes.
@@ -1011,7 +1009,7 @@ impl Runner<'_> {
     fn save(&mut self) -> anyhow::Result<()> {
         if let Some(cp) = self.cp {
             self.rejects.flush()?;
-            self.state.rejects_len = std::fs::metadata(self.rejects.path())
+            self.state.rejects_len = fs_err::metadata(self.rejects.path())
                 .map(|m| m.len())
                 .unwrap_or(0);
             cp.save(&self.state)?;

@@ -1,7 +1,7 @@
 //! One segment of a parallel Scan, page by page, with transient errors retried: what
 //! `backup-dynamo` (items) and the exact counts (`Select=COUNT`) both walk through.
 
-use crate::client::{backoff, classify, message, Failure};
+use crate::client::{backoff, classify, db_error, message, Failure};
 use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use aws_sdk_dynamodb::Client;
@@ -75,12 +75,8 @@ impl SegmentScan {
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => {
-                    return Err(FerryError::Database(format!(
-                        "Scan {} segment {}: {}",
-                        self.table,
-                        self.segment,
-                        message(&e)
-                    )))
+                    let context = format!("Scan {} segment {}", self.table, self.segment);
+                    return Err(db_error(context, e));
                 }
             }
         };

@@ -145,7 +145,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<Exit> {
         .into());
     }
     if let Output::Dir(d) = &output {
-        std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+        fs_err::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
     }
     let mut report = RunReport::start("extract");
     report.source = Some(ep.to_string());
@@ -247,11 +247,15 @@ async fn extract_one(
             p.push(".checkpoint.json");
             PathBuf::from(p)
         });
-        Checkpoint::new(path, "extract", format!("{} {}", src.engine(), d.display()))
+        Checkpoint::<ExtractState>::new(
+            path,
+            "extract",
+            format!("{} {}", src.engine(), d.display()),
+        )
     });
     let mut state = ExtractState::default();
     if let (true, Some(cp)) = (args.run.resume, &checkpoint) {
-        if let Some(s) = cp.load::<ExtractState>()? {
+        if let Some(s) = cp.load()? {
             tracing::info!("{}: resuming after {} rows", schema.table, s.rows);
             state = s;
         } else if dest.is_some_and(Path::exists)
@@ -274,7 +278,7 @@ async fn extract_one(
             Some(d) if resumed => RecordWriter::resume(
                 d,
                 state.offset,
-                Checksum::from_parts(&state.checksum, state.rows).unwrap_or_default(),
+                Checksum::from_parts(&state.checksum, state.rows)?,
             )?,
             Some(d) => RecordWriter::create(d)?,
         })

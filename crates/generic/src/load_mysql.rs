@@ -4,7 +4,7 @@ use crate::load::{self, ddl, mysql, LoadArgs, Plan, Sink};
 use clap::Parser;
 use ferry_shared::conn::Engine;
 use ferry_shared::sql::split_qualified;
-use ferry_shared::{Exit, FerryError};
+use ferry_shared::{DbContext, DbError, Exit, FerryError};
 use mysql_async::prelude::*;
 
 const EXAMPLES: &str = "\
@@ -57,12 +57,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             tracing::info!("creating {db}.{table}");
             conn.query_drop(&ddl)
                 .await
-                .map_err(|e| FerryError::Database(format!("create {db}.{table}: {e}")))?;
+                .with_db_context(|| format!("create {db}.{table}"))?;
             mysql::describe(&mut conn, &db, table)
                 .await?
-                .ok_or_else(|| {
-                    FerryError::Database(format!("{db}.{table} not found after CREATE"))
-                })?
+                .ok_or_else(|| DbError::other(format!("{db}.{table}"), "not found after CREATE"))?
         }
         None => return Err(load::missing_table(&format!("{db}.{table}"), &ep.to_string()).into()),
     };

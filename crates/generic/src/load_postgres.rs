@@ -4,7 +4,7 @@ use crate::load::{self, ddl, pg, LoadArgs, Plan, Sink};
 use clap::{Parser, ValueEnum};
 use ferry_shared::conn::Engine;
 use ferry_shared::sql::split_qualified;
-use ferry_shared::{Exit, FerryError};
+use ferry_shared::{DbContext, DbError, Exit, FerryError};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -71,19 +71,18 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                             .replace("\"pg_temp\".", ""),
                     )
                     .await
-                    .map_err(|e| {
-                        FerryError::Database(format!("dry-run table: {}", pg::pg_message(&e)))
-                    })?;
+                    .db_context("dry-run table")?;
             } else {
                 tracing::info!("creating {schema}.{table}");
-                client.batch_execute(&ddl).await.map_err(|e| {
-                    FerryError::Database(format!("create {schema}.{table}: {}", pg::pg_message(&e)))
-                })?;
+                client
+                    .batch_execute(&ddl)
+                    .await
+                    .with_db_context(|| format!("create {schema}.{table}"))?;
             }
             pg::describe(&client, &rel_schema, table)
                 .await?
                 .ok_or_else(|| {
-                    FerryError::Database(format!("{schema}.{table} not found after CREATE"))
+                    DbError::other(format!("{schema}.{table}"), "not found after CREATE")
                 })?
         }
         None => {

@@ -186,7 +186,7 @@ fn spawn_side(
         {
             Ok(rt) => rt,
             Err(e) => {
-                let _ = tx.send(Msg::Done(Err(FerryError::Database(e.to_string()))));
+                let _ = tx.send(Msg::Done(Err(FerryError::Io(e))));
                 return;
             }
         };

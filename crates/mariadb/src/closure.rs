@@ -13,8 +13,8 @@
 //! Implicit foreign key: a column `X_id` (any case) that is in no declared foreign key,
 //! where table `X` (any case) of the same database has a one-column primary key.
 
-use crate::servers::db_err;
 use ferry_shared::sql::quote_mysql as q;
+use ferry_shared::DbContext;
 use ferry_shared::Result;
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -104,7 +104,7 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
             (db,),
         )
         .await
-        .map_err(db_err(format!("read columns of {db}")))?;
+        .with_db_context(|| format!("read columns of {db}"))?;
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
     for (t, col, extra) in cols {
         let e = tables.entry(t.clone()).or_insert_with(|| Table {
@@ -127,7 +127,7 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
             (db,),
         )
         .await
-        .map_err(db_err(format!("read keys of {db}")))?;
+        .with_db_context(|| format!("read keys of {db}"))?;
     let mut fks: Vec<Fk> = Vec::new();
     let mut fk_index: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (t, cname, col, rt, rc) in keys {

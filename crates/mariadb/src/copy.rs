@@ -4,10 +4,9 @@
 //! page (INSERT IGNORE semantics). Memory holds one page.
 
 use crate::closure::{tuple, Table};
-use crate::servers::db_err;
 use crate::state::journal_append;
-use ferry_shared::sql::quote_mysql as q;
-use ferry_shared::{FerryError, Result};
+use ferry_shared::sql::{load_data_escape, quote_mysql as q, LOAD_DATA_NULL};
+use ferry_shared::{DbCode, DbContext, DbError, Result};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 use std::path::Path;
@@ -53,19 +52,8 @@ pub fn key_literal(k: &[Option<String>]) -> String {
 
 fn push_tsv(out: &mut Vec<u8>, v: Option<&Value>) {
     match v {
-        None | Some(Value::NULL) => out.extend_from_slice(b"\\N"),
-        Some(Value::Bytes(b)) => {
-            for &c in b {
-                match c {
-                    b'\\' => out.extend_from_slice(b"\\\\"),
-                    b'\t' => out.extend_from_slice(b"\\t"),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    0 => out.extend_from_slice(b"\\0"),
-                    _ => out.push(c),
-                }
-            }
-        }
+        None | Some(Value::NULL) => out.extend_from_slice(LOAD_DATA_NULL),
+        Some(Value::Bytes(b)) => load_data_escape(b, out),
         Some(other) => out.extend_from_slice(other.as_sql(true).trim_matches('\'').as_bytes()),
     }
 }
@@ -103,7 +91,7 @@ async fn existing(
         let rows: Vec<mysql_async::Row> = dst
             .query(sql)
             .await
-            .map_err(db_err(format!("read keys of {db}.{}", t.name)))?;
+            .with_db_context(|| format!("read keys of {db}.{}", t.name))?;
         for r in rows {
             out.push((0..r.len()).map(|i| text(r.as_ref(i))).collect());
         }
@@ -143,18 +131,27 @@ where
     );
     dst.query_drop(sql)
         .await
-        .map_err(db_err(format!("load {db}.{}", t.name)))?;
+        .with_db_context(|| format!("load {db}.{}", t.name))?;
     let inserted = dst.affected_rows();
     if dst.get_warnings() > 0 {
         let warnings: Vec<(String, u32, String)> = dst
             .query("SHOW WARNINGS LIMIT 50")
             .await
-            .map_err(db_err("read warnings".into()))?;
+            .db_context("read warnings")?;
         if let Some((_, code, msg)) = warnings.iter().find(|w| w.1 != 1062) {
-            return Err(FerryError::Database(format!(
-                "load {db}.{}: {msg} (MariaDB {code}); the page was written with warnings, check the table",
-                t.name
-            )));
+            let why = format!(
+                "{msg} (MariaDB {code}); the page was written with warnings, check the table"
+            );
+            return Err(DbError {
+                context: format!("load {db}.{}", t.name),
+                message: why,
+                code: u16::try_from(*code).ok().map(|code| DbCode::Mysql {
+                    code,
+                    state: String::new(),
+                }),
+                source: None,
+            }
+            .into());
         }
     }
     Ok(inserted)
@@ -169,9 +166,9 @@ async fn copy_keyless(src: &mut Conn, dst: &mut Conn, spec: &Spec<'_>, sql: Stri
     let ncols = spec.table.columns.len();
     let producer = async move {
         let res: Result<()> = async {
-            let mut result = src.query_iter(sql).await.map_err(db_err(what.clone()))?;
+            let mut result = src.query_iter(sql).await.with_db_context(|| what.clone())?;
             let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-            while let Some(row) = result.next().await.map_err(db_err(what.clone()))? {
+            while let Some(row) = result.next().await.with_db_context(|| what.clone())? {
                 for i in 0..ncols {
                     if i > 0 {
                         buf.push(b'\t');
@@ -261,11 +258,11 @@ pub async fn copy_table(
             return Ok((n, true));
         }
         let what = format!("read {}.{}", spec.src_db, t.name);
-        let mut result = src.query_iter(sql).await.map_err(db_err(what.clone()))?;
+        let mut result = src.query_iter(sql).await.with_db_context(|| what.clone())?;
         let mut data: Vec<u8> = Vec::new();
         let mut keys: Vec<Vec<Option<String>>> = Vec::new();
         let mut n = 0usize;
-        while let Some(row) = result.next().await.map_err(db_err(what.clone()))? {
+        while let Some(row) = result.next().await.with_db_context(|| what.clone())? {
             for i in 0..cols.len() {
                 if i > 0 {
                     data.push(b'\t');

@@ -5,7 +5,6 @@
 
 use crate::closure::{self, Phase, Selected};
 use crate::copy::{self, key_literal, Spec};
-use crate::servers::db_err;
 use crate::servers::{mapped, Servers};
 use crate::state::{self, DbEntry, Files, RoutineEntry, State};
 use clap::Parser;
@@ -14,7 +13,7 @@ use ferry_shared::pattern::{any_match, parse_list, TablePattern};
 use ferry_shared::progress::Progress;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::sql::quote_mysql as q;
-use ferry_shared::{Exit, FerryError, Result};
+use ferry_shared::{DbContext, Exit, FerryError, Result};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use std::io::{IsTerminal, Write};
@@ -205,7 +204,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut dst = ferry_shared::conn::connect_mysql(&write).await?;
     dst.query_drop("SET FOREIGN_KEY_CHECKS = 0")
         .await
-        .map_err(db_err("disable foreign-key checks".into()))?;
+        .db_context("disable foreign-key checks")?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -229,7 +228,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 (&tdb,),
             )
             .await
-            .map_err(db_err("read target databases".into()))?;
+            .db_context("read target databases")?;
         if exists.is_none() {
             return Err(FerryError::NotFound(format!(
                 "Database {tdb} does not exist in destination: run schema-copy first"
@@ -273,13 +272,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         let routines: Vec<(String, String)> = src
             .exec("SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY 1, 2", (db,))
             .await
-            .map_err(db_err(format!("list routines of {db}")))?;
+            .with_db_context(|| format!("list routines of {db}"))?;
         let entry = st.databases.entry(db.clone()).or_default();
         for (kind, name) in routines {
             let have: Option<String> = dst
                 .exec_first("SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_NAME = ? AND ROUTINE_TYPE = ?", (tdb, &name, &kind))
                 .await
-                .map_err(db_err(format!("read routines of {tdb}")))?;
+                .with_db_context(|| format!("read routines of {tdb}"))?;
             if have.is_some() {
                 entry.routines.entry(name).or_insert(RoutineEntry {
                     kind,
@@ -426,6 +425,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     e.last_key = last.clone();
                     e.timestamp = state::now();
                 }
+                // Counts committed pages only, so a crash test can aim at one table.
+                ferry_shared::checkpoint::crash_hook("customer-filter");
                 files_ref.save(&mut st_ref)?;
                 Ok(!stop2.load(Ordering::SeqCst))
             })
@@ -473,7 +474,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         restore_triggers(&mut dst, &files, &mut st).await?;
         report.fail(Exit::Failure);
         report.emit(args.common.quiet, args.common.report.as_deref())?;
-        return Err(FerryError::Database(format!(
+        return Err(FerryError::Failed(format!(
             "interrupted by Ctrl+C; state saved in {}: run the same command to continue",
             files.state.display()
         ))
@@ -506,7 +507,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     files.save(&mut st)?;
     dst.query_drop("SET FOREIGN_KEY_CHECKS = 1")
         .await
-        .map_err(db_err("enable foreign-key checks".into()))?;
+        .db_context("enable foreign-key checks")?;
     // Integrity: every foreign key of the migrated databases, on the target.
     let orphans = integrity(&mut dst, &plans, &files).await?;
     report
@@ -535,15 +536,15 @@ pub(crate) async fn suspend_triggers(
         let names: Vec<String> = dst
             .exec("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (tdb,))
             .await
-            .map_err(db_err(format!("list triggers of {tdb}")))?;
+            .with_db_context(|| format!("list triggers of {tdb}"))?;
         for name in names {
             dst.query_drop(format!("USE {}", q(tdb)))
                 .await
-                .map_err(db_err(format!("use {tdb}")))?;
+                .with_db_context(|| format!("use {tdb}"))?;
             let row: Option<mysql_async::Row> = dst
                 .query_first(format!("SHOW CREATE TRIGGER {}", q(&name)))
                 .await
-                .map_err(db_err(format!("read trigger {tdb}.{name}")))?;
+                .with_db_context(|| format!("read trigger {tdb}.{name}"))?;
             let Some(row) = row else { continue };
             let mode: Option<String> = row.get(1);
             let ddl: Option<String> = row.get(2);
@@ -559,7 +560,7 @@ pub(crate) async fn suspend_triggers(
             files.save(st)?;
             dst.query_drop(format!("DROP TRIGGER {}.{}", q(tdb), q(&name)))
                 .await
-                .map_err(db_err(format!("set trigger {tdb}.{name} aside")))?;
+                .with_db_context(|| format!("set trigger {tdb}.{name} aside"))?;
             tracing::info!("trigger {tdb}.{name} set aside during the load");
         }
     }
@@ -572,22 +573,22 @@ pub(crate) async fn restore_triggers(dst: &mut Conn, files: &Files, st: &mut Sta
         let exists: Option<String> = dst
             .exec_first("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ?", (&t.db, &t.name))
             .await
-            .map_err(db_err(format!("read trigger {}.{}", t.db, t.name)))?;
+            .with_db_context(|| format!("read trigger {}.{}", t.db, t.name))?;
         if exists.is_none() {
             dst.query_drop(format!("USE {}", q(&t.db)))
                 .await
-                .map_err(db_err(format!("use {}", t.db)))?;
+                .with_db_context(|| format!("use {}", t.db))?;
             dst.query_drop(format!(
                 "SET SESSION sql_mode = '{}'",
                 t.sql_mode.replace('\'', "''")
             ))
             .await
-            .map_err(db_err("set sql_mode".into()))?;
+            .db_context("set sql_mode")?;
             let res = dst.query_drop(&t.ddl).await;
             dst.query_drop("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'")
                 .await
-                .map_err(db_err("reset sql_mode".into()))?;
-            res.map_err(db_err(format!("restore trigger {}.{}", t.db, t.name)))?;
+                .db_context("reset sql_mode")?;
+            res.with_db_context(|| format!("restore trigger {}.{}", t.db, t.name))?;
             tracing::info!("trigger {}.{} restored", t.db, t.name);
         }
         st.suspended_triggers.remove(0);
@@ -616,7 +617,7 @@ async fn count(c: &mut Conn, db: &str, t: &str, filter: Option<&str>) -> Result<
     let n: Option<u64> = c
         .query_first(sql)
         .await
-        .map_err(db_err(format!("count {db}.{t}")))?;
+        .with_db_context(|| format!("count {db}.{t}"))?;
     Ok(n.unwrap_or(0))
 }
 
@@ -624,9 +625,9 @@ async fn is_empty(c: &mut Conn, db: &str, t: &str) -> Result<bool> {
     let r: Option<u8> = c
         .query_first(format!("SELECT 1 FROM {}.{} LIMIT 1", q(db), q(t)))
         .await
-        .map_err(db_err(format!(
-            "Table {db}.{t} does not exist in destination: run schema-copy first"
-        )))?;
+        .with_db_context(|| {
+            format!("Table {db}.{t} does not exist in destination: run schema-copy first")
+        })?;
     Ok(r.is_none())
 }
 
@@ -684,7 +685,7 @@ async fn bring_parents(
                 let rows: Vec<mysql_async::Row> = dst
                     .query(sql)
                     .await
-                    .map_err(db_err(format!("find missing parents of {tdb}.{}", f.child)))?;
+                    .with_db_context(|| format!("find missing parents of {tdb}.{}", f.child))?;
                 if rows.is_empty() {
                     continue;
                 }
@@ -789,7 +790,7 @@ async fn integrity(
             let rows: Vec<mysql_async::Row> = dst
                 .query(sql)
                 .await
-                .map_err(db_err(format!("integrity check of {tdb}.{}", f.child)))?;
+                .with_db_context(|| format!("integrity check of {tdb}.{}", f.child))?;
             for r in rows {
                 let vals: Vec<Option<String>> = (0..r.len())
                     .map(|i| r.get::<Option<String>, _>(i).flatten())

@@ -3,14 +3,13 @@
 //! children before parents, then the routines phase 0 created. The document's
 //! `delete_migrated_data.py`.
 
-use crate::servers::db_err;
 use crate::servers::Servers;
 use crate::state::{Files, State};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::sql::quote_mysql as q;
-use ferry_shared::{Exit, FerryError, Result};
+use ferry_shared::{DbContext, Exit, FerryError, Result};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use std::io::{BufRead, Write};
@@ -66,7 +65,7 @@ async fn delete_order(c: &mut Conn, st: &State) -> Result<Vec<(String, String, S
                 (&tdb,),
             )
             .await
-            .map_err(db_err(format!("read foreign keys of {tdb}")))?;
+            .with_db_context(|| format!("read foreign keys of {tdb}"))?;
         edges.extend(rows.into_iter().map(|(a, b)| (tdb.clone(), a, b)));
     }
     let mut out = Vec::new();
@@ -109,7 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if !args.dry_run {
         c.query_drop("SET FOREIGN_KEY_CHECKS = 0")
             .await
-            .map_err(db_err("disable foreign-key checks".into()))?;
+            .db_context("disable foreign-key checks")?;
         // A DELETE trigger must not touch other rows while this run's rows go.
         let mut tdbs: Vec<String> = order.iter().map(|o| o.1.clone()).collect();
         tdbs.dedup();
@@ -135,11 +134,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 ));
             }
         } else if journal.exists() {
-            let f = std::fs::File::open(&journal).map_err(|e| FerryError::io(&journal, e))?;
+            let f = fs_err::File::open(&journal)?;
             let mut keys: Vec<String> = Vec::new();
             let cols = crate::closure::tuple(&te.key);
             for line in std::io::BufReader::new(f).lines() {
-                let line = line.map_err(|e| FerryError::io(&journal, e))?;
+                let line = line?;
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -169,7 +168,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             }
             c.query_drop(sql)
                 .await
-                .map_err(db_err(format!("delete from {tdb}.{t}")))?;
+                .with_db_context(|| format!("delete from {tdb}.{t}"))?;
             stats.migrated += c.affected_rows();
         }
         report.tables.push(stats);
@@ -190,7 +189,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             } else {
                 c.query_drop(&sql)
                     .await
-                    .map_err(db_err(format!("drop {} {name}", r.kind)))?;
+                    .with_db_context(|| format!("drop {} {name}", r.kind))?;
             }
         }
     }
@@ -198,11 +197,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         crate::customer_filter::restore_triggers(&mut c, &files, &mut st).await?;
         c.query_drop("SET FOREIGN_KEY_CHECKS = 1")
             .await
-            .map_err(db_err("enable foreign-key checks".into()))?;
+            .db_context("enable foreign-key checks")?;
         // The migration is undone: its state and journal are kept aside, not reused.
         let stamp = crate::state::now().replace(':', "");
         let aside = files.state.with_extension(format!("deleted-{stamp}.json"));
-        std::fs::rename(&files.state, &aside).map_err(|e| FerryError::io(&files.state, e))?;
+        fs_err::rename(&files.state, &aside)?;
         if files.journal.exists() {
             let j = files.journal.with_file_name(format!(
                 "{}.deleted-{stamp}",
@@ -212,7 +211,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
             ));
-            std::fs::rename(&files.journal, &j).map_err(|e| FerryError::io(&files.journal, e))?;
+            fs_err::rename(&files.journal, &j)?;
         }
         report
             .notes

@@ -17,13 +17,12 @@
 //! and make the exit code 1; `--drop-existing` drops and recreates instead. `--dry-run`
 //! prints the DDL on stdout and changes nothing.
 
-use crate::servers::db_err;
 use crate::servers::{mapped, Servers};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::sql::quote_mysql as q;
-use ferry_shared::{Exit, FerryError, Result};
+use ferry_shared::{DbContext, DbError, Exit, FerryError, Result};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use std::collections::BTreeMap;
@@ -91,7 +90,7 @@ async fn databases(args: &Args, src: &mut Conn) -> Result<Vec<String>> {
     let all: Vec<String> = src
         .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
         .await
-        .map_err(db_err("list databases".into()))?;
+        .db_context("list databases")?;
     if names.len() == 1 && names[0].eq_ignore_ascii_case("all") {
         return Ok(all
             .into_iter()
@@ -115,7 +114,7 @@ async fn databases(args: &Args, src: &mut Conn) -> Result<Vec<String>> {
 async fn names(c: &mut Conn, sql: &str, db: &str, what: &str) -> Result<Vec<String>> {
     c.exec(sql, (db,))
         .await
-        .map_err(db_err(format!("{what} of {db}")))
+        .with_db_context(|| format!("{what} of {db}"))
 }
 
 /// A table's DDL split into the part created in pass 1 and its foreign keys (pass 2).
@@ -241,11 +240,13 @@ impl Target<'_> {
         };
         c.query_drop(format!("USE {}", q(db)))
             .await
-            .map_err(db_err(format!("use {db}")))?;
-        c.query_drop(sql).await.map_err(db_err(format!(
-            "on the target, in {db}: {}",
-            sql.lines().next().unwrap_or("")
-        )))
+            .with_db_context(|| format!("use {db}"))?;
+        c.query_drop(sql).await.with_db_context(|| {
+            format!(
+                "on the target, in {db}: {}",
+                sql.lines().next().unwrap_or("")
+            )
+        })
     }
 }
 
@@ -258,7 +259,7 @@ async fn show_create(
 ) -> Result<Option<(String, String)>> {
     c.query_drop(format!("USE {}", q(db)))
         .await
-        .map_err(db_err(format!("use {db}")))?;
+        .with_db_context(|| format!("use {db}"))?;
     let row: Option<mysql_async::Row> = match c
         .query_first(format!("SHOW CREATE {what} {}", q(name)))
         .await
@@ -266,7 +267,7 @@ async fn show_create(
         Ok(r) => r,
         // 1146 no such table, 1305 no such routine, 1360 no such trigger.
         Err(mysql_async::Error::Server(e)) if [1146, 1305, 1360, 1347].contains(&e.code) => None,
-        Err(e) => return Err(db_err(format!("SHOW CREATE {what} {db}.{name}"))(e)),
+        Err(e) => return Err(DbError::wrap(format!("SHOW CREATE {what} {db}.{name}"), e).into()),
     };
     Ok(row.and_then(|r| {
         let ddl: Option<String> = r.get(col);
@@ -304,7 +305,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 (db,),
             )
             .await
-            .map_err(db_err(format!("read database {db}")))?
+            .with_db_context(|| format!("read database {db}"))?
             .ok_or_else(|| FerryError::NotFound(format!("database {db:?} not found on the source")))?;
         let existing: Option<(String, String)> = dst_conn
             .exec_first(
@@ -312,7 +313,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 (&tdb,),
             )
             .await
-            .map_err(db_err(format!("read database {tdb} on the target")))?;
+            .with_db_context(|| format!("read database {tdb} on the target"))?;
         let mut tgt = Target {
             conn: Some(&mut dst_conn),
             dry_run: args.dry_run,
@@ -330,7 +331,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 } else if let Some(c) = tgt.conn.as_deref_mut() {
                     c.query_drop(&sql)
                         .await
-                        .map_err(db_err(format!("create database {tdb}")))?;
+                        .with_db_context(|| format!("create database {tdb}"))?;
                 }
             }
             Some((tcs, tcoll)) if tcs != &cs || tcoll != &coll => {
@@ -398,7 +399,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                                 (&tdb, t, name),
                             )
                             .await
-                            .map_err(db_err(format!("read foreign keys of {tdb}.{t}")))?,
+                            .with_db_context(|| format!("read foreign keys of {tdb}.{t}"))?,
                         None => None,
                     }
                 };
@@ -419,7 +420,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 (db,),
             )
             .await
-            .map_err(db_err(format!("list routines of {db}")))?;
+            .with_db_context(|| format!("list routines of {db}"))?;
         for (kind, name) in &routines {
             let col = 2;
             let Some((ddl, mode)) = show_create(&mut src, kind, db, name, col).await? else {
@@ -476,7 +477,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             }
             if failed.len() == before {
                 let (v, _, e) = failed.remove(0);
-                return Err(FerryError::Database(format!("view {tdb}.{v}: {e}")).into());
+                return Err(anyhow::Error::from(e).context(format!("view {tdb}.{v}")));
             }
             pending = failed.into_iter().map(|(v, d, _)| (v, d)).collect();
         }

@@ -86,8 +86,3 @@ impl Servers {
 pub fn mapped<'a>(map: &'a BTreeMap<String, String>, db: &'a str) -> &'a str {
     map.get(db).map_or(db, String::as_str)
 }
-
-/// Maps a driver error to a database error saying what was being done.
-pub fn db_err(what: String) -> impl FnOnce(mysql_async::Error) -> FerryError {
-    move |e| FerryError::Database(format!("{what}: {e}"))
-}

@@ -137,7 +137,7 @@ impl Files {
 
     /// Reads the state (empty when there is none yet).
     pub fn load(&self) -> Result<State> {
-        match std::fs::read_to_string(&self.state) {
+        match fs_err::read_to_string(&self.state) {
             Ok(s) => serde_json::from_str(&s).map_err(|e| {
                 FerryError::Checkpoint(format!("state file {}: {e}", self.state.display()))
             }),
@@ -147,7 +147,7 @@ impl Files {
                 databases: BTreeMap::new(),
                 suspended_triggers: Vec::new(),
             }),
-            Err(e) => Err(FerryError::io(&self.state, e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -155,7 +155,7 @@ impl Files {
     pub fn save(&self, st: &mut State) -> Result<()> {
         st.updated_at = now();
         if let Some(d) = self.state.parent() {
-            std::fs::create_dir_all(d).map_err(|e| FerryError::io(d, e))?;
+            fs_err::create_dir_all(d)?;
         }
         ferry_shared::fsutil::write_json_atomic(&self.state, st)
     }
@@ -176,20 +176,20 @@ pub fn journal_append(path: &Path, keys: &[Vec<Option<String>>]) -> Result<()> {
         return Ok(());
     }
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| FerryError::io(d, e))?;
+        fs_err::create_dir_all(d)?;
     }
     let mut buf = Vec::new();
     for k in keys {
-        serde_json::to_writer(&mut buf, k).map_err(|e| FerryError::io(path, e.into()))?;
+        serde_json::to_writer(&mut buf, k).map_err(std::io::Error::from)?;
         buf.push(b'\n');
     }
-    let mut f = std::fs::OpenOptions::new()
+    let mut f = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)
-        .map_err(|e| FerryError::io(path, e))?;
-    f.write_all(&buf).map_err(|e| FerryError::io(path, e))?;
-    f.sync_data().map_err(|e| FerryError::io(path, e))
+        .open(path)?;
+    f.write_all(&buf)?;
+    f.sync_data()?;
+    Ok(())
 }
 
 #[cfg(test)]

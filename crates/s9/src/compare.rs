@@ -11,7 +11,7 @@ use clap::Parser;
 use ferry_dynamo::client::DynamoArgs;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::conn::SourceArgs;
-use ferry_shared::{Exit, FerryError};
+use ferry_shared::{DbContext, Exit, FerryError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -84,13 +84,13 @@ pub struct Count {
 fn count_rejects(files: &[PathBuf]) -> ferry_shared::Result<BTreeMap<String, u64>> {
     let mut out = BTreeMap::new();
     for f in files {
-        let file = match std::fs::File::open(f) {
+        let file = match fs_err::File::open(f) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(FerryError::io(f, e)),
+            Err(e) => return Err(e.into()),
         };
         for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| FerryError::io(f, e))?;
+            let line = line?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -174,7 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         let source: i64 = pg
             .query_one(sql.as_str(), &[])
             .await
-            .map_err(|e| FerryError::Database(format!("count {name}: {e}")))?
+            .with_db_context(|| format!("count {name}"))?
             .get(0);
         let target = match ferry_dynamo::count::count_items(&client, table, args.segments).await? {
             Some(n) => n,
@@ -229,6 +229,6 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if all {
         Ok(Exit::Ok)
     } else {
-        Err(FerryError::Database(format!("counts differ; see {}", args.output.display())).into())
+        Err(FerryError::Failed(format!("counts differ; see {}", args.output.display())).into())
     }
 }

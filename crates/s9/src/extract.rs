@@ -402,7 +402,7 @@ async fn extract(
     let name = plan.entity.name();
     let dest = plan.dest.as_deref();
     let checkpoint = match dest {
-        Some(d) if !args.run.dry_run => Some(Checkpoint::new(
+        Some(d) if !args.run.dry_run => Some(Checkpoint::<ExtractState>::new(
             checkpoint_path(args, d),
             tool_name(plan.entity),
             identity(plan, ep, d),
@@ -429,9 +429,9 @@ async fn extract(
                 notes.push(format!("{} was already complete", d.display()));
                 return Ok(());
             }
-            match cp.load::<ExtractState>()? {
+            match cp.load()? {
                 Some(s) => {
-                    let have = std::fs::metadata(&part).map(|m| m.len()).ok();
+                    let have = fs_err::metadata(&part).map(|m| m.len()).ok();
                     if have.is_some_and(|len| len >= s.offset) {
                         state = Some(s);
                     } else {
@@ -503,7 +503,7 @@ async fn extract(
         Some(d) if resumed > 0 || state.consumed > 0 => Some(RecordWriter::resume(
             d,
             state.offset,
-            Checksum::from_parts(&state.checksum, state.rows).unwrap_or_default(),
+            Checksum::from_parts(&state.checksum, state.rows)?,
         )?),
         Some(d) => Some(RecordWriter::create(d)?),
     };

@@ -187,29 +187,6 @@ impl Default for MigrationCfg {
     }
 }
 
-/// `${NAME}` → the variable's value; an unset variable is a configuration error naming it.
-pub fn interpolate(text: &str) -> Result<String, FerryError> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("${") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let j = after
-            .find('}')
-            .ok_or_else(|| FerryError::Usage("config: unterminated ${…}".into()))?;
-        let name = &after[..j];
-        let v = std::env::var(name).map_err(|_| {
-            FerryError::Usage(format!(
-                "config: ${{{name}}} is not set (export it or put it in .env)"
-            ))
-        })?;
-        out.push_str(&v);
-        rest = &after[j + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     let path = match path {
         Some(p) => p.to_path_buf(),
@@ -219,11 +196,12 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
             return Ok(Config::default());
         }
     };
-    let text = std::fs::read_to_string(&path)
+    let text = fs_err::read_to_string(&path)
         .map_err(|e| FerryError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let text = interpolate(&text)?;
-    serde_json::from_str(&text)
-        .map_err(|e| FerryError::Usage(format!("{}: {e}", path.display())).into())
+    let bad = |e: serde_json::Error| FerryError::Usage(format!("{}: {e}", path.display()));
+    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
+    ferry_shared::cli::interpolate_json(&mut value)?;
+    Ok(serde_json::from_value(value).map_err(bad)?)
 }
 
 /// What `data/.checkpoint.json` records.
@@ -246,7 +224,7 @@ struct Runner {
     bin_dir: PathBuf,
     envs: Vec<(String, String)>,
     source_url: Option<String>,
-    checkpoint: ferry_shared::checkpoint::Checkpoint,
+    checkpoint: ferry_shared::checkpoint::Checkpoint<Progress>,
     progress: Progress,
     rejects_seen: bool,
 }
@@ -298,6 +276,9 @@ impl Runner {
         let status = cmd
             .status()
             .with_context(|| format!("run {} (build the workspace first)", bin.display()))?;
+        if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
+            tracing::error!("{name} was killed by signal {sig}");
+        }
         Ok(status.code().map_or(1, |c| c as u8))
     }
 
@@ -340,7 +321,7 @@ impl Runner {
                 "step {id} ({name}) stopped on a usage or configuration error (exit 2); see its message above"
             ))
             .into()),
-            _ => Err(FerryError::Database(format!(
+            _ => Err(FerryError::Failed(format!(
                 "step {id} ({name}) failed with exit code {code}; fix the cause and rerun with --resume"
             ))
             .into()),
@@ -612,14 +593,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(p) = cfg.source.password.as_ref().filter(|p| !p.is_empty()) {
         envs.push(("FERRY_SOURCE_PASSWORD".to_string(), p.clone()));
     }
-    let checkpoint = ferry_shared::checkpoint::Checkpoint::new(
+    let checkpoint = ferry_shared::checkpoint::Checkpoint::<Progress>::new(
         args.data_dir.join(".checkpoint.json"),
         "migrate-s9",
         "s9",
     );
     // A run without --resume redoes each step it runs; steps it does not run (other
     // phases or entities) stay recorded, so a later --resume knows them.
-    let mut progress = checkpoint.load::<Progress>()?.unwrap_or_default();
+    let mut progress = checkpoint.load()?.unwrap_or_default();
     if !args.resume {
         progress.current = None;
     }
@@ -720,19 +701,6 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn interpolates_and_names_missing_variables() {
-        std::env::set_var("FERRY_TEST_PW", "s3cret");
-        assert_eq!(
-            interpolate(r#"{"password": "${FERRY_TEST_PW}"}"#).unwrap(),
-            r#"{"password": "s3cret"}"#
-        );
-        let e = interpolate("${FERRY_SURELY_UNSET_VAR}").unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("${FERRY_SURELY_UNSET_VAR} is not set"));
-    }
 
     #[test]
     fn source_url_keeps_the_password_out() {

@@ -1339,7 +1339,7 @@ impl Run<'_> {
             (Err(err), w) => {
                 // Nothing half-written stays behind: a rerun starts from scratch anyway.
                 if w.is_some() {
-                    let _ = std::fs::remove_file(ferry_shared::record::part_path(&out));
+                    let _ = fs_err::remove_file(ferry_shared::record::part_path(&out));
                 }
                 return Err(err);
             }
@@ -1470,9 +1470,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         );
     }
     for p in stale.iter().filter(|p| p.is_file()) {
-        std::fs::remove_file(p)
-            .map_err(|e| FerryError::io(p, e))
-            .context("remove the previous run's file")?;
+        fs_err::remove_file(p).context("remove the previous run's file")?;
     }
     let started = std::time::Instant::now();
     let mut report = RunReport::start("validate-s9");

@@ -174,7 +174,7 @@ struct Prepared {
 
 /// Checkpoint of a load.
 #[derive(Debug, Serialize, Deserialize)]
-struct LoadState {
+pub struct LoadState {
     columns: Vec<String>,
     line: u64,
     offset: u64,
@@ -335,7 +335,7 @@ pub struct Opened {
     pub header_seen: bool,
 }
 
-fn checkpoint_for(args: &LoadArgs, tool: &str, target: &str) -> Checkpoint {
+fn checkpoint_for(args: &LoadArgs, tool: &str, target: &str) -> Checkpoint<LoadState> {
     let input = args
         .input
         .as_ref()
@@ -488,12 +488,7 @@ pub async fn run_load(
         Some((cp, _)) => cp.clone(),
         None => checkpoint_for(args, tool, &plan.target_name),
     };
-    let prior: Option<LoadState> = match resume_state.and_then(|(_, s)| s) {
-        Some(v) => {
-            Some(serde_json::from_value(v).map_err(|e| FerryError::Checkpoint(e.to_string()))?)
-        }
-        None => None,
-    };
+    let prior: Option<LoadState> = resume_state.and_then(|(_, s)| s);
     let mut stats = TableStats::new(&args.table);
     let mut data_lines = 0;
     let mut checksum = Checksum::default();
@@ -504,7 +499,7 @@ pub async fn run_load(
         stats.errors = p.rejected;
         stats.conversions = p.conversions.clone();
         data_lines = p.data_lines;
-        checksum = Checksum::from_parts(&p.checksum, p.data_lines).unwrap_or_default();
+        checksum = Checksum::from_parts(&p.checksum, p.data_lines)?;
         report.notes.push(format!(
             "resumed after input line {} ({} rows loaded before)",
             p.line, p.loaded
@@ -875,7 +870,7 @@ pub fn resume_checkpoint(args: &LoadArgs, tool: &str, target_name: &str) -> Resu
         return Ok(None);
     }
     let cp = checkpoint_for(args, tool, target_name);
-    let state = cp.load::<serde_json::Value>()?;
+    let state = cp.load()?;
     if state.is_none() {
         tracing::info!(
             "no checkpoint at {}: starting from the beginning",
@@ -886,7 +881,7 @@ pub fn resume_checkpoint(args: &LoadArgs, tool: &str, target_name: &str) -> Resu
 }
 
 /// A checkpoint found for `--resume`, with its saved state (None when there was none).
-pub type Resume = Option<(Checkpoint, Option<serde_json::Value>)>;
+pub type Resume = Option<(Checkpoint<LoadState>, Option<LoadState>)>;
 
 /// What every loader does first: find a checkpoint when resuming, then open the input at
 /// the right place.
@@ -895,7 +890,7 @@ pub fn begin(args: &LoadArgs, tool: &str, target_name: &str) -> Result<(Resume, 
     let point = resume
         .as_ref()
         .and_then(|(_, s)| s.as_ref())
-        .and_then(resume_point);
+        .map(resume_point);
     let opened = open_input(
         args,
         point
@@ -938,8 +933,7 @@ pub fn target_columns(
     plan_columns(&opened.columns, target, rel, supported)
 }
 
-/// The resume point stored in a checkpoint value: columns, line, offset, header seen.
-pub fn resume_point(state: &serde_json::Value) -> Option<(Vec<String>, u64, u64, bool)> {
-    let s: LoadState = serde_json::from_value(state.clone()).ok()?;
-    Some((s.columns, s.line, s.offset, s.header_seen))
+/// The resume point stored in a checkpoint: columns, line, offset, header seen.
+fn resume_point(s: &LoadState) -> (Vec<String>, u64, u64, bool) {
+    (s.columns.clone(), s.line, s.offset, s.header_seen)
 }

@@ -3,14 +3,10 @@
 
 use super::cast::{CastRules, TType, Val};
 use super::{Batch, Mode, TargetColumn, TargetTable};
-use ferry_shared::sql::quote_mysql as q;
-use ferry_shared::{FerryError, Result};
+use ferry_shared::sql::{load_data_escape, quote_mysql as q, LOAD_DATA_NULL};
+use ferry_shared::{DbContext, DbError, Result};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
-
-fn db_err(what: &str, e: &mysql_async::Error) -> FerryError {
-    FerryError::Database(format!("{what}: {e}"))
-}
 
 /// Why applying rows failed: a row-level problem (bisect and reject) or anything else (stop).
 enum ApplyErr {
@@ -85,7 +81,7 @@ pub async fn describe(c: &mut Conn, db: &str, table: &str) -> Result<Option<Targ
             (db, table),
         )
         .await
-        .map_err(|e| db_err("read columns", &e))?;
+        .db_context("read columns")?;
     if rows.is_empty() {
         return Ok(None);
     }
@@ -175,14 +171,14 @@ pub async fn describe(c: &mut Conn, db: &str, table: &str) -> Result<Option<Targ
             (db, table),
         )
         .await
-        .map_err(|e| db_err("read primary key", &e))?;
+        .db_context("read primary key")?;
     let unique: Option<u64> = c
         .exec_first(
             "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0",
             (db, table),
         )
         .await
-        .map_err(|e| db_err("read indexes", &e))?;
+        .db_context("read indexes")?;
     Ok(Some(TargetTable {
         columns,
         primary_key: pk,
@@ -200,19 +196,6 @@ pub fn rules() -> CastRules {
     }
 }
 
-fn escape_into(s: &[u8], out: &mut Vec<u8>) {
-    for &b in s {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            0 => out.extend_from_slice(b"\\0"),
-            _ => out.push(b),
-        }
-    }
-}
-
 /// True when the column goes through a user variable (`@v`) and a SET expression.
 fn via_variable(t: &TType) -> bool {
     matches!(t, TType::Bytes { .. } | TType::Bit(_))
@@ -226,7 +209,7 @@ pub fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
             out.push(b'\t');
         }
         match v {
-            Val::Null => out.extend_from_slice(b"\\N"),
+            Val::Null => out.extend_from_slice(LOAD_DATA_NULL),
             Val::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
             Val::Int(n) => {
                 let _ = write!(out, "{n}");
@@ -239,7 +222,7 @@ pub fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
             Val::F8(f) => {
                 let _ = write!(out, "{f:?}");
             }
-            Val::Text(s) | Val::Json(s) => escape_into(s.as_bytes(), out),
+            Val::Text(s) | Val::Json(s) => load_data_escape(s.as_bytes(), out),
             Val::Bytes(b) => {
                 for x in b {
                     let _ = write!(out, "{x:02X}");
@@ -321,10 +304,7 @@ impl MyTarget {
     /// Empties the table (`--mode truncate`).
     pub async fn truncate(&mut self) -> Result<()> {
         let sql = format!("DELETE FROM {}", self.rel());
-        self.conn
-            .query_drop(sql)
-            .await
-            .map_err(|e| db_err("truncate", &e))
+        self.conn.query_drop(sql).await.db_context("truncate")
     }
 
     /// LOAD DATA LOCAL turns errors into warnings and skips duplicate keys (the server cannot
@@ -444,7 +424,7 @@ impl MyTarget {
 
 impl super::BatchTarget for MyTarget {
     async fn exec(&mut self, sql: &str) -> Result<()> {
-        self.conn.query_drop(sql).await.map_err(|e| db_err(sql, &e))
+        self.conn.query_drop(sql).await.db_context(sql)
     }
 
     async fn apply_range(
@@ -459,7 +439,7 @@ impl super::BatchTarget for MyTarget {
                 reason,
             },
             ApplyErr::Fatal(e) => {
-                super::ApplyError::Fatal(db_err(&format!("load {}", self.rel()), &e))
+                super::ApplyError::Fatal(DbError::wrap(format!("load {}", self.rel()), e).into())
             }
         })
     }

@@ -4,27 +4,12 @@
 use super::cast::{CastRules, TType, Val};
 use super::{Batch, Mode, TargetColumn, TargetTable};
 use ferry_shared::sql::quote_pg as q;
-use ferry_shared::{FerryError, Result};
+use ferry_shared::{DbContext, DbError, DriverError, Result};
 use futures_util::SinkExt;
 use tokio_postgres::Client;
 
 const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 const COPY_TRAILER: &[u8] = &[0xff, 0xff];
-
-fn db_err(what: &str, e: &tokio_postgres::Error) -> FerryError {
-    FerryError::Database(format!("{what}: {}", pg_message(e)))
-}
-
-/// The server's message (with detail), or the client error.
-pub fn pg_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => match db.detail() {
-            Some(d) => format!("{} ({d})", db.message()),
-            None => db.message().to_string(),
-        },
-        None => e.to_string(),
-    }
-}
 
 /// Row-level errors: data exceptions (22) and integrity violations (23).
 fn is_row_error(e: &tokio_postgres::Error) -> bool {
@@ -38,7 +23,7 @@ pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<Ta
     let oid: Option<u32> = c
         .query_one("SELECT to_regclass($1)::oid", &[&rel])
         .await
-        .map_err(|e| db_err("find table", &e))?
+        .db_context("find table")?
         .get(0);
     let Some(oid) = oid else { return Ok(None) };
     let rows = c
@@ -52,7 +37,7 @@ pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<Ta
             &[&oid],
         )
         .await
-        .map_err(|e| db_err("read columns", &e))?;
+        .db_context("read columns")?;
     let mut columns = Vec::new();
     for r in rows {
         let name: String = r.get(0);
@@ -122,7 +107,7 @@ pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<Ta
             &[&oid],
         )
         .await
-        .map_err(|e| db_err("read primary key", &e))?
+        .db_context("read primary key")?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -132,7 +117,7 @@ pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<Ta
             &[&oid],
         )
         .await
-        .map_err(|e| db_err("read indexes", &e))?
+        .db_context("read indexes")?
         .get(0);
     Ok(Some(TargetTable {
         columns,
@@ -295,7 +280,7 @@ pub struct PgTarget {
     cols: Vec<String>,
     pk: Vec<String>,
     stage: bool,
-    journal: Option<(std::fs::File, std::path::PathBuf)>,
+    journal: Option<fs_err::File>,
     inserted: Vec<tokio_postgres::Row>,
 }
 
@@ -325,28 +310,28 @@ impl PgTarget {
     /// can leave keys of rows that were rolled back (deleting those later is a no-op) but
     /// never lose the key of a committed row: this is what makes a rollback exact.
     pub fn journal_to(&mut self, path: &std::path::Path) -> Result<()> {
-        let f = std::fs::OpenOptions::new()
+        let f = fs_err::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)
-            .map_err(|e| FerryError::io(path, e))?;
-        self.journal = Some((f, path.to_path_buf()));
+            .open(path)?;
+        self.journal = Some(f);
         Ok(())
     }
 
     fn write_journal(&mut self, rows: &[tokio_postgres::Row]) -> Result<()> {
         use std::io::Write;
-        let Some((f, path)) = &mut self.journal else {
+        let Some(f) = &mut self.journal else {
             return Ok(());
         };
         let mut buf = Vec::new();
         for r in rows {
             let keys: Vec<Option<String>> = (0..r.len()).map(|i| r.get(i)).collect();
-            serde_json::to_writer(&mut buf, &keys).map_err(|e| FerryError::io(&*path, e.into()))?;
+            serde_json::to_writer(&mut buf, &keys).map_err(std::io::Error::from)?;
             buf.push(b'\n');
         }
-        f.write_all(&buf).map_err(|e| FerryError::io(&*path, e))?;
-        f.sync_data().map_err(|e| FerryError::io(&*path, e))
+        f.write_all(&buf)?;
+        f.sync_data()?;
+        Ok(())
     }
 
     fn rel(&self) -> String {
@@ -362,7 +347,7 @@ impl PgTarget {
         self.client
             .batch_execute(&format!("TRUNCATE TABLE {}", self.rel()))
             .await
-            .map_err(|e| db_err("truncate", &e))
+            .db_context("truncate")
     }
 
     async fn copy(
@@ -462,10 +447,7 @@ impl PgTarget {
 
 impl super::BatchTarget for PgTarget {
     async fn exec(&mut self, sql: &str) -> Result<()> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| db_err(sql, &e))
+        self.client.batch_execute(sql).await.db_context(sql)
     }
 
     async fn apply_range(
@@ -484,10 +466,10 @@ impl super::BatchTarget for PgTarget {
             if is_row_error(&e) {
                 super::ApplyError::Row {
                     column: e.as_db_error().and_then(|d| d.column()).map(str::to_string),
-                    reason: pg_message(&e),
+                    reason: DriverError::message(&e),
                 }
             } else {
-                super::ApplyError::Fatal(db_err(&format!("load {}", self.rel()), &e))
+                super::ApplyError::Fatal(DbError::wrap(format!("load {}", self.rel()), e).into())
             }
         })
     }

@@ -12,7 +12,7 @@ use ferry_shared::conn::{Endpoint, Engine};
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::record::RecordWriter;
 use ferry_shared::schema::TableSchema;
-use ferry_shared::{FerryError, Result};
+use ferry_shared::{DbContext, FerryError, Result};
 
 /// One value of a row, already in the form the NDJSON contract wants.
 #[derive(Debug, Clone, PartialEq)]
@@ -241,10 +241,8 @@ impl Source {
             Source::Postgres(c, _) => c
                 .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await
-                .map_err(|e| FerryError::Database(format!("start snapshot: {e}"))),
-            Source::Sqlite(c) => c
-                .execute_batch("BEGIN")
-                .map_err(|e| FerryError::Database(format!("start snapshot: {e}"))),
+                .db_context("start snapshot"),
+            Source::Sqlite(c) => c.execute_batch("BEGIN").db_context("start snapshot"),
         }
     }
 

@@ -6,13 +6,9 @@ use ferry_shared::conn::Engine;
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
 use ferry_shared::sql::quote_mysql as q;
-use ferry_shared::{FerryError, Result};
+use ferry_shared::{DbContext, FerryError, Result};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
-
-fn db_err(what: &str) -> impl Fn(mysql_async::Error) -> FerryError + '_ {
-    move |e| FerryError::Database(format!("{what}: {e}"))
-}
 
 pub(super) async fn list_tables(
     c: &mut Conn,
@@ -33,7 +29,7 @@ pub(super) async fn list_tables(
             (),
         )
         .await
-        .map_err(db_err("list tables"))?;
+        .db_context("list tables")?;
     Ok(rows
         .into_iter()
         .filter(|(db, _)| {
@@ -79,7 +75,7 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
             (&t.db, &t.name),
         )
         .await
-        .map_err(db_err("read columns"))?;
+        .db_context("read columns")?;
     if cols.is_empty() {
         return Err(FerryError::NotFound(format!(
             "table {:?} not found in database {:?}",
@@ -94,7 +90,7 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
             (&t.db, &t.name),
         )
         .await
-        .map_err(db_err("read primary key"))?;
+        .db_context("read primary key")?;
     // MariaDB's JSON is LONGTEXT with a json_valid() check; MySQL reports data type 'json'.
     let checks: Vec<String> = c
         .exec(
@@ -231,7 +227,7 @@ fn logical_type(
 }
 
 pub(super) async fn describe_query(c: &mut Conn, sql: &str, name: &str) -> Result<TableSchema> {
-    let stmt = c.prep(sql).await.map_err(db_err("prepare query"))?;
+    let stmt = c.prep(sql).await.db_context("prepare query")?;
     let columns = stmt
         .columns()
         .iter()
@@ -274,7 +270,7 @@ pub(super) async fn describe_query(c: &mut Conn, sql: &str, name: &str) -> Resul
             }
         })
         .collect();
-    c.close(stmt).await.map_err(db_err("close statement"))?;
+    c.close(stmt).await.db_context("close statement")?;
     Ok(TableSchema {
         version: TableSchema::VERSION,
         table: name.to_string(),
@@ -290,10 +286,10 @@ pub(super) async fn describe_query(c: &mut Conn, sql: &str, name: &str) -> Resul
 pub(super) async fn begin_snapshot(c: &mut Conn) -> Result<()> {
     c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await
-        .map_err(db_err("set isolation"))?;
+        .db_context("set isolation")?;
     c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .await
-        .map_err(db_err("start snapshot"))
+        .db_context("start snapshot")
 }
 
 fn cell_to_param(c: &Cell) -> Value {
@@ -388,13 +384,13 @@ pub(super) async fn scan_sql(
     let mut result = c
         .exec_iter(sql, params)
         .await
-        .map_err(|e| FerryError::Database(format!("read {}: {e}", schema.table)))?;
+        .with_db_context(|| format!("read {}", schema.table))?;
     let mut n = 0u64;
     let mut more = true;
     while let Some(row) = result
         .next()
         .await
-        .map_err(|e| FerryError::Database(format!("read {}: {e}", schema.table)))?
+        .with_db_context(|| format!("read {}", schema.table))?
     {
         if !more {
             continue;
@@ -529,6 +525,6 @@ pub(super) async fn count(c: &mut Conn, t: &TableRef, filter: Option<&str>) -> R
     if let Some(f) = filter {
         sql.push_str(&format!(" WHERE {f}"));
     }
-    let n: Option<u64> = c.query_first(sql).await.map_err(db_err("count rows"))?;
+    let n: Option<u64> = c.query_first(sql).await.db_context("count rows")?;
     Ok(n.unwrap_or(0))
 }

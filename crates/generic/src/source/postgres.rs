@@ -7,19 +7,9 @@ use ferry_shared::pattern::TablePattern;
 use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
 use ferry_shared::sql::{literal_pg, quote_pg as q};
 use ferry_shared::value::{format_naive, format_utc};
-use ferry_shared::{FerryError, Result};
+use ferry_shared::{DbContext, FerryError, Result};
 use futures_util::StreamExt;
 use tokio_postgres::Client;
-
-fn db_err(what: &str) -> impl Fn(tokio_postgres::Error) -> FerryError + '_ {
-    move |e| {
-        let msg = e
-            .as_db_error()
-            .map(|d| d.message().to_string())
-            .unwrap_or_else(|| e.to_string());
-        FerryError::Database(format!("{what}: {msg}"))
-    }
-}
 
 pub(super) async fn list_tables(
     c: &Client,
@@ -34,7 +24,7 @@ pub(super) async fn list_tables(
             &[],
         )
         .await
-        .map_err(db_err("list tables"))?;
+        .db_context("list tables")?;
     Ok(rows
         .iter()
         .map(|r| TableRef {
@@ -55,7 +45,7 @@ pub(super) async fn describe(c: &Client, t: &TableRef) -> Result<TableSchema> {
     let oid_row = c
         .query_opt("SELECT to_regclass($1)::oid", &[&rel])
         .await
-        .map_err(db_err("find table"))?;
+        .db_context("find table")?;
     let oid: Option<u32> = oid_row.and_then(|r| r.get(0));
     let Some(oid) = oid else {
         return Err(FerryError::NotFound(format!(
@@ -74,7 +64,7 @@ pub(super) async fn describe(c: &Client, t: &TableRef) -> Result<TableSchema> {
             &[&oid],
         )
         .await
-        .map_err(db_err("read columns"))?;
+        .db_context("read columns")?;
     let columns = rows
         .iter()
         .map(|r| {
@@ -99,7 +89,7 @@ pub(super) async fn describe(c: &Client, t: &TableRef) -> Result<TableSchema> {
             &[&oid],
         )
         .await
-        .map_err(db_err("read primary key"))?;
+        .db_context("read primary key")?;
     Ok(TableSchema {
         version: TableSchema::VERSION,
         table: t.name.clone(),
@@ -163,7 +153,7 @@ fn logical_type(
 }
 
 pub(super) async fn describe_query(c: &Client, sql: &str, name: &str) -> Result<TableSchema> {
-    let stmt = c.prepare(sql).await.map_err(db_err("prepare query"))?;
+    let stmt = c.prepare(sql).await.db_context("prepare query")?;
     let columns = stmt
         .columns()
         .iter()
@@ -263,13 +253,13 @@ pub(super) async fn scan_sql(
     let stream = c
         .copy_out(&copy)
         .await
-        .map_err(db_err(&format!("read {}", schema.table)))?;
+        .with_db_context(|| format!("read {}", schema.table))?;
     futures_util::pin_mut!(stream);
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut n = 0u64;
     let mut more = true;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(db_err(&format!("read {}", schema.table)))?;
+        let chunk = chunk.with_db_context(|| format!("read {}", schema.table))?;
         buf.extend_from_slice(&chunk);
         let mut start = 0;
         while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
@@ -292,7 +282,7 @@ fn parse_copy_line(line: &[u8], schema: &TableSchema, bad: &mut Vec<BadCell>) ->
     line.split(|&b| b == b'\t')
         .zip(&schema.columns)
         .map(|(field, col)| {
-            if field == b"\\N" {
+            if field == ferry_shared::sql::LOAD_DATA_NULL {
                 return Cell::Null;
             }
             let raw = unescape(field);
@@ -403,7 +393,7 @@ pub(super) async fn count(c: &Client, t: &TableRef, filter: Option<&str>) -> Res
     if let Some(f) = filter {
         sql.push_str(&format!(" WHERE {f}"));
     }
-    let row = c.query_one(&sql, &[]).await.map_err(db_err("count rows"))?;
+    let row = c.query_one(&sql, &[]).await.db_context("count rows")?;
     let n: i64 = row.get(0);
     Ok(n as u64)
 }

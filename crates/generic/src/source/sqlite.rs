@@ -6,23 +6,19 @@ use super::{BadCell, Cell, Scan, TableRef};
 use ferry_shared::conn::Engine;
 use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
 use ferry_shared::sql::quote_pg as q;
-use ferry_shared::{FerryError, Result};
+use ferry_shared::{DbContext, FerryError, Result};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
-
-fn db_err(what: &str) -> impl Fn(rusqlite::Error) -> FerryError + '_ {
-    move |e| FerryError::Database(format!("{what}: {e}"))
-}
 
 pub(super) fn list_tables(c: &Connection) -> Result<Vec<TableRef>> {
     let mut stmt = c
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .map_err(db_err("list tables"))?;
+        .db_context("list tables")?;
     let names = stmt
         .query_map([], |r| r.get::<_, String>(0))
-        .map_err(db_err("list tables"))?
+        .db_context("list tables")?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(db_err("list tables"))?;
+        .db_context("list tables")?;
     Ok(names
         .into_iter()
         .map(|name| TableRef {
@@ -90,7 +86,7 @@ pub(super) fn describe(c: &Connection, t: &TableRef) -> Result<TableSchema> {
             "SELECT name, type, \"notnull\", pk, hidden FROM pragma_table_xinfo({})",
             ferry_shared::sql::literal_pg(&t.name)
         ))
-        .map_err(db_err("read columns"))?;
+        .db_context("read columns")?;
     let mut cols: Vec<(String, String, bool, i64)> = stmt
         .query_map([], |r| {
             Ok((
@@ -101,7 +97,7 @@ pub(super) fn describe(c: &Connection, t: &TableRef) -> Result<TableSchema> {
                 r.get::<_, i64>(4)?,
             ))
         })
-        .map_err(db_err("read columns"))?
+        .db_context("read columns")?
         .filter_map(std::result::Result::ok)
         .filter(|c| c.4 != 1)
         .map(|(a, b, c, d, _)| (a, b, c, d))
@@ -140,7 +136,7 @@ pub(super) fn describe(c: &Connection, t: &TableRef) -> Result<TableSchema> {
 }
 
 pub(super) fn describe_query(c: &Connection, sql: &str, name: &str) -> Result<TableSchema> {
-    let stmt = c.prepare(sql).map_err(db_err("prepare query"))?;
+    let stmt = c.prepare(sql).db_context("prepare query")?;
     let columns = stmt
         .columns()
         .iter()
@@ -222,17 +218,17 @@ pub(super) fn scan_sql(
     f: &mut dyn FnMut(Vec<Cell>, Vec<BadCell>) -> Result<bool>,
 ) -> Result<u64> {
     let what = format!("read {}", schema.table);
-    let mut stmt = c.prepare(sql).map_err(db_err(&what))?;
+    let mut stmt = c.prepare(sql).with_db_context(|| what.clone())?;
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params.iter()))
-        .map_err(db_err(&what))?;
+        .with_db_context(|| what.clone())?;
     let mut n = 0;
-    while let Some(row) = rows.next().map_err(db_err(&what))? {
+    while let Some(row) = rows.next().with_db_context(|| what.clone())? {
         n += 1;
         let mut bad = Vec::new();
         let mut cells = Vec::with_capacity(schema.columns.len());
         for (i, col) in schema.columns.iter().enumerate() {
-            let v = row.get_ref(i).map_err(db_err(&what))?;
+            let v = row.get_ref(i).with_db_context(|| what.clone())?;
             cells.push(match v {
                 ValueRef::Null => Cell::Null,
                 ValueRef::Integer(i) => Cell::I64(i),
@@ -270,6 +266,6 @@ pub(super) fn count(c: &Connection, t: &TableRef, filter: Option<&str>) -> Resul
     }
     let n: i64 = c
         .query_row(&sql, [], |r| r.get(0))
-        .map_err(db_err("count rows"))?;
+        .db_context("count rows")?;
     Ok(n as u64)
 }
