@@ -392,10 +392,10 @@ fn connect_attempts() -> u32 {
         + 1
 }
 
-/// Retries `f` with exponential backoff while the error is transient.
+/// Retries `f` with the shared backoff ([`crate::retry::policy`]) while the error is transient.
 async fn with_retry<T, F, Fut, E>(
     ep: &Endpoint,
-    mut f: F,
+    f: F,
     transient: fn(&E) -> bool,
 ) -> std::result::Result<T, E>
 where
@@ -403,27 +403,22 @@ where
     Fut: std::future::Future<Output = std::result::Result<T, E>>,
     E: fmt::Display,
 {
-    let attempts = connect_attempts();
-    let mut delay = Duration::from_millis(250);
-    let mut n = 1;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if n < attempts && transient(&e) => {
-                tracing::warn!(
-                    "connect to {} failed ({}), retry {n}/{} in {:?}",
-                    ep.addr(),
-                    redact_urls(&e.to_string()),
-                    attempts - 1,
-                    delay
-                );
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                n += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    use backon::Retryable;
+    let retries = connect_attempts() - 1;
+    f.retry(crate::retry::policy(
+        Duration::from_millis(250),
+        retries as usize,
+    ))
+    .sleep(tokio::time::sleep)
+    .when(transient)
+    .notify(|e, delay| {
+        tracing::warn!(
+            "connect to {} failed ({}), retrying in {delay:?} (at most {retries} retries)",
+            ep.addr(),
+            redact_urls(&e.to_string()),
+        );
+    })
+    .await
 }
 
 fn io_transient(e: &std::io::Error) -> bool {

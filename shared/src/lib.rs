@@ -22,6 +22,7 @@ pub mod progress;
 pub mod record;
 pub mod rejects;
 pub mod report;
+pub mod retry;
 pub mod schema;
 pub mod sql;
 pub mod stream;

@@ -153,14 +153,5 @@ where
     }
 }
 
-/// Exponential backoff with jitter: a random wait between half and all of
-/// min(20 s, base·2^attempt), so writers backing off together do not retry in step, and
-/// each retry still waits longer than the last on average.
-pub fn backoff(attempt: u32, base: Duration) -> Duration {
-    let cap = Duration::from_secs(20);
-    let ceiling = base
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(cap)
-        .as_millis() as u64;
-    Duration::from_millis(rand::random_range(ceiling / 2..=ceiling.max(1)))
-}
+/// The shared backoff ([`ferry_shared::retry`]): DynamoDB retries wait as connects do.
+pub use ferry_shared::retry::delay as backoff;
