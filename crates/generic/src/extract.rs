@@ -88,6 +88,80 @@ enum Output {
     Dir(PathBuf),
 }
 
+impl Output {
+    /// Where the outputs go: stdout (one output, not resumable), one file, or a directory
+    /// (several outputs). The combinations that cannot work are usage errors.
+    fn choose(args: &Args, n_outputs: usize) -> ferry_shared::Result<Output> {
+        let output = match &args.output {
+            None => Output::Stdout,
+            Some(p) if p == Path::new("-") => Output::Stdout,
+            Some(p) if p.is_dir() || p.to_string_lossy().ends_with('/') || n_outputs > 1 => {
+                Output::Dir(p.clone())
+            }
+            Some(p) => Output::File(p.clone()),
+        };
+        if matches!(output, Output::Stdout) && n_outputs > 1 {
+            return Err(FerryError::Usage(format!(
+                "{n_outputs} tables match; stdout takes one: give -o DIR"
+            )));
+        }
+        if matches!(output, Output::Stdout) && args.run.resume {
+            return Err(FerryError::Usage(
+                "--resume needs -o FILE or -o DIR (stdout cannot be resumed)".into(),
+            ));
+        }
+        if args.run.checkpoint.is_some() && n_outputs > 1 {
+            return Err(FerryError::Usage(
+                "--checkpoint names one file; with several tables each output keeps FILE.checkpoint.json".into(),
+            ));
+        }
+        Ok(output)
+    }
+
+    /// The rejects file when `--rejects` is not given: next to the output.
+    fn rejects_path(&self) -> PathBuf {
+        match self {
+            Output::Dir(d) => d.join("extract.rejects.ndjson"),
+            Output::File(f) => f.with_extension("rejects.ndjson"),
+            Output::Stdout => PathBuf::from("extract.rejects.ndjson"),
+        }
+    }
+
+    /// The data file of one output (`None`: stdout). In a directory, tables of several
+    /// databases are named DB.TABLE so they cannot collide.
+    fn dest(&self, job: Option<&TableRef>, multi_db: bool, query_name: &str) -> Option<PathBuf> {
+        let file_stem = match job {
+            Some(t) if multi_db => format!("{}.{}", t.db, t.name),
+            Some(t) => t.name.clone(),
+            None => query_name.to_string(),
+        };
+        match self {
+            Output::Stdout => None,
+            Output::File(f) => Some(f.clone()),
+            Output::Dir(d) => Some(d.join(format!(
+                "{}.ndjson",
+                ferry_shared::cli::file_safe(&file_stem)
+            ))),
+        }
+    }
+}
+
+/// The tables the patterns name (none for `--query`); no match is an error.
+async fn resolve_tables(args: &Args, src: &mut Source) -> ferry_shared::Result<Vec<TableRef>> {
+    if args.query.is_some() {
+        return Ok(Vec::new());
+    }
+    let patterns: Vec<TablePattern> = args.tables.iter().map(|t| TablePattern::parse(t)).collect();
+    let t = src.resolve_tables(&patterns).await?;
+    if t.is_empty() {
+        return Err(FerryError::NotFound(format!(
+            "no table matches {:?}",
+            args.tables
+        )));
+    }
+    Ok(t)
+}
+
 /// Runs `extract`.
 pub async fn run(mut args: Args) -> anyhow::Result<Exit> {
     // A query is wrapped (COPY (…), LIMIT): a trailing semicolon would end it early.
@@ -102,48 +176,13 @@ pub async fn run(mut args: Args) -> anyhow::Result<Exit> {
         );
     }
     let mut src = Source::connect(&ep).await?;
-    let tables = if args.query.is_some() {
-        Vec::new()
-    } else {
-        let patterns: Vec<TablePattern> =
-            args.tables.iter().map(|t| TablePattern::parse(t)).collect();
-        let t = src.resolve_tables(&patterns).await?;
-        if t.is_empty() {
-            return Err(FerryError::NotFound(format!("no table matches {:?}", args.tables)).into());
-        }
-        t
-    };
+    let tables = resolve_tables(&args, &mut src).await?;
     let n_outputs = if args.query.is_some() {
         1
     } else {
         tables.len()
     };
-    let output = match &args.output {
-        None => Output::Stdout,
-        Some(p) if p == Path::new("-") => Output::Stdout,
-        Some(p) if p.is_dir() || p.to_string_lossy().ends_with('/') || n_outputs > 1 => {
-            Output::Dir(p.clone())
-        }
-        Some(p) => Output::File(p.clone()),
-    };
-    if matches!(output, Output::Stdout) && n_outputs > 1 {
-        return Err(FerryError::Usage(format!(
-            "{n_outputs} tables match; stdout takes one: give -o DIR"
-        ))
-        .into());
-    }
-    if matches!(output, Output::Stdout) && args.run.resume {
-        return Err(FerryError::Usage(
-            "--resume needs -o FILE or -o DIR (stdout cannot be resumed)".into(),
-        )
-        .into());
-    }
-    if args.run.checkpoint.is_some() && n_outputs > 1 {
-        return Err(FerryError::Usage(
-            "--checkpoint names one file; with several tables each output keeps FILE.checkpoint.json".into(),
-        )
-        .into());
-    }
+    let output = Output::choose(&args, n_outputs)?;
     if let Output::Dir(d) = &output {
         fs_err::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
     }
@@ -152,11 +191,11 @@ pub async fn run(mut args: Args) -> anyhow::Result<Exit> {
     report.dry_run = args.run.dry_run;
     src.begin_snapshot().await?;
     let multi_db = tables.iter().any(|t| t.db != tables[0].db);
-    let rejects_path = args.run.rejects.clone().unwrap_or_else(|| match &output {
-        Output::Dir(d) => d.join("extract.rejects.ndjson"),
-        Output::File(f) => f.with_extension("rejects.ndjson"),
-        Output::Stdout => PathBuf::from("extract.rejects.ndjson"),
-    });
+    let rejects_path = args
+        .run
+        .rejects
+        .clone()
+        .unwrap_or_else(|| output.rejects_path());
     let mut rejects = Rejects::new(rejects_path, args.run.resume, args.run.max_rejects);
 
     let jobs: Vec<Option<TableRef>> = if args.query.is_some() {
@@ -171,19 +210,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<Exit> {
             (None, Some(q)) => src.describe_query(q, &args.name).await?,
             (None, None) => unreachable!("checked above"),
         };
-        let file_stem = match &job {
-            Some(t) if multi_db => format!("{}.{}", t.db, t.name),
-            Some(t) => t.name.clone(),
-            None => args.name.clone(),
-        };
-        let dest = match &output {
-            Output::Stdout => None,
-            Output::File(f) => Some(f.clone()),
-            Output::Dir(d) => Some(d.join(format!(
-                "{}.ndjson",
-                ferry_shared::cli::file_safe(&file_stem)
-            ))),
-        };
+        let dest = output.dest(job.as_ref(), multi_db, &args.name);
         let mut stats = TableStats::new(&schema.table);
         let r = extract_one(
             &args,
@@ -226,22 +253,13 @@ fn reject_record(schema: &TableSchema, cells: &[Cell]) -> Box<serde_json::value:
     serde_json::value::to_raw_value(&w).unwrap_or_default()
 }
 
-async fn extract_one(
+/// The checkpoint of a file output (`--checkpoint`, or FILE.checkpoint.json); stdout has none.
+fn checkpoint_for(
     args: &Args,
-    src: &mut Source,
-    table: Option<&TableRef>,
-    mut schema: TableSchema,
+    src: &Source,
     dest: Option<&Path>,
-    rejects: &mut Rejects,
-    stats: &mut TableStats,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let total = match table {
-        Some(t) => Some(src.count(t, args.filter.as_deref()).await?),
-        None => None,
-    }
-    .map(|n| args.limit.map_or(n, |l| l.min(n)));
-    let checkpoint = dest.map(|d| {
+) -> Option<Checkpoint<ExtractState>> {
+    dest.map(|d| {
         let path = args.run.checkpoint.clone().unwrap_or_else(|| {
             let mut p = d.as_os_str().to_owned();
             p.push(".checkpoint.json");
@@ -252,23 +270,44 @@ async fn extract_one(
             "extract",
             format!("{} {}", src.engine(), d.display()),
         )
-    });
+    })
+}
+
+/// With `--resume`, the state to continue from. `None` means the output is already
+/// complete (its file exists and no `.part` file is left), so there is nothing to do.
+fn resume_state(
+    args: &Args,
+    checkpoint: Option<&Checkpoint<ExtractState>>,
+    dest: Option<&Path>,
+    table: &str,
+) -> ferry_shared::Result<Option<ExtractState>> {
     let mut state = ExtractState::default();
-    if let (true, Some(cp)) = (args.run.resume, &checkpoint) {
+    if let (true, Some(cp)) = (args.run.resume, checkpoint) {
         if let Some(s) = cp.load()? {
-            tracing::info!("{}: resuming after {} rows", schema.table, s.rows);
+            tracing::info!("{}: resuming after {} rows", table, s.rows);
             state = s;
         } else if dest.is_some_and(Path::exists)
             && !ferry_shared::record::part_path(dest.unwrap_or(Path::new(""))).exists()
         {
             tracing::info!(
                 "{}: already complete ({})",
-                schema.table,
+                table,
                 dest.unwrap_or(Path::new("")).display()
             );
-            return Ok(());
+            return Ok(None);
         }
     }
+    Ok(Some(state))
+}
+
+/// The record writer (none in a dry run): stdout with its header line unless
+/// `--no-header`, a resumed `.part` file cut back to the checkpoint, or a new file.
+fn open_writer(
+    args: &Args,
+    dest: Option<&Path>,
+    state: &ExtractState,
+    schema: &TableSchema,
+) -> ferry_shared::Result<Option<RecordWriter>> {
     let resumed = state.rows > 0 || state.last_key.is_some();
     let mut writer = if args.run.dry_run {
         None
@@ -287,30 +326,109 @@ async fn extract_one(
     if let Some(w) = &mut writer {
         w.set_columns(&names);
         if dest.is_none() && !args.no_header {
-            w.write_header(&schema)?;
+            w.write_header(schema)?;
         }
     }
-    let pk_idx: Vec<usize> = schema
-        .primary_key
-        .iter()
-        .filter_map(|k| schema.columns.iter().position(|c| &c.name == k))
-        .collect();
-    let paged = !pk_idx.is_empty() && table.is_some();
-    let mut progress = Progress::new(&schema.table, total, args.common.quiet);
-    progress.set_position(state.rows);
-    let mut after: Option<Vec<Cell>> = state
-        .last_key
-        .as_ref()
-        .map(|k| k.iter().map(Cell::from_json).collect());
-    let mut written = state.rows;
-    let mut rejected = state.rejected;
-    let table_name = schema.table.clone();
+    Ok(writer)
+}
+
+/// Where one output's rows go while its pages are read: the writer, the counters the
+/// checkpoint records, and what a reject line needs. One struct so the scan callback is a
+/// method instead of a closure capturing a dozen variables.
+struct RowSink<'a> {
+    writer: Option<RecordWriter>,
+    rejects: &'a mut Rejects,
+    progress: Progress,
+    schema: &'a TableSchema,
+    /// Positions of the key columns (the key of the page's last row is where the next starts).
+    pk_idx: Vec<usize>,
+    /// Read in key-ordered pages (a table with a primary key) rather than in one scan.
+    paged: bool,
+    written: u64,
+    rejected: u64,
+    /// Rows seen in the current page.
+    page_rows: u64,
+    /// Key of the current page's last row.
+    last: Option<Vec<Cell>>,
+}
+
+impl RowSink<'_> {
+    /// One scanned row: rejected (first bad cell's reason) or written.
+    fn row(&mut self, cells: Vec<Cell>, bad: Vec<BadCell>) -> ferry_shared::Result<bool> {
+        self.page_rows += 1;
+        if self.paged {
+            self.last = Some(self.pk_idx.iter().map(|&i| cells[i].clone()).collect());
+        }
+        if let Some(b) = bad.first() {
+            self.rejected += 1;
+            let table_name = &self.schema.table;
+            self.rejects.add(&Reject {
+                file: table_name,
+                line: None,
+                table: table_name,
+                column: Some(&b.column),
+                value: None,
+                reason: &b.reason,
+                rule: None,
+                rowid: None,
+                record: reject_record(self.schema, &cells),
+            })?;
+            return Ok(true);
+        }
+        if let Some(w) = &mut self.writer {
+            w.begin();
+            for c in &cells {
+                c.write(w);
+            }
+            w.end()?;
+        }
+        self.written += 1;
+        self.progress.inc(1);
+        Ok(true)
+    }
+
+    /// Makes the rows so far durable and records them: sync the file, flush the rejects,
+    /// then save the checkpoint (in that order, so a checkpoint never names unsynced rows).
+    fn save(
+        &mut self,
+        checkpoint: Option<&Checkpoint<ExtractState>>,
+        after: Option<&[Cell]>,
+    ) -> ferry_shared::Result<()> {
+        if let (Some(w), Some(cp)) = (&mut self.writer, checkpoint) {
+            let offset = w.sync()?;
+            self.rejects.flush()?;
+            cp.save(&ExtractState {
+                last_key: after.map(|k| k.iter().map(Cell::to_json).collect()),
+                offset,
+                rows: w.rows(),
+                checksum: w.checksum().hex(),
+                rejected: self.rejected,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the output's rows page by page into `sink`, saving the checkpoint after each page.
+/// A keyed table is read in `--batch-size` pages after the last key; anything else in one
+/// scan. `--limit` counts written and rejected rows.
+async fn read_pages(
+    args: &Args,
+    src: &mut Source,
+    table: Option<&TableRef>,
+    sink: &mut RowSink<'_>,
+    checkpoint: Option<&Checkpoint<ExtractState>>,
+    mut after: Option<Vec<Cell>>,
+) -> ferry_shared::Result<()> {
+    let schema = sink.schema;
     loop {
-        let remaining = args.limit.map(|l| l.saturating_sub(written + rejected));
+        let remaining = args
+            .limit
+            .map(|l| l.saturating_sub(sink.written + sink.rejected));
         if remaining == Some(0) {
             break;
         }
-        let page = if paged {
+        let page = if sink.paged {
             Some(remaining.map_or(args.run.batch_size as u64, |r| {
                 r.min(args.run.batch_size as u64)
             }))
@@ -323,103 +441,131 @@ async fn extract_one(
             filter: args.filter.clone(),
             byte_order: false,
         };
-        let mut last: Option<Vec<Cell>> = None;
-        let mut page_rows = 0u64;
-        let mut on_row = |cells: Vec<Cell>, bad: Vec<BadCell>| -> ferry_shared::Result<bool> {
-            page_rows += 1;
-            if paged {
-                last = Some(pk_idx.iter().map(|&i| cells[i].clone()).collect());
-            }
-            if let Some(b) = bad.first() {
-                rejected += 1;
-                rejects.add(&Reject {
-                    file: &table_name,
-                    line: None,
-                    table: &table_name,
-                    column: Some(&b.column),
-                    value: None,
-                    reason: &b.reason,
-                    rule: None,
-                    rowid: None,
-                    record: reject_record(&schema, &cells),
-                })?;
-                return Ok(true);
-            }
-            if let Some(w) = &mut writer {
-                w.begin();
-                for c in &cells {
-                    c.write(w);
-                }
-                w.end()?;
-            }
-            written += 1;
-            progress.inc(1);
-            Ok(true)
-        };
+        sink.last = None;
+        sink.page_rows = 0;
+        let mut on_row = |cells: Vec<Cell>, bad: Vec<BadCell>| sink.row(cells, bad);
         match (table, &args.query) {
-            (Some(t), _) => src.scan(t, &schema, &scan, &mut on_row).await?,
+            (Some(t), _) => src.scan(t, schema, &scan, &mut on_row).await?,
             (None, Some(q)) => {
                 let sql = match args.limit {
                     Some(l) => format!("SELECT * FROM ({q}) AS ferry_q LIMIT {l}"),
                     None => q.clone(),
                 };
-                src.scan_query(&sql, &schema, &mut on_row).await?
+                src.scan_query(&sql, schema, &mut on_row).await?
             }
             (None, None) => 0,
         };
-        if let Some(l) = last.take() {
+        if let Some(l) = sink.last.take() {
             after = Some(l);
         }
         tracing::debug!(
-            "{}: page of {page_rows} rows, {written} written",
-            schema.table
+            "{}: page of {} rows, {} written",
+            schema.table,
+            sink.page_rows,
+            sink.written
         );
-        if let (Some(w), Some(cp)) = (&mut writer, &checkpoint) {
-            let offset = w.sync()?;
-            rejects.flush()?;
-            cp.save(&ExtractState {
-                last_key: after
-                    .as_ref()
-                    .map(|k| k.iter().map(Cell::to_json).collect()),
-                offset,
-                rows: w.rows(),
-                checksum: w.checksum().hex(),
-                rejected,
-            })?;
-        }
-        if !paged || page.is_some_and(|p| page_rows < p) {
+        sink.save(checkpoint, after.as_deref())?;
+        if !sink.paged || page.is_some_and(|p| sink.page_rows < p) {
             break;
         }
     }
+    Ok(())
+}
+
+/// Ends the output: on stdout the end line (unless `--no-header`); for a file, the file
+/// renamed into place, then its sidecar, then the checkpoint removed.
+fn finish_output(
+    args: &Args,
+    mut w: RecordWriter,
+    schema: &mut TableSchema,
+    dest: Option<&Path>,
+    checkpoint: Option<&Checkpoint<ExtractState>>,
+) -> ferry_shared::Result<()> {
+    schema.row_count = Some(w.rows());
+    schema.checksum = Some(w.checksum().hex());
+    match dest {
+        None => {
+            if !args.no_header {
+                w.write_end()?;
+            }
+            w.sync()?;
+        }
+        Some(d) => {
+            w.finish()?;
+            ferry_shared::fsutil::write_json_atomic(&sidecar_path(d), &*schema)?;
+            if let Some(cp) = checkpoint {
+                cp.clear()?;
+            }
+            tracing::info!(
+                "{}: {} rows → {}",
+                schema.table,
+                schema.row_count.unwrap_or(0),
+                d.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn extract_one(
+    args: &Args,
+    src: &mut Source,
+    table: Option<&TableRef>,
+    mut schema: TableSchema,
+    dest: Option<&Path>,
+    rejects: &mut Rejects,
+    stats: &mut TableStats,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let total = match table {
+        Some(t) => Some(src.count(t, args.filter.as_deref()).await?),
+        None => None,
+    }
+    .map(|n| args.limit.map_or(n, |l| l.min(n)));
+    let checkpoint = checkpoint_for(args, src, dest);
+    let Some(state) = resume_state(args, checkpoint.as_ref(), dest, &schema.table)? else {
+        return Ok(());
+    };
+    let writer = open_writer(args, dest, &state, &schema)?;
+    let pk_idx: Vec<usize> = schema
+        .primary_key
+        .iter()
+        .filter_map(|k| schema.columns.iter().position(|c| &c.name == k))
+        .collect();
+    let paged = !pk_idx.is_empty() && table.is_some();
+    let mut progress = Progress::new(&schema.table, total, args.common.quiet);
+    progress.set_position(state.rows);
+    let after: Option<Vec<Cell>> = state
+        .last_key
+        .as_ref()
+        .map(|k| k.iter().map(Cell::from_json).collect());
+    let mut sink = RowSink {
+        writer,
+        rejects,
+        progress,
+        schema: &schema,
+        pk_idx,
+        paged,
+        written: state.rows,
+        rejected: state.rejected,
+        page_rows: 0,
+        last: None,
+    };
+    read_pages(args, src, table, &mut sink, checkpoint.as_ref(), after).await?;
+    let RowSink {
+        writer,
+        progress,
+        written,
+        rejected,
+        ..
+    } = sink;
     progress.finish();
     stats.migrated = written;
     stats.resumed = state.rows;
     stats.errors = rejected;
     stats.duration_secs = started.elapsed().as_secs_f64();
-    if let Some(mut w) = writer {
-        schema.row_count = Some(w.rows());
-        schema.checksum = Some(w.checksum().hex());
-        match dest {
-            None => {
-                if !args.no_header {
-                    w.write_end()?;
-                }
-                w.sync()?;
-            }
-            Some(d) => {
-                w.finish()?;
-                ferry_shared::fsutil::write_json_atomic(&sidecar_path(d), &schema)?;
-                if let Some(cp) = &checkpoint {
-                    cp.clear()?;
-                }
-                tracing::info!(
-                    "{}: {} rows → {}",
-                    schema.table,
-                    schema.row_count.unwrap_or(0),
-                    d.display()
-                );
-            }
-        }
+    if let Some(w) = writer {
+        finish_output(args, w, &mut schema, dest, checkpoint.as_ref())?;
     }
     Ok(())
 }

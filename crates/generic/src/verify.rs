@@ -438,77 +438,255 @@ fn print_summary(r: &VerifyReport) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn verify_table(
-    args: &Args,
-    src: &mut Source,
-    dst: &mut Source,
-    sep: &Endpoint,
-    tep: &Endpoint,
+/// Which columns the two sides share, and the schemas each side is scanned with. Both sides
+/// are read with the same column list and the source's key, so rows line up position by
+/// position and key by key.
+struct ColumnPlan {
+    /// The source schema restricted to the common columns.
+    source: TableSchema,
+    /// The target schema restricted to the common columns (in the source's order).
+    target: TableSchema,
+    /// How each common column is normalized.
+    kinds: Vec<Kind>,
+    /// Positions of the key columns among the common columns.
+    pk_idx: Vec<usize>,
+    /// Columns the target lacks.
+    only_src: Vec<String>,
+    /// Columns the source lacks.
+    only_dst: Vec<String>,
+}
+
+impl ColumnPlan {
+    /// Matches the columns by name; a key column missing in the target is a usage error,
+    /// a missing key a warning (only counts and checksums can then be compared).
+    fn new(t: &TableRef, ss: &TableSchema, ts: &TableSchema) -> ferry_shared::Result<Self> {
+        let common: Vec<String> = ss
+            .columns
+            .iter()
+            .filter(|c| ts.column(&c.name).is_some())
+            .map(|c| c.name.clone())
+            .collect();
+        let only_src: Vec<String> = ss
+            .columns
+            .iter()
+            .filter(|c| ts.column(&c.name).is_none())
+            .map(|c| c.name.clone())
+            .collect();
+        let only_dst: Vec<String> = ts
+            .columns
+            .iter()
+            .filter(|c| ss.column(&c.name).is_none())
+            .map(|c| c.name.clone())
+            .collect();
+        let pick = |s: &TableSchema| -> TableSchema {
+            let mut s2 = s.clone();
+            s2.columns = common.iter().filter_map(|n| s.column(n).cloned()).collect();
+            s2.primary_key = ss.primary_key.clone();
+            s2
+        };
+        let source = pick(ss);
+        let target = pick(ts);
+        let kinds: Vec<Kind> = source.columns.iter().map(|c| kind_of(&c.logical)).collect();
+        if ss.primary_key.is_empty() {
+            tracing::warn!(
+                "{}: no primary key; comparing counts and checksums only",
+                t.name
+            );
+        } else if let Some(k) = ss.primary_key.iter().find(|k| !common.contains(k)) {
+            return Err(FerryError::Usage(format!(
+                "key column {k:?} of {} is missing in the target",
+                t.name
+            )));
+        }
+        let pk_idx: Vec<usize> = source
+            .primary_key
+            .iter()
+            .filter_map(|k| source.columns.iter().position(|c| &c.name == k))
+            .collect();
+        Ok(ColumnPlan {
+            source,
+            target,
+            kinds,
+            pk_idx,
+            only_src,
+            only_dst,
+        })
+    }
+}
+
+/// A key range being summed: the keys it spans and each side's checksum over it.
+struct OpenRange {
+    first: Vec<Norm>,
+    last: Vec<Norm>,
+    source: Checksum,
+    target: Checksum,
+}
+
+/// The merge's running totals for one table: the verdict being filled in, each side's
+/// whole-table checksum and the range being summed. Kept together so each merge step
+/// (missing, extra, paired row) is one method instead of a branch of one long loop.
+struct Tally<'p> {
+    v: TableVerdict,
+    sa: Checksum,
+    sb: Checksum,
+    range: Option<OpenRange>,
+    max_diffs: usize,
+    range_rows: u64,
+    /// The compared columns (names of differing columns come from here).
+    schema: &'p TableSchema,
+}
+
+impl Tally<'_> {
+    /// Starts a range at `key` if none is open, and extends the open range to `key`.
+    fn reach(&mut self, key: &[Norm]) {
+        let rg = self.range.get_or_insert_with(|| OpenRange {
+            first: key.to_vec(),
+            last: key.to_vec(),
+            source: Checksum::default(),
+            target: Checksum::default(),
+        });
+        rg.last = key.to_vec();
+    }
+
+    fn add_source(&mut self, h: u128) {
+        self.sa.add_hash(h);
+        if let Some(rg) = &mut self.range {
+            rg.source.add_hash(h);
+        }
+    }
+
+    fn add_target(&mut self, h: u128) {
+        self.sb.add_hash(h);
+        if let Some(rg) = &mut self.range {
+            rg.target.add_hash(h);
+        }
+    }
+
+    /// Lists a differing key, up to `--max-diffs` of them.
+    fn note(&mut self, key: Vec<Norm>, kind: &'static str, columns: Vec<ColumnDiff>) {
+        if self.v.first_differences.len() < self.max_diffs {
+            self.v
+                .first_differences
+                .push(Difference { key, kind, columns });
+        }
+    }
+
+    /// A source row with no target row of its key.
+    fn missing(&mut self, r: &Row, key: Vec<Norm>) {
+        self.add_source(row_hash(&row_bytes(&r.vals)));
+        self.v.missing_in_target += 1;
+        self.note(key, "missing_in_target", Vec::new());
+    }
+
+    /// A target row with no source row of its key.
+    fn extra(&mut self, r: &Row, key: Vec<Norm>) {
+        self.add_target(row_hash(&row_bytes(&r.vals)));
+        self.v.extra_in_target += 1;
+        self.note(key, "extra_in_target", Vec::new());
+    }
+
+    /// Two rows of the same key (or, without a key, the next row of each side). Documented
+    /// conversions are counted, then the target value is compared as converted, so the
+    /// checksums agree when only conversions differ.
+    fn pair(&mut self, x: &Row, mut y: Row, key: Vec<Norm>, keyed: bool) {
+        let mut diffs = Vec::new();
+        for (i, (sv, tv)) in x.vals.iter().zip(y.vals.iter_mut()).enumerate() {
+            if sv == tv {
+                continue;
+            }
+            if let Some(c) = conversion(sv, tv) {
+                *self.v.conversions.entry(c.to_string()).or_default() += 1;
+                // Count the documented conversion, then compare as converted.
+                tv.clone_from(sv);
+                continue;
+            }
+            diffs.push(ColumnDiff {
+                column: self.schema.columns[i].name.clone(),
+                source: sv.clone(),
+                target: tv.clone(),
+            });
+        }
+        let (ha, hb) = (row_hash(&row_bytes(&x.vals)), row_hash(&row_bytes(&y.vals)));
+        self.add_source(ha);
+        self.add_target(hb);
+        if keyed && !diffs.is_empty() {
+            self.v.different += 1;
+            self.note(key, "different", diffs);
+        }
+    }
+
+    /// Closes the open range once either side has `--range-rows` rows in it.
+    fn close_range_if_full(&mut self) {
+        if self
+            .range
+            .as_ref()
+            .is_some_and(|r| r.source.count().max(r.target.count()) >= self.range_rows)
+        {
+            self.close_range();
+        }
+    }
+
+    /// Counts the open range and lists it (up to 100) when the sides' checksums differ.
+    fn close_range(&mut self) {
+        if let Some(OpenRange {
+            first,
+            last,
+            source: ca,
+            target: cb,
+        }) = self.range.take()
+        {
+            self.v.ranges += 1;
+            if ca != cb && self.v.differing_ranges.len() < 100 {
+                self.v.differing_ranges.push(Range {
+                    first_key: first,
+                    last_key: last,
+                    source_rows: ca.count(),
+                    target_rows: cb.count(),
+                    source_checksum: ca.hex(),
+                    target_checksum: cb.hex(),
+                    equal: false,
+                });
+            }
+        }
+    }
+
+    /// The verdict: counts and checksums filled in, equal when nothing differs.
+    fn finish(mut self) -> TableVerdict {
+        self.close_range();
+        let (sa, sb) = (self.sa, self.sb);
+        let mut v = self.v;
+        v.source_rows = sa.count();
+        v.target_rows = sb.count();
+        v.source_checksum = sa.hex();
+        v.target_checksum = sb.hex();
+        v.equal = sa == sb
+            && v.missing_in_target == 0
+            && v.extra_in_target == 0
+            && v.different == 0
+            && v.columns_only_in_source.is_empty();
+        v
+    }
+}
+
+impl SideIter {
+    /// Starts streaming one side.
+    fn spawn(ep: &Endpoint, table: &TableRef, schema: TableSchema, kinds: Vec<Kind>) -> Self {
+        SideIter {
+            rx: spawn_side(ep.clone(), table.clone(), schema, kinds),
+            buf: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+}
+
+/// An empty verdict for `t` → `tt`, to be filled in by the merge.
+fn empty_verdict(
     t: &TableRef,
     tt: &TableRef,
-) -> anyhow::Result<TableVerdict> {
-    let ss = src.describe(t).await?;
-    let ts = dst.describe(tt).await?;
-    let common: Vec<String> = ss
-        .columns
-        .iter()
-        .filter(|c| ts.column(&c.name).is_some())
-        .map(|c| c.name.clone())
-        .collect();
-    let only_src: Vec<String> = ss
-        .columns
-        .iter()
-        .filter(|c| ts.column(&c.name).is_none())
-        .map(|c| c.name.clone())
-        .collect();
-    let only_dst: Vec<String> = ts
-        .columns
-        .iter()
-        .filter(|c| ss.column(&c.name).is_none())
-        .map(|c| c.name.clone())
-        .collect();
-    let pick = |s: &TableSchema| -> TableSchema {
-        let mut s2 = s.clone();
-        s2.columns = common.iter().filter_map(|n| s.column(n).cloned()).collect();
-        s2.primary_key = ss.primary_key.clone();
-        s2
-    };
-    let sschema = pick(&ss);
-    let tschema = pick(&ts);
-    let kinds: Vec<Kind> = sschema
-        .columns
-        .iter()
-        .map(|c| kind_of(&c.logical))
-        .collect();
-    if ss.primary_key.is_empty() {
-        tracing::warn!(
-            "{}: no primary key; comparing counts and checksums only",
-            t.name
-        );
-    } else if let Some(k) = ss.primary_key.iter().find(|k| !common.contains(k)) {
-        return Err(FerryError::Usage(format!(
-            "key column {k:?} of {} is missing in the target",
-            t.name
-        ))
-        .into());
-    }
-    let pk_idx: Vec<usize> = sschema
-        .primary_key
-        .iter()
-        .filter_map(|k| sschema.columns.iter().position(|c| &c.name == k))
-        .collect();
-    let mut a = SideIter {
-        rx: spawn_side(sep.clone(), t.clone(), sschema.clone(), kinds.clone()),
-        buf: Vec::new().into_iter(),
-        done: false,
-    };
-    let mut b = SideIter {
-        rx: spawn_side(tep.clone(), tt.clone(), tschema, kinds.clone()),
-        buf: Vec::new().into_iter(),
-        done: false,
-    };
-    let mut v = TableVerdict {
+    only_src: Vec<String>,
+    only_dst: Vec<String>,
+) -> TableVerdict {
+    TableVerdict {
         table: t.name.clone(),
         target_table: format!("{}.{}", tt.db, tt.name),
         equal: false,
@@ -525,26 +703,33 @@ async fn verify_table(
         differing_ranges: Vec::new(),
         ranges: 0,
         first_differences: Vec::new(),
+    }
+}
+
+async fn verify_table(
+    args: &Args,
+    src: &mut Source,
+    dst: &mut Source,
+    sep: &Endpoint,
+    tep: &Endpoint,
+    t: &TableRef,
+    tt: &TableRef,
+) -> ferry_shared::Result<TableVerdict> {
+    let ss = src.describe(t).await?;
+    let ts = dst.describe(tt).await?;
+    let plan = ColumnPlan::new(t, &ss, &ts)?;
+    let mut a = SideIter::spawn(sep, t, plan.source.clone(), plan.kinds.clone());
+    let mut b = SideIter::spawn(tep, tt, plan.target.clone(), plan.kinds.clone());
+    let mut tally = Tally {
+        v: empty_verdict(t, tt, plan.only_src.clone(), plan.only_dst.clone()),
+        sa: Checksum::default(),
+        sb: Checksum::default(),
+        range: None,
+        max_diffs: args.max_diffs,
+        range_rows: args.range_rows,
+        schema: &plan.source,
     };
-    let (mut sa, mut sb) = (Checksum::default(), Checksum::default());
-    let mut range: Option<(Vec<Norm>, Vec<Norm>, Checksum, Checksum)> = None;
-    let close_range = |range: &mut Option<(Vec<Norm>, Vec<Norm>, Checksum, Checksum)>,
-                       v: &mut TableVerdict| {
-        if let Some((first, last, ca, cb)) = range.take() {
-            v.ranges += 1;
-            if ca != cb && v.differing_ranges.len() < 100 {
-                v.differing_ranges.push(Range {
-                    first_key: first,
-                    last_key: last,
-                    source_rows: ca.count(),
-                    target_rows: cb.count(),
-                    source_checksum: ca.hex(),
-                    target_checksum: cb.hex(),
-                    equal: false,
-                });
-            }
-        }
-    };
+    let pk_idx = &plan.pk_idx;
     let mut ra = a.next()?;
     let mut rb = b.next()?;
     let keyed = !pk_idx.is_empty();
@@ -561,102 +746,28 @@ async fn verify_table(
             Ordering::Greater => rb.as_ref(),
             _ => ra.as_ref(),
         };
-        let key = key_row.map(|r| display_key(r, &pk_idx)).unwrap_or_default();
-        let rg = range.get_or_insert_with(|| {
-            (
-                key.clone(),
-                key.clone(),
-                Checksum::default(),
-                Checksum::default(),
-            )
-        });
-        rg.1 = key.clone();
+        let key = key_row.map(|r| display_key(r, pk_idx)).unwrap_or_default();
+        tally.reach(&key);
         match ord {
             Ordering::Less => {
                 let r = ra.take().unwrap_or_else(|| unreachable!());
-                let h = row_hash(&row_bytes(&r.vals));
-                sa.add_hash(h);
-                rg.2.add_hash(h);
-                v.missing_in_target += 1;
-                if v.first_differences.len() < args.max_diffs {
-                    v.first_differences.push(Difference {
-                        key,
-                        kind: "missing_in_target",
-                        columns: Vec::new(),
-                    });
-                }
+                tally.missing(&r, key);
                 ra = a.next()?;
             }
             Ordering::Greater => {
                 let r = rb.take().unwrap_or_else(|| unreachable!());
-                let h = row_hash(&row_bytes(&r.vals));
-                sb.add_hash(h);
-                rg.3.add_hash(h);
-                v.extra_in_target += 1;
-                if v.first_differences.len() < args.max_diffs {
-                    v.first_differences.push(Difference {
-                        key,
-                        kind: "extra_in_target",
-                        columns: Vec::new(),
-                    });
-                }
+                tally.extra(&r, key);
                 rb = b.next()?;
             }
             Ordering::Equal => {
                 let x = ra.take().unwrap_or_else(|| unreachable!());
-                let mut y = rb.take().unwrap_or_else(|| unreachable!());
-                let mut diffs = Vec::new();
-                for (i, (sv, tv)) in x.vals.iter().zip(y.vals.iter_mut()).enumerate() {
-                    if sv == tv {
-                        continue;
-                    }
-                    if let Some(c) = conversion(sv, tv) {
-                        *v.conversions.entry(c.to_string()).or_default() += 1;
-                        // Count the documented conversion, then compare as converted.
-                        tv.clone_from(sv);
-                        continue;
-                    }
-                    diffs.push(ColumnDiff {
-                        column: sschema.columns[i].name.clone(),
-                        source: sv.clone(),
-                        target: tv.clone(),
-                    });
-                }
-                let (ha, hb) = (row_hash(&row_bytes(&x.vals)), row_hash(&row_bytes(&y.vals)));
-                sa.add_hash(ha);
-                sb.add_hash(hb);
-                rg.2.add_hash(ha);
-                rg.3.add_hash(hb);
-                if keyed && !diffs.is_empty() {
-                    v.different += 1;
-                    if v.first_differences.len() < args.max_diffs {
-                        v.first_differences.push(Difference {
-                            key,
-                            kind: "different",
-                            columns: diffs,
-                        });
-                    }
-                }
+                let y = rb.take().unwrap_or_else(|| unreachable!());
+                tally.pair(&x, y, key, keyed);
                 ra = a.next()?;
                 rb = b.next()?;
             }
         }
-        if range
-            .as_ref()
-            .is_some_and(|r| r.2.count().max(r.3.count()) >= args.range_rows)
-        {
-            close_range(&mut range, &mut v);
-        }
+        tally.close_range_if_full();
     }
-    close_range(&mut range, &mut v);
-    v.source_rows = sa.count();
-    v.target_rows = sb.count();
-    v.source_checksum = sa.hex();
-    v.target_checksum = sb.hex();
-    v.equal = sa == sb
-        && v.missing_in_target == 0
-        && v.extra_in_target == 0
-        && v.different == 0
-        && v.columns_only_in_source.is_empty();
-    Ok(v)
+    Ok(tally.finish())
 }

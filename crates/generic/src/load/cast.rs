@@ -172,218 +172,282 @@ pub fn cast<'a>(
     if j == Json::Null {
         return Ok(Val::Null);
     }
-    let bad = |why: &str| format!("{} {why}", what(raw));
+    let c = Cell { raw, j };
     match t {
-        TType::Bool => match &j {
-            Json::Bool(b) => Ok(Val::Bool(*b)),
-            Json::Num("0") => Ok(Val::Bool(false)),
-            Json::Num("1") => Ok(Val::Bool(true)),
-            Json::Str(s) => match s.to_ascii_lowercase().as_str() {
-                "t" | "true" | "1" | "yes" | "y" | "on" => Ok(Val::Bool(true)),
-                "f" | "false" | "0" | "no" | "n" | "off" => Ok(Val::Bool(false)),
-                _ => Err(bad("is not a boolean")),
-            },
-            _ => Err(bad("is not a boolean (true/false or 0/1)")),
-        },
-        TType::Int { min, max, .. } => {
-            let v = match &j {
-                Json::Bool(b) => i128::from(*b),
-                _ => {
-                    let s = text_of(&j).ok_or_else(|| bad("is not an integer"))?;
-                    match s.parse::<i128>() {
-                        Ok(v) => v,
-                        Err(_) => Decimal::parse(&s)
-                            .and_then(|d| d.to_i128())
-                            .ok_or_else(|| bad("is not an integer"))?,
-                    }
-                }
-            };
-            if v < *min || v > *max {
-                return Err(bad(&format!("is out of range [{min}, {max}]")));
-            }
-            Ok(Val::Int(v))
-        }
-        TType::Year => {
-            let s = text_of(&j).ok_or_else(|| bad("is not a year"))?;
-            let v: i128 = s.parse().map_err(|_| bad("is not a year"))?;
-            if v != 0 && !(1901..=2155).contains(&v) {
-                return Err(bad("is outside YEAR's range 1901..2155"));
-            }
-            Ok(Val::Int(v))
-        }
-        TType::Bit(n) => {
-            let v: i128 = match &j {
-                Json::Bool(b) => i128::from(*b),
-                _ => {
-                    let s = text_of(&j).ok_or_else(|| bad("is not a bit value"))?;
-                    if !s.is_empty()
-                        && s.len() as u32 == *n
-                        && s.bytes().all(|b| b == b'0' || b == b'1')
-                        && s.len() > 1
-                    {
-                        i128::from_str_radix(&s, 2).map_err(|_| bad("is not a bit value"))?
-                    } else {
-                        s.parse().map_err(|_| bad("is not a bit value"))?
-                    }
-                }
-            };
-            if v < 0 || (*n < 127 && v >= (1i128 << n)) {
-                return Err(bad(&format!("does not fit in {n} bits")));
-            }
-            Ok(Val::Int(v))
-        }
-        TType::Numeric { precision, scale } => {
-            let s = text_of(&j).ok_or_else(|| bad("is not a number"))?;
-            if matches!(s.as_ref(), "NaN") && precision.is_none() {
-                return Ok(Val::Numeric(Cow::Borrowed("NaN")));
-            }
-            if plain_decimal_fits(&s, *precision, *scale) {
-                // The common case, without allocating: the digits go out as written.
-                return Ok(Val::Numeric(s));
-            }
-            let d = Decimal::parse(&s).ok_or_else(|| bad("is not a decimal number"))?;
-            let text = match scale {
-                Some(sc) => d.with_scale(*sc as usize).ok_or_else(|| {
-                    bad(&format!(
-                        "has more than {sc} decimal places (would be rounded)"
-                    ))
-                })?,
-                None => d.canonical_keep_scale(),
-            };
-            if let (Some(p), Some(sc)) = (precision, scale) {
-                let int_digits = d.int.len() as u32;
-                if int_digits > p - sc {
-                    return Err(bad(&format!("does not fit numeric({p},{sc})")));
-                }
-            }
-            Ok(Val::Numeric(Cow::Owned(text)))
-        }
-        TType::Float4 | TType::Float8 => {
-            let s = text_of(&j).ok_or_else(|| bad("is not a number"))?;
-            let v: f64 = match s.as_ref() {
-                "NaN" => f64::NAN,
-                "Infinity" => f64::INFINITY,
-                "-Infinity" => f64::NEG_INFINITY,
-                other => other.parse().map_err(|_| bad("is not a number"))?,
-            };
-            if rules.finite_only && !v.is_finite() {
-                return Err(bad("is not finite; the target has no NaN or infinity"));
-            }
-            if *t == TType::Float4 {
-                let f = s.parse::<f32>().unwrap_or(v as f32);
-                if f.is_infinite() && v.is_finite() {
-                    return Err(bad("is out of range for real"));
-                }
-                Ok(Val::F4(f))
-            } else {
-                Ok(Val::F8(v))
-            }
-        }
-        TType::Text { max_chars } => text_cast(raw, &j, *max_chars, rules, conv),
-        TType::Other(_) => text_cast(raw, &j, None, rules, conv),
-        TType::Enum(labels) | TType::Set(labels) => {
-            let s = match &j {
-                Json::Str(s) => s.clone(),
-                _ => return Err(bad("is not a label")),
-            };
-            let ok = match t {
-                TType::Enum(_) => labels.iter().any(|l| l == s.as_ref()),
-                _ => s.is_empty() || s.split(',').all(|p| labels.iter().any(|l| l == p)),
-            };
-            if !ok && !labels.is_empty() {
-                return Err(bad(&format!("is not one of {labels:?}")));
-            }
-            Ok(Val::Text(s))
-        }
-        TType::Bytes { max_bytes, fixed } => {
-            use base64::Engine as _;
-            let s = match &j {
-                Json::Str(s) => s.clone(),
-                _ => return Err(bad("is not base64 bytes")),
-            };
-            let b = base64::engine::general_purpose::STANDARD
-                .decode(s.as_bytes())
-                .map_err(|e| bad(&format!("is not valid base64 ({e})")))?;
-            if let Some(m) = max_bytes {
-                if b.len() > *m as usize {
-                    return Err(format!("{} bytes are longer than {m}", b.len()));
-                }
-                if *fixed && b.len() < *m as usize {
-                    // MySQL pads BINARY(n) with zero bytes itself; say so by refusing
-                    // nothing, the padding is the column's semantics.
-                }
-            }
-            Ok(Val::Bytes(b))
-        }
-        TType::Json { .. } => match &j {
-            Json::Nested(n) => {
-                if rules.no_nul && n.contains("\\u0000") {
-                    return Err(bad("contains \\u0000, which PostgreSQL jsonb refuses"));
-                }
-                Ok(Val::Json(Cow::Borrowed(raw.get())))
-            }
-            _ => Ok(Val::Json(Cow::Borrowed(raw.get()))),
-        },
-        TType::Date | TType::Timestamp | TType::TimestampTz => {
-            let s = match &j {
-                Json::Str(s) => s.clone(),
-                _ => return Err(bad("is not a date/time string")),
-            };
-            let w = parse_when(&s).ok_or_else(|| bad("is not a valid ISO 8601 date/time"))?;
-            match (w, t) {
-                (When::Zero, _) if rules.zero_dates => Ok(Val::ZeroDate(s.len() > 10)),
-                (When::Zero, _) => {
-                    *conv = Some(Conversion::ZeroDateToNull);
-                    Ok(Val::Null)
-                }
-                (When::Date(d), TType::Date) => Ok(Val::Date(d)),
-                (When::Naive(dt), TType::Date) if dt.time() == chrono::NaiveTime::MIN => {
-                    Ok(Val::Date(dt.date()))
-                }
-                (When::Date(d), _) => Ok(Val::Ts(d.and_time(chrono::NaiveTime::MIN))),
-                (When::Naive(dt), TType::Timestamp | TType::TimestampTz) => Ok(Val::Ts(dt)),
-                (When::Zoned(dt), TType::Timestamp | TType::TimestampTz) => {
-                    Ok(Val::Ts(dt.naive_utc()))
-                }
-                _ => Err(bad("has a time part; the column is a date")),
-            }
-        }
-        TType::Time { mysql } => {
-            let s = match &j {
-                Json::Str(s) => s.clone(),
-                _ => return Err(bad("is not a time string")),
-            };
-            let us = parse_duration_micros(&s).ok_or_else(|| bad("is not a time (HH:MM:SS)"))?;
-            let limit = if *mysql {
-                838 * 3600 + 59 * 60 + 59
-            } else {
-                24 * 3600
-            };
-            if us < 0 && !*mysql || us.abs() > limit * 1_000_000 + if *mysql { 999_999 } else { 0 }
-            {
-                return Err(bad("is outside the column's time range"));
-            }
-            Ok(Val::Micros(us))
-        }
-        TType::Interval => {
-            let s = match &j {
-                Json::Str(s) => s.clone(),
-                _ => return Err(bad("is not a duration string")),
-            };
-            parse_duration_micros(&s)
-                .map(Val::Micros)
-                .ok_or_else(|| bad("is not a duration (HH:MM:SS)"))
-        }
-        TType::Uuid => {
-            let s = match &j {
-                Json::Str(s) => s.clone(),
-                _ => return Err(bad("is not a UUID string")),
-            };
-            parse_uuid(&s)
-                .map(Val::Uuid)
-                .ok_or_else(|| bad("is not a UUID"))
+        TType::Bool => cast_bool(&c),
+        TType::Int { min, max, .. } => cast_int(&c, *min, *max),
+        TType::Year => cast_year(&c),
+        TType::Bit(n) => cast_bit(&c, *n),
+        TType::Numeric { precision, scale } => cast_numeric(&c, *precision, *scale),
+        TType::Float4 => cast_float(&c, true, rules),
+        TType::Float8 => cast_float(&c, false, rules),
+        TType::Text { max_chars } => text_cast(raw, &c.j, *max_chars, rules, conv),
+        TType::Other(_) => text_cast(raw, &c.j, None, rules, conv),
+        TType::Enum(labels) => cast_label(&c, labels, false),
+        TType::Set(labels) => cast_label(&c, labels, true),
+        TType::Bytes { max_bytes, .. } => cast_bytes(&c, *max_bytes),
+        TType::Json { .. } => cast_json(&c, rules),
+        TType::Date | TType::Timestamp | TType::TimestampTz => cast_date_time(&c, t, rules, conv),
+        TType::Time { mysql } => cast_time(&c, *mysql),
+        TType::Interval => cast_interval(&c),
+        TType::Uuid => cast_uuid(&c),
+    }
+}
+
+/// One non-null value being cast. Every family's refusal quotes the raw value the same way,
+/// so the raw text travels with its JSON class instead of each caster rebuilding the message.
+struct Cell<'a> {
+    /// The value as written in the NDJSON line (quoted, shortened, in error messages).
+    raw: &'a RawValue,
+    /// Its JSON class.
+    j: Json<'a>,
+}
+
+impl<'a> Cell<'a> {
+    /// The reject line: the value, then why it does not fit.
+    fn bad(&self, why: &str) -> String {
+        format!("{} {why}", what(self.raw))
+    }
+
+    /// A string or number as text, or the reject line `why`.
+    fn text(&self, why: &str) -> Result<Cow<'a, str>, String> {
+        text_of(&self.j).ok_or_else(|| self.bad(why))
+    }
+
+    /// A JSON string only (dates, bytes, labels must be strings), or the reject line `why`.
+    fn string(&self, why: &str) -> Result<Cow<'a, str>, String> {
+        match &self.j {
+            Json::Str(s) => Ok(s.clone()),
+            _ => Err(self.bad(why)),
         }
     }
+}
+
+/// Booleans accept JSON booleans, 0/1 and the usual spellings of yes/no.
+fn cast_bool<'a>(c: &Cell<'a>) -> Result<Val<'a>, String> {
+    match &c.j {
+        Json::Bool(b) => Ok(Val::Bool(*b)),
+        Json::Num("0") => Ok(Val::Bool(false)),
+        Json::Num("1") => Ok(Val::Bool(true)),
+        Json::Str(s) => match s.to_ascii_lowercase().as_str() {
+            "t" | "true" | "1" | "yes" | "y" | "on" => Ok(Val::Bool(true)),
+            "f" | "false" | "0" | "no" | "n" | "off" => Ok(Val::Bool(false)),
+            _ => Err(c.bad("is not a boolean")),
+        },
+        _ => Err(c.bad("is not a boolean (true/false or 0/1)")),
+    }
+}
+
+/// Integers accept booleans and exact decimals without a fraction (`1.0e3`), within the
+/// column's range.
+fn cast_int<'a>(c: &Cell<'a>, min: i128, max: i128) -> Result<Val<'a>, String> {
+    let v = match &c.j {
+        Json::Bool(b) => i128::from(*b),
+        _ => {
+            let s = c.text("is not an integer")?;
+            match s.parse::<i128>() {
+                Ok(v) => v,
+                Err(_) => Decimal::parse(&s)
+                    .and_then(|d| d.to_i128())
+                    .ok_or_else(|| c.bad("is not an integer"))?,
+            }
+        }
+    };
+    if v < min || v > max {
+        return Err(c.bad(&format!("is out of range [{min}, {max}]")));
+    }
+    Ok(Val::Int(v))
+}
+
+/// MySQL YEAR: 0 or 1901..2155.
+fn cast_year<'a>(c: &Cell<'a>) -> Result<Val<'a>, String> {
+    let s = c.text("is not a year")?;
+    let v: i128 = s.parse().map_err(|_| c.bad("is not a year"))?;
+    if v != 0 && !(1901..=2155).contains(&v) {
+        return Err(c.bad("is outside YEAR's range 1901..2155"));
+    }
+    Ok(Val::Int(v))
+}
+
+/// Bit strings accept booleans, a string of exactly `n` binary digits, or a decimal integer.
+fn cast_bit<'a>(c: &Cell<'a>, n: u32) -> Result<Val<'a>, String> {
+    let v: i128 = match &c.j {
+        Json::Bool(b) => i128::from(*b),
+        _ => {
+            let s = c.text("is not a bit value")?;
+            if !s.is_empty()
+                && s.len() as u32 == n
+                && s.bytes().all(|b| b == b'0' || b == b'1')
+                && s.len() > 1
+            {
+                i128::from_str_radix(&s, 2).map_err(|_| c.bad("is not a bit value"))?
+            } else {
+                s.parse().map_err(|_| c.bad("is not a bit value"))?
+            }
+        }
+    };
+    if v < 0 || (n < 127 && v >= (1i128 << n)) {
+        return Err(c.bad(&format!("does not fit in {n} bits")));
+    }
+    Ok(Val::Int(v))
+}
+
+/// Exact decimals are never rounded: too many fraction or integer digits is a reject.
+fn cast_numeric<'a>(
+    c: &Cell<'a>,
+    precision: Option<u32>,
+    scale: Option<u32>,
+) -> Result<Val<'a>, String> {
+    let s = c.text("is not a number")?;
+    if matches!(s.as_ref(), "NaN") && precision.is_none() {
+        return Ok(Val::Numeric(Cow::Borrowed("NaN")));
+    }
+    if plain_decimal_fits(&s, precision, scale) {
+        // The common case, without allocating: the digits go out as written.
+        return Ok(Val::Numeric(s));
+    }
+    let d = Decimal::parse(&s).ok_or_else(|| c.bad("is not a decimal number"))?;
+    let text = match scale {
+        Some(sc) => d.with_scale(sc as usize).ok_or_else(|| {
+            c.bad(&format!(
+                "has more than {sc} decimal places (would be rounded)"
+            ))
+        })?,
+        None => d.canonical_keep_scale(),
+    };
+    if let (Some(p), Some(sc)) = (precision, scale) {
+        let int_digits = d.int.len() as u32;
+        if int_digits > p - sc {
+            return Err(c.bad(&format!("does not fit numeric({p},{sc})")));
+        }
+    }
+    Ok(Val::Numeric(Cow::Owned(text)))
+}
+
+/// Floats accept numbers and the NaN/Infinity spellings (refused by finite-only targets);
+/// `real` refuses values that only fit a double.
+fn cast_float<'a>(c: &Cell<'a>, single: bool, rules: CastRules) -> Result<Val<'a>, String> {
+    let s = c.text("is not a number")?;
+    let v: f64 = match s.as_ref() {
+        "NaN" => f64::NAN,
+        "Infinity" => f64::INFINITY,
+        "-Infinity" => f64::NEG_INFINITY,
+        other => other.parse().map_err(|_| c.bad("is not a number"))?,
+    };
+    if rules.finite_only && !v.is_finite() {
+        return Err(c.bad("is not finite; the target has no NaN or infinity"));
+    }
+    if single {
+        let f = s.parse::<f32>().unwrap_or(v as f32);
+        if f.is_infinite() && v.is_finite() {
+            return Err(c.bad("is out of range for real"));
+        }
+        Ok(Val::F4(f))
+    } else {
+        Ok(Val::F8(v))
+    }
+}
+
+/// Enum labels must be one of the column's labels; SET values a comma list of them (an
+/// empty label list, unknown to the catalog reader, accepts anything).
+fn cast_label<'a>(c: &Cell<'a>, labels: &[String], set: bool) -> Result<Val<'a>, String> {
+    let s = match &c.j {
+        Json::Str(s) => s.clone(),
+        _ => return Err(c.bad("is not a label")),
+    };
+    let ok = if set {
+        s.is_empty() || s.split(',').all(|p| labels.iter().any(|l| l == p))
+    } else {
+        labels.iter().any(|l| l == s.as_ref())
+    };
+    if !ok && !labels.is_empty() {
+        return Err(c.bad(&format!("is not one of {labels:?}")));
+    }
+    Ok(Val::Text(s))
+}
+
+/// Bytes travel as base64 text. MySQL pads BINARY(n) with zero bytes itself, so a short value
+/// for a fixed-length column is not refused: the padding is the column's semantics.
+fn cast_bytes<'a>(c: &Cell<'a>, max_bytes: Option<u32>) -> Result<Val<'a>, String> {
+    use base64::Engine as _;
+    let s = c.string("is not base64 bytes")?;
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(s.as_bytes())
+        .map_err(|e| c.bad(&format!("is not valid base64 ({e})")))?;
+    if let Some(m) = max_bytes {
+        if b.len() > m as usize {
+            return Err(format!("{} bytes are longer than {m}", b.len()));
+        }
+    }
+    Ok(Val::Bytes(b))
+}
+
+/// JSON goes out as written; PostgreSQL jsonb refuses an escaped NUL inside it.
+fn cast_json<'a>(c: &Cell<'a>, rules: CastRules) -> Result<Val<'a>, String> {
+    if let Json::Nested(n) = &c.j {
+        if rules.no_nul && n.contains("\\u0000") {
+            return Err(c.bad("contains \\u0000, which PostgreSQL jsonb refuses"));
+        }
+    }
+    Ok(Val::Json(Cow::Borrowed(c.raw.get())))
+}
+
+/// Dates and timestamps from ISO 8601 text. MySQL zero dates stay where the target holds them
+/// and become NULL (reported as a conversion) elsewhere; zoned values are stored as UTC.
+fn cast_date_time<'a>(
+    c: &Cell<'a>,
+    t: &TType,
+    rules: CastRules,
+    conv: &mut Option<Conversion>,
+) -> Result<Val<'a>, String> {
+    let s = c.string("is not a date/time string")?;
+    let w = parse_when(&s).ok_or_else(|| c.bad("is not a valid ISO 8601 date/time"))?;
+    match (w, t) {
+        (When::Zero, _) if rules.zero_dates => Ok(Val::ZeroDate(s.len() > 10)),
+        (When::Zero, _) => {
+            *conv = Some(Conversion::ZeroDateToNull);
+            Ok(Val::Null)
+        }
+        (When::Date(d), TType::Date) => Ok(Val::Date(d)),
+        (When::Naive(dt), TType::Date) if dt.time() == chrono::NaiveTime::MIN => {
+            Ok(Val::Date(dt.date()))
+        }
+        (When::Date(d), _) => Ok(Val::Ts(d.and_time(chrono::NaiveTime::MIN))),
+        (When::Naive(dt), TType::Timestamp | TType::TimestampTz) => Ok(Val::Ts(dt)),
+        (When::Zoned(dt), TType::Timestamp | TType::TimestampTz) => Ok(Val::Ts(dt.naive_utc())),
+        _ => Err(c.bad("has a time part; the column is a date")),
+    }
+}
+
+/// Time of day (PostgreSQL, below 24 h) or MySQL TIME (±838:59:59.999999).
+fn cast_time<'a>(c: &Cell<'a>, mysql: bool) -> Result<Val<'a>, String> {
+    let s = c.string("is not a time string")?;
+    let us = parse_duration_micros(&s).ok_or_else(|| c.bad("is not a time (HH:MM:SS)"))?;
+    let limit = if mysql {
+        838 * 3600 + 59 * 60 + 59
+    } else {
+        24 * 3600
+    };
+    if us < 0 && !mysql || us.abs() > limit * 1_000_000 + if mysql { 999_999 } else { 0 } {
+        return Err(c.bad("is outside the column's time range"));
+    }
+    Ok(Val::Micros(us))
+}
+
+/// PostgreSQL interval from a duration string (how MySQL TIME values arrive).
+fn cast_interval<'a>(c: &Cell<'a>) -> Result<Val<'a>, String> {
+    let s = c.string("is not a duration string")?;
+    parse_duration_micros(&s)
+        .map(Val::Micros)
+        .ok_or_else(|| c.bad("is not a duration (HH:MM:SS)"))
+}
+
+/// UUID from its usual hex forms.
+fn cast_uuid<'a>(c: &Cell<'a>) -> Result<Val<'a>, String> {
+    let s = c.string("is not a UUID string")?;
+    parse_uuid(&s)
+        .map(Val::Uuid)
+        .ok_or_else(|| c.bad("is not a UUID"))
 }
 
 /// Any JSON value into a text column: strings as themselves, numbers and booleans as written,

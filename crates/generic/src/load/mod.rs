@@ -477,7 +477,7 @@ pub fn plan_columns(
 pub async fn run_load(
     tool: &'static str,
     args: &LoadArgs,
-    mut opened: Opened,
+    opened: Opened,
     mut plan: Plan,
     resume_state: Resume,
 ) -> anyhow::Result<Exit> {
@@ -512,41 +512,46 @@ pub async fn run_load(
         .rejects
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.rejects.ndjson", file_safe(&args.table))));
-    let mut rejects = Rejects::new(rejects_path, prior.is_some(), args.run.max_rejects);
+    let rejects = Rejects::new(rejects_path, prior.is_some(), args.run.max_rejects);
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Prepared>>(1);
-    let names = opened.columns.clone();
-    let columns = plan.columns.clone();
-    let rules = plan.rules;
-    let encode = plan.encode;
-    let batch_size = args.run.batch_size.max(1);
-    let start_checksum = checksum;
-    let start_lines = data_lines;
     let header_seen = opened.header_seen;
-    let reader_thread = std::thread::spawn(move || {
-        let r = read_batches(
-            &mut opened,
-            &names,
-            &columns,
-            rules,
-            encode,
-            batch_size,
-            start_checksum,
-            start_lines,
+    let job = ReadJob {
+        names: opened.columns.clone(),
+        columns: plan.columns.clone(),
+        rules: plan.rules,
+        encode: plan.encode,
+        batch_size: args.run.batch_size.max(1),
+        totals: StreamTotals {
+            checksum,
+            data_lines,
             header_seen,
-            &tx,
-        );
-        if let Err(e) = r {
+        },
+        opened,
+    };
+    let reader_thread = std::thread::spawn(move || {
+        if let Err(e) = job.run(&tx) {
             let _ = tx.blocking_send(Err(e));
         }
     });
 
     let mut progress = Progress::new(&args.table, None, args.common.quiet);
     progress.set_position(stats.migrated);
-    let started = std::time::Instant::now();
-    let mut guard = prior.is_some() && plan.has_unique && args.mode == Mode::Insert;
-    let mut end_marker = None;
-    let mut header = header_seen;
+    let mut load = Loader {
+        args,
+        guard: prior.is_some() && plan.has_unique && args.mode == Mode::Insert,
+        plan,
+        checkpoint,
+        report,
+        stats,
+        rejects,
+        progress,
+        started: std::time::Instant::now(),
+        end_marker: None,
+        header: header_seen,
+        data_lines,
+        checksum,
+    };
     let mut outcome: anyhow::Result<()> = Ok(());
     while let Some(msg) = rx.recv().await {
         let p = match msg {
@@ -556,50 +561,144 @@ pub async fn run_load(
                 break;
             }
         };
-        let mode = if guard { Mode::Ignore } else { args.mode };
+        if let Flow::Stop(e) = load.commit(p).await? {
+            outcome = Err(e);
+            break;
+        }
+    }
+    drop(rx);
+    let _ = reader_thread.join();
+    load.finish(outcome)
+}
+
+/// After a batch: go on with the next one, or stop the run with an error that is still
+/// reported (a failed flush, the rejects limit).
+enum Flow {
+    Next,
+    Stop(anyhow::Error),
+}
+
+/// The async side of a load: the sink, the checkpoint, and the totals each commit adds to
+/// and records. One struct so each batch's commit is one method and the run's end another.
+struct Loader<'a> {
+    args: &'a LoadArgs,
+    plan: Plan,
+    checkpoint: Checkpoint<LoadState>,
+    report: RunReport,
+    stats: TableStats,
+    rejects: Rejects,
+    progress: Progress,
+    started: std::time::Instant,
+    /// The first non-empty batch after a resume is applied as `ignore`: its rows may have
+    /// been committed just before the checkpoint could be saved.
+    guard: bool,
+    /// The stream's end line, once read.
+    end_marker: Option<(u64, String)>,
+    /// The stream carried a header.
+    header: bool,
+    /// Data lines read so far (as of the last committed batch).
+    data_lines: u64,
+    /// Checksum of those lines.
+    checksum: Checksum,
+}
+
+impl Loader<'_> {
+    /// Applies one batch (commit), writes its rejects, then saves the checkpoint (the
+    /// order a crash between them relies on). An `Err` stops the run unreported.
+    async fn commit(&mut self, p: Prepared) -> anyhow::Result<Flow> {
+        let args = self.args;
+        let mode = if self.guard { Mode::Ignore } else { args.mode };
         let res = if args.run.dry_run {
             FlushResult {
                 loaded: p.batch.len() as u64,
                 ..Default::default()
             }
         } else {
-            match plan.sink.flush(&p.batch, mode).await {
+            match self.plan.sink.flush(&p.batch, mode).await {
                 Ok(r) => r,
-                Err(e) => {
-                    outcome = Err(e.into());
-                    break;
-                }
+                Err(e) => return Ok(Flow::Stop(e.into())),
             }
         };
-        if guard && !p.batch.is_empty() {
-            guard = false;
+        if self.guard && !p.batch.is_empty() {
+            self.guard = false;
             if res.skipped > 0 {
-                report.notes.push(format!(
+                self.report.notes.push(format!(
                     "{} rows of the first batch after resume were already loaded",
                     res.skipped
                 ));
             }
         }
-        let mut rej: Vec<OwnedReject> = p.rejects;
-        for (i, column, reason) in res.rejected {
-            rej.push(OwnedReject {
+        let (written_rejects, limit_hit) = self.write_rejects(&p, res.rejected);
+        self.stats.migrated += res.loaded;
+        self.stats.skipped += res.skipped;
+        self.stats.errors += written_rejects;
+        for (k, v) in p.conversions {
+            *self.stats.conversions.entry(k.to_string()).or_default() += v;
+        }
+        self.progress.inc(res.loaded + res.skipped);
+        self.data_lines = p.data_lines;
+        self.checksum = p.checksum;
+        self.header |= p.header_seen;
+        if p.end_marker.is_some() {
+            self.end_marker = p.end_marker;
+        }
+        if !args.run.dry_run {
+            self.rejects.flush()?;
+            self.checkpoint.save(&LoadState {
+                columns: opened_columns(&self.plan),
+                line: p.end_line,
+                offset: p.end_offset,
+                loaded: self.stats.migrated,
+                skipped: self.stats.skipped,
+                rejected: self.stats.errors,
+                conversions: self.stats.conversions.clone(),
+                checksum: self.checksum.hex(),
+                data_lines: self.data_lines,
+                header_seen: self.header,
+            })?;
+        }
+        tracing::debug!(
+            "committed through input line {} ({} loaded, {} skipped, {} rejected)",
+            p.end_line,
+            self.stats.migrated,
+            self.stats.skipped,
+            self.stats.errors
+        );
+        Ok(match limit_hit {
+            Some(e) => Flow::Stop(e.into()),
+            None => Flow::Next,
+        })
+    }
+
+    /// Writes the batch's rejects (cast failures and rows the database refused) in input
+    /// order. Returns how many were written and, when the rejects limit was reached, its
+    /// error (the batch's totals and checkpoint are still recorded first).
+    fn write_rejects(
+        &mut self,
+        p: &Prepared,
+        refused: Vec<(usize, Option<String>, String)>,
+    ) -> (u64, Option<FerryError>) {
+        let mut rej: Vec<&OwnedReject> = p.rejects.iter().collect();
+        let refused: Vec<OwnedReject> = refused
+            .into_iter()
+            .map(|(i, column, reason)| OwnedReject {
                 line: p.batch.lines[i],
                 column,
                 value: None,
                 reason,
                 raw: p.batch.raw_line(i).to_vec(),
-            });
-        }
+            })
+            .collect();
+        rej.extend(refused.iter());
         rej.sort_by_key(|r| r.line);
-        let name = opened_name(args);
-        let mut limit_hit = None;
+        let name = opened_name(self.args);
         let mut written_rejects = 0u64;
-        for r in &rej {
+        for r in rej {
             written_rejects += 1;
-            if let Err(e) = rejects.add(&Reject {
+            if let Err(e) = self.rejects.add(&Reject {
                 file: &name,
                 line: Some(r.line),
-                table: &args.table,
+                table: &self.args.table,
                 column: r.column.as_deref(),
                 value: r.value.as_deref(),
                 reason: &r.reason,
@@ -607,73 +706,46 @@ pub async fn run_load(
                 rowid: None,
                 record: record_value(&r.raw),
             }) {
-                limit_hit = Some(e);
-                break;
+                return (written_rejects, Some(e));
             }
         }
-        stats.migrated += res.loaded;
-        stats.skipped += res.skipped;
-        stats.errors += written_rejects;
-        for (k, v) in p.conversions {
-            *stats.conversions.entry(k.to_string()).or_default() += v;
+        (written_rejects, None)
+    }
+
+    /// Ends the run: the table's stats into the report, the end line checked when the run
+    /// went well, the report emitted, and the checkpoint removed only on success.
+    fn finish(mut self, mut outcome: anyhow::Result<()>) -> anyhow::Result<Exit> {
+        let args = self.args;
+        self.progress.finish();
+        self.stats.duration_secs = self.started.elapsed().as_secs_f64();
+        self.report.tables.push(self.stats);
+        if self.rejects.count() > 0 {
+            self.report.rejects_file = Some(self.rejects.path().display().to_string());
         }
-        progress.inc(res.loaded + res.skipped);
-        data_lines = p.data_lines;
-        checksum = p.checksum;
-        header |= p.header_seen;
-        if p.end_marker.is_some() {
-            end_marker = p.end_marker;
+        if outcome.is_ok() {
+            outcome = check_end(
+                self.header,
+                self.end_marker,
+                self.data_lines,
+                &self.checksum,
+                &mut self.report,
+            );
+        }
+        if let Err(e) = outcome {
+            let code = ferry_shared::exit::exit_code_for(&e);
+            self.report.fail(code);
+            self.report
+                .emit(args.common.quiet, args.common.report.as_deref())?;
+            return Err(e);
         }
         if !args.run.dry_run {
-            rejects.flush()?;
-            checkpoint.save(&LoadState {
-                columns: opened_columns(&plan),
-                line: p.end_line,
-                offset: p.end_offset,
-                loaded: stats.migrated,
-                skipped: stats.skipped,
-                rejected: stats.errors,
-                conversions: stats.conversions.clone(),
-                checksum: checksum.hex(),
-                data_lines,
-                header_seen: header,
-            })?;
+            self.checkpoint.clear()?;
         }
-        tracing::debug!(
-            "committed through input line {} ({} loaded, {} skipped, {} rejected)",
-            p.end_line,
-            stats.migrated,
-            stats.skipped,
-            stats.errors
-        );
-        if let Some(e) = limit_hit {
-            outcome = Err(e.into());
-            break;
-        }
+        let exit = self.report.finish();
+        self.report
+            .emit(args.common.quiet, args.common.report.as_deref())?;
+        Ok(exit)
     }
-    drop(rx);
-    let _ = reader_thread.join();
-    progress.finish();
-    stats.duration_secs = started.elapsed().as_secs_f64();
-    report.tables.push(stats);
-    if rejects.count() > 0 {
-        report.rejects_file = Some(rejects.path().display().to_string());
-    }
-    if outcome.is_ok() {
-        outcome = check_end(header, end_marker, data_lines, &checksum, &mut report);
-    }
-    if let Err(e) = outcome {
-        let code = ferry_shared::exit::exit_code_for(&e);
-        report.fail(code);
-        report.emit(args.common.quiet, args.common.report.as_deref())?;
-        return Err(e);
-    }
-    if !args.run.dry_run {
-        checkpoint.clear()?;
-    }
-    let exit = report.finish();
-    report.emit(args.common.quiet, args.common.report.as_deref())?;
-    Ok(exit)
 }
 
 fn opened_name(args: &LoadArgs) -> String {
@@ -716,152 +788,231 @@ fn check_end(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_batches(
-    opened: &mut Opened,
-    names: &[String],
-    columns: &[TargetColumn],
+/// What the stream has shown so far. A resumed load starts from the checkpoint's totals,
+/// so the end line's row count and checksum are checked against the whole stream.
+struct StreamTotals {
+    /// Checksum of the data lines read.
+    checksum: Checksum,
+    /// Data lines read.
+    data_lines: u64,
+    /// A header was read (a second one means two streams were concatenated).
+    header_seen: bool,
+}
+
+/// Everything the reader thread owns: the opened input, how lines become target rows, and
+/// the stream totals to continue from.
+struct ReadJob {
+    opened: Opened,
+    /// Column names in record order.
+    names: Vec<String>,
+    /// Target columns in the same order.
+    columns: Vec<TargetColumn>,
     rules: CastRules,
     encode: EncodeFn,
+    /// Rows (or rejects) per batch.
     batch_size: usize,
-    mut checksum: Checksum,
-    mut data_lines: u64,
-    mut header_seen: bool,
-    tx: &tokio::sync::mpsc::Sender<Result<Prepared>>,
-) -> Result<()> {
-    let index = ColumnIndex::new(names);
-    let col_refs: Vec<&TargetColumn> = columns.iter().collect();
-    let reader = &mut opened.reader;
-    let mut pending = opened.pending;
-    let new_prepared = || Prepared {
-        batch: Batch::default(),
-        rejects: Vec::new(),
-        conversions: BTreeMap::new(),
-        end_line: 0,
-        end_offset: 0,
-        checksum: Checksum::default(),
-        data_lines: 0,
-        end_marker: None,
-        header_seen: false,
-    };
-    let mut cur = new_prepared();
-    loop {
-        let item = if pending {
-            pending = false;
-            Some(Item::Data)
-        } else {
-            reader.next_item()?
+    totals: StreamTotals,
+}
+
+/// How a data line becomes an encoded row: parsed by column, each value cast to its target
+/// column, then encoded. Read-only while the stream is read.
+struct RowEncoder<'c> {
+    index: ColumnIndex,
+    columns: &'c [TargetColumn],
+    col_refs: Vec<&'c TargetColumn>,
+    rules: CastRules,
+    encode: EncodeFn,
+}
+
+/// Why a data line is rejected: the column blamed (if any), its raw value, the reason.
+struct RowFailure {
+    column: Option<String>,
+    value: Option<String>,
+    reason: String,
+}
+
+impl Prepared {
+    fn empty() -> Self {
+        Prepared {
+            batch: Batch::default(),
+            rejects: Vec::new(),
+            conversions: BTreeMap::new(),
+            end_line: 0,
+            end_offset: 0,
+            checksum: Checksum::default(),
+            data_lines: 0,
+            end_marker: None,
+            header_seen: false,
+        }
+    }
+
+    /// Marks the batch as ending at the reader's position, with the stream totals so far
+    /// (what the checkpoint saved after it records).
+    fn seal(mut self, reader: &RecordReader, totals: &StreamTotals) -> Self {
+        self.end_line = reader.line_no();
+        self.end_offset = reader.offset();
+        self.checksum = totals.checksum;
+        self.data_lines = totals.data_lines;
+        self
+    }
+}
+
+impl ReadJob {
+    /// Reads the stream to its end, sending a batch whenever `batch_size` rows or rejects
+    /// have gathered, then the rest. Stops quietly when the receiver has gone.
+    fn run(self, tx: &tokio::sync::mpsc::Sender<Result<Prepared>>) -> Result<()> {
+        let ReadJob {
+            mut opened,
+            names,
+            columns,
+            rules,
+            encode,
+            batch_size,
+            mut totals,
+        } = self;
+        let enc = RowEncoder {
+            index: ColumnIndex::new(&names),
+            columns: &columns,
+            col_refs: columns.iter().collect(),
+            rules,
+            encode,
         };
-        match item {
-            None => break,
-            Some(Item::Header(_)) => {
-                if header_seen || data_lines > 0 {
-                    return Err(FerryError::BadRecord {
-                        file: reader.name().to_string(),
-                        line: reader.line_no(),
-                        reason: "a second stream header: two streams were concatenated".into(),
-                    });
-                }
-                header_seen = true;
-                cur.header_seen = true;
-            }
-            Some(Item::End {
-                rows,
-                checksum: sum,
-            }) => {
-                cur.end_marker = Some((rows, sum));
-            }
-            Some(Item::Data) => {
-                let line = reader.line();
-                data_lines += 1;
-                checksum.add(line);
-                let line_no = reader.line_no();
-                let mut vals: Vec<Val<'_>> = Vec::with_capacity(columns.len());
-                let mut conversions: Vec<Conversion> = Vec::new();
-                let mut failure: Option<(Option<String>, Option<String>, String)> = None;
-                match parse_row(line, &index) {
-                    Err(reason) => failure = Some((None, None, reason)),
-                    Ok(row) => {
-                        for (i, raw) in row.iter().enumerate() {
-                            let col = &columns[i];
-                            let Some(raw) = raw else {
-                                failure = Some((
-                                    Some(col.name.clone()),
-                                    None,
-                                    format!("missing key {:?} (write null for NULL)", col.name),
-                                ));
-                                break;
-                            };
-                            let mut conv = None;
-                            match cast::cast(raw, &col.ttype, rules, &mut conv) {
-                                Ok(Val::Null) if !col.nullable => {
-                                    failure = Some((
-                                        Some(col.name.clone()),
-                                        Some(raw.get().to_string()),
-                                        format!(
-                                            "NULL in NOT NULL column{}",
-                                            if conv.is_some() {
-                                                " (after converting a zero date)"
-                                            } else {
-                                                ""
-                                            }
-                                        ),
-                                    ));
-                                    break;
-                                }
-                                Ok(v) => {
-                                    if let Some(c) = conv {
-                                        conversions.push(c);
-                                    }
-                                    vals.push(v);
-                                }
-                                Err(reason) => {
-                                    failure = Some((
-                                        Some(col.name.clone()),
-                                        Some(raw.get().to_string()),
-                                        reason,
-                                    ));
-                                    break;
-                                }
-                            }
-                        }
+        let reader = &mut opened.reader;
+        let mut pending = opened.pending;
+        let mut cur = Prepared::empty();
+        loop {
+            let item = if pending {
+                pending = false;
+                Some(Item::Data)
+            } else {
+                reader.next_item()?
+            };
+            match item {
+                None => break,
+                Some(Item::Header(_)) => {
+                    if totals.header_seen || totals.data_lines > 0 {
+                        return Err(FerryError::BadRecord {
+                            file: reader.name().to_string(),
+                            line: reader.line_no(),
+                            reason: "a second stream header: two streams were concatenated".into(),
+                        });
                     }
+                    totals.header_seen = true;
+                    cur.header_seen = true;
                 }
-                match failure {
-                    Some((column, value, reason)) => cur.rejects.push(OwnedReject {
-                        line: line_no,
-                        column,
-                        value,
-                        reason,
-                        raw: line.to_vec(),
-                    }),
-                    None => {
-                        for c in conversions {
-                            *cur.conversions.entry(c.name()).or_default() += 1;
-                        }
-                        encode(&vals, &col_refs, &mut cur.batch.data);
-                        cur.batch.push_row(line_no, line);
-                    }
+                Some(Item::End {
+                    rows,
+                    checksum: sum,
+                }) => {
+                    cur.end_marker = Some((rows, sum));
                 }
-                if cur.batch.len() >= batch_size || cur.rejects.len() >= batch_size {
-                    cur.end_line = reader.line_no();
-                    cur.end_offset = reader.offset();
-                    cur.checksum = checksum;
-                    cur.data_lines = data_lines;
-                    let full = std::mem::replace(&mut cur, new_prepared());
-                    if tx.blocking_send(Ok(full)).is_err() {
+                Some(Item::Data) => {
+                    enc.data_line(reader, &mut totals, &mut cur);
+                    let full = cur.batch.len() >= batch_size || cur.rejects.len() >= batch_size;
+                    if full && !send_batch(tx, &mut cur, reader, &totals) {
                         return Ok(());
                     }
                 }
             }
         }
+        let _ = tx.blocking_send(Ok(cur.seal(reader, &totals)));
+        Ok(())
     }
-    cur.end_line = reader.line_no();
-    cur.end_offset = reader.offset();
-    cur.checksum = checksum;
-    cur.data_lines = data_lines;
-    let _ = tx.blocking_send(Ok(cur));
-    Ok(())
+}
+
+/// Sends the gathered batch, sealed at the reader's position, and starts a new one. False
+/// when the receiver has gone (the run stopped), so reading can stop.
+fn send_batch(
+    tx: &tokio::sync::mpsc::Sender<Result<Prepared>>,
+    cur: &mut Prepared,
+    reader: &RecordReader,
+    totals: &StreamTotals,
+) -> bool {
+    let full = std::mem::replace(cur, Prepared::empty());
+    tx.blocking_send(Ok(full.seal(reader, totals))).is_ok()
+}
+
+impl RowEncoder<'_> {
+    /// The reader's current data line into `cur`: counted and summed, then encoded as a row
+    /// or kept as a reject.
+    fn data_line(&self, reader: &RecordReader, totals: &mut StreamTotals, cur: &mut Prepared) {
+        let line = reader.line();
+        totals.data_lines += 1;
+        totals.checksum.add(line);
+        let line_no = reader.line_no();
+        match self.cast_row(line) {
+            Err(f) => cur.rejects.push(OwnedReject {
+                line: line_no,
+                column: f.column,
+                value: f.value,
+                reason: f.reason,
+                raw: line.to_vec(),
+            }),
+            Ok((vals, conversions)) => {
+                for c in conversions {
+                    *cur.conversions.entry(c.name()).or_default() += 1;
+                }
+                (self.encode)(&vals, &self.col_refs, &mut cur.batch.data);
+                cur.batch.push_row(line_no, line);
+            }
+        }
+    }
+
+    /// Parses a line and casts each value to its column; the first value that does not fit
+    /// rejects the row.
+    fn cast_row<'a>(
+        &self,
+        line: &'a [u8],
+    ) -> std::result::Result<(Vec<Val<'a>>, Vec<Conversion>), RowFailure> {
+        let row = parse_row(line, &self.index).map_err(|reason| RowFailure {
+            column: None,
+            value: None,
+            reason,
+        })?;
+        let mut vals: Vec<Val<'a>> = Vec::with_capacity(self.columns.len());
+        let mut conversions: Vec<Conversion> = Vec::new();
+        for (i, raw) in row.into_iter().enumerate() {
+            let col = &self.columns[i];
+            let Some(raw) = raw else {
+                return Err(RowFailure {
+                    column: Some(col.name.clone()),
+                    value: None,
+                    reason: format!("missing key {:?} (write null for NULL)", col.name),
+                });
+            };
+            let mut conv = None;
+            match cast::cast(raw, &col.ttype, self.rules, &mut conv) {
+                Ok(Val::Null) if !col.nullable => {
+                    return Err(RowFailure {
+                        column: Some(col.name.clone()),
+                        value: Some(raw.get().to_string()),
+                        reason: format!(
+                            "NULL in NOT NULL column{}",
+                            if conv.is_some() {
+                                " (after converting a zero date)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    });
+                }
+                Ok(v) => {
+                    if let Some(c) = conv {
+                        conversions.push(c);
+                    }
+                    vals.push(v);
+                }
+                Err(reason) => {
+                    return Err(RowFailure {
+                        column: Some(col.name.clone()),
+                        value: Some(raw.get().to_string()),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok((vals, conversions))
+    }
 }
 
 /// Builds the plan and runs: the part of `main` both loaders share once they have a sink.

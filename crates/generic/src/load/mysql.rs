@@ -60,26 +60,51 @@ fn is_row_error(e: &mysql_async::Error) -> bool {
     }
 }
 
+/// One row of information_schema.COLUMNS as `describe` reads it. Named fields instead of a
+/// nine-tuple, so the column each value comes from is visible where it is used.
+struct MysqlColumnRow {
+    name: String,
+    data_type: String,
+    column_type: String,
+    /// `YES` or `NO`.
+    is_nullable: String,
+    max_len: Option<u64>,
+    precision: Option<u64>,
+    scale: Option<u64>,
+    /// auto_increment, GENERATED, VIRTUAL, STORED…
+    extra: String,
+    default: Option<String>,
+}
+
+impl FromRow for MysqlColumnRow {
+    /// Converts the columns in the order of [`COLUMNS_SQL`], as the equivalent tuple would.
+    fn from_row_opt(row: mysql_async::Row) -> std::result::Result<Self, mysql_async::FromRowError> {
+        let (name, data_type, column_type, is_nullable, max_len, precision, scale, extra, default) =
+            FromRow::from_row_opt(row)?;
+        Ok(MysqlColumnRow {
+            name,
+            data_type,
+            column_type,
+            is_nullable,
+            max_len,
+            precision,
+            scale,
+            extra,
+            default,
+        })
+    }
+}
+
+/// The catalog query [`MysqlColumnRow`] reads.
+const COLUMNS_SQL: &str =
+    "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
+     NUMERIC_PRECISION, NUMERIC_SCALE, EXTRA, COLUMN_DEFAULT \
+     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION";
+
 /// Reads the target table's columns from information_schema. `None` when it does not exist.
 pub async fn describe(c: &mut Conn, db: &str, table: &str) -> Result<Option<TargetTable>> {
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        Option<u64>,
-        Option<u64>,
-        Option<u64>,
-        String,
-        Option<String>,
-    );
-    let rows: Vec<Row> = c
-        .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
-             NUMERIC_PRECISION, NUMERIC_SCALE, EXTRA, COLUMN_DEFAULT \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-            (db, table),
-        )
+    let rows: Vec<MysqlColumnRow> = c
+        .exec(COLUMNS_SQL, (db, table))
         .await
         .db_context("read columns")?;
     if rows.is_empty() {
@@ -92,78 +117,10 @@ pub async fn describe(c: &mut Conn, db: &str, table: &str) -> Result<Option<Targ
         )
         .await
         .unwrap_or_default();
-    let mut columns = Vec::new();
-    for (name, data_type, column_type, nullable, max_len, prec, scale, extra, default) in rows {
-        let unsigned = column_type.contains("unsigned");
-        let int = |bits: u32, bytes: u8| {
-            if unsigned {
-                TType::Int {
-                    min: 0,
-                    max: (1i128 << bits) - 1,
-                    bytes,
-                }
-            } else {
-                TType::Int {
-                    min: -(1i128 << (bits - 1)),
-                    max: (1i128 << (bits - 1)) - 1,
-                    bytes,
-                }
-            }
-        };
-        let is_json = checks
-            .iter()
-            .any(|ch| ch.replace(' ', "") == format!("json_valid({})", q(&name)));
-        let clamp = |v: Option<u64>| v.map(|v| v.min(u64::from(u32::MAX)) as u32);
-        let ttype = match data_type.as_str() {
-            "tinyint" => int(8, 2),
-            "smallint" => int(16, 2),
-            "mediumint" => int(24, 4),
-            "int" | "integer" => int(32, 4),
-            "bigint" => int(64, 8),
-            "decimal" | "numeric" => TType::Numeric {
-                precision: clamp(prec),
-                scale: clamp(scale),
-            },
-            "float" => TType::Float4,
-            "double" | "real" => TType::Float8,
-            "json" => TType::Json { jsonb: false },
-            "longtext" if is_json => TType::Json { jsonb: false },
-            "char" | "varchar" => TType::Text {
-                max_chars: clamp(max_len),
-            },
-            "tinytext" | "text" | "mediumtext" | "longtext" => TType::Text { max_chars: None },
-            "binary" => TType::Bytes {
-                max_bytes: clamp(max_len),
-                fixed: true,
-            },
-            "varbinary" => TType::Bytes {
-                max_bytes: clamp(max_len),
-                fixed: false,
-            },
-            "tinyblob" | "blob" | "mediumblob" | "longblob" => TType::Bytes {
-                max_bytes: clamp(max_len),
-                fixed: false,
-            },
-            "date" => TType::Date,
-            "datetime" => TType::Timestamp,
-            "timestamp" => TType::TimestampTz,
-            "time" => TType::Time { mysql: true },
-            "year" => TType::Year,
-            "enum" => TType::Enum(crate::source::parse_labels(&column_type)),
-            "set" => TType::Set(crate::source::parse_labels(&column_type)),
-            "bit" => TType::Bit(prec.unwrap_or(1) as u32),
-            other => TType::Other(other.to_string()),
-        };
-        let generated =
-            extra.contains("GENERATED") || extra.contains("VIRTUAL") || extra.contains("STORED");
-        columns.push(TargetColumn {
-            name,
-            ttype,
-            nullable: nullable == "YES",
-            has_default: default.is_some() || extra.contains("auto_increment"),
-            writable: !generated,
-        });
-    }
+    let columns = rows
+        .into_iter()
+        .map(|row| target_column(row, &checks))
+        .collect();
     let pk: Vec<String> = c
         .exec(
             "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? \
@@ -184,6 +141,87 @@ pub async fn describe(c: &mut Conn, db: &str, table: &str) -> Result<Option<Targ
         primary_key: pk,
         has_unique: unique.unwrap_or(0) > 0,
     }))
+}
+
+/// A catalog row as a loader column. `checks` are the table's CHECK clauses: MariaDB's JSON
+/// is LONGTEXT with a `json_valid()` check.
+fn target_column(row: MysqlColumnRow, checks: &[String]) -> TargetColumn {
+    let is_json = checks
+        .iter()
+        .any(|ch| ch.replace(' ', "") == format!("json_valid({})", q(&row.name)));
+    let ttype = target_type(&row, is_json);
+    let extra = &row.extra;
+    let generated =
+        extra.contains("GENERATED") || extra.contains("VIRTUAL") || extra.contains("STORED");
+    TargetColumn {
+        ttype,
+        nullable: row.is_nullable == "YES",
+        has_default: row.default.is_some() || extra.contains("auto_increment"),
+        writable: !generated,
+        name: row.name,
+    }
+}
+
+/// The cast type of a MySQL column, from its data type and full column type.
+fn target_type(row: &MysqlColumnRow, is_json: bool) -> TType {
+    let unsigned = row.column_type.contains("unsigned");
+    let int = |bits: u32, bytes: u8| {
+        if unsigned {
+            TType::Int {
+                min: 0,
+                max: (1i128 << bits) - 1,
+                bytes,
+            }
+        } else {
+            TType::Int {
+                min: -(1i128 << (bits - 1)),
+                max: (1i128 << (bits - 1)) - 1,
+                bytes,
+            }
+        }
+    };
+    let clamp = |v: Option<u64>| v.map(|v| v.min(u64::from(u32::MAX)) as u32);
+    let max_len = row.max_len;
+    match row.data_type.as_str() {
+        "tinyint" => int(8, 2),
+        "smallint" => int(16, 2),
+        "mediumint" => int(24, 4),
+        "int" | "integer" => int(32, 4),
+        "bigint" => int(64, 8),
+        "decimal" | "numeric" => TType::Numeric {
+            precision: clamp(row.precision),
+            scale: clamp(row.scale),
+        },
+        "float" => TType::Float4,
+        "double" | "real" => TType::Float8,
+        "json" => TType::Json { jsonb: false },
+        "longtext" if is_json => TType::Json { jsonb: false },
+        "char" | "varchar" => TType::Text {
+            max_chars: clamp(max_len),
+        },
+        "tinytext" | "text" | "mediumtext" | "longtext" => TType::Text { max_chars: None },
+        "binary" => TType::Bytes {
+            max_bytes: clamp(max_len),
+            fixed: true,
+        },
+        "varbinary" => TType::Bytes {
+            max_bytes: clamp(max_len),
+            fixed: false,
+        },
+        "tinyblob" | "blob" | "mediumblob" | "longblob" => TType::Bytes {
+            max_bytes: clamp(max_len),
+            fixed: false,
+        },
+        "date" => TType::Date,
+        "datetime" => TType::Timestamp,
+        "timestamp" => TType::TimestampTz,
+        "time" => TType::Time { mysql: true },
+        "year" => TType::Year,
+        "enum" => TType::Enum(crate::source::parse_labels(&row.column_type)),
+        "set" => TType::Set(crate::source::parse_labels(&row.column_type)),
+        "bit" => TType::Bit(row.precision.unwrap_or(1) as u32),
+        other => TType::Other(other.to_string()),
+    }
 }
 
 /// MySQL's rules for casts.

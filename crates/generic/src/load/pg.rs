@@ -17,6 +17,98 @@ fn is_row_error(e: &tokio_postgres::Error) -> bool {
         .is_some_and(|db| matches!(&db.code().code()[..2], "22" | "23"))
 }
 
+/// One row of the pg_attribute/pg_type query in [`describe`]. Named fields instead of
+/// positional `get(n)` calls, so the column each value comes from is visible where it is used.
+struct PgTargetColumnRow {
+    name: String,
+    typname: String,
+    typmod: i32,
+    not_null: bool,
+    /// `b` base, `e` enum, `d` domain…
+    typtype: String,
+    /// Enum labels in sort order (enums only).
+    labels: Option<Vec<String>>,
+    /// Generated or `GENERATED ALWAYS AS IDENTITY`: not writable.
+    generated: bool,
+    has_default: bool,
+}
+
+impl PgTargetColumnRow {
+    /// Reads the columns in the order [`describe`] selects them.
+    fn from_row(r: &tokio_postgres::Row) -> Self {
+        PgTargetColumnRow {
+            name: r.get(0),
+            typname: r.get(1),
+            typmod: r.get(2),
+            not_null: r.get(3),
+            typtype: r.get(4),
+            labels: r.get(5),
+            generated: r.get(6),
+            has_default: r.get(7),
+        }
+    }
+
+    /// The loader's view of the column.
+    fn into_column(self) -> TargetColumn {
+        TargetColumn {
+            ttype: target_type(&self.typname, &self.typtype, self.typmod, self.labels),
+            name: self.name,
+            nullable: !self.not_null,
+            has_default: self.has_default,
+            writable: !self.generated,
+        }
+    }
+}
+
+/// The cast type of a PostgreSQL column, from its type name, kind and modifier.
+fn target_type(typname: &str, typtype: &str, typmod: i32, labels: Option<Vec<String>>) -> TType {
+    let len = (typmod > 4).then(|| (typmod - 4) as u32);
+    if typtype == "e" {
+        TType::Enum(labels.unwrap_or_default())
+    } else {
+        match typname {
+            "bool" => TType::Bool,
+            "int2" => TType::Int {
+                min: i16::MIN.into(),
+                max: i16::MAX.into(),
+                bytes: 2,
+            },
+            "int4" => TType::Int {
+                min: i32::MIN.into(),
+                max: i32::MAX.into(),
+                bytes: 4,
+            },
+            "int8" => TType::Int {
+                min: i64::MIN.into(),
+                max: i64::MAX.into(),
+                bytes: 8,
+            },
+            "numeric" => TType::Numeric {
+                precision: len.map(|l| (l >> 16) & 0xffff),
+                scale: len.map(|l| l & 0xffff),
+            },
+            "float4" => TType::Float4,
+            "float8" => TType::Float8,
+            "varchar" | "bpchar" => TType::Text { max_chars: len },
+            "text" | "name" | "citext" => TType::Text { max_chars: None },
+            "bytea" => TType::Bytes {
+                max_bytes: None,
+                fixed: false,
+            },
+            "json" => TType::Json { jsonb: false },
+            "jsonb" => TType::Json { jsonb: true },
+            "date" => TType::Date,
+            "timestamp" => TType::Timestamp,
+            "timestamptz" => TType::TimestampTz,
+            "time" => TType::Time { mysql: false },
+            "interval" => TType::Interval,
+            "uuid" => TType::Uuid,
+            "bit" | "varbit" => TType::Bit(if typmod > 0 { typmod as u32 } else { 64 }),
+            other => TType::Other(other.to_string()),
+        }
+    }
+}
+
 /// Reads the target table's columns from pg_catalog. `None` when the table does not exist.
 pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<TargetTable>> {
     let rel = format!("{}.{}", q(schema), q(table));
@@ -38,67 +130,10 @@ pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<Ta
         )
         .await
         .db_context("read columns")?;
-    let mut columns = Vec::new();
-    for r in rows {
-        let name: String = r.get(0);
-        let typname: String = r.get(1);
-        let typmod: i32 = r.get(2);
-        let typtype: String = r.get(4);
-        let labels: Option<Vec<String>> = r.get(5);
-        let generated: bool = r.get(6);
-        let len = (typmod > 4).then(|| (typmod - 4) as u32);
-        let ttype = if typtype == "e" {
-            TType::Enum(labels.unwrap_or_default())
-        } else {
-            match typname.as_str() {
-                "bool" => TType::Bool,
-                "int2" => TType::Int {
-                    min: i16::MIN.into(),
-                    max: i16::MAX.into(),
-                    bytes: 2,
-                },
-                "int4" => TType::Int {
-                    min: i32::MIN.into(),
-                    max: i32::MAX.into(),
-                    bytes: 4,
-                },
-                "int8" => TType::Int {
-                    min: i64::MIN.into(),
-                    max: i64::MAX.into(),
-                    bytes: 8,
-                },
-                "numeric" => TType::Numeric {
-                    precision: len.map(|l| (l >> 16) & 0xffff),
-                    scale: len.map(|l| l & 0xffff),
-                },
-                "float4" => TType::Float4,
-                "float8" => TType::Float8,
-                "varchar" | "bpchar" => TType::Text { max_chars: len },
-                "text" | "name" | "citext" => TType::Text { max_chars: None },
-                "bytea" => TType::Bytes {
-                    max_bytes: None,
-                    fixed: false,
-                },
-                "json" => TType::Json { jsonb: false },
-                "jsonb" => TType::Json { jsonb: true },
-                "date" => TType::Date,
-                "timestamp" => TType::Timestamp,
-                "timestamptz" => TType::TimestampTz,
-                "time" => TType::Time { mysql: false },
-                "interval" => TType::Interval,
-                "uuid" => TType::Uuid,
-                "bit" | "varbit" => TType::Bit(if typmod > 0 { typmod as u32 } else { 64 }),
-                other => TType::Other(other.to_string()),
-            }
-        };
-        columns.push(TargetColumn {
-            name,
-            ttype,
-            nullable: !r.get::<_, bool>(3),
-            has_default: r.get::<_, bool>(7),
-            writable: !generated,
-        });
-    }
+    let columns = rows
+        .iter()
+        .map(|r| PgTargetColumnRow::from_row(r).into_column())
+        .collect();
     let pk: Vec<String> = c
         .query(
             "SELECT a.attname FROM pg_index i \

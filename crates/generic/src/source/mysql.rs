@@ -53,20 +53,80 @@ pub(super) async fn list_tables(
         .collect())
 }
 
-type ColRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<u64>,
-    Option<u64>,
-    Option<u64>,
-    Option<String>,
-    Option<String>,
-);
+/// One row of information_schema.COLUMNS as `describe` reads it. Named fields instead of a
+/// nine-tuple, so the column each value comes from is visible where it is used.
+struct MysqlColumnRow {
+    name: String,
+    data_type: String,
+    column_type: String,
+    /// `YES` or `NO`.
+    is_nullable: String,
+    precision: Option<u64>,
+    scale: Option<u64>,
+    max_len: Option<u64>,
+    charset: Option<String>,
+    collation: Option<String>,
+}
+
+impl FromRow for MysqlColumnRow {
+    /// Converts the columns in the order `describe` selects them, as the equivalent tuple
+    /// would.
+    fn from_row_opt(row: mysql_async::Row) -> std::result::Result<Self, mysql_async::FromRowError> {
+        let (
+            name,
+            data_type,
+            column_type,
+            is_nullable,
+            precision,
+            scale,
+            max_len,
+            charset,
+            collation,
+        ) = FromRow::from_row_opt(row)?;
+        Ok(MysqlColumnRow {
+            name,
+            data_type,
+            column_type,
+            is_nullable,
+            precision,
+            scale,
+            max_len,
+            charset,
+            collation,
+        })
+    }
+}
+
+impl MysqlColumnRow {
+    /// The column's schema. `checks` are the table's CHECK clauses (MariaDB's JSON is
+    /// LONGTEXT with a `json_valid()` check).
+    fn into_schema(self, checks: &[String]) -> ColumnSchema {
+        let is_json = checks
+            .iter()
+            .any(|ch| ch.replace(' ', "") == format!("json_valid({})", q(&self.name)));
+        let logical = logical_type(&self, is_json);
+        // Same-engine copies reuse source_type, so it carries the character set.
+        let source_type = match (&logical, &self.charset, &self.collation) {
+            (
+                LogicalType::Text { .. } | LogicalType::Enum { .. } | LogicalType::Set { .. },
+                Some(cs),
+                Some(co),
+            ) => {
+                format!("{} CHARACTER SET {cs} COLLATE {co}", self.column_type)
+            }
+            _ => self.column_type,
+        };
+        ColumnSchema {
+            name: self.name,
+            source_type,
+            logical,
+            nullable: self.is_nullable == "YES",
+        }
+    }
+}
 
 pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> {
-    let cols: Vec<ColRow> = c
+    let cols: Vec<MysqlColumnRow> = c
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, \
              NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_SET_NAME, COLLATION_NAME \
@@ -102,41 +162,7 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
         .unwrap_or_default();
     let columns = cols
         .into_iter()
-        .map(
-            |(name, data_type, column_type, nullable, prec, scale, max_len, charset, collation)| {
-                let is_json = checks
-                    .iter()
-                    .any(|ch| ch.replace(' ', "") == format!("json_valid({})", q(&name)));
-                let logical = logical_type(
-                    &data_type,
-                    &column_type,
-                    prec,
-                    scale,
-                    max_len,
-                    charset.as_deref(),
-                    is_json,
-                );
-                // Same-engine copies reuse source_type, so it carries the character set.
-                let source_type = match (&logical, &charset, &collation) {
-                    (
-                        LogicalType::Text { .. }
-                        | LogicalType::Enum { .. }
-                        | LogicalType::Set { .. },
-                        Some(cs),
-                        Some(co),
-                    ) => {
-                        format!("{column_type} CHARACTER SET {cs} COLLATE {co}")
-                    }
-                    _ => column_type,
-                };
-                ColumnSchema {
-                    name,
-                    source_type,
-                    logical,
-                    nullable: nullable == "YES",
-                }
-            },
-        )
+        .map(|col| col.into_schema(&checks))
         .collect();
     Ok(TableSchema {
         version: TableSchema::VERSION,
@@ -150,15 +176,10 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
     })
 }
 
-fn logical_type(
-    data_type: &str,
-    column_type: &str,
-    prec: Option<u64>,
-    scale: Option<u64>,
-    max_len: Option<u64>,
-    charset: Option<&str>,
-    is_json: bool,
-) -> LogicalType {
+fn logical_type(col: &MysqlColumnRow, is_json: bool) -> LogicalType {
+    let (data_type, column_type) = (col.data_type.as_str(), col.column_type.as_str());
+    let (prec, scale, max_len) = (col.precision, col.scale, col.max_len);
+    let charset = col.charset.as_deref();
     let unsigned = column_type.contains("unsigned");
     let int = |bits| LogicalType::Int { bits, unsigned };
     let clamp = |v: Option<u64>| v.map(|v| v.min(u64::from(u32::MAX)) as u32);

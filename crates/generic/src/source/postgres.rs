@@ -67,18 +67,7 @@ pub(super) async fn describe(c: &Client, t: &TableRef) -> Result<TableSchema> {
         .db_context("read columns")?;
     let columns = rows
         .iter()
-        .map(|r| {
-            let typname: String = r.get(3);
-            let typtype: String = r.get(4);
-            let typmod: i32 = r.get(5);
-            let labels: Option<Vec<String>> = r.get(6);
-            ColumnSchema {
-                name: r.get(0),
-                source_type: r.get(1),
-                logical: logical_type(&typname, &typtype, typmod, labels),
-                nullable: r.get(2),
-            }
-        })
+        .map(|r| PgColumnRow::from_row(r).into_schema())
         .collect();
     let pk_rows = c
         .query(
@@ -100,6 +89,46 @@ pub(super) async fn describe(c: &Client, t: &TableRef) -> Result<TableSchema> {
         row_count: None,
         checksum: None,
     })
+}
+
+/// One row of the pg_attribute/pg_type query in `describe`. Named fields instead of
+/// positional `get(n)` calls, so the column each value comes from is visible where it is used.
+struct PgColumnRow {
+    name: String,
+    /// `format_type(atttypid, atttypmod)`, e.g. `character varying(20)`.
+    formatted_type: String,
+    nullable: bool,
+    typname: String,
+    /// `b` base, `e` enum, `d` domain…
+    typtype: String,
+    typmod: i32,
+    /// Enum labels in sort order (enums only).
+    labels: Option<Vec<String>>,
+}
+
+impl PgColumnRow {
+    /// Reads the columns in the order `describe` selects them.
+    fn from_row(r: &tokio_postgres::Row) -> Self {
+        PgColumnRow {
+            name: r.get(0),
+            formatted_type: r.get(1),
+            nullable: r.get(2),
+            typname: r.get(3),
+            typtype: r.get(4),
+            typmod: r.get(5),
+            labels: r.get(6),
+        }
+    }
+
+    /// The column's schema.
+    fn into_schema(self) -> ColumnSchema {
+        ColumnSchema {
+            logical: logical_type(&self.typname, &self.typtype, self.typmod, self.labels),
+            name: self.name,
+            source_type: self.formatted_type,
+            nullable: self.nullable,
+        }
+    }
 }
 
 fn logical_type(
