@@ -58,6 +58,23 @@ fn push_tsv(out: &mut Vec<u8>, v: Option<&Value>) {
     }
 }
 
+/// Appends the first `ncols` values of a row as one TSV line. Shared by the keyed and the
+/// keyless copy so both write exactly the same bytes.
+fn push_row(out: &mut Vec<u8>, row: &mysql_async::Row, ncols: usize) {
+    for i in 0..ncols {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        push_tsv(out, row.as_ref(i));
+    }
+    out.push(b'\n');
+}
+
+/// Hands over the filled buffer as one piece of the stream and starts a new 1 MiB one.
+fn take_piece(buf: &mut Vec<u8>) -> bytes::Bytes {
+    bytes::Bytes::from(std::mem::replace(buf, Vec::with_capacity(1 << 20)))
+}
+
 fn text(v: Option<&Value>) -> Option<String> {
     match v {
         None | Some(Value::NULL) => None,
@@ -169,21 +186,9 @@ async fn copy_keyless(src: &mut Conn, dst: &mut Conn, spec: &Spec<'_>, sql: Stri
             let mut result = src.query_iter(sql).await.with_db_context(|| what.clone())?;
             let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
             while let Some(row) = result.next().await.with_db_context(|| what.clone())? {
-                for i in 0..ncols {
-                    if i > 0 {
-                        buf.push(b'\t');
-                    }
-                    push_tsv(&mut buf, row.as_ref(i));
-                }
-                buf.push(b'\n');
-                if buf.len() >= 1 << 20 {
-                    let piece = bytes::Bytes::from(std::mem::replace(
-                        &mut buf,
-                        Vec::with_capacity(1 << 20),
-                    ));
-                    if tx.send(Ok(piece)).await.is_err() {
-                        return Ok(());
-                    }
+                push_row(&mut buf, &row, ncols);
+                if buf.len() >= 1 << 20 && tx.send(Ok(take_piece(&mut buf))).await.is_err() {
+                    return Ok(());
                 }
             }
             if !buf.is_empty() {
@@ -263,13 +268,7 @@ pub async fn copy_table(
         let mut keys: Vec<Vec<Option<String>>> = Vec::new();
         let mut n = 0usize;
         while let Some(row) = result.next().await.with_db_context(|| what.clone())? {
-            for i in 0..cols.len() {
-                if i > 0 {
-                    data.push(b'\t');
-                }
-                push_tsv(&mut data, row.as_ref(i));
-            }
-            data.push(b'\n');
+            push_row(&mut data, &row, cols.len());
             if keyed {
                 keys.push(pk_pos.iter().map(|&i| text(row.as_ref(i))).collect());
             }

@@ -3,10 +3,12 @@
 //! phase 1 `customer_id`, 1B `user_id`, 1C through foreign keys, 2 reference tables; then
 //! the parents that migrated rows reference (so nothing dangles) and an integrity check.
 
-use crate::closure::{self, Phase, Selected};
+use crate::closure::{self, Fk, Phase, Selected, Table};
 use crate::copy::{self, key_literal, Spec};
+use crate::schema_copy::{create_routine, ObjectKind};
 use crate::servers::{mapped, Servers};
-use crate::state::{self, DbEntry, Files, RoutineEntry, State};
+use crate::state::{self, DbEntry, Files, RoutineEntry, State, TableEntry};
+use crate::triggers::{restore_triggers, suspend_triggers};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::pattern::{any_match, parse_list, TablePattern};
@@ -154,6 +156,53 @@ fn print_status(files: &Files, st: &State) {
 /// Runs `customer-filter`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
+    let customers = customer_ids(&args)?;
+    let files = Files::new(&args.state_dir, &customers);
+    let st = files.load()?;
+    if args.status {
+        print_status(&files, &st);
+        return Ok(Exit::Ok);
+    }
+    let dbs = database_names(&args)?;
+    let read = args.servers.read()?;
+    let write = args.servers.write()?;
+    let map = args.servers.mapping()?;
+    let rules = Rules::new(&args);
+    let mut src = ferry_shared::conn::connect_mysql(&read).await?;
+    let mut dst = ferry_shared::conn::connect_mysql(&write).await?;
+    dst.query_drop("SET FOREIGN_KEY_CHECKS = 0")
+        .await
+        .db_context("disable foreign-key checks")?;
+    let stop = stop_on_ctrl_c();
+    let mut report = RunReport::start("customer-filter");
+    report.dry_run = args.dry_run || args.plan;
+    report.source = Some(read.to_string());
+    report.target = Some(write.to_string());
+    let mut plans: Vec<DbPlan> = Vec::new();
+    for db in &dbs {
+        let tdb = mapped(&map, db).to_string();
+        plans.push(plan_database(&mut src, &mut dst, &args, &customers, db, tdb).await?);
+    }
+    if args.plan {
+        print_plan(&mut src, &plans).await?;
+        return Ok(Exit::Ok);
+    }
+    let m = Migration {
+        args: &args,
+        rules,
+        src,
+        dst,
+        files,
+        st,
+        report,
+        stop,
+        migrated: Vec::new(),
+    };
+    Ok(m.run(&plans).await?)
+}
+
+/// The customer ids: the flag, or the document's prompt.
+fn customer_ids(args: &Args) -> Result<Vec<i64>> {
     let mut customers = args.customer_ids.clone();
     if customers.is_empty() {
         if let Some(line) = ask("Customer IDs (comma-separated): ") {
@@ -165,14 +214,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         }
     }
     if customers.is_empty() {
-        return Err(FerryError::Usage("no --customer-ids given".into()).into());
+        return Err(FerryError::Usage("no --customer-ids given".into()));
     }
-    let files = Files::new(&args.state_dir, &customers);
-    let mut st = files.load()?;
-    if args.status {
-        print_status(&files, &st);
-        return Ok(Exit::Ok);
-    }
+    Ok(customers)
+}
+
+/// The databases: the flag, or the document's prompt.
+fn database_names(args: &Args) -> Result<Vec<String>> {
     let mut dbs = args.databases.clone();
     if dbs.is_empty() {
         if let Some(line) = ask("Database names: ") {
@@ -186,96 +234,207 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if dbs.is_empty() {
         return Err(FerryError::Usage(
             "no --databases given (and stdin is not a terminal to ask)".into(),
-        )
-        .into());
+        ));
     }
-    let read = args.servers.read()?;
-    let write = args.servers.write()?;
-    let map = args.servers.mapping()?;
-    let skip = parse_list(&args.skip_tables);
-    let force_all_rows = parse_list(&args.force_migrate_tables);
-    let force_tables: Vec<TablePattern> = args
-        .force_tables
-        .iter()
-        .map(|s| TablePattern::parse(s.trim()))
-        .collect();
-    let skip_large = truthy(&args.skip_large_tables);
-    let mut src = ferry_shared::conn::connect_mysql(&read).await?;
-    let mut dst = ferry_shared::conn::connect_mysql(&write).await?;
-    dst.query_drop("SET FOREIGN_KEY_CHECKS = 0")
-        .await
-        .db_context("disable foreign-key checks")?;
+    Ok(dbs)
+}
+
+/// A flag that Ctrl+C raises: the copy finishes its page and saves the state instead of
+/// dying between a load and the state file that records it.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("Ctrl+C: finishing the current page, saving state");
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
-    }
-    let mut report = RunReport::start("customer-filter");
-    report.dry_run = args.dry_run || args.plan;
-    report.source = Some(read.to_string());
-    report.target = Some(write.to_string());
-    let mut plans: Vec<(String, String, Vec<Selected>, closure::Schema)> = Vec::new();
-    for db in &dbs {
-        let tdb = mapped(&map, db).to_string();
-        let exists: Option<String> = dst
-            .exec_first(
-                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                (&tdb,),
-            )
-            .await
-            .db_context("read target databases")?;
-        if exists.is_none() {
-            return Err(FerryError::NotFound(format!(
-                "Database {tdb} does not exist in destination: run schema-copy first"
-            ))
-            .into());
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("Ctrl+C: finishing the current page, saving state");
+            flag.store(true, Ordering::SeqCst);
         }
-        let schema = closure::read_schema(&mut src, db).await?;
-        if schema.tables.is_empty() {
-            return Err(FerryError::NotFound(format!(
-                "database {db:?} has no tables on the source"
-            ))
-            .into());
+    });
+    stop
+}
+
+/// Which tables the command line and environment skip, force or take whole: parsed once
+/// so the per-table decisions read as the rules they are.
+struct Rules {
+    /// SKIP_TABLES.
+    skip: Vec<TablePattern>,
+    /// FORCE_MIGRATE_TABLES: all rows, no confirmation.
+    force_all_rows: Vec<TablePattern>,
+    /// --force-tables: re-migrate, even when completed or skipped.
+    force_tables: Vec<TablePattern>,
+    /// SKIP_LARGE_TABLES.
+    skip_large: bool,
+}
+
+impl Rules {
+    fn new(args: &Args) -> Rules {
+        Rules {
+            skip: parse_list(&args.skip_tables),
+            force_all_rows: parse_list(&args.force_migrate_tables),
+            force_tables: args
+                .force_tables
+                .iter()
+                .map(|s| TablePattern::parse(s.trim()))
+                .collect(),
+            skip_large: truthy(&args.skip_large_tables),
         }
-        let sel = closure::plan(&schema, db, &customers, &args.seed_user_ids);
-        plans.push((db.clone(), tdb, sel, schema));
-    }
-    if args.plan {
-        let mut out = std::io::stdout().lock();
-        for (db, tdb, sel, _) in &plans {
-            let _ = writeln!(out, "{db} → {tdb}");
-            for s in sel {
-                let rows = count(&mut src, db, &s.table.name, s.filter.as_deref()).await?;
-                let _ = writeln!(
-                    out,
-                    "  phase {:<2} {:<28} {:>10} rows  {}",
-                    s.phase.label(),
-                    s.table.name,
-                    rows,
-                    s.path
-                );
-            }
-        }
-        return Ok(Exit::Ok);
     }
 
-    // Triggers a crashed run set aside come back first.
-    restore_triggers(&mut dst, &files, &mut st).await?;
+    /// SKIP_TABLES names the table and --force-tables does not overrule it.
+    fn skips(&self, db: &str, t: &str) -> bool {
+        any_match(&self.skip, db, t) && !any_match(&self.force_tables, db, t)
+    }
+}
 
-    // Phase 0: routines the target lacks.
-    for (db, tdb, _, _) in &plans {
-        let routines: Vec<(String, String)> = src
+/// One database to migrate: its source and target names, the tables selected (in phase
+/// order) and the schema the selection and the parent/integrity checks are made from.
+struct DbPlan {
+    db: String,
+    tdb: String,
+    sel: Vec<Selected>,
+    schema: closure::Schema,
+}
+
+/// Checks that the target database exists and plans the source database's tables.
+async fn plan_database(
+    src: &mut Conn,
+    dst: &mut Conn,
+    args: &Args,
+    customers: &[i64],
+    db: &str,
+    tdb: String,
+) -> Result<DbPlan> {
+    let exists: Option<String> = dst
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (&tdb,),
+        )
+        .await
+        .db_context("read target databases")?;
+    if exists.is_none() {
+        return Err(FerryError::NotFound(format!(
+            "Database {tdb} does not exist in destination: run schema-copy first"
+        )));
+    }
+    let schema = closure::read_schema(src, db).await?;
+    if schema.tables.is_empty() {
+        return Err(FerryError::NotFound(format!(
+            "database {db:?} has no tables on the source"
+        )));
+    }
+    let sel = closure::plan(&schema, db, customers, &args.seed_user_ids);
+    Ok(DbPlan {
+        db: db.to_string(),
+        tdb,
+        sel,
+        schema,
+    })
+}
+
+/// `--plan`: each table's phase, row count and filter path.
+async fn print_plan(src: &mut Conn, plans: &[DbPlan]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for p in plans {
+        let _ = writeln!(out, "{} → {}", p.db, p.tdb);
+        for s in &p.sel {
+            let rows = count(src, &p.db, &s.table.name, s.filter.as_deref()).await?;
+            let _ = writeln!(
+                out,
+                "  phase {:<2} {:<28} {:>10} rows  {}",
+                s.phase.label(),
+                s.table.name,
+                rows,
+                s.path
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One selected table on its way through the run: where it comes from and goes, and what
+/// the state file said of it before this run. Carried as one value so the steps of a table
+/// (checks, copy, bookkeeping) share it without long parameter lists.
+struct TableJob<'a> {
+    db: &'a str,
+    tdb: &'a str,
+    sel: &'a Selected,
+    /// --force, or --force-tables names it.
+    forced: bool,
+    /// Its state-file entry from before this table started.
+    prior: Option<TableEntry>,
+}
+
+impl TableJob<'_> {
+    fn table(&self) -> &str {
+        &self.sel.table.name
+    }
+}
+
+/// The run once the plan is made: both connections, the state file, the report, and the
+/// tables migrated so far. The phases (routines, tables, parents, integrity) are its
+/// methods, so the state they share lives in one place instead of in every signature.
+struct Migration<'a> {
+    args: &'a Args,
+    rules: Rules,
+    src: Conn,
+    dst: Conn,
+    files: Files,
+    st: State,
+    report: RunReport,
+    /// Raised by Ctrl+C.
+    stop: Arc<AtomicBool>,
+    /// `(source db, target db, table)` of every table completed (this run or before).
+    migrated: Vec<(String, String, String)>,
+}
+
+impl Migration<'_> {
+    /// Phases 0, 1, 1B, 1C and 2, the parents, the integrity check and the report.
+    async fn run(mut self, plans: &[DbPlan]) -> Result<Exit> {
+        let dry_run = self.args.dry_run;
+        // Triggers a crashed run set aside come back first.
+        restore_triggers(&mut self.dst, &self.files, &mut self.st).await?;
+
+        // Phase 0: routines the target lacks.
+        for p in plans {
+            self.create_routines(p).await?;
+        }
+        if !dry_run {
+            self.files.save(&mut self.st)?;
+        }
+
+        // Phases 1, 1B, 1C, 2, table by table, with the target's triggers set aside.
+        if !dry_run {
+            let tdbs: Vec<String> = plans.iter().map(|p| p.tdb.clone()).collect();
+            suspend_triggers(&mut self.dst, &tdbs, &self.files, &mut self.st).await?;
+        }
+        if self.migrate_tables(plans).await? {
+            return self.interrupted().await;
+        }
+        if dry_run {
+            let code = self.report.finish();
+            self.emit()?;
+            return Ok(code);
+        }
+        self.close(plans).await
+    }
+
+    fn emit(&self) -> Result<()> {
+        self.report
+            .emit(self.args.common.quiet, self.args.common.report.as_deref())
+    }
+
+    /// Phase 0 for one database: creates the routines the target lacks.
+    async fn create_routines(&mut self, p: &DbPlan) -> Result<()> {
+        let (db, tdb) = (&p.db, &p.tdb);
+        let routines: Vec<(String, String)> = self
+            .src
             .exec("SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY 1, 2", (db,))
             .await
             .with_db_context(|| format!("list routines of {db}"))?;
-        let entry = st.databases.entry(db.clone()).or_default();
+        let entry = self.st.databases.entry(db.clone()).or_default();
         for (kind, name) in routines {
-            let have: Option<String> = dst
+            let have: Option<String> = self
+                .dst
                 .exec_first("SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_NAME = ? AND ROUTINE_TYPE = ?", (tdb, &name, &kind))
                 .await
                 .with_db_context(|| format!("read routines of {tdb}"))?;
@@ -287,10 +446,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 });
                 continue;
             }
-            if args.dry_run {
+            if self.args.dry_run {
                 continue;
             }
-            crate::schema_copy::create_routine(&mut src, &mut dst, db, tdb, &kind, &name).await?;
+            let object = ObjectKind::routine(&kind)?;
+            create_routine(&mut self.src, &mut self.dst, db, tdb, object, &name).await?;
             tracing::info!("phase 0: {kind} {tdb}.{name}");
             entry.routines.insert(
                 name,
@@ -301,300 +461,397 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 },
             );
         }
-    }
-    if !args.dry_run {
-        files.save(&mut st)?;
+        Ok(())
     }
 
-    // Phases 1, 1B, 1C, 2, table by table, with the target's triggers set aside.
-    if !args.dry_run {
-        let tdbs: Vec<String> = plans.iter().map(|p| p.1.clone()).collect();
-        suspend_triggers(&mut dst, &tdbs, &files, &mut st).await?;
+    /// Every selected table in plan order. Returns true when Ctrl+C stopped the run.
+    async fn migrate_tables(&mut self, plans: &[DbPlan]) -> Result<bool> {
+        for p in plans {
+            for s in &p.sel {
+                let t = &s.table.name;
+                let job = TableJob {
+                    db: &p.db,
+                    tdb: &p.tdb,
+                    sel: s,
+                    forced: self.args.force || any_match(&self.rules.force_tables, &p.db, t),
+                    prior: self
+                        .st
+                        .databases
+                        .get(&p.db)
+                        .and_then(|d| d.tables.get(t))
+                        .cloned(),
+                };
+                if self.migrate_table(&job).await? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
-    let mut interrupted = false;
-    let mut migrated_tables: Vec<(String, String, String)> = Vec::new();
-    'outer: for (db, tdb, sel, _) in &plans {
-        for s in sel {
-            let t = &s.table.name;
-            let forced = args.force || any_match(&force_tables, db, t);
-            let prior = st.databases.get(db).and_then(|d| d.tables.get(t)).cloned();
-            let mut stats = TableStats::new(&format!("{tdb}.{t}"));
-            if any_match(&skip, db, t) && !any_match(&force_tables, db, t) {
-                record_skip(&mut st, db, t, s, "skip_tables");
-                stats.skipped = 1;
-                report.tables.push(stats);
-                continue;
+
+    /// One table: skipped, already done, declined, counted (dry run) or copied. Returns
+    /// true when Ctrl+C stopped it.
+    async fn migrate_table(&mut self, job: &TableJob<'_>) -> Result<bool> {
+        let (db, tdb, t, s) = (job.db, job.tdb, job.table(), job.sel);
+        let mut stats = TableStats::new(&format!("{tdb}.{t}"));
+        if self.rules.skips(db, t) {
+            record_skip(&mut self.st, db, t, s, "skip_tables");
+            stats.skipped = 1;
+            self.report.tables.push(stats);
+            return Ok(false);
+        }
+        if let Some(p) = &job.prior {
+            if p.status == "completed" && !job.forced {
+                tracing::info!(
+                    "{db}.{t}: Already migrated [{} rows] (use --force to re-migrate)",
+                    p.rows
+                );
+                self.migrated
+                    .push((db.to_string(), tdb.to_string(), t.to_string()));
+                self.report.tables.push(stats);
+                return Ok(false);
             }
-            if let Some(p) = &prior {
-                if p.status == "completed" && !forced {
-                    tracing::info!(
-                        "{db}.{t}: Already migrated [{} rows] (use --force to re-migrate)",
-                        p.rows
-                    );
-                    migrated_tables.push((db.clone(), tdb.clone(), t.clone()));
-                    report.tables.push(stats);
-                    continue;
+        }
+        let all_rows = any_match(&self.rules.force_all_rows, db, t);
+        let filter = if all_rows { None } else { s.filter.clone() };
+        if s.phase == Phase::Two && !all_rows && !job.forced {
+            if let Some((r, n)) = self.declined(db, t).await? {
+                tracing::warn!("{db}.{t}: skipped ({r}: {n} rows > AUTO_CONFIRM_THRESHOLD {}; --yes or FORCE_MIGRATE_TABLES to migrate)", self.args.auto_confirm_threshold);
+                record_skip(&mut self.st, db, t, s, r);
+                stats.skipped = n;
+                self.report.tables.push(stats);
+                if !self.args.dry_run {
+                    self.files.save(&mut self.st)?;
                 }
+                return Ok(false);
             }
-            let all_rows = any_match(&force_all_rows, db, t);
-            let filter = if all_rows { None } else { s.filter.clone() };
-            if s.phase == Phase::Two && !all_rows && !forced {
-                let n = count(&mut src, db, t, None).await?;
-                if n > args.auto_confirm_threshold && !args.yes {
-                    let reason = if skip_large {
-                        Some("large_table")
-                    } else {
-                        match ask(&format!("{db}.{t} is a reference table with {n} rows (> {}). Migrate all rows? [y/N] ", args.auto_confirm_threshold)) {
-                            Some(a) if a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes") => None,
-                            Some(_) => Some("user_declined"),
-                            None => Some("no_terminal"),
-                        }
-                    };
-                    if let Some(r) = reason {
-                        tracing::warn!("{db}.{t}: skipped ({r}: {n} rows > AUTO_CONFIRM_THRESHOLD {}; --yes or FORCE_MIGRATE_TABLES to migrate)", args.auto_confirm_threshold);
-                        record_skip(&mut st, db, t, s, r);
-                        stats.skipped = n;
-                        report.tables.push(stats);
-                        if !args.dry_run {
-                            files.save(&mut st)?;
-                        }
-                        continue;
-                    }
-                }
+        }
+        let started = std::time::Instant::now();
+        if self.args.dry_run {
+            stats.migrated = count(&mut self.src, db, t, filter.as_deref()).await?;
+            self.report.tables.push(stats);
+            return Ok(false);
+        }
+        let interrupted = self.copy_rows(job, filter.as_deref(), &mut stats).await?;
+        stats.duration_secs = started.elapsed().as_secs_f64();
+        if stats.duration_secs > 0.0 {
+            stats.rows_per_sec = stats.migrated as f64 / stats.duration_secs;
+        }
+        self.report.tables.push(stats);
+        Ok(interrupted)
+    }
+
+    /// A reference table above AUTO_CONFIRM_THRESHOLD is left out unless --yes or the
+    /// user says so: Some((reason, rows)) when it is.
+    async fn declined(&mut self, db: &str, t: &str) -> Result<Option<(&'static str, u64)>> {
+        let n = count(&mut self.src, db, t, None).await?;
+        if n <= self.args.auto_confirm_threshold || self.args.yes {
+            return Ok(None);
+        }
+        let reason = if self.rules.skip_large {
+            Some("large_table")
+        } else {
+            match ask(&format!(
+                "{db}.{t} is a reference table with {n} rows (> {}). Migrate all rows? [y/N] ",
+                self.args.auto_confirm_threshold
+            )) {
+                Some(a) if a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes") => None,
+                Some(_) => Some("user_declined"),
+                None => Some("no_terminal"),
             }
-            let started = std::time::Instant::now();
-            if args.dry_run {
-                stats.migrated = count(&mut src, db, t, filter.as_deref()).await?;
-                report.tables.push(stats);
-                continue;
+        };
+        Ok(reason.map(|r| (r, n)))
+    }
+
+    /// Copies one table's rows (resuming after the last committed page of an interrupted
+    /// run) and records the outcome in the state file. On failure the table is marked
+    /// failed and the triggers come back before the error is returned. Returns true when
+    /// Ctrl+C stopped the copy.
+    async fn copy_rows(
+        &mut self,
+        job: &TableJob<'_>,
+        filter: Option<&str>,
+        stats: &mut TableStats,
+    ) -> Result<bool> {
+        let (db, tdb, t, s) = (job.db, job.tdb, job.table(), job.sel);
+        let resume = job
+            .prior
+            .as_ref()
+            .filter(|p| p.status == "in_progress" && !job.forced);
+        let empty_now = is_empty(&mut self.dst, tdb, t).await?;
+        let empty_at_start = match &job.prior {
+            Some(p) if p.status == "in_progress" || (p.status == "completed" && job.forced) => {
+                p.empty_at_start
             }
-            let resume = prior
-                .as_ref()
-                .filter(|p| p.status == "in_progress" && !forced);
-            let empty_now = is_empty(&mut dst, tdb, t).await?;
-            let empty_at_start = match &prior {
-                Some(p) if p.status == "in_progress" || (p.status == "completed" && forced) => {
-                    p.empty_at_start
-                }
-                _ => empty_now,
-            };
-            let base_rows = resume.map_or(0, |p| p.rows);
-            {
-                let e = st.table_mut(db, t);
-                e.status = "in_progress".into();
-                e.phase = s.phase.label().into();
-                e.key = s.table.primary_key.clone();
-                e.empty_at_start = empty_at_start;
-                e.target_db = tdb.clone();
-                e.timestamp = state::now();
-                if !e.key.is_empty() || base_rows == 0 {
-                    e.rows = base_rows;
-                }
-            }
-            files.save(&mut st)?;
-            let journal = files.journal_of(tdb, t);
-            let spec = Spec {
-                src_db: db,
-                dst_db: tdb,
-                table: &s.table,
-                filter: filter.as_deref(),
-                page: args.batch_size.max(1),
-                after: resume.and_then(|p| p.last_key.clone()),
-                journal: Some(&journal),
-                check_existing: !empty_at_start,
-            };
-            let stop2 = stop.clone();
-            let files_ref = &files;
-            let mut st_ref = st.clone();
-            let mut progress = Progress::new(
-                &format!("phase {} {tdb}.{t}", s.phase.label()),
-                None,
-                args.common.quiet,
-            );
-            progress.set_position(base_rows);
-            let mut shown = 0u64;
-            let res = copy::copy_table(&mut src, &mut dst, spec, |n, last| {
-                progress.inc(n.saturating_sub(shown));
-                shown = n;
-                if let Some(e) = st_ref
-                    .databases
-                    .get_mut(db)
-                    .and_then(|d| d.tables.get_mut(t))
-                {
-                    e.rows = base_rows + n;
-                    e.last_key = last.clone();
-                    e.timestamp = state::now();
-                }
-                // Counts committed pages only, so a crash test can aim at one table.
-                ferry_shared::checkpoint::crash_hook("customer-filter");
-                files_ref.save(&mut st_ref)?;
-                Ok(!stop2.load(Ordering::SeqCst))
-            })
-            .await;
-            progress.finish();
-            st = st_ref;
-            let e = st.table_mut(db, t);
-            match res {
-                Ok((n, finished)) => {
-                    e.rows = base_rows + n;
-                    stats.migrated = n;
-                    if finished {
-                        e.status = "completed".into();
-                        e.last_key = None;
-                        e.reason = None;
-                        migrated_tables.push((db.clone(), tdb.clone(), t.clone()));
-                        tracing::info!("phase {} {tdb}.{t}: {n} rows", s.phase.label());
-                    } else {
-                        interrupted = true;
-                    }
-                }
-                Err(err) => {
-                    e.status = "failed".into();
-                    e.reason = Some(err.to_string());
-                    files.save(&mut st)?;
-                    if let Err(r) = restore_triggers(&mut dst, &files, &mut st).await {
-                        tracing::error!("{r}");
-                    }
-                    return Err(err.into());
-                }
-            }
+            _ => empty_now,
+        };
+        let base_rows = resume.map_or(0, |p| p.rows);
+        {
+            let e = self.st.table_mut(db, t);
+            e.status = "in_progress".into();
+            e.phase = s.phase.label().into();
+            e.key = s.table.primary_key.clone();
+            e.empty_at_start = empty_at_start;
+            e.target_db = tdb.to_string();
             e.timestamp = state::now();
+            if !e.key.is_empty() || base_rows == 0 {
+                e.rows = base_rows;
+            }
+        }
+        self.files.save(&mut self.st)?;
+        let journal = self.files.journal_of(tdb, t);
+        let spec = Spec {
+            src_db: db,
+            dst_db: tdb,
+            table: &s.table,
+            filter,
+            page: self.args.batch_size.max(1),
+            after: resume.and_then(|p| p.last_key.clone()),
+            journal: Some(&journal),
+            check_existing: !empty_at_start,
+        };
+        let res = self.copy_pages(job, spec, base_rows).await;
+        let mut interrupted = false;
+        let e = self.st.table_mut(db, t);
+        match res {
+            Ok((n, finished)) => {
+                e.rows = base_rows + n;
+                stats.migrated = n;
+                if finished {
+                    e.status = "completed".into();
+                    e.last_key = None;
+                    e.reason = None;
+                    self.migrated
+                        .push((db.to_string(), tdb.to_string(), t.to_string()));
+                    tracing::info!("phase {} {tdb}.{t}: {n} rows", s.phase.label());
+                } else {
+                    interrupted = true;
+                }
+            }
+            Err(err) => {
+                e.status = "failed".into();
+                e.reason = Some(err.to_string());
+                self.files.save(&mut self.st)?;
+                if let Err(r) = restore_triggers(&mut self.dst, &self.files, &mut self.st).await {
+                    tracing::error!("{r}");
+                }
+                return Err(err);
+            }
+        }
+        e.timestamp = state::now();
+        self.files.save(&mut self.st)?;
+        Ok(interrupted)
+    }
+
+    /// The page loop of one table, with a progress bar; the state file is saved after
+    /// every committed page so a crash resumes after it.
+    async fn copy_pages(
+        &mut self,
+        job: &TableJob<'_>,
+        spec: Spec<'_>,
+        base_rows: u64,
+    ) -> Result<(u64, bool)> {
+        let (db, tdb, t) = (job.db, job.tdb, job.table());
+        let stop = self.stop.clone();
+        let files = &self.files;
+        let mut st = self.st.clone();
+        let mut progress = Progress::new(
+            &format!("phase {} {tdb}.{t}", job.sel.phase.label()),
+            None,
+            self.args.common.quiet,
+        );
+        progress.set_position(base_rows);
+        let mut shown = 0u64;
+        let res = copy::copy_table(&mut self.src, &mut self.dst, spec, |n, last| {
+            progress.inc(n.saturating_sub(shown));
+            shown = n;
+            if let Some(e) = st.databases.get_mut(db).and_then(|d| d.tables.get_mut(t)) {
+                e.rows = base_rows + n;
+                e.last_key = last.clone();
+                e.timestamp = state::now();
+            }
+            // Counts committed pages only, so a crash test can aim at one table.
+            ferry_shared::checkpoint::crash_hook("customer-filter");
             files.save(&mut st)?;
-            stats.duration_secs = started.elapsed().as_secs_f64();
-            if stats.duration_secs > 0.0 {
-                stats.rows_per_sec = stats.migrated as f64 / stats.duration_secs;
-            }
-            report.tables.push(stats);
-            if interrupted {
-                break 'outer;
-            }
-        }
+            Ok(!stop.load(Ordering::SeqCst))
+        })
+        .await;
+        progress.finish();
+        self.st = st;
+        res
     }
-    if interrupted {
-        restore_triggers(&mut dst, &files, &mut st).await?;
-        report.fail(Exit::Failure);
-        report.emit(args.common.quiet, args.common.report.as_deref())?;
-        return Err(FerryError::Failed(format!(
+
+    /// Ctrl+C: the triggers come back, the report says so, and the error tells how to
+    /// continue.
+    async fn interrupted(mut self) -> Result<Exit> {
+        restore_triggers(&mut self.dst, &self.files, &mut self.st).await?;
+        self.report.fail(Exit::Failure);
+        self.emit()?;
+        Err(FerryError::Failed(format!(
             "interrupted by Ctrl+C; state saved in {}: run the same command to continue",
-            files.state.display()
-        ))
-        .into());
-    }
-    if args.dry_run {
-        let code = report.finish();
-        report.emit(args.common.quiet, args.common.report.as_deref())?;
-        return Ok(code);
+            self.files.state.display()
+        )))
     }
 
-    // Parents of migrated rows, until nothing is missing.
-    let added = bring_parents(
-        &mut src,
-        &mut dst,
-        &plans,
-        &migrated_tables,
-        &files,
-        &mut st,
-        &mut report,
-    )
-    .await;
-    restore_triggers(&mut dst, &files, &mut st).await?;
-    let added = added?;
-    if added > 0 {
-        report.notes.push(format!(
-            "{added} parent rows brought along so no migrated row dangles"
-        ));
-    }
-    files.save(&mut st)?;
-    dst.query_drop("SET FOREIGN_KEY_CHECKS = 1")
-        .await
-        .db_context("enable foreign-key checks")?;
-    // Integrity: every foreign key of the migrated databases, on the target.
-    let orphans = integrity(&mut dst, &plans, &files).await?;
-    report
-        .notes
-        .push(format!("integrity check: {orphans} orphan rows"));
-    let mut code = report.finish();
-    if orphans > 0 {
-        report.status = "orphans".into();
-        code = Exit::Rejects;
-        report.exit_code = code.code();
-    }
-    report.emit(args.common.quiet, args.common.report.as_deref())?;
-    Ok(code)
-}
-
-/// Sets aside every trigger of the target databases: MariaDB cannot switch triggers off for
-/// a session, and a BEFORE INSERT trigger would change migrated rows. They are recorded in
-/// the state file first, so a crash cannot lose them.
-pub(crate) async fn suspend_triggers(
-    dst: &mut Conn,
-    tdbs: &[String],
-    files: &Files,
-    st: &mut State,
-) -> Result<()> {
-    for tdb in tdbs {
-        let names: Vec<String> = dst
-            .exec("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (tdb,))
+    /// After the tables: the parents migrated rows reference, the triggers back, foreign
+    /// keys checked again, the integrity check and the report.
+    async fn close(mut self, plans: &[DbPlan]) -> Result<Exit> {
+        // Parents of migrated rows, until nothing is missing.
+        let added = self.bring_parents(plans).await;
+        restore_triggers(&mut self.dst, &self.files, &mut self.st).await?;
+        let added = added?;
+        if added > 0 {
+            self.report.notes.push(format!(
+                "{added} parent rows brought along so no migrated row dangles"
+            ));
+        }
+        self.files.save(&mut self.st)?;
+        self.dst
+            .query_drop("SET FOREIGN_KEY_CHECKS = 1")
             .await
-            .with_db_context(|| format!("list triggers of {tdb}"))?;
-        for name in names {
-            dst.query_drop(format!("USE {}", q(tdb)))
-                .await
-                .with_db_context(|| format!("use {tdb}"))?;
-            let row: Option<mysql_async::Row> = dst
-                .query_first(format!("SHOW CREATE TRIGGER {}", q(&name)))
-                .await
-                .with_db_context(|| format!("read trigger {tdb}.{name}"))?;
-            let Some(row) = row else { continue };
-            let mode: Option<String> = row.get(1);
-            let ddl: Option<String> = row.get(2);
-            let t = state::SuspendedTrigger {
-                db: tdb.clone(),
-                name: name.clone(),
-                sql_mode: mode.unwrap_or_default(),
-                ddl: crate::schema_copy::strip_definer(&ddl.unwrap_or_default()),
-            };
-            if !st.suspended_triggers.contains(&t) {
-                st.suspended_triggers.push(t);
+            .db_context("enable foreign-key checks")?;
+        // Integrity: every foreign key of the migrated databases, on the target.
+        let orphans = integrity(&mut self.dst, plans, &self.files).await?;
+        self.report
+            .notes
+            .push(format!("integrity check: {orphans} orphan rows"));
+        let mut code = self.report.finish();
+        if orphans > 0 {
+            self.report.status = "orphans".into();
+            code = Exit::Rejects;
+            self.report.exit_code = code.code();
+        }
+        self.emit()?;
+        Ok(code)
+    }
+    /// Brings along parent rows that migrated rows reference but the target lacks (rule:
+    /// for every foreign key, declared or implicit, whose child table was migrated, the
+    /// referenced rows come from the source; repeated until a round adds nothing, so chains
+    /// of parents and self-references close). Journaled like every other insert.
+    async fn bring_parents(&mut self, plans: &[DbPlan]) -> Result<u64> {
+        let mut total = 0u64;
+        for _round in 0..100 {
+            let mut added = 0u64;
+            for p in plans {
+                for f in &p.schema.fks {
+                    added += self.parents_of(p, f).await?;
+                }
             }
-            files.save(st)?;
-            dst.query_drop(format!("DROP TRIGGER {}.{}", q(tdb), q(&name)))
-                .await
-                .with_db_context(|| format!("set trigger {tdb}.{name} aside"))?;
-            tracing::info!("trigger {tdb}.{name} set aside during the load");
+            total += added;
+            if added == 0 {
+                break;
+            }
         }
+        Ok(total)
     }
-    Ok(())
-}
 
-/// Recreates the triggers set aside (this run's, or a crashed run's).
-pub(crate) async fn restore_triggers(dst: &mut Conn, files: &Files, st: &mut State) -> Result<()> {
-    while let Some(t) = st.suspended_triggers.first().cloned() {
-        let exists: Option<String> = dst
-            .exec_first("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ?", (&t.db, &t.name))
-            .await
-            .with_db_context(|| format!("read trigger {}.{}", t.db, t.name))?;
-        if exists.is_none() {
-            dst.query_drop(format!("USE {}", q(&t.db)))
-                .await
-                .with_db_context(|| format!("use {}", t.db))?;
-            dst.query_drop(format!(
-                "SET SESSION sql_mode = '{}'",
-                t.sql_mode.replace('\'', "''")
-            ))
-            .await
-            .db_context("set sql_mode")?;
-            let res = dst.query_drop(&t.ddl).await;
-            dst.query_drop("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'")
-                .await
-                .db_context("reset sql_mode")?;
-            res.with_db_context(|| format!("restore trigger {}.{}", t.db, t.name))?;
-            tracing::info!("trigger {}.{} restored", t.db, t.name);
+    /// One round for one foreign key: the referenced keys the target's child rows have
+    /// and its parent lacks, copied from the source in chunks of 1000.
+    async fn parents_of(&mut self, p: &DbPlan, f: &Fk) -> Result<u64> {
+        let (db, tdb) = (&p.db, &p.tdb);
+        if !self.migrated.iter().any(|m| &m.0 == db && m.2 == f.child) {
+            return Ok(0);
         }
-        st.suspended_triggers.remove(0);
-        files.save(st)?;
+        let Some(parent) = p.schema.tables.get(&f.parent) else {
+            return Ok(0);
+        };
+        // Referenced keys in the target's child rows that the target's parent lacks.
+        let sql = format!(
+            "SELECT DISTINCT {cols} FROM {tdb}.{child} c WHERE {notnull} AND NOT EXISTS \
+             (SELECT 1 FROM {tdb}.{parent} p WHERE {join})",
+            cols = f
+                .cols
+                .iter()
+                .map(|c| format!("c.{}", q(c)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            tdb = q(tdb),
+            child = q(&f.child),
+            parent = q(&f.parent),
+            notnull = f
+                .cols
+                .iter()
+                .map(|c| format!("c.{} IS NOT NULL", q(c)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            join = f
+                .cols
+                .iter()
+                .zip(&f.refs)
+                .map(|(c, r)| format!("p.{} = c.{}", q(r), q(c)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        );
+        let rows: Vec<mysql_async::Row> = self
+            .dst
+            .query(sql)
+            .await
+            .with_db_context(|| format!("find missing parents of {tdb}.{}", f.child))?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<Vec<Option<String>>> = rows
+            .iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.get::<Option<String>, _>(i).flatten())
+                    .collect()
+            })
+            .collect();
+        let mut added = 0u64;
+        for part in keys.chunks(1000) {
+            added += self.copy_parents(p, f, parent, part).await?;
+        }
+        Ok(added)
     }
-    Ok(())
+
+    /// Copies the parent rows with these keys and records them in the state file and the
+    /// report (as rows of the parent table).
+    async fn copy_parents(
+        &mut self,
+        p: &DbPlan,
+        f: &Fk,
+        parent: &Table,
+        part: &[Vec<Option<String>>],
+    ) -> Result<u64> {
+        let (db, tdb) = (&p.db, &p.tdb);
+        let list: Vec<String> = part.iter().map(|k| key_literal(k)).collect();
+        let filter = format!("{} IN ({})", closure::tuple(&f.refs), list.join(", "));
+        let journal = self.files.journal_of(tdb, &f.parent);
+        let spec = Spec {
+            src_db: db,
+            dst_db: tdb,
+            table: parent,
+            filter: Some(&filter),
+            page: 1_000_000,
+            after: None,
+            journal: Some(&journal),
+            check_existing: true,
+        };
+        let (n, _) = copy::copy_table(&mut self.src, &mut self.dst, spec, |_, _| Ok(true)).await?;
+        if n == 0 {
+            return Ok(0);
+        }
+        tracing::info!(
+            "{n} rows of {tdb}.{} brought along for {tdb}.{} ({})",
+            f.parent,
+            f.child,
+            f.cols.join(", ")
+        );
+        let e = self.st.table_mut(db, &f.parent);
+        e.rows += n;
+        e.parents_added += n;
+        e.key = parent.primary_key.clone();
+        e.target_db = tdb.clone();
+        if e.status.is_empty() || e.status == "skipped" {
+            e.status = "completed".into();
+        }
+        let label = format!("{tdb}.{}", f.parent);
+        if let Some(s) = self.report.tables.iter_mut().find(|s| s.table == label) {
+            s.migrated += n;
+        }
+        Ok(n)
+    }
 }
 
 fn record_skip(st: &mut State, db: &str, t: &str, s: &Selected, reason: &str) {
@@ -631,129 +888,9 @@ async fn is_empty(c: &mut Conn, db: &str, t: &str) -> Result<bool> {
     Ok(r.is_none())
 }
 
-/// Brings along parent rows that migrated rows reference but the target lacks (rule:
-/// for every foreign key, declared or implicit, whose child table was migrated, the
-/// referenced rows come from the source; repeated until a round adds nothing, so chains
-/// of parents and self-references close). Journaled like every other insert.
-async fn bring_parents(
-    src: &mut Conn,
-    dst: &mut Conn,
-    plans: &[(String, String, Vec<Selected>, closure::Schema)],
-    migrated: &[(String, String, String)],
-    files: &Files,
-    st: &mut State,
-    report: &mut RunReport,
-) -> Result<u64> {
-    let mut total = 0u64;
-    for _round in 0..100 {
-        let mut added = 0u64;
-        for (db, tdb, _, schema) in plans {
-            for f in &schema.fks {
-                if !migrated.iter().any(|m| &m.0 == db && m.2 == f.child) {
-                    continue;
-                }
-                let Some(parent) = schema.tables.get(&f.parent) else {
-                    continue;
-                };
-                // Referenced keys in the target's child rows that the target's parent lacks.
-                let sql = format!(
-                    "SELECT DISTINCT {cols} FROM {tdb}.{child} c WHERE {notnull} AND NOT EXISTS \
-                     (SELECT 1 FROM {tdb}.{parent} p WHERE {join})",
-                    cols = f
-                        .cols
-                        .iter()
-                        .map(|c| format!("c.{}", q(c)))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    tdb = q(tdb),
-                    child = q(&f.child),
-                    parent = q(&f.parent),
-                    notnull = f
-                        .cols
-                        .iter()
-                        .map(|c| format!("c.{} IS NOT NULL", q(c)))
-                        .collect::<Vec<_>>()
-                        .join(" AND "),
-                    join = f
-                        .cols
-                        .iter()
-                        .zip(&f.refs)
-                        .map(|(c, r)| format!("p.{} = c.{}", q(r), q(c)))
-                        .collect::<Vec<_>>()
-                        .join(" AND "),
-                );
-                let rows: Vec<mysql_async::Row> = dst
-                    .query(sql)
-                    .await
-                    .with_db_context(|| format!("find missing parents of {tdb}.{}", f.child))?;
-                if rows.is_empty() {
-                    continue;
-                }
-                let keys: Vec<Vec<Option<String>>> = rows
-                    .iter()
-                    .map(|r| {
-                        (0..r.len())
-                            .map(|i| r.get::<Option<String>, _>(i).flatten())
-                            .collect()
-                    })
-                    .collect();
-                for part in keys.chunks(1000) {
-                    let list: Vec<String> = part.iter().map(|k| key_literal(k)).collect();
-                    let filter = format!("{} IN ({})", closure::tuple(&f.refs), list.join(", "));
-                    let journal = files.journal_of(tdb, &f.parent);
-                    let spec = Spec {
-                        src_db: db,
-                        dst_db: tdb,
-                        table: parent,
-                        filter: Some(&filter),
-                        page: 1_000_000,
-                        after: None,
-                        journal: Some(&journal),
-                        check_existing: true,
-                    };
-                    let (n, _) = copy::copy_table(src, dst, spec, |_, _| Ok(true)).await?;
-                    if n > 0 {
-                        tracing::info!(
-                            "{n} rows of {tdb}.{} brought along for {tdb}.{} ({})",
-                            f.parent,
-                            f.child,
-                            f.cols.join(", ")
-                        );
-                        let e = st.table_mut(db, &f.parent);
-                        e.rows += n;
-                        e.parents_added += n;
-                        e.key = parent.primary_key.clone();
-                        e.target_db = tdb.clone();
-                        if e.status.is_empty() || e.status == "skipped" {
-                            e.status = "completed".into();
-                        }
-                        if let Some(s) = report
-                            .tables
-                            .iter_mut()
-                            .find(|s| s.table == format!("{tdb}.{}", f.parent))
-                        {
-                            s.migrated += n;
-                        }
-                    }
-                    added += n;
-                }
-            }
-        }
-        total += added;
-        if added == 0 {
-            break;
-        }
-    }
-    Ok(total)
-}
-
 /// Counts (and reports, up to 20 lines, all in `orphans_*.ndjson`) rows whose foreign key
 /// points at no row, for every declared or implicit foreign key of the migrated databases.
-async fn integrity(
-    dst: &mut Conn,
-    plans: &[(String, String, Vec<Selected>, closure::Schema)],
-    files: &Files,
-) -> Result<u64> {
+async fn integrity(dst: &mut Conn, plans: &[DbPlan], files: &Files) -> Result<u64> {
     let mut total = 0u64;
     let path = files.state.with_file_name(
         files
@@ -767,7 +904,8 @@ async fn integrity(
             .unwrap_or_else(|| "orphans.ndjson".into()),
     );
     let mut lines = Vec::new();
-    for (_, tdb, _, schema) in plans {
+    for p in plans {
+        let (tdb, schema) = (&p.tdb, &p.schema);
         for f in &schema.fks {
             let Some(child) = schema.tables.get(&f.child) else {
                 continue;

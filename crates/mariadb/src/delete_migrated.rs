@@ -4,7 +4,7 @@
 //! `delete_migrated_data.py`.
 
 use crate::servers::Servers;
-use crate::state::{Files, State};
+use crate::state::{Files, State, TableEntry};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::report::{RunReport, TableStats};
@@ -114,53 +114,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         tdbs.dedup();
         tdbs.sort();
         tdbs.dedup();
-        crate::customer_filter::suspend_triggers(&mut c, &tdbs, &files, &mut st).await?;
+        crate::triggers::suspend_triggers(&mut c, &tdbs, &files, &mut st).await?;
     }
     for (db, tdb, t) in &order {
         let Some(te) = st.databases.get(db).and_then(|d| d.tables.get(t)) else {
             continue;
         };
         let mut stats = TableStats::new(&format!("{tdb}.{t}"));
-        let rel = format!("{}.{}", q(tdb), q(t));
-        let mut statements: Vec<String> = Vec::new();
-        let journal = files.journal_of(tdb, t);
-        if te.key.is_empty() {
-            if te.empty_at_start && te.rows > 0 {
-                statements.push(format!("DELETE FROM {rel}"));
-            } else if te.rows > 0 {
-                report.notes.push(format!(
-                    "{tdb}.{t} has no primary key and had rows before the migration: its {} migrated rows cannot be told apart; left in place",
-                    te.rows
-                ));
-            }
-        } else if journal.exists() {
-            let f = fs_err::File::open(&journal)?;
-            let mut keys: Vec<String> = Vec::new();
-            let cols = crate::closure::tuple(&te.key);
-            for line in std::io::BufReader::new(f).lines() {
-                let line = line?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let k: Vec<Option<String>> = serde_json::from_str(&line).map_err(|e| {
-                    FerryError::Checkpoint(format!("journal {}: {e}", journal.display()))
-                })?;
-                keys.push(crate::copy::key_literal(&k));
-                if keys.len() == 1000 {
-                    statements.push(format!(
-                        "DELETE FROM {rel} WHERE {cols} IN ({})",
-                        keys.join(", ")
-                    ));
-                    keys.clear();
-                }
-            }
-            if !keys.is_empty() {
-                statements.push(format!(
-                    "DELETE FROM {rel} WHERE {cols} IN ({})",
-                    keys.join(", ")
-                ));
-            }
-        }
+        let statements = delete_statements(&files, tdb, t, te, &mut report)?;
         for sql in &statements {
             if args.dry_run {
                 let _ = writeln!(out, "{sql};");
@@ -173,6 +134,85 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         report.tables.push(stats);
     }
+    drop_routines(&mut c, &st, args.dry_run, &mut out).await?;
+    if !args.dry_run {
+        crate::triggers::restore_triggers(&mut c, &files, &mut st).await?;
+        c.query_drop("SET FOREIGN_KEY_CHECKS = 1")
+            .await
+            .db_context("enable foreign-key checks")?;
+        let aside = put_aside(&files)?;
+        report
+            .notes
+            .push(format!("state and journal kept as {}", aside.display()));
+    }
+    let code = report.finish();
+    report.emit(args.common.quiet, args.common.report.as_deref())?;
+    Ok(code)
+}
+
+/// The DELETE statements that remove one table's migrated rows: by the journal's keys
+/// (1000 a statement), or the whole table when it had no key and was empty before the
+/// migration. A keyless table that had rows is left alone, with a note saying why.
+fn delete_statements(
+    files: &Files,
+    tdb: &str,
+    t: &str,
+    te: &TableEntry,
+    report: &mut RunReport,
+) -> Result<Vec<String>> {
+    let rel = format!("{}.{}", q(tdb), q(t));
+    let mut statements: Vec<String> = Vec::new();
+    let journal = files.journal_of(tdb, t);
+    if te.key.is_empty() {
+        if te.empty_at_start && te.rows > 0 {
+            statements.push(format!("DELETE FROM {rel}"));
+        } else if te.rows > 0 {
+            report.notes.push(format!(
+                "{tdb}.{t} has no primary key and had rows before the migration: its {} migrated rows cannot be told apart; left in place",
+                te.rows
+            ));
+        }
+        return Ok(statements);
+    }
+    if !journal.exists() {
+        return Ok(statements);
+    }
+    let f = fs_err::File::open(&journal)?;
+    let mut keys: Vec<String> = Vec::new();
+    let cols = crate::closure::tuple(&te.key);
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let k: Vec<Option<String>> = serde_json::from_str(&line)
+            .map_err(|e| FerryError::Checkpoint(format!("journal {}: {e}", journal.display())))?;
+        keys.push(crate::copy::key_literal(&k));
+        if keys.len() == 1000 {
+            statements.push(format!(
+                "DELETE FROM {rel} WHERE {cols} IN ({})",
+                keys.join(", ")
+            ));
+            keys.clear();
+        }
+    }
+    if !keys.is_empty() {
+        statements.push(format!(
+            "DELETE FROM {rel} WHERE {cols} IN ({})",
+            keys.join(", ")
+        ));
+    }
+    Ok(statements)
+}
+
+/// Drops the routines that phase 0 created (status `completed`), not those that were
+/// there before; in a dry run, prints the statements.
+async fn drop_routines(
+    c: &mut Conn,
+    st: &State,
+    dry_run: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     for (db, e) in &st.databases {
         for (name, r) in &e.routines {
             if r.status != "completed" {
@@ -184,7 +224,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 .find(|t| !t.target_db.is_empty())
                 .map_or(db.as_str(), |t| t.target_db.as_str());
             let sql = format!("DROP {} IF EXISTS {}.{}", r.kind, q(tdb), q(name));
-            if args.dry_run {
+            if dry_run {
                 let _ = writeln!(out, "{sql};");
             } else {
                 c.query_drop(&sql)
@@ -193,31 +233,25 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             }
         }
     }
-    if !args.dry_run {
-        crate::customer_filter::restore_triggers(&mut c, &files, &mut st).await?;
-        c.query_drop("SET FOREIGN_KEY_CHECKS = 1")
-            .await
-            .db_context("enable foreign-key checks")?;
-        // The migration is undone: its state and journal are kept aside, not reused.
-        let stamp = crate::state::now().replace(':', "");
-        let aside = files.state.with_extension(format!("deleted-{stamp}.json"));
-        fs_err::rename(&files.state, &aside)?;
-        if files.journal.exists() {
-            let j = files.journal.with_file_name(format!(
-                "{}.deleted-{stamp}",
-                files
-                    .journal
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
-            fs_err::rename(&files.journal, &j)?;
-        }
-        report
-            .notes
-            .push(format!("state and journal kept as {}", aside.display()));
+    Ok(())
+}
+
+/// The migration is undone: its state and journal are kept aside, not reused. Returns
+/// where the state file went.
+fn put_aside(files: &Files) -> Result<PathBuf> {
+    let stamp = crate::state::now().replace(':', "");
+    let aside = files.state.with_extension(format!("deleted-{stamp}.json"));
+    fs_err::rename(&files.state, &aside)?;
+    if files.journal.exists() {
+        let j = files.journal.with_file_name(format!(
+            "{}.deleted-{stamp}",
+            files
+                .journal
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        fs_err::rename(&files.journal, &j)?;
     }
-    let code = report.finish();
-    report.emit(args.common.quiet, args.common.report.as_deref())?;
-    Ok(code)
+    Ok(aside)
 }

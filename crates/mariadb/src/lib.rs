@@ -13,3 +13,4 @@ pub mod delete_migrated;
 pub mod schema_copy;
 pub mod servers;
 pub mod state;
+pub mod triggers;

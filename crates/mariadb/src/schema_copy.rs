@@ -192,24 +192,11 @@ pub fn strip_definer(ddl: &str) -> String {
     let mut j = i + "DEFINER=".len();
     // user@host, each part backquoted (with `` inside) or bare, up to the next space.
     for part in 0..2 {
-        if b.get(j) == Some(&b'`') {
-            j += 1;
-            while j < b.len() {
-                if b[j] == b'`' {
-                    if b.get(j + 1) == Some(&b'`') {
-                        j += 2;
-                        continue;
-                    }
-                    j += 1;
-                    break;
-                }
-                j += 1;
-            }
+        j = if b.get(j) == Some(&b'`') {
+            end_of_quoted(b, j)
         } else {
-            while j < b.len() && b[j] != b'@' && b[j] != b' ' {
-                j += 1;
-            }
-        }
+            end_of_bare(b, j)
+        };
         if part == 0 && b.get(j) == Some(&b'@') {
             j += 1;
         } else {
@@ -220,6 +207,141 @@ pub fn strip_definer(ddl: &str) -> String {
         j += 1;
     }
     format!("{}{}", &ddl[..i], &ddl[j..])
+}
+
+/// The index after the backquoted name that opens at `j` (a doubled backquote is part of
+/// the name). Its own function so the definer scan stays shallow.
+fn end_of_quoted(b: &[u8], mut j: usize) -> usize {
+    j += 1;
+    while j < b.len() {
+        if b[j] == b'`' {
+            if b.get(j + 1) == Some(&b'`') {
+                j += 2;
+                continue;
+            }
+            return j + 1;
+        }
+        j += 1;
+    }
+    j
+}
+
+/// The index after the bare name that starts at `j`: it ends at `@` or a space.
+fn end_of_bare(b: &[u8], mut j: usize) -> usize {
+    while j < b.len() && b[j] != b'@' && b[j] != b' ' {
+        j += 1;
+    }
+    j
+}
+
+/// The kinds of object `SHOW CREATE` reads and `CREATE`/`DROP` write. An enum rather than
+/// a string so that a misspelt kind cannot reach the SQL, and so the column layout of each
+/// kind's `SHOW CREATE` answer is decided in one place instead of at every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A base table.
+    Table,
+    /// A view.
+    View,
+    /// A trigger.
+    Trigger,
+    /// A stored procedure.
+    Procedure,
+    /// A stored function.
+    Function,
+    /// A package specification (MariaDB's Oracle mode).
+    Package,
+    /// A package body (MariaDB's Oracle mode).
+    PackageBody,
+    /// A scheduled event.
+    Event,
+}
+
+impl ObjectKind {
+    /// The SQL keyword (`SHOW CREATE …`, `DROP …`): the generated SQL and messages embed
+    /// exactly this text.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ObjectKind::Table => "TABLE",
+            ObjectKind::View => "VIEW",
+            ObjectKind::Trigger => "TRIGGER",
+            ObjectKind::Procedure => "PROCEDURE",
+            ObjectKind::Function => "FUNCTION",
+            ObjectKind::Package => "PACKAGE",
+            ObjectKind::PackageBody => "PACKAGE BODY",
+            ObjectKind::Event => "EVENT",
+        }
+    }
+
+    /// The kind of a routine as `information_schema.ROUTINES.ROUTINE_TYPE` names it: the
+    /// one place where server text becomes a kind.
+    pub fn routine(routine_type: &str) -> Result<ObjectKind> {
+        match routine_type {
+            "PROCEDURE" => Ok(ObjectKind::Procedure),
+            "FUNCTION" => Ok(ObjectKind::Function),
+            "PACKAGE" => Ok(ObjectKind::Package),
+            "PACKAGE BODY" => Ok(ObjectKind::PackageBody),
+            other => Err(FerryError::Failed(format!(
+                "unknown routine type {other:?} in information_schema.ROUTINES"
+            ))),
+        }
+    }
+
+    /// The column of the `SHOW CREATE` answer that holds the DDL.
+    fn ddl_column(self) -> usize {
+        match self {
+            ObjectKind::Table | ObjectKind::View => 1,
+            ObjectKind::Event => 3,
+            _ => 2,
+        }
+    }
+
+    /// Whether `SHOW CREATE` gives the `sql_mode` (second column) the object was created
+    /// under: routines, triggers and events keep theirs, tables and views have none.
+    fn has_sql_mode(self) -> bool {
+        !matches!(self, ObjectKind::Table | ObjectKind::View)
+    }
+
+    /// The lower-case name the log and difference messages use ("table", "procedure").
+    fn label(self) -> String {
+        self.keyword().to_lowercase()
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+/// What to do with an object the target already has. One value instead of the pair
+/// "does the target database exist" / `--drop-existing`, whose four combinations only
+/// mean three things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// The target database is new (or this is a dry run): there is nothing to look at.
+    Absent,
+    /// Compare with the source and report differences (the default).
+    Compare,
+    /// Drop and recreate (`--drop-existing`).
+    Replace,
+}
+
+/// An object's definition as `SHOW CREATE` gives it.
+struct Created {
+    /// The DDL.
+    ddl: String,
+    /// The `sql_mode` it was created under (empty for tables and views).
+    sql_mode: String,
+}
+
+/// One object read from the source, ready to be created on the target: kept together so
+/// the copy takes one value, not five.
+struct SourceObject<'a> {
+    kind: ObjectKind,
+    name: &'a str,
+    ddl: &'a str,
+    sql_mode: &'a str,
 }
 
 struct Target<'a> {
@@ -250,35 +372,153 @@ impl Target<'_> {
     }
 }
 
+/// One source database being copied into its target database: the target connection, the
+/// names on both sides, what to do with objects already there, and the differences found
+/// so far. Every step (tables, foreign keys, routines, views, triggers) works on it, so
+/// none needs a long parameter list.
+struct DbCopy<'a> {
+    tgt: Target<'a>,
+    /// Source database.
+    db: &'a str,
+    /// Target database (after `--map`).
+    tdb: &'a str,
+    existing: Existing,
+    /// Differences found, reported as warnings once the database is done.
+    diffs: Vec<String>,
+}
+
+impl DbCopy<'_> {
+    /// The target's definition of an object, when the target may have it.
+    async fn on_target(&mut self, kind: ObjectKind, name: &str) -> Result<Option<Created>> {
+        if self.existing == Existing::Absent {
+            return Ok(None);
+        }
+        match self.tgt.conn.as_deref_mut() {
+            Some(c) => show_create(c, kind, self.tdb, name).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Creates the target database with the source's character set and collation, or notes
+    /// that the existing one has others.
+    async fn create_database(
+        &mut self,
+        cs: &str,
+        coll: &str,
+        existing: Option<&(String, String)>,
+    ) -> Result<()> {
+        let tdb = self.tdb;
+        match existing {
+            None => {
+                tracing::info!("creating database {tdb} ({cs}, {coll})");
+                let sql = format!(
+                    "CREATE DATABASE {} CHARACTER SET {cs} COLLATE {coll}",
+                    q(tdb)
+                );
+                if self.tgt.dry_run {
+                    let _ = writeln!(std::io::stdout().lock(), "{sql};\n");
+                } else if let Some(c) = self.tgt.conn.as_deref_mut() {
+                    c.query_drop(&sql)
+                        .await
+                        .with_db_context(|| format!("create database {tdb}"))?;
+                }
+            }
+            Some((tcs, tcoll)) if tcs != cs || tcoll != coll => {
+                self.diffs.push(format!(
+                    "database {tdb}: {tcs}/{tcoll} on the target, {cs}/{coll} on the source"
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Whether the target table already has foreign key `name`.
+    async fn has_foreign_key(&mut self, t: &str, name: &str) -> Result<bool> {
+        if self.existing == Existing::Absent {
+            return Ok(false);
+        }
+        let tdb = self.tdb;
+        let Some(c) = self.tgt.conn.as_deref_mut() else {
+            return Ok(false);
+        };
+        let have: Option<String> = c
+            .exec_first(
+                "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?",
+                (tdb, t, name),
+            )
+            .await
+            .with_db_context(|| format!("read foreign keys of {tdb}.{t}"))?;
+        Ok(have.is_some())
+    }
+}
+
 async fn show_create(
     c: &mut Conn,
-    what: &str,
+    kind: ObjectKind,
     db: &str,
     name: &str,
-    col: usize,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<Created>> {
     c.query_drop(format!("USE {}", q(db)))
         .await
         .with_db_context(|| format!("use {db}"))?;
     let row: Option<mysql_async::Row> = match c
-        .query_first(format!("SHOW CREATE {what} {}", q(name)))
+        .query_first(format!("SHOW CREATE {kind} {}", q(name)))
         .await
     {
         Ok(r) => r,
         // 1146 no such table, 1305 no such routine, 1360 no such trigger.
         Err(mysql_async::Error::Server(e)) if [1146, 1305, 1360, 1347].contains(&e.code) => None,
-        Err(e) => return Err(DbError::wrap(format!("SHOW CREATE {what} {db}.{name}"), e).into()),
+        Err(e) => return Err(DbError::wrap(format!("SHOW CREATE {kind} {db}.{name}"), e).into()),
     };
     Ok(row.and_then(|r| {
-        let ddl: Option<String> = r.get(col);
+        let ddl: Option<String> = r.get(kind.ddl_column());
         // sql_mode is the second column for routines and triggers.
-        let mode: Option<String> = if what == "TABLE" || what == "VIEW" {
-            Some(String::new())
-        } else {
+        let mode: Option<String> = if kind.has_sql_mode() {
             r.get(1)
+        } else {
+            Some(String::new())
         };
-        ddl.map(|d| (d, mode.unwrap_or_default()))
+        ddl.map(|d| Created {
+            ddl: d,
+            sql_mode: mode.unwrap_or_default(),
+        })
     }))
+}
+
+/// Why copying one database stopped. A view that cannot be created even after all the
+/// others keeps its name in front of the cause, as the tool has always reported it; every
+/// other error is passed on as it is.
+enum CopyError {
+    Ferry(FerryError),
+    View { view: String, source: FerryError },
+}
+
+impl From<FerryError> for CopyError {
+    fn from(e: FerryError) -> Self {
+        CopyError::Ferry(e)
+    }
+}
+
+impl CopyError {
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            CopyError::Ferry(e) => e.into(),
+            CopyError::View { view, source } => {
+                anyhow::Error::from(source).context(format!("view {view}"))
+            }
+        }
+    }
+}
+
+/// How many objects of each kind one database has, for the run's notes.
+struct Copied {
+    tables: usize,
+    foreign_keys: usize,
+    routines: usize,
+    views: usize,
+    triggers: usize,
+    diffs: Vec<String>,
 }
 
 /// Runs `schema-copy`.
@@ -299,221 +539,18 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         let tdb = mapped(&map, db).to_string();
         let mut stats = TableStats::new(&format!("{db} → {tdb}"));
         let started = std::time::Instant::now();
-        let (cs, coll): (String, String) = src
-            .exec_first(
-                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                (db,),
-            )
+        let copied = copy_database(&args, &mut src, &mut dst_conn, db, &tdb, &mut stats)
             .await
-            .with_db_context(|| format!("read database {db}"))?
-            .ok_or_else(|| FerryError::NotFound(format!("database {db:?} not found on the source")))?;
-        let existing: Option<(String, String)> = dst_conn
-            .exec_first(
-                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                (&tdb,),
-            )
-            .await
-            .with_db_context(|| format!("read database {tdb} on the target"))?;
-        let mut tgt = Target {
-            conn: Some(&mut dst_conn),
-            dry_run: args.dry_run,
-        };
-        let mut diffs: Vec<String> = Vec::new();
-        match &existing {
-            None => {
-                tracing::info!("creating database {tdb} ({cs}, {coll})");
-                let sql = format!(
-                    "CREATE DATABASE {} CHARACTER SET {cs} COLLATE {coll}",
-                    q(&tdb)
-                );
-                if args.dry_run {
-                    let _ = writeln!(std::io::stdout().lock(), "{sql};\n");
-                } else if let Some(c) = tgt.conn.as_deref_mut() {
-                    c.query_drop(&sql)
-                        .await
-                        .with_db_context(|| format!("create database {tdb}"))?;
-                }
-            }
-            Some((tcs, tcoll)) if tcs != &cs || tcoll != &coll => {
-                diffs.push(format!(
-                    "database {tdb}: {tcs}/{tcoll} on the target, {cs}/{coll} on the source"
-                ));
-            }
-            Some(_) => {}
-        }
-        let target_exists = existing.is_some() && !args.dry_run;
-        // Pass 1: tables without foreign keys.
-        let tables = names(&mut src, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", db, "list tables").await?;
-        let mut pass2: Vec<(String, SplitTable)> = Vec::new();
-        for t in &tables {
-            let (ddl, _) = show_create(&mut src, "TABLE", db, t, 1)
-                .await?
-                .ok_or_else(|| FerryError::NotFound(format!("table {db}.{t} vanished")))?;
-            let split = split_foreign_keys(&ddl);
-            let current = if target_exists {
-                match tgt.conn.as_deref_mut() {
-                    Some(c) => show_create(c, "TABLE", &tdb, t, 1).await?,
-                    None => None,
-                }
-            } else {
-                None
-            };
-            match current {
-                Some((have, _)) if !args.drop_existing => {
-                    let want = normalize(&ddl, db, &tdb);
-                    let have_n = normalize(&have, &tdb, &tdb);
-                    // Compare without foreign keys here; pass 2 adds missing ones.
-                    if split_foreign_keys(&want).create != split_foreign_keys(&have_n).create {
-                        diffs.push(format!(
-                            "table {tdb}.{t} differs:\n{}",
-                            line_diff(&want, &have_n)
-                        ));
-                    }
-                    stats.skipped += 1;
-                }
-                Some(_) => {
-                    tracing::info!("dropping and recreating {tdb}.{t}");
-                    tgt.exec(&tdb, "SET FOREIGN_KEY_CHECKS = 0").await?;
-                    tgt.exec(&tdb, &format!("DROP TABLE {}", q(t))).await?;
-                    tgt.exec(&tdb, &rename_db(&split.create, db, &tdb)).await?;
-                    stats.migrated += 1;
-                }
-                None => {
-                    tracing::info!("pass 1: {tdb}.{t}");
-                    tgt.exec(&tdb, &rename_db(&split.create, db, &tdb)).await?;
-                    stats.migrated += 1;
-                }
-            }
-            pass2.push((t.clone(), split));
-        }
-        // Pass 2: foreign keys that the target lacks.
-        for (t, split) in &pass2 {
-            for (name, clause) in &split.foreign_keys {
-                let have: Option<String> = if args.dry_run || existing.is_none() {
-                    None
-                } else {
-                    match tgt.conn.as_deref_mut() {
-                        Some(c) => c
-                            .exec_first(
-                                "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?",
-                                (&tdb, t, name),
-                            )
-                            .await
-                            .with_db_context(|| format!("read foreign keys of {tdb}.{t}"))?,
-                        None => None,
-                    }
-                };
-                if have.is_none() {
-                    tracing::info!("pass 2: {tdb}.{t} {name}");
-                    tgt.exec(
-                        &tdb,
-                        &format!("ALTER TABLE {} ADD {}", q(t), rename_db(clause, db, &tdb)),
-                    )
-                    .await?;
-                }
-            }
-        }
-        // Routines, then views, then triggers.
-        let routines: Vec<(String, String)> = src
-            .exec(
-                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
-                (db,),
-            )
-            .await
-            .with_db_context(|| format!("list routines of {db}"))?;
-        for (kind, name) in &routines {
-            let col = 2;
-            let Some((ddl, mode)) = show_create(&mut src, kind, db, name, col).await? else {
-                continue;
-            };
-            copy_object(
-                &mut tgt,
-                &tdb,
-                db,
-                kind,
-                name,
-                &ddl,
-                &mode,
-                target_exists,
-                args.drop_existing,
-                &mut diffs,
-                col,
-            )
-            .await?;
-        }
-        let views = names(&mut src, "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", db, "list views").await?;
-        let mut pending: Vec<(String, String)> = Vec::new();
-        for v in &views {
-            if let Some((ddl, _)) = show_create(&mut src, "VIEW", db, v, 1).await? {
-                pending.push((v.clone(), ddl));
-            }
-        }
-        // Views over views: retry the failures while each round creates at least one.
-        loop {
-            let mut failed = Vec::new();
-            let before = pending.len();
-            for (v, ddl) in pending {
-                match copy_object(
-                    &mut tgt,
-                    &tdb,
-                    db,
-                    "VIEW",
-                    &v,
-                    &ddl,
-                    "",
-                    target_exists,
-                    args.drop_existing,
-                    &mut diffs,
-                    1,
-                )
-                .await
-                {
-                    Ok(()) => {}
-                    Err(e) => failed.push((v, ddl, e)),
-                }
-            }
-            if failed.is_empty() {
-                break;
-            }
-            if failed.len() == before {
-                let (v, _, e) = failed.remove(0);
-                return Err(anyhow::Error::from(e).context(format!("view {tdb}.{v}")));
-            }
-            pending = failed.into_iter().map(|(v, d, _)| (v, d)).collect();
-        }
-        let triggers = names(&mut src, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", db, "list triggers").await?;
-        for name in &triggers {
-            let Some((ddl, mode)) = show_create(&mut src, "TRIGGER", db, name, 2).await? else {
-                continue;
-            };
-            copy_object(
-                &mut tgt,
-                &tdb,
-                db,
-                "TRIGGER",
-                name,
-                &ddl,
-                &mode,
-                target_exists,
-                args.drop_existing,
-                &mut diffs,
-                2,
-            )
-            .await?;
-        }
+            .map_err(CopyError::into_anyhow)?;
         report.notes.push(format!(
             "{db} → {tdb}: {} tables, {} foreign keys, {} routines, {} views, {} triggers",
-            tables.len(),
-            pass2.iter().map(|p| p.1.foreign_keys.len()).sum::<usize>(),
-            routines.len(),
-            views.len(),
-            triggers.len()
+            copied.tables, copied.foreign_keys, copied.routines, copied.views, copied.triggers
         ));
-        for d in &diffs {
+        for d in &copied.diffs {
             tracing::warn!("{d}");
         }
-        differences += diffs.len() as u64;
-        stats.errors = diffs.len() as u64;
+        differences += copied.diffs.len() as u64;
+        stats.errors = copied.diffs.len() as u64;
         stats.duration_secs = started.elapsed().as_secs_f64();
         report.tables.push(stats);
     }
@@ -533,54 +570,263 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(code)
 }
 
-/// Creates a routine, view or trigger on the target, or compares it with the one there.
-#[allow(clippy::too_many_arguments)]
-async fn copy_object(
-    tgt: &mut Target<'_>,
-    tdb: &str,
+/// Copies one database: the database itself, then its tables (pass 1), foreign keys
+/// (pass 2), routines, views and triggers, in the order the module comment gives.
+async fn copy_database(
+    args: &Args,
+    src: &mut Conn,
+    dst: &mut Conn,
     db: &str,
-    kind: &str,
-    name: &str,
-    ddl: &str,
-    mode: &str,
-    target_exists: bool,
-    drop_existing: bool,
-    diffs: &mut Vec<String>,
-    col: usize,
-) -> Result<()> {
-    let want = rename_db(&strip_definer(ddl), db, tdb);
-    let current = if target_exists {
-        match tgt.conn.as_deref_mut() {
-            Some(c) => show_create(c, kind, tdb, name, col).await?,
-            None => None,
-        }
+    tdb: &str,
+    stats: &mut TableStats,
+) -> std::result::Result<Copied, CopyError> {
+    let (cs, coll): (String, String) = src
+        .exec_first(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (db,),
+        )
+        .await
+        .with_db_context(|| format!("read database {db}"))?
+        .ok_or_else(|| FerryError::NotFound(format!("database {db:?} not found on the source")))?;
+    let existing: Option<(String, String)> = dst
+        .exec_first(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (tdb,),
+        )
+        .await
+        .with_db_context(|| format!("read database {tdb} on the target"))?;
+    let mode = if existing.is_none() || args.dry_run {
+        Existing::Absent
+    } else if args.drop_existing {
+        Existing::Replace
     } else {
-        None
+        Existing::Compare
     };
-    if let Some((have, _)) = &current {
-        if !drop_existing {
-            if strip_definer(have) != want {
-                diffs.push(format!(
+    let mut dc = DbCopy {
+        tgt: Target {
+            conn: Some(dst),
+            dry_run: args.dry_run,
+        },
+        db,
+        tdb,
+        existing: mode,
+        diffs: Vec::new(),
+    };
+    dc.create_database(&cs, &coll, existing.as_ref()).await?;
+    let pass2 = copy_tables(&mut dc, src, stats).await?;
+    add_foreign_keys(&mut dc, &pass2).await?;
+    // Routines, then views, then triggers.
+    let routines = copy_routines(&mut dc, src).await?;
+    let views = copy_views(&mut dc, src).await?;
+    let triggers = copy_triggers(&mut dc, src).await?;
+    Ok(Copied {
+        tables: pass2.len(),
+        foreign_keys: pass2.iter().map(|p| p.1.foreign_keys.len()).sum(),
+        routines,
+        views,
+        triggers,
+        diffs: dc.diffs,
+    })
+}
+
+/// Pass 1: every table without its foreign keys. Returns each table's split DDL for pass 2.
+async fn copy_tables(
+    dc: &mut DbCopy<'_>,
+    src: &mut Conn,
+    stats: &mut TableStats,
+) -> Result<Vec<(String, SplitTable)>> {
+    let tables = names(src, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", dc.db, "list tables").await?;
+    let mut pass2: Vec<(String, SplitTable)> = Vec::new();
+    for t in tables {
+        let split = copy_table(dc, src, &t, stats).await?;
+        pass2.push((t, split));
+    }
+    Ok(pass2)
+}
+
+/// Creates (or compares, or recreates) one table without its foreign keys.
+async fn copy_table(
+    dc: &mut DbCopy<'_>,
+    src: &mut Conn,
+    t: &str,
+    stats: &mut TableStats,
+) -> Result<SplitTable> {
+    let (db, tdb) = (dc.db, dc.tdb);
+    let ddl = show_create(src, ObjectKind::Table, db, t)
+        .await?
+        .ok_or_else(|| FerryError::NotFound(format!("table {db}.{t} vanished")))?
+        .ddl;
+    let split = split_foreign_keys(&ddl);
+    let current = dc.on_target(ObjectKind::Table, t).await?;
+    match current {
+        Some(have) if dc.existing != Existing::Replace => {
+            let want = normalize(&ddl, db, tdb);
+            let have_n = normalize(&have.ddl, tdb, tdb);
+            // Compare without foreign keys here; pass 2 adds missing ones.
+            if split_foreign_keys(&want).create != split_foreign_keys(&have_n).create {
+                dc.diffs.push(format!(
+                    "table {tdb}.{t} differs:\n{}",
+                    line_diff(&want, &have_n)
+                ));
+            }
+            stats.skipped += 1;
+        }
+        Some(_) => {
+            tracing::info!("dropping and recreating {tdb}.{t}");
+            dc.tgt.exec(tdb, "SET FOREIGN_KEY_CHECKS = 0").await?;
+            dc.tgt.exec(tdb, &format!("DROP TABLE {}", q(t))).await?;
+            dc.tgt.exec(tdb, &rename_db(&split.create, db, tdb)).await?;
+            stats.migrated += 1;
+        }
+        None => {
+            tracing::info!("pass 1: {tdb}.{t}");
+            dc.tgt.exec(tdb, &rename_db(&split.create, db, tdb)).await?;
+            stats.migrated += 1;
+        }
+    }
+    Ok(split)
+}
+
+/// Pass 2: the foreign keys that the target lacks, now that every table exists.
+async fn add_foreign_keys(dc: &mut DbCopy<'_>, pass2: &[(String, SplitTable)]) -> Result<()> {
+    let (db, tdb) = (dc.db, dc.tdb);
+    for (t, split) in pass2 {
+        for (name, clause) in &split.foreign_keys {
+            if dc.has_foreign_key(t, name).await? {
+                continue;
+            }
+            tracing::info!("pass 2: {tdb}.{t} {name}");
+            dc.tgt
+                .exec(
+                    tdb,
+                    &format!("ALTER TABLE {} ADD {}", q(t), rename_db(clause, db, tdb)),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Stored functions and procedures. Returns how many the source has.
+async fn copy_routines(dc: &mut DbCopy<'_>, src: &mut Conn) -> Result<usize> {
+    let db = dc.db;
+    let routines: Vec<(String, String)> = src
+        .exec(
+            "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
+            (db,),
+        )
+        .await
+        .with_db_context(|| format!("list routines of {db}"))?;
+    for (kind, name) in &routines {
+        let kind = ObjectKind::routine(kind)?;
+        let Some(def) = show_create(src, kind, db, name).await? else {
+            continue;
+        };
+        copy_object(dc, &SourceObject::new(kind, name, &def)).await?;
+    }
+    Ok(routines.len())
+}
+
+/// Views, in dependency order. Returns how many the source has.
+async fn copy_views(dc: &mut DbCopy<'_>, src: &mut Conn) -> std::result::Result<usize, CopyError> {
+    let db = dc.db;
+    let views = names(src, "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", db, "list views").await?;
+    let mut pending: Vec<(String, Created)> = Vec::new();
+    for v in &views {
+        if let Some(def) = show_create(src, ObjectKind::View, db, v).await? {
+            pending.push((v.clone(), def));
+        }
+    }
+    create_views(dc, pending).await?;
+    Ok(views.len())
+}
+
+/// Views over views: retries the failures while each round creates at least one; when a
+/// round creates none, the first failure stops the run.
+async fn create_views(
+    dc: &mut DbCopy<'_>,
+    mut pending: Vec<(String, Created)>,
+) -> std::result::Result<(), CopyError> {
+    loop {
+        let mut failed = Vec::new();
+        let before = pending.len();
+        for (v, def) in pending {
+            let obj = SourceObject::new(ObjectKind::View, &v, &def);
+            if let Err(e) = copy_object(dc, &obj).await {
+                failed.push((v, def, e));
+            }
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
+        if failed.len() == before {
+            let (v, _, e) = failed.remove(0);
+            return Err(CopyError::View {
+                view: format!("{}.{v}", dc.tdb),
+                source: e,
+            });
+        }
+        pending = failed.into_iter().map(|(v, d, _)| (v, d)).collect();
+    }
+}
+
+/// Triggers, last: they name their table and may call routines. Returns how many the
+/// source has.
+async fn copy_triggers(dc: &mut DbCopy<'_>, src: &mut Conn) -> Result<usize> {
+    let db = dc.db;
+    let triggers = names(src, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", db, "list triggers").await?;
+    for name in &triggers {
+        let Some(def) = show_create(src, ObjectKind::Trigger, db, name).await? else {
+            continue;
+        };
+        copy_object(dc, &SourceObject::new(ObjectKind::Trigger, name, &def)).await?;
+    }
+    Ok(triggers.len())
+}
+
+impl<'a> SourceObject<'a> {
+    fn new(kind: ObjectKind, name: &'a str, def: &'a Created) -> Self {
+        SourceObject {
+            kind,
+            name,
+            ddl: &def.ddl,
+            sql_mode: &def.sql_mode,
+        }
+    }
+}
+
+/// Creates a routine, view or trigger on the target, or compares it with the one there.
+async fn copy_object(dc: &mut DbCopy<'_>, obj: &SourceObject<'_>) -> Result<()> {
+    let (tdb, name, kind, mode) = (dc.tdb, obj.name, obj.kind, obj.sql_mode);
+    let want = rename_db(&strip_definer(obj.ddl), dc.db, tdb);
+    let current = dc.on_target(kind, name).await?;
+    if let Some(have) = &current {
+        if dc.existing != Existing::Replace {
+            if strip_definer(&have.ddl) != want {
+                dc.diffs.push(format!(
                     "{} {tdb}.{name} differs:\n{}",
-                    kind.to_lowercase(),
-                    line_diff(&want, &strip_definer(have))
+                    kind.label(),
+                    line_diff(&want, &strip_definer(&have.ddl))
                 ));
             }
             return Ok(());
         }
-        tgt.exec(tdb, &format!("DROP {kind} {}", q(name))).await?;
+        dc.tgt
+            .exec(tdb, &format!("DROP {kind} {}", q(name)))
+            .await?;
     }
-    tracing::info!("{}: {tdb}.{name}", kind.to_lowercase());
+    tracing::info!("{}: {tdb}.{name}", kind.label());
     if !mode.is_empty() {
-        tgt.exec(
-            tdb,
-            &format!("SET SESSION sql_mode = '{}'", mode.replace('\'', "''")),
-        )
-        .await?;
+        dc.tgt
+            .exec(
+                tdb,
+                &format!("SET SESSION sql_mode = '{}'", mode.replace('\'', "''")),
+            )
+            .await?;
     }
-    let res = tgt.exec(tdb, &want).await;
+    let res = dc.tgt.exec(tdb, &want).await;
     if !mode.is_empty() {
-        tgt.exec(tdb, "SET SESSION sql_mode = DEFAULT").await?;
+        dc.tgt.exec(tdb, "SET SESSION sql_mode = DEFAULT").await?;
     }
     res
 }
@@ -592,23 +838,25 @@ pub async fn create_routine(
     dst: &mut Conn,
     db: &str,
     tdb: &str,
-    kind: &str,
+    kind: ObjectKind,
     name: &str,
 ) -> Result<()> {
-    let Some((ddl, mode)) = show_create(src, kind, db, name, 2).await? else {
+    let Some(def) = show_create(src, kind, db, name).await? else {
         return Err(FerryError::NotFound(format!(
             "{kind} {db}.{name} vanished from the source"
         )));
     };
-    let mut tgt = Target {
-        conn: Some(dst),
-        dry_run: false,
+    let mut dc = DbCopy {
+        tgt: Target {
+            conn: Some(dst),
+            dry_run: false,
+        },
+        db,
+        tdb,
+        existing: Existing::Absent,
+        diffs: Vec::new(),
     };
-    let mut diffs = Vec::new();
-    copy_object(
-        &mut tgt, tdb, db, kind, name, &ddl, &mode, false, false, &mut diffs, 2,
-    )
-    .await
+    copy_object(&mut dc, &SourceObject::new(kind, name, &def)).await
 }
 
 /// The lines of `want` missing from `have` (`-`) and the other way (`+`).
@@ -649,6 +897,28 @@ mod tests {
             "CONSTRAINT `c``x` FOREIGN KEY (`b`) REFERENCES `other_copy`.`C` (`id`) ON DELETE CASCADE"
         );
         assert!(!normalize(ddl, "x", "x").contains("AUTO_INCREMENT=7"));
+    }
+
+    #[test]
+    fn object_kinds_keep_their_sql_keywords() {
+        for (text, kind) in [
+            ("PROCEDURE", ObjectKind::Procedure),
+            ("FUNCTION", ObjectKind::Function),
+            ("PACKAGE", ObjectKind::Package),
+            ("PACKAGE BODY", ObjectKind::PackageBody),
+        ] {
+            assert_eq!(ObjectKind::routine(text).unwrap(), kind);
+            assert_eq!(kind.keyword(), text);
+            assert_eq!(kind.to_string(), text);
+            assert_eq!(kind.ddl_column(), 2);
+            assert!(kind.has_sql_mode());
+        }
+        assert!(ObjectKind::routine("TABLE").is_err());
+        assert_eq!(ObjectKind::Table.keyword(), "TABLE");
+        assert_eq!(ObjectKind::View.label(), "view");
+        assert_eq!(ObjectKind::Trigger.ddl_column(), 2);
+        assert_eq!(ObjectKind::View.ddl_column(), 1);
+        assert!(!ObjectKind::Table.has_sql_mode());
     }
 
     #[test]
