@@ -90,15 +90,55 @@ pub(super) fn check_attrs(
     deleted: bool,
     out: &mut Vec<Violation>,
 ) {
-    let mut missing = Vec::new();
+    let mut c = AttrCheck {
+        m,
+        prefix,
+        deleted,
+        missing: Vec::new(),
+        out,
+    };
     for &(name, ty, req) in spec {
-        let path = format!("{prefix}{name}");
-        let required = req == Req::Yes || (req == Req::UnlessDeleted && !deleted);
+        c.attr(name, ty, req);
+    }
+    c.unnamed(spec);
+    c.report_missing();
+}
+
+/// One map being checked against its spec: the missing attributes are collected so that
+/// one violation names them all, after the type violations.
+struct AttrCheck<'a> {
+    m: &'a Map<String, Value>,
+    /// The path of the map (`address.`, `lines[0].`), prefixed to attribute names.
+    prefix: &'a str,
+    /// The item is soft-deleted (some attributes are then optional).
+    deleted: bool,
+    /// Paths of the required attributes absent or empty.
+    missing: Vec<String>,
+    out: &'a mut Vec<Violation>,
+}
+
+/// A type violation of the value `v` at `path`.
+fn bad_type(path: &str, v: &Value, what: &str) -> Violation {
+    Violation {
+        rule: Rule::Type,
+        attribute: path.to_string(),
+        value: Some(v.to_string()),
+        reason: format!("{path} {v} {what}"),
+    }
+}
+
+impl AttrCheck<'_> {
+    /// One attribute of the spec: present when required, of its DynamoDB type, and a
+    /// well-formed value of that type.
+    fn attr(&mut self, name: &str, ty: Ty, req: Req) {
+        let m = self.m;
+        let path = format!("{}{name}", self.prefix);
+        let required = req == Req::Yes || (req == Req::UnlessDeleted && !self.deleted);
         let Some(av) = m.get(name) else {
             if required {
-                missing.push(path);
+                self.missing.push(path);
             }
-            continue;
+            return;
         };
         let want = match ty {
             Ty::S | Ty::Uuid => "S",
@@ -108,7 +148,7 @@ pub(super) fn check_attrs(
             Ty::L => "L",
         };
         let Some((t, v)) = typed(av) else {
-            out.push(Violation {
+            self.out.push(Violation {
                 rule: Rule::Type,
                 attribute: path.clone(),
                 value: Some(av.to_string()),
@@ -116,98 +156,115 @@ pub(super) fn check_attrs(
                     "{path} {av} is not a DynamoDB attribute value, expected {{\"{want}\": …}}"
                 ),
             });
-            continue;
+            return;
         };
         if t != want {
-            out.push(Violation {
+            self.out.push(Violation {
                 rule: Rule::Type,
                 attribute: path.clone(),
                 value: Some(av.to_string()),
                 reason: format!("{path} has DynamoDB type {t}, expected {want}"),
             });
-            continue;
+            return;
         }
-        let bad = |what: String| Violation {
-            rule: Rule::Type,
-            attribute: path.clone(),
-            value: Some(v.to_string()),
-            reason: format!("{path} {v} {what}"),
-        };
         match ty {
-            Ty::S | Ty::Uuid => match v.as_str() {
-                None => out.push(bad("is not a string".into())),
-                Some("") if required => missing.push(path.clone()),
-                Some("") => out.push(Violation::new(
-                    Rule::Format,
-                    &path,
-                    Some(""),
-                    format!("{path} is an empty string; the design leaves empty values out (DynamoDB refuses them in index keys)"),
-                )),
-                Some(x) if ty == Ty::Uuid && uuid_of(m, name).is_none() => out.push(
-                    Violation::new(
-                        Rule::Type,
-                        &path,
-                        Some(x),
-                        format!("{path} {x:?} is not a UUID (lower-case, hyphenated)"),
-                    ),
-                ),
-                Some(_) => {}
-            },
-            Ty::N | Ty::Int => match v.as_str() {
-                None => out.push(bad("is not a string of decimal digits (DynamoDB numbers are text)".into())),
-                Some(x) if Dec::parse(x).is_none() => out.push(Violation::new(
-                    Rule::Type,
-                    &path,
-                    Some(x),
-                    format!("{path} {x:?} is not a decimal number (of at most 30 digits)"),
-                )),
-                Some(x) if ty == Ty::Int && x.trim().parse::<i64>().is_err() => out.push(
-                    Violation::new(
-                        Rule::Type,
-                        &path,
-                        Some(x),
-                        format!("{path} {x:?} is not an integer"),
-                    ),
-                ),
-                Some(_) => {}
-            },
+            Ty::S | Ty::Uuid => self.string(name, ty, &path, v, required),
+            Ty::N | Ty::Int => self.number(ty, &path, v),
             Ty::Bool => {
                 if !v.is_boolean() {
-                    out.push(bad("is not true or false".into()));
+                    self.out.push(bad_type(&path, v, "is not true or false"));
                 }
             }
             Ty::M => match v.as_object() {
-                None => out.push(bad("is not a map".into())),
+                None => self.out.push(bad_type(&path, v, "is not a map")),
                 Some(o) if name == "address" => {
-                    check_attrs(o, ADDRESS, &format!("{path}."), deleted, out)
+                    check_attrs(o, ADDRESS, &format!("{path}."), self.deleted, self.out)
                 }
                 Some(_) => {}
             },
             Ty::L => match v.as_array() {
-                None => out.push(bad("is not a list".into())),
-                Some(a) => {
-                    for (i, el) in a.iter().enumerate() {
-                        let p = format!("{path}[{i}]");
-                        match typed(el) {
-                            Some(("M", Value::Object(o))) => {
-                                check_attrs(o, SALE_LINE, &format!("{p}."), deleted, out)
-                            }
-                            _ => out.push(Violation {
-                                rule: Rule::Type,
-                                attribute: p.clone(),
-                                value: Some(el.to_string()),
-                                reason: format!("{p} is not a map (each sale line is {{\"M\": …}})"),
-                            }),
-                        }
-                    }
-                }
+                None => self.out.push(bad_type(&path, v, "is not a list")),
+                Some(a) => self.sale_lines(&path, a),
             },
         }
     }
-    for (k, av) in m {
-        if !spec.iter().any(|(name, ..)| name == k) {
+
+    /// An `S` value: a string, not empty, and a UUID where the spec says so.
+    fn string(&mut self, name: &str, ty: Ty, path: &str, v: &Value, required: bool) {
+        match v.as_str() {
+            None => self.out.push(bad_type(path, v, "is not a string")),
+            Some("") if required => self.missing.push(path.to_string()),
+            Some("") => self.out.push(Violation::new(
+                Rule::Format,
+                path,
+                Some(""),
+                format!("{path} is an empty string; the design leaves empty values out (DynamoDB refuses them in index keys)"),
+            )),
+            Some(x) if ty == Ty::Uuid && uuid_of(self.m, name).is_none() => {
+                self.out.push(Violation::new(
+                    Rule::Type,
+                    path,
+                    Some(x),
+                    format!("{path} {x:?} is not a UUID (lower-case, hyphenated)"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// An `N` value: text holding a decimal, and an integer where the spec says so.
+    fn number(&mut self, ty: Ty, path: &str, v: &Value) {
+        match v.as_str() {
+            None => self.out.push(bad_type(
+                path,
+                v,
+                "is not a string of decimal digits (DynamoDB numbers are text)",
+            )),
+            Some(x) if Dec::parse(x).is_none() => self.out.push(Violation::new(
+                Rule::Type,
+                path,
+                Some(x),
+                format!("{path} {x:?} is not a decimal number (of at most 30 digits)"),
+            )),
+            Some(x) if ty == Ty::Int && x.trim().parse::<i64>().is_err() => {
+                self.out.push(Violation::new(
+                    Rule::Type,
+                    path,
+                    Some(x),
+                    format!("{path} {x:?} is not an integer"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The elements of a sale's `lines`: each a map checked against the line's spec.
+    fn sale_lines(&mut self, path: &str, a: &[Value]) {
+        for (i, el) in a.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            match typed(el) {
+                Some(("M", Value::Object(o))) => {
+                    check_attrs(o, SALE_LINE, &format!("{p}."), self.deleted, self.out)
+                }
+                _ => self.out.push(Violation {
+                    rule: Rule::Type,
+                    attribute: p.clone(),
+                    value: Some(el.to_string()),
+                    reason: format!("{p} is not a map (each sale line is {{\"M\": …}})"),
+                }),
+            }
+        }
+    }
+
+    /// Attributes the spec does not name are allowed, but must be well-formed to load.
+    fn unnamed(&mut self, spec: Spec) {
+        let prefix = self.prefix;
+        for (k, av) in self.m {
+            if spec.iter().any(|(name, ..)| name == k) {
+                continue;
+            }
             if let Err(why) = well_formed(av) {
-                out.push(Violation {
+                self.out.push(Violation {
                     rule: Rule::Type,
                     attribute: format!("{prefix}{k}"),
                     value: Some(av.to_string()),
@@ -216,7 +273,13 @@ pub(super) fn check_attrs(
             }
         }
     }
-    if !missing.is_empty() {
+
+    /// One violation naming every required attribute that is absent or empty.
+    fn report_missing(self) {
+        let missing = self.missing;
+        if missing.is_empty() {
+            return;
+        }
         let reason = if missing.len() == 1 {
             format!("required attribute {} is absent or empty", missing[0])
         } else {
@@ -225,7 +288,7 @@ pub(super) fn check_attrs(
                 missing.join(", ")
             )
         };
-        out.push(Violation {
+        self.out.push(Violation {
             rule: Rule::Required,
             attribute: missing[0].clone(),
             value: None,

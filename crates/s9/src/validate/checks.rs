@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 fn is_deleted(m: &Map<String, Value>) -> bool {
     boolean(m, "isDeleted") == Some(true) || s(m, "status") == Some("DELETED")
 }
+
 fn business(reason: String, attr: &str, value: Option<&str>) -> Violation {
     Violation::new(Rule::BusinessRule, attr, value, reason)
 }
@@ -90,8 +91,12 @@ fn check_sale_business(m: &Map<String, Value>, status: Option<&str>, out: &mut V
             }
         }
     }
-    // Money, exactly: lineTotal = quantity × unitPrice; totalNet = Σ lineTotal to the cent;
-    // totalVat = Σ per-line VAT rounded to the cent; totalGross = totalNet + totalVat.
+    check_money(m, out);
+}
+
+/// Money, exactly: lineTotal = quantity × unitPrice; totalNet = Σ lineTotal to the cent;
+/// totalVat = Σ per-line VAT rounded to the cent; totalGross = totalNet + totalVat.
+fn check_money(m: &Map<String, Value>, out: &mut Vec<Violation>) {
     let lines = m
         .get("lines")
         .and_then(|l| l.get("L"))
@@ -102,62 +107,80 @@ fn check_sale_business(m: &Map<String, Value>, status: Option<&str>, out: &mut V
         scale: 2,
     };
     for (i, el) in lines.into_iter().flatten().enumerate() {
-        let Some(l) = el.get("M").and_then(Value::as_object) else {
+        let Some((t, r)) = check_line(i, el, out) else {
             sums_ok = false;
             continue;
         };
-        let raw = |k: &str| l.get(k).and_then(|v| v.get("N")).and_then(Value::as_str);
-        let (q, p, r, t) = (
-            n(l, "quantity"),
-            n(l, "unitPrice"),
-            n(l, "vatRate"),
-            n(l, "lineTotal"),
-        );
-        if let Some(q) = q.filter(|q| q.mantissa < 0) {
-            let a = format!("lines[{i}].quantity");
-            out.push(business(
-                format!("{a} {q} is negative"),
-                &a,
-                raw("quantity"),
-            ));
-        }
-        if let Some(r) = r {
-            let over = r
-                .checked_add(Dec {
-                    mantissa: -100,
-                    scale: 0,
-                })
-                .is_some_and(|d| d.mantissa > 0);
-            if r.mantissa < 0 || over {
-                let a = format!("lines[{i}].vatRate");
-                out.push(business(
-                    format!("{a} {r} is not a percentage between 0 and 100"),
-                    &a,
-                    raw("vatRate"),
-                ));
-            }
-        }
-        let (Some(q), Some(p), Some(r), Some(t)) = (q, p, r, t) else {
-            sums_ok = false;
-            continue;
-        };
-        let a = format!("lines[{i}].lineTotal");
-        match q.checked_mul(p) {
-            Some(x) if same(x, t) => {}
-            Some(x) => out.push(business(
-                format!("{a} {t} is not quantity × unitPrice = {}", x.normalized()),
-                &a,
-                raw("lineTotal"),
-            )),
-            None => out.push(business(
-                format!("{a} {t} cannot be checked: quantity × unitPrice overflows"),
-                &a,
-                raw("lineTotal"),
-            )),
-        }
         net = net.and_then(|s| s.checked_add(t));
         vat = vat.and_then(|s| s.checked_add(t.checked_mul(r)?.checked_mul(hundredth)?.round(2)));
     }
+    check_totals(m, net, vat, sums_ok, out);
+}
+
+/// One sale line's own rules (quantity, VAT rate, lineTotal). Returns its lineTotal and
+/// VAT rate for the sums, or `None` when the line cannot be summed.
+fn check_line(i: usize, el: &Value, out: &mut Vec<Violation>) -> Option<(Dec, Dec)> {
+    let l = el.get("M").and_then(Value::as_object)?;
+    let raw = |k: &str| l.get(k).and_then(|v| v.get("N")).and_then(Value::as_str);
+    let (q, p, r, t) = (
+        n(l, "quantity"),
+        n(l, "unitPrice"),
+        n(l, "vatRate"),
+        n(l, "lineTotal"),
+    );
+    if let Some(q) = q.filter(|q| q.mantissa < 0) {
+        let a = format!("lines[{i}].quantity");
+        out.push(business(
+            format!("{a} {q} is negative"),
+            &a,
+            raw("quantity"),
+        ));
+    }
+    if let Some(r) = r {
+        let over = r
+            .checked_add(Dec {
+                mantissa: -100,
+                scale: 0,
+            })
+            .is_some_and(|d| d.mantissa > 0);
+        if r.mantissa < 0 || over {
+            let a = format!("lines[{i}].vatRate");
+            out.push(business(
+                format!("{a} {r} is not a percentage between 0 and 100"),
+                &a,
+                raw("vatRate"),
+            ));
+        }
+    }
+    let (Some(q), Some(p), Some(r), Some(t)) = (q, p, r, t) else {
+        return None;
+    };
+    let a = format!("lines[{i}].lineTotal");
+    match q.checked_mul(p) {
+        Some(x) if same(x, t) => {}
+        Some(x) => out.push(business(
+            format!("{a} {t} is not quantity × unitPrice = {}", x.normalized()),
+            &a,
+            raw("lineTotal"),
+        )),
+        None => out.push(business(
+            format!("{a} {t} cannot be checked: quantity × unitPrice overflows"),
+            &a,
+            raw("lineTotal"),
+        )),
+    }
+    Some((t, r))
+}
+
+/// The sale's totals against the sums of its lines (`sums_ok`: every line could be
+/// summed) and against each other.
+fn check_totals(
+    m: &Map<String, Value>,
+    net: Option<Dec>,
+    vat: Option<Dec>,
+    sums_ok: bool,
+    out: &mut Vec<Violation>,
+) {
     let raw = |k: &str| m.get(k).and_then(|v| v.get("N")).and_then(Value::as_str);
     let (tn, tv, tg) = (n(m, "totalNet"), n(m, "totalVat"), n(m, "totalGross"));
     if sums_ok {

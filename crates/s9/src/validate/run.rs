@@ -176,9 +176,9 @@ impl Run<'_> {
     }
 }
 
-/// Runs `validate-s9`.
-pub fn run(args: Args) -> anyhow::Result<Exit> {
-    ferry_shared::logging::init(&args.common)?;
+/// The entities asked for (`selected`, in the fixed order) and those to read (`needed`):
+/// sales need the buyers and producers to check their references.
+fn entities(args: &Args) -> (Vec<Entity>, Vec<Entity>) {
     let all = [Entity::Buyers, Entity::Producers, Entity::Sales];
     let selected: Vec<Entity> = if args.entities.is_empty() {
         all.to_vec()
@@ -192,7 +192,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .into_iter()
         .filter(|e| selected.contains(e) || sales)
         .collect();
-    // Every input is checked before anything is written, so a usage error leaves no trace.
+    (selected, needed)
+}
+
+/// Every input is checked before anything is written, so a usage error leaves no trace.
+fn check_inputs(args: &Args, selected: &[Entity], needed: &[Entity]) -> anyhow::Result<()> {
     if !args.input.is_dir() {
         return Err(FerryError::Usage(format!(
             "input folder {} does not exist (run the transforms first, or pass --input DIR)",
@@ -200,7 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         ))
         .into());
     }
-    for &e in &needed {
+    for &e in needed {
         let p = args.input.join(format!("{}.ndjson", e.name()));
         if !p.is_file() {
             let why = if selected.contains(&e) {
@@ -211,8 +215,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             return Err(FerryError::Usage(format!("{} is missing ({why})", p.display())).into());
         }
     }
-    // What an earlier run left must not pass for this run's result if this one stops
-    // half-way: its rejects, its report, and (unless a dry run) its validated files.
+    Ok(())
+}
+
+/// What an earlier run left must not pass for this run's result if this one stops
+/// half-way: its rejects, its report, and (unless a dry run) its validated files.
+fn remove_stale(args: &Args, selected: &[Entity]) -> anyhow::Result<()> {
     let mut stale = vec![args.rejects.clone(), args.report_file.clone()];
     if !args.dry_run {
         stale.extend(
@@ -224,6 +232,28 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     for p in stale.iter().filter(|p| p.is_file()) {
         fs_err::remove_file(p).context("remove the previous run's file")?;
     }
+    Ok(())
+}
+
+/// Sums over the entities validated.
+fn totals(entities: &BTreeMap<&'static str, EntityReport>) -> Totals {
+    let mut totals = Totals::default();
+    for r in entities.values() {
+        totals.total += r.total;
+        totals.valid += r.valid;
+        totals.invalid += r.invalid;
+        totals.rejected_by_transform += r.rejected_by_transform;
+        totals.source_records += r.source_records;
+    }
+    totals
+}
+
+/// Runs `validate-s9`.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    ferry_shared::logging::init(&args.common)?;
+    let (selected, needed) = entities(&args);
+    check_inputs(&args, &selected, &needed)?;
+    remove_stale(&args, &selected)?;
     let started = std::time::Instant::now();
     let mut report = RunReport::start("validate-s9");
     report.dry_run = args.dry_run;
@@ -270,14 +300,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         entities.insert(name, rep);
     }
     run.rejects.flush()?;
-    let mut totals = Totals::default();
-    for r in entities.values() {
-        totals.total += r.total;
-        totals.valid += r.valid;
-        totals.invalid += r.invalid;
-        totals.rejected_by_transform += r.rejected_by_transform;
-        totals.source_records += r.source_records;
-    }
+    let totals = totals(&entities);
     let invalid = totals.invalid;
     if invalid > 0 && args.continue_on_error {
         tracing::warn!(
