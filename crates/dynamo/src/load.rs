@@ -19,6 +19,9 @@ use crate::av::{item_from_json, json_item_size, SdkItem, MAX_ITEM_BYTES};
 use crate::client::{backoff, classify, code, db_error, message, DynamoArgs, Failure};
 use crate::table::{self, IndexSpec, KeySpec, TableSpec};
 use anyhow::Context;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use clap::Parser;
@@ -353,47 +356,125 @@ fn count(c: &mut BTreeMap<String, u64>, k: &str, n: u64) {
     *c.entry(k.to_string()).or_default() += n;
 }
 
-/// Sends one batch until every item is written or out of retries.
-async fn write_batch(
+/// What every writer task of a run shares. One value to clone into each spawned batch
+/// instead of four arguments threaded through the dispatcher and the retry loop.
+#[derive(Clone)]
+struct Writer {
     client: Client,
     table: Arc<str>,
     spec: Arc<KeySpec>,
-    batch: Batch,
     retry: Retry,
-) -> Result<Done, FerryError> {
+}
+
+/// A failed BatchWriteItem call, as the SDK returns it.
+type BatchWriteError = SdkError<BatchWriteItemError, HttpResponse>;
+
+/// What the retry loop does after one outcome: send `pending` again, or stop with what is
+/// settled so far.
+enum Step {
+    Again,
+    Stop,
+}
+
+/// The requests of an unprocessed or refused response, keyed as the input lines are.
+type Lines = HashMap<String, (u64, Vec<u8>)>;
+
+/// One batch's retry loop, as state plus one method per outcome of a BatchWriteItem call
+/// (success, unprocessed items, transient error, invalid request, fatal error), so each
+/// outcome reads on its own while the counters and rejects stay in one place.
+struct BatchWrite<'a> {
+    w: &'a Writer,
+    seq: u64,
+    end: (u64, u64),
+    /// The requests to send next.
+    pending: Vec<WriteRequest>,
+    /// The input lines of the items not yet settled, to reject or rebuild them.
+    lines: Lines,
+    written: u64,
+    attempt: u32,
+    counters: BTreeMap<String, u64>,
+    failed: Vec<Bad>,
+}
+
+/// Sends one batch until every item is written or out of retries.
+async fn write_batch(w: Writer, batch: Batch) -> Result<Done, FerryError> {
     let keys: Vec<String> = batch.entries.iter().map(|e| e.key.clone()).collect();
     let (seq, end) = (batch.seq, batch.end);
-    let mut counters = BTreeMap::new();
-    let mut failed = batch.bad;
-    if retry.dry_run {
+    if w.retry.dry_run {
         return Ok(Done {
             seq,
             written: batch.entries.len() as u64,
-            failed,
-            counters,
+            failed: batch.bad,
+            counters: BTreeMap::new(),
             keys,
             end,
         });
     }
-    let mut lines: HashMap<String, (u64, Vec<u8>)> = HashMap::with_capacity(batch.entries.len());
+    let mut lines: Lines = HashMap::with_capacity(batch.entries.len());
     let mut pending = Vec::with_capacity(batch.entries.len());
     for e in batch.entries {
         lines.insert(e.key, (e.line, e.raw));
         pending.push(put(e.item));
     }
-    let mut written = 0u64;
-    let mut attempt = 0u32;
-    let fail_all = |pending: &[WriteRequest],
-                    lines: &mut HashMap<String, (u64, Vec<u8>)>,
-                    failed: &mut Vec<Bad>,
-                    reason: &str| {
-        for w in pending {
-            let k = w
+    let mut bw = BatchWrite {
+        w: &w,
+        seq,
+        end,
+        pending,
+        lines,
+        written: 0,
+        attempt: 0,
+        counters: BTreeMap::new(),
+        failed: batch.bad,
+    };
+    bw.run().await?;
+    Ok(Done {
+        seq,
+        written: bw.written,
+        failed: bw.failed,
+        counters: bw.counters,
+        keys,
+        end,
+    })
+}
+
+impl BatchWrite<'_> {
+    /// Sends `pending` until nothing is left or an outcome says stop.
+    async fn run(&mut self) -> Result<(), FerryError> {
+        while !self.pending.is_empty() {
+            // The request is consumed by `send`; keep a copy only for a retry of the whole
+            // request (throttling), which is rare: rebuild it from the input lines then.
+            let sent = self.pending.len() as u64;
+            let res = self
+                .w
+                .client
+                .batch_write_item()
+                .request_items(self.w.table.to_string(), std::mem::take(&mut self.pending))
+                .send()
+                .await;
+            if !self.w.retry.delay.is_zero() {
+                tokio::time::sleep(self.w.retry.delay).await;
+            }
+            let step = match res {
+                Ok(out) => self.on_success(&out, sent).await,
+                Err(e) => self.on_error(e).await?,
+            };
+            if let Step::Stop = step {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rejects the items of `requests` whose lines are still unsettled, with `reason`.
+    fn fail_all(&mut self, requests: &[WriteRequest], reason: &str) {
+        for req in requests {
+            let k = req
                 .put_request()
-                .map(|p| key_of_item(&spec, p.item()))
+                .map(|p| key_of_item(&self.w.spec, p.item()))
                 .unwrap_or_default();
-            if let Some((line, raw)) = lines.remove(&k) {
-                failed.push(Bad {
+            if let Some((line, raw)) = self.lines.remove(&k) {
+                self.failed.push(Bad {
                     line,
                     raw,
                     column: None,
@@ -401,155 +482,159 @@ async fn write_batch(
                 });
             }
         }
-    };
-    while !pending.is_empty() {
-        // The request is consumed by `send`; keep a copy only for a retry of the whole
-        // request (throttling), which is rare: rebuild it from the input lines then.
-        let sent = pending.len() as u64;
-        let res = client
-            .batch_write_item()
-            .request_items(table.to_string(), std::mem::take(&mut pending))
-            .send()
-            .await;
-        if !retry.delay.is_zero() {
-            tokio::time::sleep(retry.delay).await;
+    }
+
+    /// The request went through: what DynamoDB did not process is retried.
+    async fn on_success(&mut self, out: &BatchWriteItemOutput, sent: u64) -> Step {
+        let unprocessed: Vec<WriteRequest> = out
+            .unprocessed_items()
+            .and_then(|m| m.get(self.w.table.as_ref()))
+            .cloned()
+            .unwrap_or_default();
+        let done = sent - unprocessed.len() as u64;
+        self.written += done;
+        // Lines of written items are settled.
+        if unprocessed.is_empty() {
+            self.lines.clear();
+            return Step::Again;
         }
-        match res {
-            Ok(out) => {
-                let unprocessed: Vec<WriteRequest> = out
-                    .unprocessed_items()
-                    .and_then(|m| m.get(table.as_ref()))
-                    .cloned()
-                    .unwrap_or_default();
-                let done = sent - unprocessed.len() as u64;
-                written += done;
-                // Lines of written items are settled.
-                if !unprocessed.is_empty() {
-                    let still: std::collections::HashSet<String> = unprocessed
-                        .iter()
-                        .filter_map(|w| w.put_request().map(|p| key_of_item(&spec, p.item())))
-                        .collect();
-                    lines.retain(|k, _| still.contains(k));
-                    attempt += 1;
-                    if attempt > retry.max {
-                        let reason = format!(
-                            "not written: still in UnprocessedItems after {} retries",
-                            retry.max
-                        );
-                        fail_all(&unprocessed, &mut lines, &mut failed, &reason);
-                        count(&mut counters, "gave_up_items", unprocessed.len() as u64);
-                        break;
-                    }
-                    count(
-                        &mut counters,
-                        "retried_unprocessed_items",
-                        unprocessed.len() as u64,
-                    );
-                    let wait = backoff(attempt, retry.base);
-                    log_retry(
-                        &table,
-                        seq,
-                        &format!("{} unprocessed items", unprocessed.len()),
-                        attempt,
-                        retry.max,
-                        wait,
-                    );
-                    tokio::time::sleep(wait).await;
-                    pending = unprocessed;
-                } else {
-                    lines.clear();
-                }
+        self.on_unprocessed(unprocessed).await
+    }
+
+    /// Some items came back in UnprocessedItems: back off and send them again, or reject
+    /// them when the retries are used up.
+    async fn on_unprocessed(&mut self, unprocessed: Vec<WriteRequest>) -> Step {
+        let still: std::collections::HashSet<String> = unprocessed
+            .iter()
+            .filter_map(|w| w.put_request().map(|p| key_of_item(&self.w.spec, p.item())))
+            .collect();
+        self.lines.retain(|k, _| still.contains(k));
+        let retry = self.w.retry;
+        self.attempt += 1;
+        if self.attempt > retry.max {
+            let reason = format!(
+                "not written: still in UnprocessedItems after {} retries",
+                retry.max
+            );
+            self.fail_all(&unprocessed, &reason);
+            count(
+                &mut self.counters,
+                "gave_up_items",
+                unprocessed.len() as u64,
+            );
+            return Step::Stop;
+        }
+        count(
+            &mut self.counters,
+            "retried_unprocessed_items",
+            unprocessed.len() as u64,
+        );
+        let wait = backoff(self.attempt, retry.base);
+        log_retry(
+            &self.w.table,
+            self.seq,
+            &format!("{} unprocessed items", unprocessed.len()),
+            self.attempt,
+            retry.max,
+            wait,
+        );
+        tokio::time::sleep(wait).await;
+        self.pending = unprocessed;
+        Step::Again
+    }
+
+    /// The request failed as a whole: its items are rebuilt from the input lines, then
+    /// retried, split up, rejected or the load stopped, as the kind of error says.
+    async fn on_error(&mut self, e: BatchWriteError) -> Result<Step, FerryError> {
+        let kind = classify(&e);
+        let why = message(&e);
+        // Rebuild the unsent requests from the lines still pending.
+        let rebuilt: Vec<WriteRequest> = self
+            .lines
+            .values()
+            .map(|(line, raw)| {
+                parse_line(&self.w.spec, *line, raw)
+                    .map(|(e, _)| put(e.item))
+                    .map_err(|b| FerryError::Failed(b.reason))
+            })
+            .collect::<Result<_, _>>()?;
+        match kind {
+            Failure::Transient => Ok(self.on_transient(&e, &why, rebuilt).await),
+            Failure::Invalid if rebuilt.len() > 1 => {
+                self.one_by_one(&why).await?;
+                Ok(Step::Stop)
             }
-            Err(e) => {
-                let kind = classify(&e);
-                let why = message(&e);
-                // Rebuild the unsent requests from the lines still pending.
-                let rebuilt: Vec<WriteRequest> = lines
-                    .values()
-                    .map(|(line, raw)| {
-                        parse_line(&spec, *line, raw)
-                            .map(|(e, _)| put(e.item))
-                            .map_err(|b| FerryError::Failed(b.reason))
-                    })
-                    .collect::<Result<_, _>>()?;
-                match kind {
-                    Failure::Transient => {
-                        count(&mut counters, &format!("error_{}", code(&e)), 1);
-                        attempt += 1;
-                        if attempt > retry.max {
-                            let reason = format!("not written after {} retries: {why}", retry.max);
-                            fail_all(&rebuilt, &mut lines, &mut failed, &reason);
-                            count(&mut counters, "gave_up_items", rebuilt.len() as u64);
-                            break;
-                        }
-                        count(&mut counters, "retried_requests", 1);
-                        let wait = backoff(attempt, retry.base);
-                        log_retry(&table, seq, &code(&e), attempt, retry.max, wait);
-                        tokio::time::sleep(wait).await;
-                        pending = rebuilt;
-                    }
-                    Failure::Invalid if rebuilt.len() > 1 => {
-                        // One item spoils the request: send them one by one to find it.
-                        tracing::debug!(
-                            "{table}: batch {seq}: {why}; sending its items one by one"
-                        );
-                        let mut rest: Vec<(u64, Vec<u8>)> = lines.drain().map(|(_, v)| v).collect();
-                        rest.sort_by_key(|(l, _)| *l);
-                        for (line, raw) in rest {
-                            let entry = match parse_line(&spec, line, &raw) {
-                                Ok((e, _)) => e,
-                                Err(b) => {
-                                    failed.push(b);
-                                    continue;
-                                }
-                            };
-                            let one = Batch {
-                                seq,
-                                entries: vec![entry],
-                                bad: Vec::new(),
-                                bytes: 0,
-                                end,
-                            };
-                            let d = Box::pin(write_batch(
-                                client.clone(),
-                                table.clone(),
-                                spec.clone(),
-                                one,
-                                retry,
-                            ))
-                            .await?;
-                            written += d.written;
-                            failed.extend(d.failed);
-                            for (k, v) in d.counters {
-                                count(&mut counters, &k, v);
-                            }
-                        }
-                        break;
-                    }
-                    Failure::Invalid => {
-                        fail_all(
-                            &rebuilt,
-                            &mut lines,
-                            &mut failed,
-                            &format!("refused by DynamoDB: {why}"),
-                        );
-                        break;
-                    }
-                    Failure::Fatal => {
-                        return Err(db_error(format!("BatchWriteItem {table}"), e));
-                    }
-                }
+            Failure::Invalid => {
+                self.fail_all(&rebuilt, &format!("refused by DynamoDB: {why}"));
+                Ok(Step::Stop)
             }
+            Failure::Fatal => Err(db_error(format!("BatchWriteItem {}", self.w.table), e)),
         }
     }
-    Ok(Done {
-        seq,
-        written,
-        failed,
-        counters,
-        keys,
-        end,
-    })
+
+    /// Throttling and the like: back off and send the whole request again, or reject its
+    /// items when the retries are used up.
+    async fn on_transient(
+        &mut self,
+        e: &BatchWriteError,
+        why: &str,
+        rebuilt: Vec<WriteRequest>,
+    ) -> Step {
+        let retry = self.w.retry;
+        count(&mut self.counters, &format!("error_{}", code(e)), 1);
+        self.attempt += 1;
+        if self.attempt > retry.max {
+            let reason = format!("not written after {} retries: {why}", retry.max);
+            self.fail_all(&rebuilt, &reason);
+            count(&mut self.counters, "gave_up_items", rebuilt.len() as u64);
+            return Step::Stop;
+        }
+        count(&mut self.counters, "retried_requests", 1);
+        let wait = backoff(self.attempt, retry.base);
+        log_retry(
+            &self.w.table,
+            self.seq,
+            &code(e),
+            self.attempt,
+            retry.max,
+            wait,
+        );
+        tokio::time::sleep(wait).await;
+        self.pending = rebuilt;
+        Step::Again
+    }
+
+    /// One item spoils the request: send the items one by one, in input order, so only
+    /// that one is rejected.
+    async fn one_by_one(&mut self, why: &str) -> Result<(), FerryError> {
+        let (table, seq) = (&self.w.table, self.seq);
+        tracing::debug!("{table}: batch {seq}: {why}; sending its items one by one");
+        let mut rest: Vec<(u64, Vec<u8>)> = self.lines.drain().map(|(_, v)| v).collect();
+        rest.sort_by_key(|(l, _)| *l);
+        for (line, raw) in rest {
+            let entry = match parse_line(&self.w.spec, line, &raw) {
+                Ok((e, _)) => e,
+                Err(b) => {
+                    self.failed.push(b);
+                    continue;
+                }
+            };
+            let one = Batch {
+                seq,
+                entries: vec![entry],
+                bad: Vec::new(),
+                bytes: 0,
+                end: self.end,
+            };
+            let d = Box::pin(write_batch(self.w.clone(), one)).await?;
+            self.written += d.written;
+            self.failed.extend(d.failed);
+            for (k, v) in d.counters {
+                count(&mut self.counters, &k, v);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Retries are logged (the first ones on stderr, all in the log file).
@@ -668,9 +753,8 @@ async fn resolve_table(
     Ok((spec.key, false))
 }
 
-/// Runs `load-dynamo`.
-pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    ferry_shared::logging::init(&args.common)?;
+/// The usage errors of the numbers `run` is given, before anything is opened.
+fn check_args(args: &Args) -> anyhow::Result<()> {
     if args.batch_size == 0 || args.batch_size > MAX_BATCH_ITEMS {
         return Err(FerryError::Usage(format!(
             "--batch-size {}: BatchWriteItem takes 1 to {MAX_BATCH_ITEMS} items",
@@ -681,36 +765,40 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if args.concurrency == 0 {
         return Err(FerryError::Usage("--concurrency must be at least 1".into()).into());
     }
-    let input = args.input.clone().filter(|p| p.as_os_str() != "-");
-    let client = args.conn.client().await?;
-    let (spec, existed) = resolve_table(&args, &client, input.as_deref()).await?;
+    Ok(())
+}
 
-    let cp = Checkpoint::<LoadState>::new(
-        args.checkpoint.clone().unwrap_or_else(|| {
-            default_beside(
-                input.as_deref(),
-                ".load-dynamo.checkpoint.json",
-                &args.table,
-            )
-        }),
+/// The checkpoint of this input and table (`--checkpoint`, or beside the input).
+fn checkpoint_of(args: &Args, input: Option<&Path>) -> Checkpoint<LoadState> {
+    Checkpoint::<LoadState>::new(
+        args.checkpoint
+            .clone()
+            .unwrap_or_else(|| default_beside(input, ".load-dynamo.checkpoint.json", &args.table)),
         "load-dynamo",
         format!(
             "{} {}",
             args.table,
-            input
-                .as_deref()
-                .map_or("-".into(), |p| p.display().to_string())
+            input.map_or("-".into(), |p| p.display().to_string())
         ),
-    );
-    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
+    )
+}
+
+/// The rejects file (`--rejects`, or beside the input).
+fn rejects_path_of(args: &Args, input: Option<&Path>) -> PathBuf {
+    args.rejects.clone().unwrap_or_else(|| {
         // A rehearsal must not replace the real run's rejects.
         let suffix = if args.dry_run {
             ".load.dry-run.rejects.ndjson"
         } else {
             ".load.rejects.ndjson"
         };
-        default_beside(input.as_deref(), suffix, &args.table)
-    });
+        default_beside(input, suffix, &args.table)
+    })
+}
+
+/// Where this run starts: the checkpoint's state with `--resume`, else the beginning (and
+/// an interrupted run's checkpoint is cleared so it cannot be resumed into this run).
+fn initial_state(args: &Args, cp: &Checkpoint<LoadState>) -> anyhow::Result<LoadState> {
     let mut state = LoadState::default();
     if args.dry_run {
         // A dry run neither reads nor moves a checkpoint.
@@ -733,23 +821,30 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         );
         cp.clear()?;
     }
-    let resumed = state.line > 0;
-    let state_written = state.written;
-    // Rejects past the checkpoint were not settled: cut them off so none shows twice.
-    if resumed && rejects_path.exists() {
-        let f = fs_err::OpenOptions::new()
-            .write(true)
-            .open(&rejects_path)
-            .with_context(|| format!("open {}", rejects_path.display()))?;
-        f.set_len(state.rejects_len)
-            .with_context(|| format!("truncate {}", rejects_path.display()))?;
-    }
-    let mut rejects = Rejects::new(rejects_path.clone(), resumed, args.max_rejects);
+    Ok(state)
+}
 
-    let mut report = RunReport::start("load-dynamo");
-    report.target = Some(format!("{} table {}", args.conn.describe(), args.table));
-    report.dry_run = args.dry_run;
+/// Rejects past the checkpoint were not settled: cuts them off so none shows twice.
+fn cut_rejects(path: &Path, len: u64) -> anyhow::Result<()> {
+    let f = fs_err::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    f.set_len(len)
+        .with_context(|| format!("truncate {}", path.display()))?;
+    Ok(())
+}
 
+/// `--backup-before-load`: backs up an existing table once per load (a resumed load keeps
+/// the first run's backup), recording it in the checkpoint.
+async fn backup_before_load(
+    args: &Args,
+    client: &Client,
+    existed: bool,
+    state: &mut LoadState,
+    cp: &Checkpoint<LoadState>,
+    report: &mut RunReport,
+) -> anyhow::Result<()> {
     if args.backup_before_load && !existed {
         tracing::info!("{}: no backup needed: the table is new", args.table);
     }
@@ -759,16 +854,41 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             ferry_shared::cli::file_safe(&args.table),
             chrono::Utc::now().format("%Y%m%d-%H%M%S")
         ));
-        let n = crate::backup::backup_table(&client, &args.table, &path, 4, true).await?;
+        let n = crate::backup::backup_table(client, &args.table, &path, 4, true).await?;
         tracing::info!("{}: backed up {n} items to {}", args.table, path.display());
         report
             .notes
             .push(format!("backup: {} ({n} items)", path.display()));
         state.backup = Some(path.display().to_string());
         if !args.dry_run {
-            cp.save(&state)?;
+            cp.save(state)?;
         }
     }
+    Ok(())
+}
+
+/// Runs `load-dynamo`.
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    ferry_shared::logging::init(&args.common)?;
+    check_args(&args)?;
+    let input = args.input.clone().filter(|p| p.as_os_str() != "-");
+    let client = args.conn.client().await?;
+    let (spec, existed) = resolve_table(&args, &client, input.as_deref()).await?;
+
+    let cp = checkpoint_of(&args, input.as_deref());
+    let rejects_path = rejects_path_of(&args, input.as_deref());
+    let mut state = initial_state(&args, &cp)?;
+    let resumed = state.line > 0;
+    let state_written = state.written;
+    if resumed && rejects_path.exists() {
+        cut_rejects(&rejects_path, state.rejects_len)?;
+    }
+    let mut rejects = Rejects::new(rejects_path.clone(), resumed, args.max_rejects);
+
+    let mut report = RunReport::start("load-dynamo");
+    report.target = Some(format!("{} table {}", args.conn.describe(), args.table));
+    report.dry_run = args.dry_run;
+    backup_before_load(&args, &client, existed, &mut state, &cp, &mut report).await?;
 
     let mut reader = RecordReader::open(input.as_deref())?;
     if resumed {
@@ -785,14 +905,17 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 
     let (tx, mut rx) = mpsc::channel::<Vec<Msg>>(16);
     let reader_thread = spawn_reader(reader, spec.clone(), tx);
-    let retry = Retry {
-        max: args.max_retries,
-        base: Duration::from_millis(args.retry_delay_ms.max(1)),
-        delay: Duration::from_millis(args.batch_delay_ms),
-        dry_run: args.dry_run,
+    let writer = Writer {
+        client,
+        table: Arc::from(args.table.as_str()),
+        spec: Arc::new(spec),
+        retry: Retry {
+            max: args.max_retries,
+            base: Duration::from_millis(args.retry_delay_ms.max(1)),
+            delay: Duration::from_millis(args.batch_delay_ms),
+            dry_run: args.dry_run,
+        },
     };
-    let table: Arc<str> = Arc::from(args.table.as_str());
-    let spec = Arc::new(spec);
     let started = Instant::now();
 
     let mut run = Runner {
@@ -809,74 +932,20 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         last_save: Instant::now(),
         progress: &mut progress,
         written_before: state_written,
+        writer,
+        concurrency: args.concurrency,
+        batch_size: args.batch_size,
+        started,
+        resumed,
     };
-    let mut batch = Batch {
-        seq: 1,
-        entries: Vec::new(),
-        bad: Vec::new(),
-        bytes: 0,
-        end: (run.state.line, run.state.offset),
-    };
-    let result: anyhow::Result<()> = async {
-        while let Some(chunk) = rx.recv().await {
-            for msg in chunk {
-                match msg {
-                    Msg::Failed(e) => return Err(e.into()),
-                    Msg::Pos(at) => batch.end = at,
-                    Msg::Bad(b, at) => {
-                        batch.bad.push(b);
-                        batch.end = at;
-                    }
-                    Msg::Item(e, size, at) => {
-                        let dup = batch.entries.iter().any(|x| x.key == e.key);
-                        if dup || batch.bytes + size + 1024 > MAX_REQUEST_BYTES {
-                            let full = next_batch(&mut batch, &mut run.next_seq);
-                            run.dispatch(full, args.concurrency, &client, &table, &spec, retry)
-                                .await?;
-                        }
-                        batch.bytes += size + 64;
-                        batch.entries.push(e);
-                        batch.end = at;
-                    }
-                }
-                if batch.entries.len() >= args.batch_size || batch.bad.len() >= 1024 {
-                    let full = next_batch(&mut batch, &mut run.next_seq);
-                    run.dispatch(full, args.concurrency, &client, &table, &spec, retry)
-                        .await?;
-                }
-            }
-        }
-        if !batch.entries.is_empty() || !batch.bad.is_empty() || batch.end.0 > run.state.line {
-            let last = next_batch(&mut batch, &mut run.next_seq);
-            run.dispatch(last, args.concurrency, &client, &table, &spec, retry)
-                .await?;
-        }
-        while run.settle_one().await? {}
-        Ok(())
-    }
-    .await;
+    let result = run.pump(&mut rx).await;
     drop(rx);
     let _ = reader_thread.join();
     if let Err(e) = result {
-        // Settle what is in flight so the checkpoint is as far as it can be.
-        while matches!(run.settle_one().await, Ok(true)) {}
-        let _ = run.save();
-        run.rejects.flush()?;
-        report.tables.push(run.stats(started, resumed));
-        report.counters = run.state.counters.clone();
-        report.fail(ferry_shared::exit::exit_code_for(&e));
-        report.emit(args.common.quiet, args.common.report.as_deref())?;
-        if !args.dry_run {
-            tracing::info!(
-                "checkpoint {} at line {}: rerun with --resume to continue",
-                cp.path().display(),
-                run.state.line
-            );
-        }
-        return Err(e);
+        return run.abandon(e, &mut report, &args.common).await;
     }
     run.rejects.flush()?;
-    let stats = run.stats(started, resumed);
+    let stats = run.stats();
     let counters = run.state.counters.clone();
     progress.finish();
     if !args.dry_run {
@@ -923,19 +992,72 @@ struct Runner<'a> {
     progress: &'a mut Progress,
     /// Items written by the run this one resumes.
     written_before: u64,
+    /// What each batch's writer task is given.
+    writer: Writer,
+    /// Requests in flight at once.
+    concurrency: usize,
+    /// Items per request.
+    batch_size: usize,
+    /// When the load began, for the report.
+    started: Instant,
+    /// This run continues an interrupted one.
+    resumed: bool,
 }
 
 impl Runner<'_> {
-    async fn dispatch(
-        &mut self,
-        batch: Batch,
-        concurrency: usize,
-        client: &Client,
-        table: &Arc<str>,
-        spec: &Arc<KeySpec>,
-        retry: Retry,
-    ) -> anyhow::Result<()> {
-        while self.inflight.len() >= concurrency
+    /// Reads the checked lines as the reader thread sends them, cuts them into batches and
+    /// sends those, then waits for every batch in flight.
+    async fn pump(&mut self, rx: &mut mpsc::Receiver<Vec<Msg>>) -> anyhow::Result<()> {
+        let mut batch = Batch {
+            seq: 1,
+            entries: Vec::new(),
+            bad: Vec::new(),
+            bytes: 0,
+            end: (self.state.line, self.state.offset),
+        };
+        while let Some(chunk) = rx.recv().await {
+            for msg in chunk {
+                self.take(msg, &mut batch).await?;
+            }
+        }
+        if !batch.entries.is_empty() || !batch.bad.is_empty() || batch.end.0 > self.state.line {
+            let last = next_batch(&mut batch, &mut self.next_seq);
+            self.dispatch(last).await?;
+        }
+        while self.settle_one().await? {}
+        Ok(())
+    }
+
+    /// Adds one message of the reader to the batch being filled, sending the batch first
+    /// when the item cannot join it and after when it is full.
+    async fn take(&mut self, msg: Msg, batch: &mut Batch) -> anyhow::Result<()> {
+        match msg {
+            Msg::Failed(e) => return Err(e.into()),
+            Msg::Pos(at) => batch.end = at,
+            Msg::Bad(b, at) => {
+                batch.bad.push(b);
+                batch.end = at;
+            }
+            Msg::Item(e, size, at) => {
+                let dup = batch.entries.iter().any(|x| x.key == e.key);
+                if dup || batch.bytes + size + 1024 > MAX_REQUEST_BYTES {
+                    let full = next_batch(batch, &mut self.next_seq);
+                    self.dispatch(full).await?;
+                }
+                batch.bytes += size + 64;
+                batch.entries.push(e);
+                batch.end = at;
+            }
+        }
+        if batch.entries.len() >= self.batch_size || batch.bad.len() >= 1024 {
+            let full = next_batch(batch, &mut self.next_seq);
+            self.dispatch(full).await?;
+        }
+        Ok(())
+    }
+
+    async fn dispatch(&mut self, batch: Batch) -> anyhow::Result<()> {
+        while self.inflight.len() >= self.concurrency
             || batch
                 .entries
                 .iter()
@@ -948,14 +1070,33 @@ impl Runner<'_> {
         for e in &batch.entries {
             *self.inflight_keys.entry(e.key.clone()).or_default() += 1;
         }
-        self.inflight.spawn(write_batch(
-            client.clone(),
-            table.clone(),
-            spec.clone(),
-            batch,
-            retry,
-        ));
+        self.inflight.spawn(write_batch(self.writer.clone(), batch));
         Ok(())
+    }
+
+    /// The load stopped on `e`: settles what is in flight so the checkpoint is as far as it
+    /// can be, reports, and returns `e`.
+    async fn abandon(
+        &mut self,
+        e: anyhow::Error,
+        report: &mut RunReport,
+        common: &CommonArgs,
+    ) -> anyhow::Result<Exit> {
+        while matches!(self.settle_one().await, Ok(true)) {}
+        let _ = self.save();
+        self.rejects.flush()?;
+        report.tables.push(self.stats());
+        report.counters = self.state.counters.clone();
+        report.fail(ferry_shared::exit::exit_code_for(&e));
+        report.emit(common.quiet, common.report.as_deref())?;
+        if let Some(cp) = self.cp {
+            tracing::info!(
+                "checkpoint {} at line {}: rerun with --resume to continue",
+                cp.path().display(),
+                self.state.line
+            );
+        }
+        Err(e)
     }
 
     /// Waits for one batch; false when none is in flight.
@@ -1018,12 +1159,12 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn stats(&self, started: Instant, resumed: bool) -> TableStats {
+    fn stats(&self) -> TableStats {
         let mut s = TableStats::new(&self.table_name);
         s.migrated = self.state.written;
         s.errors = self.state.rejected;
-        s.duration_secs = started.elapsed().as_secs_f64();
-        if resumed {
+        s.duration_secs = self.started.elapsed().as_secs_f64();
+        if self.resumed {
             s.resumed = self.written_before;
         }
         s

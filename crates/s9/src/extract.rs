@@ -390,6 +390,299 @@ fn identity(plan: &Plan<'_>, ep: &Endpoint, dest: &Path) -> String {
     )
 }
 
+/// How a previous run left the output.
+enum Prior {
+    /// The output is complete: nothing to do.
+    Complete,
+    /// Continue from this checkpoint, or from the beginning when there is none.
+    From(Option<ExtractState>),
+}
+
+/// Where a previous run stopped. A fresh run clears an older checkpoint, so it cannot be
+/// resumed into this run's file later.
+fn prior_state(
+    plan: &Plan<'_>,
+    checkpoint: Option<&Checkpoint<ExtractState>>,
+    stats: &mut TableStats,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Prior> {
+    let name = plan.entity.name();
+    let (cp, d) = match (checkpoint, plan.dest.as_deref()) {
+        (Some(cp), Some(d)) if plan.args.run.resume => (cp, d),
+        (Some(cp), _) => {
+            cp.clear()?;
+            return Ok(Prior::From(None));
+        }
+        _ => return Ok(Prior::From(None)),
+    };
+    let part = part_path(d);
+    if d.exists() && !part.exists() {
+        let rows = ferry_shared::schema::read_sidecar(&sidecar_path(d))
+            .ok()
+            .and_then(|s| s.row_count);
+        tracing::info!(
+            "{name}: already complete ({}{}); nothing to do",
+            d.display(),
+            rows.map(|r| format!(", {r} rows")).unwrap_or_default()
+        );
+        cp.clear()?;
+        stats.skipped = rows.unwrap_or(0);
+        notes.push(format!("{} was already complete", d.display()));
+        return Ok(Prior::Complete);
+    }
+    let Some(s) = cp.load()? else {
+        tracing::info!(
+            "{name}: no checkpoint at {}; starting from the beginning",
+            cp.path().display()
+        );
+        return Ok(Prior::From(None));
+    };
+    let have = fs_err::metadata(&part).map(|m| m.len()).ok();
+    if have.is_some_and(|len| len >= s.offset) {
+        return Ok(Prior::From(Some(s)));
+    }
+    tracing::warn!(
+        "{name}: the checkpoint names {} bytes of {}, which is missing or \
+         shorter; starting over",
+        s.offset,
+        part.display()
+    );
+    Ok(Prior::From(None))
+}
+
+/// The rows this run reads, in the selection's order.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    /// The first row (`--offset`, else 0).
+    start: u64,
+    /// Rows per page.
+    batch: u64,
+    /// In --offset mode the window is one batch; otherwise everything from row 0.
+    size: Option<u64>,
+    /// Rows expected, for the progress total.
+    expected: u64,
+}
+
+impl Window {
+    /// The window of `args` over a selection of `all` rows (noted in the report with
+    /// --offset).
+    fn new(name: &str, args: &Args, all: u64, notes: &mut Vec<String>) -> Self {
+        let start = args.offset.unwrap_or(0);
+        let batch = args.run.batch_size as u64;
+        let size = args.offset.map(|_| batch);
+        let expected = size.map_or(all.saturating_sub(start), |w| {
+            w.min(all.saturating_sub(start))
+        });
+        if let Some(o) = args.offset {
+            notes.push(format!(
+                "rows [{o}, {}) of {all} (--offset {o} --batch-size {batch})",
+                o + expected
+            ));
+            if o >= all && all > 0 {
+                tracing::warn!("{name}: --offset {o} is past the last row ({all} rows)");
+            }
+        }
+        Window {
+            start,
+            batch,
+            size,
+            expected,
+        }
+    }
+}
+
+/// The state this run starts from: the checkpoint's, when the selection still has the
+/// row count it had then, or a fresh one.
+fn start_state(
+    name: &str,
+    prior: Option<ExtractState>,
+    all: u64,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<ExtractState> {
+    if let Some(s) = &prior {
+        if !s.complete && s.total != all {
+            return Err(FerryError::Checkpoint(format!(
+                "{name}: the selection had {} rows when the interrupted run started and has {all} \
+                 now; the source changed, so continuing would not give the file one run gives. \
+                 Rerun without --resume.",
+                s.total
+            ))
+            .into());
+        }
+        tracing::info!(
+            "{name}: resuming after {} rows ({} written)",
+            s.consumed,
+            s.rows
+        );
+        notes.push(format!("resumed after {} rows", s.consumed));
+    }
+    Ok(prior.unwrap_or(ExtractState {
+        total: all,
+        ..Default::default()
+    }))
+}
+
+/// The output: none in a dry run, stdout, a `.part` file continued at the checkpoint's
+/// length, or a new one.
+fn open_writer(
+    args: &Args,
+    dest: Option<&Path>,
+    state: &ExtractState,
+) -> anyhow::Result<Option<RecordWriter>> {
+    Ok(match dest {
+        _ if args.run.dry_run => None,
+        None => Some(RecordWriter::stdout()),
+        Some(d) if state.rows > 0 || state.consumed > 0 => Some(RecordWriter::resume(
+            d,
+            state.offset,
+            Checksum::from_parts(&state.checksum, state.rows)?,
+        )?),
+        Some(d) => Some(RecordWriter::create(d)?),
+    })
+}
+
+/// Where the rows of the pages go: the output (none in a dry run), the rejects, the
+/// progress and the counts. Kept apart from [`Pages`] so a row can be written while the
+/// schema it was read with is borrowed.
+struct Sink<'a> {
+    name: &'static str,
+    writer: Option<RecordWriter>,
+    rejects: &'a mut Rejects,
+    progress: Progress,
+    written: u64,
+    rejected: u64,
+}
+
+impl Sink<'_> {
+    /// One row read: rejected with its first bad cell's reason, or written.
+    fn row(
+        &mut self,
+        schema: &TableSchema,
+        cells: Vec<Cell>,
+        bad: Vec<BadCell>,
+    ) -> ferry_shared::Result<bool> {
+        self.progress.inc(1);
+        if let Some(b) = bad.first() {
+            self.rejected += 1;
+            self.rejects.add(&Reject {
+                file: self.name,
+                line: None,
+                table: self.name,
+                column: Some(&b.column),
+                value: None,
+                reason: &b.reason,
+                rule: None,
+                rowid: None,
+                record: reject_record(schema, &cells),
+            })?;
+            return Ok(true);
+        }
+        if let Some(w) = &mut self.writer {
+            w.begin();
+            for c in &cells {
+                c.write(w);
+            }
+            w.end()?;
+        }
+        self.written += 1;
+        Ok(true)
+    }
+}
+
+/// The page loop of one extraction: what each page reads with and where its progress is
+/// recorded.
+struct Pages<'a> {
+    selection: &'a Selection,
+    schema: TableSchema,
+    window: Window,
+    checkpoint: Option<&'a Checkpoint<ExtractState>>,
+    state: ExtractState,
+    sink: Sink<'a>,
+    /// The output file (`None`: stdout).
+    dest: Option<&'a Path>,
+    /// `--no-header`.
+    no_header: bool,
+}
+
+impl Pages<'_> {
+    /// Reads and writes one page, then syncs the output and saves the checkpoint.
+    async fn page(&mut self, src: &mut Source) -> anyhow::Result<()> {
+        let (name, window) = (self.sink.name, self.window);
+        let page = window.size.map_or(window.batch, |w| {
+            window.batch.min(w.saturating_sub(self.state.consumed))
+        });
+        if page == 0 {
+            self.state.complete = true;
+            return Ok(());
+        }
+        let at = window.start + self.state.consumed;
+        let sql = self.selection.page_sql(page, at);
+        let mut page_rows = 0u64;
+        let (sink, schema) = (&mut self.sink, &self.schema);
+        let mut on_row = |cells: Vec<Cell>, bad: Vec<BadCell>| -> ferry_shared::Result<bool> {
+            page_rows += 1;
+            sink.row(schema, cells, bad)
+        };
+        src.scan_query(&sql, schema, &mut on_row)
+            .await
+            .with_context(|| format!("read {name} rows from OFFSET {at}"))?;
+        let written = self.sink.written;
+        self.state.consumed += page_rows;
+        self.state.rows = written;
+        self.state.rejected = self.sink.rejected;
+        self.state.complete =
+            page_rows < page || window.size.is_some_and(|w| self.state.consumed >= w);
+        tracing::debug!("{name}: page of {page_rows} rows, {written} written");
+        if let Some(w) = &mut self.sink.writer {
+            let offset = w.sync()?;
+            if let Some(cp) = self.checkpoint {
+                self.sink.rejects.flush()?;
+                self.state.offset = offset;
+                self.state.checksum = w.checksum().hex();
+                cp.save(&self.state)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the counts in `stats` and completes the output: the end line on stdout, or
+    /// the sidecar and the rename for a file (and the checkpoint is cleared).
+    fn finish(self, stats: &mut TableStats, started: Instant, resumed: u64) -> anyhow::Result<()> {
+        let (name, written) = (self.sink.name, self.sink.written);
+        self.sink.progress.finish();
+        stats.migrated = written;
+        stats.resumed = resumed;
+        stats.errors = self.sink.rejected;
+        stats.duration_secs = started.elapsed().as_secs_f64();
+        let Some(mut w) = self.sink.writer else {
+            tracing::info!("{name}: {written} rows would be written (dry run)");
+            return Ok(());
+        };
+        let mut schema = self.schema;
+        schema.row_count = Some(w.rows());
+        schema.checksum = Some(w.checksum().hex());
+        match self.dest {
+            None => {
+                if !self.no_header {
+                    w.write_end()?;
+                }
+                w.sync()?;
+            }
+            Some(d) => {
+                // The sidecar first: a data file under its final name always has its sidecar,
+                // and a crash between the two is mended by --resume (only the rename is left).
+                ferry_shared::fsutil::write_json_atomic(&sidecar_path(d), &schema)?;
+                w.finish()?;
+                if let Some(cp) = self.checkpoint {
+                    cp.clear()?;
+                }
+                tracing::info!("{name}: {written} rows → {}", d.display());
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn extract(
     plan: &Plan<'_>,
     ep: &Endpoint,
@@ -409,104 +702,19 @@ async fn extract(
         )),
         _ => None,
     };
-
-    // Where a previous run stopped.
-    let mut state: Option<ExtractState> = None;
-    match (&checkpoint, dest) {
-        (Some(cp), Some(d)) if args.run.resume => {
-            let part = part_path(d);
-            if d.exists() && !part.exists() {
-                let rows = ferry_shared::schema::read_sidecar(&sidecar_path(d))
-                    .ok()
-                    .and_then(|s| s.row_count);
-                tracing::info!(
-                    "{name}: already complete ({}{}); nothing to do",
-                    d.display(),
-                    rows.map(|r| format!(", {r} rows")).unwrap_or_default()
-                );
-                cp.clear()?;
-                stats.skipped = rows.unwrap_or(0);
-                notes.push(format!("{} was already complete", d.display()));
-                return Ok(());
-            }
-            match cp.load()? {
-                Some(s) => {
-                    let have = fs_err::metadata(&part).map(|m| m.len()).ok();
-                    if have.is_some_and(|len| len >= s.offset) {
-                        state = Some(s);
-                    } else {
-                        tracing::warn!(
-                            "{name}: the checkpoint names {} bytes of {}, which is missing or \
-                             shorter; starting over",
-                            s.offset,
-                            part.display()
-                        );
-                    }
-                }
-                None => tracing::info!(
-                    "{name}: no checkpoint at {}; starting from the beginning",
-                    cp.path().display()
-                ),
-            }
-        }
-        // A fresh run: an older checkpoint must not be resumed into this run's file later.
-        (Some(cp), _) => cp.clear()?,
-        _ => {}
-    }
+    let Prior::From(prior) = prior_state(plan, checkpoint.as_ref(), stats, notes)? else {
+        return Ok(());
+    };
 
     let mut src = Source::connect(ep).await?;
-    let (mut schema, count_schema) = describe(&mut src, plan).await?;
+    let (schema, count_schema) = describe(&mut src, plan).await?;
     src.begin_snapshot().await?;
     let all = count(&mut src, &plan.selection, &count_schema).await?;
-    let start = args.offset.unwrap_or(0);
-    let batch = args.run.batch_size as u64;
-    // In --offset mode the window is one batch; otherwise everything from row 0.
-    let window = args.offset.map(|_| batch);
-    let expected = window.map_or(all.saturating_sub(start), |w| {
-        w.min(all.saturating_sub(start))
-    });
-    if let Some(o) = args.offset {
-        notes.push(format!(
-            "rows [{o}, {}) of {all} (--offset {o} --batch-size {batch})",
-            o + expected
-        ));
-        if o >= all && all > 0 {
-            tracing::warn!("{name}: --offset {o} is past the last row ({all} rows)");
-        }
-    }
-    if let Some(s) = &state {
-        if !s.complete && s.total != all {
-            return Err(FerryError::Checkpoint(format!(
-                "{name}: the selection had {} rows when the interrupted run started and has {all} \
-                 now; the source changed, so continuing would not give the file one run gives. \
-                 Rerun without --resume.",
-                s.total
-            ))
-            .into());
-        }
-        tracing::info!(
-            "{name}: resuming after {} rows ({} written)",
-            s.consumed,
-            s.rows
-        );
-        notes.push(format!("resumed after {} rows", s.consumed));
-    }
-    let mut state = state.unwrap_or(ExtractState {
-        total: all,
-        ..Default::default()
-    });
+    let window = Window::new(name, args, all, notes);
+    let state = start_state(name, prior, all, notes)?;
     let resumed = state.rows;
 
-    let mut writer = match dest {
-        _ if args.run.dry_run => None,
-        None => Some(RecordWriter::stdout()),
-        Some(d) if resumed > 0 || state.consumed > 0 => Some(RecordWriter::resume(
-            d,
-            state.offset,
-            Checksum::from_parts(&state.checksum, state.rows)?,
-        )?),
-        Some(d) => Some(RecordWriter::create(d)?),
-    };
+    let mut writer = open_writer(args, dest, &state)?;
     let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
     if let Some(w) = &mut writer {
         w.set_columns(&names);
@@ -517,97 +725,31 @@ async fn extract(
 
     let mut progress = Progress::new(
         progress_label(plan.entity),
-        Some(expected),
+        Some(window.expected),
         args.common.quiet,
     );
     progress.set_position(state.consumed);
-    let mut written = state.rows;
-    let mut rejected = state.rejected;
-    while !state.complete {
-        let page = window.map_or(batch, |w| batch.min(w.saturating_sub(state.consumed)));
-        if page == 0 {
-            state.complete = true;
-            break;
-        }
-        let sql = plan.selection.page_sql(page, start + state.consumed);
-        let mut page_rows = 0u64;
-        let mut on_row = |cells: Vec<Cell>, bad: Vec<BadCell>| -> ferry_shared::Result<bool> {
-            page_rows += 1;
-            progress.inc(1);
-            if let Some(b) = bad.first() {
-                rejected += 1;
-                rejects.add(&Reject {
-                    file: name,
-                    line: None,
-                    table: name,
-                    column: Some(&b.column),
-                    value: None,
-                    reason: &b.reason,
-                    rule: None,
-                    rowid: None,
-                    record: reject_record(&schema, &cells),
-                })?;
-                return Ok(true);
-            }
-            if let Some(w) = &mut writer {
-                w.begin();
-                for c in &cells {
-                    c.write(w);
-                }
-                w.end()?;
-            }
-            written += 1;
-            Ok(true)
-        };
-        src.scan_query(&sql, &schema, &mut on_row)
-            .await
-            .with_context(|| format!("read {name} rows from OFFSET {}", start + state.consumed))?;
-        state.consumed += page_rows;
-        state.rows = written;
-        state.rejected = rejected;
-        state.complete = page_rows < page || window.is_some_and(|w| state.consumed >= w);
-        tracing::debug!("{name}: page of {page_rows} rows, {written} written");
-        if let Some(w) = &mut writer {
-            let offset = w.sync()?;
-            if let Some(cp) = &checkpoint {
-                rejects.flush()?;
-                state.offset = offset;
-                state.checksum = w.checksum().hex();
-                cp.save(&state)?;
-            }
-        }
-    }
-    progress.finish();
-    stats.migrated = written;
-    stats.resumed = resumed;
-    stats.errors = rejected;
-    stats.duration_secs = started.elapsed().as_secs_f64();
-
-    let Some(mut w) = writer else {
-        tracing::info!("{name}: {written} rows would be written (dry run)");
-        return Ok(());
+    let mut pages = Pages {
+        selection: &plan.selection,
+        sink: Sink {
+            name,
+            writer,
+            rejects,
+            progress,
+            written: state.rows,
+            rejected: state.rejected,
+        },
+        schema,
+        window,
+        checkpoint: checkpoint.as_ref(),
+        state,
+        dest,
+        no_header: args.no_header,
     };
-    schema.row_count = Some(w.rows());
-    schema.checksum = Some(w.checksum().hex());
-    match dest {
-        None => {
-            if !args.no_header {
-                w.write_end()?;
-            }
-            w.sync()?;
-        }
-        Some(d) => {
-            // The sidecar first: a data file under its final name always has its sidecar,
-            // and a crash between the two is mended by --resume (only the rename is left).
-            ferry_shared::fsutil::write_json_atomic(&sidecar_path(d), &schema)?;
-            w.finish()?;
-            if let Some(cp) = &checkpoint {
-                cp.clear()?;
-            }
-            tracing::info!("{name}: {written} rows → {}", d.display());
-        }
+    while !pages.state.complete {
+        pages.page(&mut src).await?;
     }
-    Ok(())
+    pages.finish(stats, started, resumed)
 }
 
 /// The columns of the selection as the query returns them (what the cells are parsed as),
