@@ -4,8 +4,10 @@
 //! and map the result to an exit code.
 
 pub mod extract;
-pub mod load;
 pub mod load_mysql;
 pub mod load_postgres;
-pub mod source;
 pub mod verify;
+
+// The engine moved to `ferry-engine`; these re-exports keep `crate::load`/`crate::source`
+// paths inside the tools short.
+pub use ferry_engine::{load, source};

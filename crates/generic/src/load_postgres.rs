@@ -65,11 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 tracing::info!("dry run: would create\n{ddl}");
                 rel_schema = "pg_temp".into();
                 client
-                    .batch_execute(
-                        &ddl::create_pg("pg_temp", table, s)
-                            .replacen("CREATE TABLE", "CREATE TEMP TABLE", 1)
-                            .replace("\"pg_temp\".", ""),
-                    )
+                    .batch_execute(&ddl::create_pg_in(ddl::PgPlace::Temp, table, s))
                     .await
                     .db_context("dry-run table")?;
             } else {

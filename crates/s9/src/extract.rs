@@ -18,7 +18,7 @@
 use crate::transform::Entity;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use ferry_generic::source::{BadCell, Cell, Source, TableRef};
+use ferry_engine::source::{BadCell, Cell, Source, TableRef};
 use ferry_shared::checkpoint::Checkpoint;
 use ferry_shared::checksum::Checksum;
 use ferry_shared::cli::{CommonArgs, RunArgs};

@@ -117,6 +117,7 @@ pub fn mysql_type(c: &ColumnSchema, engine: Engine, in_key: bool) -> String {
 
 /// CREATE TABLE from column definitions and the primary key, in one dialect's quoting.
 fn create_table(
+    head: &str,
     rel: String,
     s: &TableSchema,
     quote: fn(&str) -> String,
@@ -128,13 +129,36 @@ fn create_table(
         let key: Vec<String> = s.primary_key.iter().map(|k| quote(k)).collect();
         parts.push(format!("PRIMARY KEY ({})", key.join(", ")));
     }
-    format!("CREATE TABLE {rel} (\n  {}\n){suffix}", parts.join(",\n  "))
+    format!("{head} {rel} (\n  {}\n){suffix}", parts.join(",\n  "))
+}
+
+/// Where a PostgreSQL table is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgPlace<'a> {
+    /// A permanent table in this schema.
+    Schema(&'a str),
+    /// A session-private `CREATE TEMP TABLE`: a dry run checks rows against the table as it
+    /// would be without creating anything other sessions can see.
+    Temp,
 }
 
 /// CREATE TABLE for PostgreSQL.
 pub fn create_pg(schema_name: &str, table: &str, s: &TableSchema) -> String {
-    let rel = format!("{}.{}", quote_pg(schema_name), quote_pg(table));
+    create_pg_in(PgPlace::Schema(schema_name), table, s)
+}
+
+/// CREATE TABLE for PostgreSQL, in a schema or as a temporary table.
+pub fn create_pg_in(place: PgPlace<'_>, table: &str, s: &TableSchema) -> String {
+    let rel = match place {
+        PgPlace::Schema(schema_name) => format!("{}.{}", quote_pg(schema_name), quote_pg(table)),
+        PgPlace::Temp => quote_pg(table),
+    };
+    let head = match place {
+        PgPlace::Schema(_) => "CREATE TABLE",
+        PgPlace::Temp => "CREATE TEMP TABLE",
+    };
     create_table(
+        head,
         rel,
         s,
         quote_pg,
@@ -163,6 +187,7 @@ pub fn create_pg(schema_name: &str, table: &str, s: &TableSchema) -> String {
 pub fn create_mysql(db: &str, table: &str, s: &TableSchema) -> String {
     let rel = format!("{}.{}", quote_mysql(db), quote_mysql(table));
     create_table(
+        "CREATE TABLE",
         rel,
         s,
         quote_mysql,
@@ -177,4 +202,30 @@ pub fn create_mysql(db: &str, table: &str, s: &TableSchema) -> String {
         },
         " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_table_is_a_parameter() {
+        let s: TableSchema = serde_json::from_value(serde_json::json!({
+            "version": 1, "table": "t", "engine": "mysql", "primary_key": ["id"],
+            "columns": [{"name": "id", "source_type": "int", "nullable": false,
+                         "type": {"kind": "int", "bits": 32, "unsigned": false}}]
+        }))
+        .expect("schema");
+        let temp = create_pg_in(PgPlace::Temp, "t", &s);
+        assert!(
+            temp.starts_with("CREATE TEMP TABLE \"t\" (\n  \"id\" "),
+            "{temp}"
+        );
+        let kept = create_pg("app", "t", &s);
+        assert!(
+            kept.starts_with("CREATE TABLE \"app\".\"t\" (\n  \"id\" "),
+            "{kept}"
+        );
+        assert!(kept.ends_with("PRIMARY KEY (\"id\")\n)"), "{kept}");
+    }
 }
