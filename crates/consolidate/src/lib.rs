@@ -175,7 +175,7 @@ pub async fn run(args: Args) -> ferry_shared::Result<Exit> {
     let files = setup::database_files(&args, &cfg, &base)?;
     let settings = Settings::resolve(&args, &cfg)?;
     let (mut plans, levels) = setup::plan_tables(&cfg, &files, &settings.schema).await?;
-    let resumed = setup::resumed(&args)?.map(|(_, st)| st);
+    let resumed = setup::resumed(&args)?;
     let migration = Migration::open(&args, resumed.as_ref())?;
     let mut report = setup::start_report(
         settings.mode,

@@ -183,8 +183,9 @@ pub(crate) async fn plan_tables(
     Ok((plans, levels))
 }
 
-/// The migration being resumed (`--resume`): its folder and state.
-pub(crate) fn resumed(args: &Args) -> Result<Option<(PathBuf, RunState)>> {
+/// The state of the migration being resumed (`--resume`): the latest under `--work-dir`,
+/// or `--migration-id`.
+pub(crate) fn resumed(args: &Args) -> Result<Option<RunState>> {
     if !args.resume {
         return Ok(None);
     }
@@ -199,7 +200,7 @@ pub(crate) fn resumed(args: &Args) -> Result<Option<(PathBuf, RunState)>> {
             st.migration_id
         );
     }
-    Ok(Some((dir, st)))
+    Ok(Some(st))
 }
 
 /// The migration's id and the files of its folder, named once.
