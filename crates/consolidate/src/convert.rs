@@ -126,6 +126,40 @@ pub fn ttype_of(pg_type: &str) -> Option<TType> {
     })
 }
 
+/// The value being converted, with the two views every type's conversion needs: the
+/// shortened JSON form that failure messages quote, and its text. Carried as one value so
+/// the per-type conversions below share them without a closure per call.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    v: ValueRef<'a>,
+}
+
+impl<'a> Input<'a> {
+    /// The value as failure messages show it: its JSON form, cut after 60 characters.
+    fn shown(self) -> String {
+        let s = value_json(self.v);
+        if s.chars().count() > 60 {
+            format!("{}…", s.chars().take(60).collect::<String>())
+        } else {
+            s
+        }
+    }
+
+    /// The value's text (text and blobs; empty for numbers), or a failure of `rule_if_bad`
+    /// when it is not UTF-8.
+    fn text(self, rule_if_bad: &'static str) -> Result<&'a str, Failure> {
+        match self.v {
+            ValueRef::Text(b) | ValueRef::Blob(b) => std::str::from_utf8(b).map_err(|e| {
+                fail(
+                    rule_if_bad,
+                    format!("{} is not valid UTF-8 ({e})", self.shown()),
+                )
+            }),
+            _ => Ok(""),
+        }
+    }
+}
+
 /// Converts one SQLite value to `t`. `uuid_owner` is `db/table` for a column holding a
 /// legacy id that becomes a UUID. `conv` receives the name of a documented conversion.
 pub fn convert<'a>(
@@ -138,235 +172,275 @@ pub fn convert<'a>(
     if let ValueRef::Null = v {
         return Ok(Val::Null);
     }
-    let shown = || {
-        let s = value_json(v);
-        if s.chars().count() > 60 {
-            format!("{}…", s.chars().take(60).collect::<String>())
-        } else {
-            s
-        }
-    };
-    let text = |rule_if_bad: &'static str| -> Result<&'a str, Failure> {
-        match v {
-            ValueRef::Text(b) | ValueRef::Blob(b) => std::str::from_utf8(b)
-                .map_err(|e| fail(rule_if_bad, format!("{} is not valid UTF-8 ({e})", shown()))),
-            _ => Ok(""),
-        }
-    };
+    let input = Input { v };
     match t {
-        TType::Uuid => {
-            let id: Cow<'a, str> = match v {
-                ValueRef::Integer(i) => Cow::Owned(i.to_string()),
-                ValueRef::Real(f) if f.fract() == 0.0 && f.abs() < 9e15 => {
-                    Cow::Owned((f as i64).to_string())
-                }
-                ValueRef::Blob(b) if b.len() == 16 => {
-                    return Ok(Val::Uuid(b.try_into().unwrap_or([0; 16])))
-                }
-                _ => {
-                    let s = text("utf8")?.trim();
-                    if let Ok(u) = uuid::Uuid::parse_str(s) {
-                        return Ok(Val::Uuid(*u.as_bytes()));
-                    }
-                    match s.parse::<i64>() {
-                        Ok(i) => Cow::Owned(i.to_string()),
-                        Err(_) if s.is_empty() => {
-                            return Err(fail("type", "an empty id cannot become a UUID"))
-                        }
-                        Err(_) => Cow::Borrowed(s),
-                    }
-                }
-            };
-            match uuid_owner {
-                Some(owner) => {
-                    *conv = Some("legacy_id_to_uuid");
-                    Ok(Val::Uuid(
-                        *legacy_uuid(&ctx.namespace, owner, &id).as_bytes(),
-                    ))
-                }
-                None => Err(fail("type", format!("{} is not a UUID", shown()))),
-            }
-        }
-        TType::Int { min, max, .. } => {
-            let i: i128 = match v {
-                ValueRef::Integer(i) => i.into(),
-                ValueRef::Real(f) if f.fract() == 0.0 && f.abs() < 1e18 => f as i128,
-                ValueRef::Real(_) => {
-                    return Err(fail("type", format!("{} is not an integer", shown())))
-                }
-                _ => {
-                    let s = text("utf8")?.trim();
-                    match s.parse::<i128>() {
-                        Ok(i) => i,
-                        Err(_) => Decimal::parse(s).and_then(|d| d.to_i128()).ok_or_else(|| {
-                            fail("type", format!("text {} is not an integer", shown()))
-                        })?,
-                    }
-                }
-            };
-            if i < *min || i > *max {
-                return Err(fail("range", format!("{i} is out of range [{min}, {max}]")));
-            }
-            Ok(Val::Int(i))
-        }
-        TType::Bool => match v {
-            ValueRef::Integer(0) => Ok(Val::Bool(false)),
-            ValueRef::Integer(1) => Ok(Val::Bool(true)),
-            ValueRef::Real(f) if f == 0.0 || f == 1.0 => Ok(Val::Bool(f == 1.0)),
-            ValueRef::Text(_) => {
-                let s = text("utf8")?.trim().to_ascii_lowercase();
-                let b = match s.as_str() {
-                    "1" | "t" | "true" | "y" | "yes" | "on" => true,
-                    "0" | "f" | "false" | "n" | "no" | "off" => false,
-                    _ => return Err(fail("type", format!("{} is not a boolean", shown()))),
-                };
-                *conv = Some("text_to_boolean");
-                Ok(Val::Bool(b))
-            }
-            _ => Err(fail("type", format!("{} is not a boolean", shown()))),
-        },
-        TType::Float4 | TType::Float8 => {
-            let f = match v {
-                ValueRef::Integer(i) => i as f64,
-                ValueRef::Real(f) => f,
-                _ => text("utf8")?
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| fail("type", format!("{} is not a number", shown())))?,
-            };
-            Ok(Val::F8(f))
-        }
-        TType::Numeric { precision, scale } => {
-            let (d, from_real) = match v {
-                ValueRef::Integer(i) => (Decimal::parse(&i.to_string()), false),
-                ValueRef::Real(f) if f.is_finite() => (Decimal::parse(&f.to_string()), true),
-                ValueRef::Real(_) => (None, false),
-                _ => {
-                    let s = text("utf8")?;
-                    let cleaned = money_text(s);
-                    if cleaned.as_deref() != Some(s.trim()) && cleaned.is_some() {
-                        *conv = Some("money_text_to_decimal");
-                    }
-                    (cleaned.as_deref().and_then(Decimal::parse), false)
-                }
-            };
-            let d =
-                d.ok_or_else(|| fail("type", format!("{} is not a decimal number", shown())))?;
-            let text = match scale {
-                Some(s) if d.significant_scale() > *s as usize => {
-                    if !from_real {
-                        return Err(fail(
-                            "range",
-                            format!("{} has more than {s} decimal places", shown()),
-                        ));
-                    }
-                    // A REAL's shortest text can carry binary noise (0.30000000000000004):
-                    // rounded half away from zero to the column's scale, and counted.
-                    *conv = Some("real_rounded_to_scale");
-                    round_decimal(&d, *s as usize)
-                }
-                Some(s) => d.with_scale(*s as usize).unwrap_or_else(|| d.canonical()),
-                None => d.canonical(),
-            };
-            if let (Some(p), Some(s)) = (precision, scale) {
-                let int_digits = text
-                    .trim_start_matches('-')
-                    .split('.')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches('0')
-                    .len();
-                if int_digits > (*p - *s) as usize {
-                    return Err(fail(
-                        "range",
-                        format!("{} does not fit numeric({p},{s})", shown()),
-                    ));
-                }
-            }
-            Ok(Val::Numeric(Cow::Owned(text)))
-        }
-        TType::Text { max_chars } => {
-            let s: Cow<'a, str> = match v {
-                ValueRef::Integer(i) => Cow::Owned(i.to_string()),
-                ValueRef::Real(f) => Cow::Owned(f.to_string()),
-                _ => Cow::Borrowed(text("utf8")?),
-            };
-            if s.contains('\0') {
-                return Err(fail(
-                    "type",
-                    format!("{} contains U+0000, which PostgreSQL cannot store", shown()),
-                ));
-            }
-            if let Some(m) = max_chars {
-                let n = s.chars().count();
-                if n > *m as usize {
-                    return Err(fail(
-                        "max_length",
-                        format!("{n} characters is longer than {m}"),
-                    ));
-                }
-            }
-            Ok(Val::Text(s))
-        }
+        TType::Uuid => to_uuid(input, uuid_owner, ctx, conv),
+        TType::Int { min, max, .. } => to_int(input, *min, *max),
+        TType::Bool => to_bool(input, conv),
+        TType::Float4 | TType::Float8 => to_float(input),
+        TType::Numeric { precision, scale } => to_numeric(input, *precision, *scale, conv),
+        TType::Text { max_chars } => to_text(input, *max_chars),
         TType::Bytes { .. } => Ok(Val::Bytes(match v {
             ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
             ValueRef::Integer(i) => i.to_string().into_bytes(),
             ValueRef::Real(f) => f.to_string().into_bytes(),
             ValueRef::Null => Vec::new(),
         })),
-        TType::Json { .. } => {
-            let s: Cow<'a, str> = match v {
-                ValueRef::Integer(i) => Cow::Owned(i.to_string()),
-                ValueRef::Real(f) if f.is_finite() => Cow::Owned(f.to_string()),
-                _ => Cow::Borrowed(text("utf8")?.trim()),
-            };
-            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&s) {
-                return Err(fail("json", format!("{} is not valid JSON: {e}", shown())));
+        TType::Json { .. } => to_json(input),
+        TType::Date | TType::Timestamp | TType::TimestampTz => to_when(input, t, ctx, conv),
+        // Types the configuration cannot name: handed over as text for the server to parse.
+        _ => Ok(Val::Text(Cow::Borrowed(input.text("utf8")?))),
+    }
+}
+
+/// A UUID column: a UUID as it is, or a legacy id (number or text) made a deterministic
+/// UUID when the column has an owner.
+fn to_uuid<'a>(
+    input: Input<'a>,
+    uuid_owner: Option<&str>,
+    ctx: &Ctx,
+    conv: &mut Option<&'static str>,
+) -> Result<Val<'a>, Failure> {
+    let id: Cow<'a, str> = match input.v {
+        ValueRef::Integer(i) => Cow::Owned(i.to_string()),
+        ValueRef::Real(f) if f.fract() == 0.0 && f.abs() < 9e15 => {
+            Cow::Owned((f as i64).to_string())
+        }
+        ValueRef::Blob(b) if b.len() == 16 => {
+            return Ok(Val::Uuid(b.try_into().unwrap_or([0; 16])))
+        }
+        _ => {
+            let s = input.text("utf8")?.trim();
+            if let Ok(u) = uuid::Uuid::parse_str(s) {
+                return Ok(Val::Uuid(*u.as_bytes()));
             }
-            if s.contains("\\u0000") {
+            match s.parse::<i64>() {
+                Ok(i) => Cow::Owned(i.to_string()),
+                Err(_) if s.is_empty() => {
+                    return Err(fail("type", "an empty id cannot become a UUID"))
+                }
+                Err(_) => Cow::Borrowed(s),
+            }
+        }
+    };
+    match uuid_owner {
+        Some(owner) => {
+            *conv = Some("legacy_id_to_uuid");
+            Ok(Val::Uuid(
+                *legacy_uuid(&ctx.namespace, owner, &id).as_bytes(),
+            ))
+        }
+        None => Err(fail("type", format!("{} is not a UUID", input.shown()))),
+    }
+}
+
+/// An integer column of the range `[min, max]`.
+fn to_int<'a>(input: Input<'a>, min: i128, max: i128) -> Result<Val<'a>, Failure> {
+    let i: i128 = match input.v {
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(f) if f.fract() == 0.0 && f.abs() < 1e18 => f as i128,
+        ValueRef::Real(_) => {
+            return Err(fail("type", format!("{} is not an integer", input.shown())))
+        }
+        _ => {
+            let s = input.text("utf8")?.trim();
+            match s.parse::<i128>() {
+                Ok(i) => i,
+                Err(_) => Decimal::parse(s).and_then(|d| d.to_i128()).ok_or_else(|| {
+                    fail("type", format!("text {} is not an integer", input.shown()))
+                })?,
+            }
+        }
+    };
+    if i < min || i > max {
+        return Err(fail("range", format!("{i} is out of range [{min}, {max}]")));
+    }
+    Ok(Val::Int(i))
+}
+
+/// A boolean column: 0/1, or the usual words in text (counted as a conversion).
+fn to_bool<'a>(input: Input<'a>, conv: &mut Option<&'static str>) -> Result<Val<'a>, Failure> {
+    match input.v {
+        ValueRef::Integer(0) => Ok(Val::Bool(false)),
+        ValueRef::Integer(1) => Ok(Val::Bool(true)),
+        ValueRef::Real(f) if f == 0.0 || f == 1.0 => Ok(Val::Bool(f == 1.0)),
+        ValueRef::Text(_) => {
+            let s = input.text("utf8")?.trim().to_ascii_lowercase();
+            let b = match s.as_str() {
+                "1" | "t" | "true" | "y" | "yes" | "on" => true,
+                "0" | "f" | "false" | "n" | "no" | "off" => false,
+                _ => return Err(fail("type", format!("{} is not a boolean", input.shown()))),
+            };
+            *conv = Some("text_to_boolean");
+            Ok(Val::Bool(b))
+        }
+        _ => Err(fail("type", format!("{} is not a boolean", input.shown()))),
+    }
+}
+
+/// A real or double precision column.
+fn to_float<'a>(input: Input<'a>) -> Result<Val<'a>, Failure> {
+    let f = match input.v {
+        ValueRef::Integer(i) => i as f64,
+        ValueRef::Real(f) => f,
+        _ => input
+            .text("utf8")?
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| fail("type", format!("{} is not a number", input.shown())))?,
+    };
+    Ok(Val::F8(f))
+}
+
+/// A numeric column: money text cleaned, a REAL's binary noise rounded to the scale (both
+/// counted as conversions), anything else that does not fit refused.
+fn to_numeric<'a>(
+    input: Input<'a>,
+    precision: Option<u32>,
+    scale: Option<u32>,
+    conv: &mut Option<&'static str>,
+) -> Result<Val<'a>, Failure> {
+    let (d, from_real) = match input.v {
+        ValueRef::Integer(i) => (Decimal::parse(&i.to_string()), false),
+        ValueRef::Real(f) if f.is_finite() => (Decimal::parse(&f.to_string()), true),
+        ValueRef::Real(_) => (None, false),
+        _ => {
+            let s = input.text("utf8")?;
+            let cleaned = money_text(s);
+            if cleaned.as_deref() != Some(s.trim()) && cleaned.is_some() {
+                *conv = Some("money_text_to_decimal");
+            }
+            (cleaned.as_deref().and_then(Decimal::parse), false)
+        }
+    };
+    let d = d.ok_or_else(|| fail("type", format!("{} is not a decimal number", input.shown())))?;
+    let text = match scale {
+        Some(s) if d.significant_scale() > s as usize => {
+            if !from_real {
                 return Err(fail(
-                    "json",
-                    format!(
-                        "{} contains \\u0000, which PostgreSQL cannot store",
-                        shown()
-                    ),
+                    "range",
+                    format!("{} has more than {s} decimal places", input.shown()),
                 ));
             }
-            Ok(Val::Json(s))
+            // A REAL's shortest text can carry binary noise (0.30000000000000004):
+            // rounded half away from zero to the column's scale, and counted.
+            *conv = Some("real_rounded_to_scale");
+            round_decimal(&d, s as usize)
         }
-        TType::Date | TType::Timestamp | TType::TimestampTz => {
-            let w = when(v, conv)
-                .ok_or_else(|| fail("type", format!("{} is not a date or date-time", shown())))?;
-            Ok(match (t, w) {
-                (TType::Date, When::Date(d)) => Val::Date(d),
-                (TType::Date, When::Naive(dt)) => Val::Date(dt.date()),
-                (TType::Date, When::Zoned(dt)) => Val::Date(dt.date_naive()),
-                (_, When::Date(d)) => {
-                    let dt = d.and_hms_opt(0, 0, 0).unwrap_or_default();
-                    if *t == TType::TimestampTz {
-                        Val::Ts(local_to_utc(dt, ctx.zone))
-                    } else {
-                        Val::Ts(dt)
-                    }
-                }
-                (TType::TimestampTz, When::Naive(dt)) => {
-                    if conv.is_none() {
-                        *conv = Some("naive_datetime_in_configured_zone");
-                    }
-                    Val::Ts(local_to_utc(dt, ctx.zone))
-                }
-                (_, When::Naive(dt)) => Val::Ts(dt),
-                (TType::Timestamp, When::Zoned(dt)) => {
-                    *conv = Some("zoned_datetime_to_utc");
-                    Val::Ts(dt.naive_utc())
-                }
-                (_, When::Zoned(dt)) => Val::Ts(dt.naive_utc()),
-                (_, When::Zero) => Val::Null,
-            })
+        Some(s) => d.with_scale(s as usize).unwrap_or_else(|| d.canonical()),
+        None => d.canonical(),
+    };
+    if let (Some(p), Some(s)) = (precision, scale) {
+        let int_digits = text
+            .trim_start_matches('-')
+            .split('.')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('0')
+            .len();
+        if int_digits > (p - s) as usize {
+            return Err(fail(
+                "range",
+                format!("{} does not fit numeric({p},{s})", input.shown()),
+            ));
         }
-        // Types the configuration cannot name: handed over as text for the server to parse.
-        _ => Ok(Val::Text(Cow::Borrowed(text("utf8")?))),
     }
+    Ok(Val::Numeric(Cow::Owned(text)))
+}
+
+/// A text column: no U+0000 (PostgreSQL cannot store it), at most `max_chars` characters.
+fn to_text<'a>(input: Input<'a>, max_chars: Option<u32>) -> Result<Val<'a>, Failure> {
+    let s: Cow<'a, str> = match input.v {
+        ValueRef::Integer(i) => Cow::Owned(i.to_string()),
+        ValueRef::Real(f) => Cow::Owned(f.to_string()),
+        _ => Cow::Borrowed(input.text("utf8")?),
+    };
+    if s.contains('\0') {
+        return Err(fail(
+            "type",
+            format!(
+                "{} contains U+0000, which PostgreSQL cannot store",
+                input.shown()
+            ),
+        ));
+    }
+    if let Some(m) = max_chars {
+        let n = s.chars().count();
+        if n > m as usize {
+            return Err(fail(
+                "max_length",
+                format!("{n} characters is longer than {m}"),
+            ));
+        }
+    }
+    Ok(Val::Text(s))
+}
+
+/// A json or jsonb column: valid JSON without `\u0000` (PostgreSQL cannot store it).
+fn to_json<'a>(input: Input<'a>) -> Result<Val<'a>, Failure> {
+    let s: Cow<'a, str> = match input.v {
+        ValueRef::Integer(i) => Cow::Owned(i.to_string()),
+        ValueRef::Real(f) if f.is_finite() => Cow::Owned(f.to_string()),
+        _ => Cow::Borrowed(input.text("utf8")?.trim()),
+    };
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&s) {
+        return Err(fail(
+            "json",
+            format!("{} is not valid JSON: {e}", input.shown()),
+        ));
+    }
+    if s.contains("\\u0000") {
+        return Err(fail(
+            "json",
+            format!(
+                "{} contains \\u0000, which PostgreSQL cannot store",
+                input.shown()
+            ),
+        ));
+    }
+    Ok(Val::Json(s))
+}
+
+/// A date, timestamp or timestamptz column (`t`): date-times without a zone are in the
+/// configured zone, zoned ones are converted to UTC.
+fn to_when<'a>(
+    input: Input<'a>,
+    t: &TType,
+    ctx: &Ctx,
+    conv: &mut Option<&'static str>,
+) -> Result<Val<'a>, Failure> {
+    let w = when(input.v, conv).ok_or_else(|| {
+        fail(
+            "type",
+            format!("{} is not a date or date-time", input.shown()),
+        )
+    })?;
+    Ok(match (t, w) {
+        (TType::Date, When::Date(d)) => Val::Date(d),
+        (TType::Date, When::Naive(dt)) => Val::Date(dt.date()),
+        (TType::Date, When::Zoned(dt)) => Val::Date(dt.date_naive()),
+        (_, When::Date(d)) => {
+            let dt = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+            if *t == TType::TimestampTz {
+                Val::Ts(local_to_utc(dt, ctx.zone))
+            } else {
+                Val::Ts(dt)
+            }
+        }
+        (TType::TimestampTz, When::Naive(dt)) => {
+            if conv.is_none() {
+                *conv = Some("naive_datetime_in_configured_zone");
+            }
+            Val::Ts(local_to_utc(dt, ctx.zone))
+        }
+        (_, When::Naive(dt)) => Val::Ts(dt),
+        (TType::Timestamp, When::Zoned(dt)) => {
+            *conv = Some("zoned_datetime_to_utc");
+            Val::Ts(dt.naive_utc())
+        }
+        (_, When::Zoned(dt)) => Val::Ts(dt.naive_utc()),
+        (_, When::Zero) => Val::Null,
+    })
 }
 
 fn local_to_utc(dt: NaiveDateTime, zone: FixedOffset) -> NaiveDateTime {

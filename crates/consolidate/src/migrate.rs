@@ -129,41 +129,56 @@ fn select_sql(p: &TablePlan) -> String {
     }
 }
 
-/// The reader thread: reads, converts, validates, encodes; sends a chunk per batch.
-fn read_table(
-    shared: &Shared,
-    idx: usize,
-    after: Option<i64>,
-    tx: &tokio::sync::mpsc::Sender<Result<Chunk>>,
-) -> Result<()> {
-    let p = &shared.plans[idx];
-    let ctx = &shared.ctx;
-    let conn = open(&p.file)?;
-    let what = format!("read {} from {}", p.source, p.db);
-    let mut stmt = conn
-        .prepare(&select_sql(p))
-        .with_db_context(|| what.clone())?;
-    let mut rows = stmt
-        .query([after.unwrap_or(i64::MIN)])
-        .with_db_context(|| what.clone())?;
-    let target_cols: Vec<TargetColumn> = p.target_columns();
-    let col_refs: Vec<&TargetColumn> = target_cols.iter().collect();
-    let pk_idx = p.columns.iter().position(|c| c.primary_key);
-    // Accepted keys of this table, for the tables that reference it.
-    let registry = if p.referenced {
-        let path = registry_path(shared, p);
-        let c = rusqlite::Connection::open(&path).db_context("open key registry")?;
-        c.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             CREATE TABLE IF NOT EXISTS k (id BLOB PRIMARY KEY) WITHOUT ROWID",
-        )
-        .db_context("create key registry")?;
-        Some(c)
-    } else {
-        None
-    };
-    // Registries of the referenced tables, by column.
-    let mut lookups: Vec<(usize, String, rusqlite::Connection)> = Vec::new();
+impl Chunk {
+    /// An empty chunk that continues after `last_rowid` (the checkpoint of a chunk that
+    /// holds only rejects must still move on).
+    fn empty(last_rowid: Option<i64>) -> Chunk {
+        Chunk {
+            batch: Batch::default(),
+            rejects: Vec::new(),
+            conversions: BTreeMap::new(),
+            last_rowid,
+            read: 0,
+        }
+    }
+}
+
+/// The column of a row that failed, the rule's failure and the value as JSON: kept apart
+/// until the row's reject is written.
+struct RowFailure {
+    column: String,
+    failure: Failure,
+    value: String,
+}
+
+/// The accepted-key registry of a referenced table, read for one foreign-key column.
+struct Lookup {
+    /// Index of the column (in `TablePlan::columns`).
+    column: usize,
+    /// The referenced table's key, for the failure message.
+    parent: String,
+    conn: rusqlite::Connection,
+}
+
+/// Opens the registry of this table's accepted keys when other tables reference it, so
+/// their rows can be checked against the rows that really arrived.
+fn open_registry(shared: &Shared, p: &TablePlan) -> Result<Option<rusqlite::Connection>> {
+    if !p.referenced {
+        return Ok(None);
+    }
+    let path = registry_path(shared, p);
+    let c = rusqlite::Connection::open(&path).db_context("open key registry")?;
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         CREATE TABLE IF NOT EXISTS k (id BLOB PRIMARY KEY) WITHOUT ROWID",
+    )
+    .db_context("create key registry")?;
+    Ok(Some(c))
+}
+
+/// Opens the registries of the tables this table references, one per referencing column.
+fn open_lookups(shared: &Shared, p: &TablePlan) -> Result<Vec<Lookup>> {
+    let mut lookups = Vec::new();
     for (ci, c) in p.columns.iter().enumerate() {
         if let Some(r) = c.references {
             let parent = &shared.plans[r];
@@ -173,44 +188,66 @@ fn read_table(
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
             )
             .db_context("open key registry")?;
-            lookups.push((ci, parent.key(), conn));
+            lookups.push(Lookup {
+                column: ci,
+                parent: parent.key(),
+                conn,
+            });
         }
     }
-    let new_chunk = || Chunk {
-        batch: Batch::default(),
-        rejects: Vec::new(),
-        conversions: BTreeMap::new(),
-        last_rowid: after,
-        read: 0,
-    };
-    let mut chunk = new_chunk();
-    let mut pending_keys: Vec<Vec<u8>> = Vec::new();
-    let mut row_convs: Vec<&'static str> = Vec::new();
-    let send = |chunk: Chunk, keys: &mut Vec<Vec<u8>>| -> Result<bool> {
-        if let Some(reg) = &registry {
-            let tx = reg.unchecked_transaction().db_context("key registry")?;
-            {
-                let mut ins = tx
-                    .prepare_cached("INSERT OR IGNORE INTO k (id) VALUES (?1)")
-                    .db_context("key registry")?;
-                for k in keys.drain(..) {
-                    ins.execute([k]).db_context("key registry")?;
-                }
-            }
-            tx.commit().db_context("key registry")?;
+    Ok(lookups)
+}
+
+/// Writes the keys of the rows just accepted to the registry, in one transaction, before
+/// their chunk is sent: a child table read later must find them.
+fn store_keys(reg: &rusqlite::Connection, keys: &mut Vec<Vec<u8>>) -> Result<()> {
+    let tx = reg.unchecked_transaction().db_context("key registry")?;
+    {
+        let mut ins = tx
+            .prepare_cached("INSERT OR IGNORE INTO k (id) VALUES (?1)")
+            .db_context("key registry")?;
+        for k in keys.drain(..) {
+            ins.execute([k]).db_context("key registry")?;
         }
-        Ok(tx.blocking_send(Ok(chunk)).is_ok())
-    };
-    while let Some(row) = rows.next().with_db_context(|| what.clone())? {
-        let rowid: Option<i64> = row.get(0).ok();
-        chunk.read += 1;
-        chunk.last_rowid = rowid.or(chunk.last_rowid);
-        row_convs.clear();
-        let mut vals: Vec<Val<'_>> = Vec::with_capacity(p.columns.len());
-        let mut failed: Option<(String, Failure, String)> = None;
-        for c in &p.columns {
+    }
+    tx.commit().db_context("key registry")
+}
+
+/// What the reader thread needs for every row besides the row itself: the plan, the
+/// conversion settings, the encoding columns and the key registries, carried as one value
+/// so that the per-row steps need not take them one by one.
+struct Reader<'s> {
+    p: &'s TablePlan,
+    ctx: &'s Ctx,
+    /// "read TABLE from DB", the context of SQLite errors.
+    what: String,
+    col_refs: Vec<&'s TargetColumn>,
+    pk_idx: Option<usize>,
+    /// This table's registry of accepted keys, when other tables reference it.
+    registry: Option<rusqlite::Connection>,
+    lookups: Vec<Lookup>,
+}
+
+/// Rows converted so far and not yet sent, with the keys the registry still has to get.
+struct Pending {
+    chunk: Chunk,
+    keys: Vec<Vec<u8>>,
+    /// The conversions of the current row (reused between rows).
+    row_convs: Vec<&'static str>,
+}
+
+impl Reader<'_> {
+    /// Converts and validates every column of the row into `vals`; the first column that
+    /// fails ends the row.
+    fn convert_row<'r>(
+        &'r self,
+        row: &'r rusqlite::Row<'_>,
+        vals: &mut Vec<Val<'r>>,
+        row_convs: &mut Vec<&'static str>,
+    ) -> Result<Option<RowFailure>> {
+        for c in &self.p.columns {
             let mut v = match c.source_idx {
-                Some(i) => row.get_ref(i + 1).with_db_context(|| what.clone())?,
+                Some(i) => row.get_ref(i + 1).with_db_context(|| self.what.clone())?,
                 None => ValueRef::Null,
             };
             if let (ValueRef::Null, Some(d)) = (v, &c.default) {
@@ -220,8 +257,8 @@ fn read_table(
                 }
             }
             let mut conv = None;
-            let res = convert(v, &c.ttype, c.uuid_owner.as_deref(), ctx, &mut conv)
-                .and_then(|val| validate(&val, c.required, &c.rules, ctx).map(|()| val));
+            let res = convert(v, &c.ttype, c.uuid_owner.as_deref(), self.ctx, &mut conv)
+                .and_then(|val| validate(&val, c.required, &c.rules, self.ctx).map(|()| val));
             match res {
                 Ok(val) => {
                     if let Some(k) = conv {
@@ -230,71 +267,146 @@ fn read_table(
                     vals.push(val);
                 }
                 Err(f) => {
-                    failed = Some((c.name.clone(), f, value_json(v)));
-                    break;
+                    return Ok(Some(RowFailure {
+                        column: c.name.clone(),
+                        failure: f,
+                        value: value_json(v),
+                    }))
                 }
             }
         }
+        Ok(None)
+    }
+
+    /// The foreign-key rule: every referencing value must be a key its parent accepted.
+    fn check_references(
+        &self,
+        row: &rusqlite::Row<'_>,
+        vals: &[Val<'_>],
+    ) -> Result<Option<RowFailure>> {
+        for l in &self.lookups {
+            let Some(k) = key_bytes(&vals[l.column]) else {
+                continue;
+            };
+            let found = l
+                .conn
+                .prepare_cached("SELECT 1 FROM k WHERE id = ?1")
+                .and_then(|mut s| s.exists([&k]))
+                .db_context("key registry")?;
+            if !found {
+                let c = &self.p.columns[l.column];
+                let v = c
+                    .source_idx
+                    .and_then(|i| row.get_ref(i + 1).ok())
+                    .map(value_json)
+                    .unwrap_or_else(|| "null".into());
+                return Ok(Some(RowFailure {
+                    column: c.name.clone(),
+                    failure: Failure {
+                        rule: "foreign_key",
+                        reason: format!("{v} has no valid row in {}", l.parent),
+                    },
+                    value: v,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads one row into the pending chunk: encoded when it passes, a reject when not.
+    fn add_row(&self, row: &rusqlite::Row<'_>, out: &mut Pending) -> Result<()> {
+        let rowid: Option<i64> = row.get(0).ok();
+        let chunk = &mut out.chunk;
+        chunk.read += 1;
+        chunk.last_rowid = rowid.or(chunk.last_rowid);
+        out.row_convs.clear();
+        let mut vals: Vec<Val<'_>> = Vec::with_capacity(self.p.columns.len());
+        let mut failed = self.convert_row(row, &mut vals, &mut out.row_convs)?;
         if failed.is_none() {
-            for (ci, parent, reg) in &lookups {
-                let Some(k) = key_bytes(&vals[*ci]) else {
-                    continue;
-                };
-                let found = reg
-                    .prepare_cached("SELECT 1 FROM k WHERE id = ?1")
-                    .and_then(|mut s| s.exists([&k]))
-                    .db_context("key registry")?;
-                if !found {
-                    let c = &p.columns[*ci];
-                    let v = c
-                        .source_idx
-                        .and_then(|i| row.get_ref(i + 1).ok())
-                        .map(value_json)
-                        .unwrap_or_else(|| "null".into());
-                    failed = Some((
-                        c.name.clone(),
-                        Failure {
-                            rule: "foreign_key",
-                            reason: format!("{v} has no valid row in {parent}"),
-                        },
-                        v,
-                    ));
-                    break;
+            failed = self.check_references(row, &vals)?;
+        }
+        let Some(f) = failed else {
+            if let (Some(pi), true) = (self.pk_idx, self.registry.is_some()) {
+                if let Some(k) = key_bytes(&vals[pi]) {
+                    out.keys.push(k);
                 }
             }
-        }
-        match failed {
-            Some((column, f, value)) => chunk.rejects.push(RowReject {
-                rowid,
-                column: Some(column),
-                rule: f.rule,
-                value: Some(value),
-                reason: f.reason,
-                record: row_record(p, row),
-            }),
-            None => {
-                if let (Some(pi), true) = (pk_idx, registry.is_some()) {
-                    if let Some(k) = key_bytes(&vals[pi]) {
-                        pending_keys.push(k);
-                    }
-                }
-                pg::encode_row(&vals, &col_refs, &mut chunk.batch.data);
-                chunk.batch.push_row(rowid.unwrap_or(0) as u64, b"");
-                for k in &row_convs {
-                    *chunk.conversions.entry(k).or_default() += 1;
-                }
+            pg::encode_row(&vals, &self.col_refs, &mut chunk.batch.data);
+            chunk.batch.push_row(rowid.unwrap_or(0) as u64, b"");
+            for k in &out.row_convs {
+                *chunk.conversions.entry(k).or_default() += 1;
             }
+            return Ok(());
+        };
+        chunk.rejects.push(RowReject {
+            rowid,
+            column: Some(f.column),
+            rule: f.failure.rule,
+            value: Some(f.value),
+            reason: f.failure.reason,
+            record: row_record(self.p, row),
+        });
+        Ok(())
+    }
+
+    /// Registers the chunk's accepted keys, then hands the chunk over. False when the
+    /// loading side has gone (it failed), so reading stops.
+    fn send(
+        &self,
+        chunk: Chunk,
+        keys: &mut Vec<Vec<u8>>,
+        tx: &tokio::sync::mpsc::Sender<Result<Chunk>>,
+    ) -> Result<bool> {
+        if let Some(reg) = &self.registry {
+            store_keys(reg, keys)?;
         }
-        if chunk.read as usize >= shared.batch_size {
-            let full = std::mem::replace(&mut chunk, new_chunk());
-            chunk.last_rowid = full.last_rowid;
-            if !send(full, &mut pending_keys)? {
+        Ok(tx.blocking_send(Ok(chunk)).is_ok())
+    }
+}
+
+/// The reader thread: reads, converts, validates, encodes; sends a chunk per batch.
+fn read_table(
+    shared: &Shared,
+    idx: usize,
+    after: Option<i64>,
+    tx: &tokio::sync::mpsc::Sender<Result<Chunk>>,
+) -> Result<()> {
+    let p = &shared.plans[idx];
+    let conn = open(&p.file)?;
+    let what = format!("read {} from {}", p.source, p.db);
+    let mut stmt = conn
+        .prepare(&select_sql(p))
+        .with_db_context(|| what.clone())?;
+    let mut rows = stmt
+        .query([after.unwrap_or(i64::MIN)])
+        .with_db_context(|| what.clone())?;
+    let target_cols: Vec<TargetColumn> = p.target_columns();
+    let reader = Reader {
+        p,
+        ctx: &shared.ctx,
+        what,
+        col_refs: target_cols.iter().collect(),
+        pk_idx: p.columns.iter().position(|c| c.primary_key),
+        registry: open_registry(shared, p)?,
+        lookups: open_lookups(shared, p)?,
+    };
+    let mut out = Pending {
+        chunk: Chunk::empty(after),
+        keys: Vec::new(),
+        row_convs: Vec::new(),
+    };
+    while let Some(row) = rows.next().with_db_context(|| reader.what.clone())? {
+        reader.add_row(row, &mut out)?;
+        if out.chunk.read as usize >= shared.batch_size {
+            let last_rowid = out.chunk.last_rowid;
+            let full = std::mem::replace(&mut out.chunk, Chunk::empty(last_rowid));
+            if !reader.send(full, &mut out.keys, tx)? {
                 return Ok(());
             }
         }
     }
-    if chunk.read > 0 {
-        send(chunk, &mut pending_keys)?;
+    if out.chunk.read > 0 {
+        reader.send(out.chunk, &mut out.keys, tx)?;
     }
     Ok(())
 }
@@ -304,6 +416,210 @@ fn fetch_record(conn: &rusqlite::Connection, p: &TablePlan, rowid: i64) -> Box<R
     let sql = select_sql(p).replace("rowid > ?1 ORDER BY rowid", "rowid = ?1");
     conn.query_row(&sql, [rowid], |r| Ok(row_record(p, r)))
         .unwrap_or_else(|_| RawValue::from_string("null".into()).unwrap_or_default())
+}
+
+/// The table's counts from the checkpoint, so a resumed table reports its whole history.
+fn resumed_stats(shared: &Shared, key: &str, shown: &str) -> Result<TableStats> {
+    let mut stats = TableStats::new(shown);
+    let (resumed_rows, resumed_skipped, resumed_errors) = {
+        let st = shared
+            .state
+            .lock()
+            .map_err(|_| FerryError::Checkpoint("state lock".into()))?;
+        st.0.tables
+            .get(key)
+            .map(|t| (t.migrated, t.skipped, t.errors))
+            .unwrap_or_default()
+    };
+    stats.migrated = resumed_rows;
+    stats.skipped = resumed_skipped;
+    stats.errors = resumed_errors;
+    stats.resumed = resumed_rows;
+    Ok(stats)
+}
+
+/// The PostgreSQL side of the table, when rows are written (with its journal when the table
+/// existed before the migration).
+fn open_target(
+    p: &TablePlan,
+    write: &Write,
+    client: Option<tokio_postgres::Client>,
+) -> Result<Option<pg::PgTarget>> {
+    match (write, client) {
+        (Write::Nothing, _) | (_, None) => Ok(None),
+        (w, Some(c)) => {
+            let mut t = pg::PgTarget::new(
+                c,
+                &p.schema,
+                &p.target,
+                p.columns.iter().map(|c| c.name.clone()).collect(),
+                p.primary_key(),
+            );
+            if let Write::Ignore(Some(j)) = w {
+                t.journal_to(j)?;
+            }
+            Ok(Some(t))
+        }
+    }
+}
+
+/// Starts the reader thread of table `idx`; its chunks (or its error) arrive on the
+/// returned channel.
+fn spawn_reader(
+    shared: &Arc<Shared>,
+    idx: usize,
+    after: Option<i64>,
+) -> Result<(
+    std::thread::JoinHandle<()>,
+    tokio::sync::mpsc::Receiver<Result<Chunk>>,
+)> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Chunk>>(2);
+    let reader_shared = shared.clone();
+    let reader = std::thread::Builder::new()
+        .name(format!("read-{}", shared.plans[idx].source))
+        .spawn(move || {
+            if let Err(e) = read_table(&reader_shared, idx, after, &tx) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        })
+        .map_err(|e| FerryError::Failed(format!("start reader thread: {e}")))?;
+    Ok((reader, rx))
+}
+
+/// The loading side of one table: applies the reader's chunks to PostgreSQL, records the
+/// rejects and the checkpoint. Holds what every chunk needs so the steps stay short.
+struct Loader {
+    shared: Arc<Shared>,
+    p: TablePlan,
+    key: String,
+    /// `schema.table`, as reports and rejects name the table.
+    shown: String,
+    /// The source file, as the rejects file names it.
+    file: String,
+    target: Option<pg::PgTarget>,
+    mode: Mode,
+    /// The source, opened on the first row PostgreSQL refuses (to re-read it).
+    src: Option<rusqlite::Connection>,
+    stats: TableStats,
+}
+
+impl Loader {
+    /// Applies one chunk: write, rejects, counts, checkpoint, progress.
+    async fn apply(&mut self, chunk: Chunk) -> Result<()> {
+        let mut rejects = chunk.rejects;
+        let (loaded, skipped) = self.write(&chunk.batch, &mut rejects).await?;
+        rejects.sort_by_key(|r| r.rowid);
+        self.record_rejects(&rejects)?;
+        self.stats.migrated += loaded;
+        self.stats.skipped += skipped;
+        self.stats.errors += rejects.len() as u64;
+        for (k, v) in chunk.conversions {
+            *self.stats.conversions.entry(k.to_string()).or_default() += v;
+        }
+        if self.target.is_some() {
+            self.save_checkpoint(chunk.last_rowid)?;
+        }
+        if let Ok(mut pr) = self.shared.progress.lock() {
+            pr.inc(chunk.read);
+        }
+        Ok(())
+    }
+
+    /// Writes the batch (when there is a target); rows PostgreSQL refuses become rejects.
+    /// Returns the rows loaded and skipped (already there).
+    async fn write(&mut self, batch: &Batch, rejects: &mut Vec<RowReject>) -> Result<(u64, u64)> {
+        let Some(t) = self.target.as_mut() else {
+            return Ok((batch.len() as u64, 0));
+        };
+        let res = flush_batch(t, batch, self.mode).await?;
+        for (i, column, reason) in res.rejected {
+            let rowid = batch.line(i) as i64;
+            let record = self.refused_record(rowid)?;
+            rejects.push(RowReject {
+                rowid: self.p.has_rowid.then_some(rowid),
+                column,
+                rule: "database",
+                value: None,
+                reason,
+                record,
+            });
+        }
+        Ok((res.loaded, res.skipped))
+    }
+
+    /// The source row PostgreSQL refused, re-read for the rejects file.
+    fn refused_record(&mut self, rowid: i64) -> Result<Box<RawValue>> {
+        if self.src.is_none() {
+            self.src = Some(open(&self.p.file)?);
+        }
+        Ok(self
+            .src
+            .as_ref()
+            .map(|c| fetch_record(c, &self.p, rowid))
+            .unwrap_or_else(|| RawValue::from_string("null".into()).unwrap_or_default()))
+    }
+
+    /// Writes the rejects to the rejects file and the first ones to the report's errors.
+    fn record_rejects(&self, rejects: &[RowReject]) -> Result<()> {
+        let p = &self.p;
+        let mut rj = self
+            .shared
+            .rejects
+            .lock()
+            .map_err(|_| FerryError::Checkpoint("rejects lock".into()))?;
+        let mut errs = self
+            .shared
+            .errors
+            .lock()
+            .map_err(|_| FerryError::Checkpoint("errors lock".into()))?;
+        for r in rejects {
+            if errs.len() < REPORT_ERRORS {
+                errs.push(serde_json::json!({
+                    "database": p.db,
+                    "source_table": p.source,
+                    "table": self.shown,
+                    "rowid": r.rowid,
+                    "column": r.column,
+                    "rule": r.rule,
+                    "value": r.value,
+                    "error": r.reason,
+                    "record": r.record,
+                }));
+            }
+            rj.add(&Reject {
+                file: &self.file,
+                line: None,
+                table: &self.shown,
+                column: r.column.as_deref(),
+                value: r.value.as_deref(),
+                reason: &r.reason,
+                rule: Some(r.rule),
+                rowid: r.rowid,
+                record: r.record.clone(),
+            })?;
+        }
+        if self.target.is_some() {
+            rj.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Records how far the table got, so `--resume` continues after `last_rowid`.
+    fn save_checkpoint(&self, last_rowid: Option<i64>) -> Result<()> {
+        let mut st = self
+            .shared
+            .state
+            .lock()
+            .map_err(|_| FerryError::Checkpoint("state lock".into()))?;
+        let (state, cp) = &mut *st;
+        if let Some(t) = state.tables.get_mut(&self.key) {
+            t.after_rowid = last_rowid;
+            t.migrated = self.stats.migrated;
+            t.skipped = self.stats.skipped;
+            t.errors = self.stats.errors;
+        }
+        cp.save(state)
+    }
 }
 
 /// Migrates one table to the end. Returns its stats.
@@ -318,150 +634,37 @@ pub async fn table(
     let p = shared.plans[idx].clone();
     let key = p.key();
     let shown = format!("{}.{}", p.schema, p.target);
-    let mut stats = TableStats::new(&shown);
-    let (resumed_rows, resumed_skipped, resumed_errors) = {
-        let st = shared
-            .state
-            .lock()
-            .map_err(|_| FerryError::Checkpoint("state lock".into()))?;
-        st.0.tables
-            .get(&key)
-            .map(|t| (t.migrated, t.skipped, t.errors))
-            .unwrap_or_default()
-    };
-    stats.migrated = resumed_rows;
-    stats.skipped = resumed_skipped;
-    stats.errors = resumed_errors;
-    stats.resumed = resumed_rows;
-    let mut target = match (&write, client) {
-        (Write::Nothing, _) | (_, None) => None,
-        (w, Some(c)) => {
-            let mut t = pg::PgTarget::new(
-                c,
-                &p.schema,
-                &p.target,
-                p.columns.iter().map(|c| c.name.clone()).collect(),
-                p.primary_key(),
-            );
-            if let Write::Ignore(Some(j)) = w {
-                t.journal_to(j)?;
-            }
-            Some(t)
-        }
-    };
+    let stats = resumed_stats(&shared, &key, &shown)?;
+    let target = open_target(&p, &write, client)?;
     let mode = match write {
         Write::Ignore(_) => Mode::Ignore,
         _ => Mode::Insert,
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Chunk>>(2);
-    let reader_shared = shared.clone();
-    let reader = std::thread::Builder::new()
-        .name(format!("read-{}", p.source))
-        .spawn(move || {
-            if let Err(e) = read_table(&reader_shared, idx, after, &tx) {
-                let _ = tx.blocking_send(Err(e));
-            }
-        })
-        .map_err(|e| FerryError::Failed(format!("start reader thread: {e}")))?;
-    let mut src: Option<rusqlite::Connection> = None;
-    let file = p.file.display().to_string();
+    let (reader, mut rx) = spawn_reader(&shared, idx, after)?;
+    let mut loader = Loader {
+        shared,
+        file: p.file.display().to_string(),
+        p,
+        key,
+        shown,
+        target,
+        mode,
+        src: None,
+        stats,
+    };
     let mut read_rows = 0u64;
     while let Some(chunk) = rx.recv().await {
         let chunk = chunk?;
         read_rows += chunk.read;
-        let mut rejects = chunk.rejects;
-        let (loaded, skipped) = match target.as_mut() {
-            Some(t) => {
-                let res = flush_batch(t, &chunk.batch, mode).await?;
-                for (i, column, reason) in res.rejected {
-                    let rowid = chunk.batch.line(i) as i64;
-                    if src.is_none() {
-                        src = Some(open(&p.file)?);
-                    }
-                    let record = src
-                        .as_ref()
-                        .map(|c| fetch_record(c, &p, rowid))
-                        .unwrap_or_else(|| {
-                            RawValue::from_string("null".into()).unwrap_or_default()
-                        });
-                    rejects.push(RowReject {
-                        rowid: p.has_rowid.then_some(rowid),
-                        column,
-                        rule: "database",
-                        value: None,
-                        reason,
-                        record,
-                    });
-                }
-                (res.loaded, res.skipped)
-            }
-            None => (chunk.batch.len() as u64, 0),
-        };
-        rejects.sort_by_key(|r| r.rowid);
-        {
-            let mut rj = shared
-                .rejects
-                .lock()
-                .map_err(|_| FerryError::Checkpoint("rejects lock".into()))?;
-            let mut errs = shared
-                .errors
-                .lock()
-                .map_err(|_| FerryError::Checkpoint("errors lock".into()))?;
-            for r in &rejects {
-                if errs.len() < REPORT_ERRORS {
-                    errs.push(serde_json::json!({
-                        "database": p.db,
-                        "source_table": p.source,
-                        "table": shown,
-                        "rowid": r.rowid,
-                        "column": r.column,
-                        "rule": r.rule,
-                        "value": r.value,
-                        "error": r.reason,
-                        "record": r.record,
-                    }));
-                }
-                rj.add(&Reject {
-                    file: &file,
-                    line: None,
-                    table: &shown,
-                    column: r.column.as_deref(),
-                    value: r.value.as_deref(),
-                    reason: &r.reason,
-                    rule: Some(r.rule),
-                    rowid: r.rowid,
-                    record: r.record.clone(),
-                })?;
-            }
-            if target.is_some() {
-                rj.flush()?;
-            }
-        }
-        stats.migrated += loaded;
-        stats.skipped += skipped;
-        stats.errors += rejects.len() as u64;
-        for (k, v) in chunk.conversions {
-            *stats.conversions.entry(k.to_string()).or_default() += v;
-        }
-        if target.is_some() {
-            let mut st = shared
-                .state
-                .lock()
-                .map_err(|_| FerryError::Checkpoint("state lock".into()))?;
-            let (state, cp) = &mut *st;
-            if let Some(t) = state.tables.get_mut(&key) {
-                t.after_rowid = chunk.last_rowid;
-                t.migrated = stats.migrated;
-                t.skipped = stats.skipped;
-                t.errors = stats.errors;
-            }
-            cp.save(state)?;
-        }
-        if let Ok(mut pr) = shared.progress.lock() {
-            pr.inc(chunk.read);
-        }
+        loader.apply(chunk).await?;
     }
     let _ = reader.join();
+    let Loader {
+        mut stats,
+        p,
+        shown,
+        ..
+    } = loader;
     stats.duration_secs = started.elapsed().as_secs_f64();
     if stats.duration_secs > 0.0 {
         stats.rows_per_sec = (stats.migrated - stats.resumed) as f64 / stats.duration_secs;

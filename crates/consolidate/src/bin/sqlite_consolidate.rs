@@ -5,5 +5,8 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     ferry_shared::cli::load_dotenv();
     let args = ferry_consolidate::Args::parse();
-    ferry_shared::exit::finish("sqlite-consolidate", ferry_consolidate::run(args).await)
+    let result = ferry_consolidate::run(args)
+        .await
+        .map_err(anyhow::Error::from);
+    ferry_shared::exit::finish("sqlite-consolidate", result)
 }

@@ -1,0 +1,229 @@
+//! The target before any row moves: connect, create the schemas and tables that are
+//! missing (parents first), adopt the tables that exist, and decide per table how it is
+//! written or why it is skipped. Every creation is recorded in the checkpoint before it
+//! happens, so the rollback can undo it even after a crash.
+
+use crate::migrate::Write;
+use crate::plan::TablePlan;
+use crate::state::{RunState, TableState};
+use ferry_generic::load::{pg, TargetTable};
+use ferry_shared::checkpoint::Checkpoint;
+use ferry_shared::conn::Endpoint;
+use ferry_shared::sql::quote_pg as q;
+use ferry_shared::{DbContext, DbError, Result};
+use std::fmt;
+use std::path::Path;
+
+/// Why a table is not migrated in this run. An enum, not a message, so the run can tell
+/// the cases apart without reading text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Skip {
+    /// It finished before the run being resumed: its counts come from the checkpoint.
+    DoneBefore,
+    /// It existed with rows and without a primary key: loading again would duplicate them.
+    /// Holds the table's quoted name.
+    KeylessWithRows(String),
+}
+
+impl fmt::Display for Skip {
+    /// The line logged and noted in the report.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::DoneBefore => f.write_str("done before the resume"),
+            Skip::KeylessWithRows(rel) => write!(
+                f,
+                "{rel} has rows and no primary key: loading again would duplicate them; skipped"
+            ),
+        }
+    }
+}
+
+/// What the run does with one table: write it (in a way), or skip it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Action {
+    /// Migrate the table's rows.
+    Run(Write),
+    /// Leave the table alone.
+    Skip(Skip),
+}
+
+/// What preparing the target needs besides the plans: the migration state it records into
+/// and the run's choices.
+pub(crate) struct Target<'a> {
+    /// The migration state; creations are recorded here first.
+    pub st: &'a mut RunState,
+    /// The state's checkpoint.
+    pub cp: &'a Checkpoint<RunState>,
+    /// Nothing is created (the statements are logged instead).
+    pub dry_run: bool,
+    /// `--resume`: tables done before are skipped.
+    pub resume: bool,
+    /// Where the journals of existing tables go; none without rollback.
+    pub journals: Option<&'a Path>,
+}
+
+/// Prepares the target of every table (in load order) and returns each table's action.
+pub(crate) async fn prepare(
+    ep: &Endpoint,
+    plans: &mut [TablePlan],
+    levels: &[Vec<usize>],
+    target: Target<'_>,
+) -> Result<Vec<Action>> {
+    let client = ferry_shared::conn::connect_postgres(ep).await?;
+    let mut prep = Preparer { client, t: target };
+    prep.create_schemas(plans).await?;
+    let mut actions = vec![Action::Run(Write::Nothing); plans.len()];
+    for &i in levels.iter().flatten() {
+        actions[i] = prep.table(&mut plans[i]).await?;
+    }
+    if !prep.t.dry_run {
+        prep.t.cp.save(prep.t.st)?;
+    }
+    Ok(actions)
+}
+
+/// The connection and the run's choices, shared by the preparation steps.
+struct Preparer<'a> {
+    client: tokio_postgres::Client,
+    t: Target<'a>,
+}
+
+impl Preparer<'_> {
+    /// Creates the target schemas that do not exist (recorded before they are created).
+    async fn create_schemas(&mut self, plans: &[TablePlan]) -> Result<()> {
+        let schemas: Vec<String> = {
+            let mut s: Vec<String> = plans.iter().map(|p| p.schema.clone()).collect();
+            s.dedup();
+            s.sort();
+            s.dedup();
+            s
+        };
+        for s in schemas {
+            let exists: bool = self
+                .client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                    &[&s],
+                )
+                .await
+                .with_db_context(|| format!("look up schema {s}"))?
+                .get(0);
+            if exists {
+                continue;
+            }
+            if self.t.dry_run {
+                tracing::info!("dry run: would run CREATE SCHEMA {}", q(&s));
+            } else {
+                self.t.st.schemas_created.push(s.clone());
+                self.t.cp.save(self.t.st)?;
+                self.client
+                    .batch_execute(&format!("CREATE SCHEMA {}", q(&s)))
+                    .await
+                    .with_db_context(|| format!("create schema {s}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One table: adopt it when it exists, else create it (or say so in a dry run).
+    async fn table(&mut self, p: &mut TablePlan) -> Result<Action> {
+        let prior = self.t.st.tables.get(&p.key()).cloned();
+        match pg::describe(&self.client, &p.schema, &p.target).await? {
+            Some(t) => self.existing(p, &t, prior).await,
+            None if self.t.dry_run => {
+                tracing::info!("dry run: would run\n{}", p.create.join(";\n"));
+                Ok(Action::Run(Write::Nothing))
+            }
+            None => self.create(p).await,
+        }
+    }
+
+    /// A table that exists: adopts its columns and decides how rows go in. A table this
+    /// migration did not create gets a journal (for the rollback) and insert-or-skip; a
+    /// keyless one is loaded only when it is empty.
+    async fn existing(
+        &mut self,
+        p: &mut TablePlan,
+        t: &TargetTable,
+        prior: Option<TableState>,
+    ) -> Result<Action> {
+        p.adopt(t)?;
+        let key = p.key();
+        let created = prior.as_ref().is_some_and(|t| t.created);
+        let pk = p.primary_key();
+        let mut ts = prior.clone().unwrap_or(TableState {
+            schema: p.schema.clone(),
+            table: p.target.clone(),
+            primary_key: pk.clone(),
+            ..Default::default()
+        });
+        let action = if prior.as_ref().is_some_and(|t| t.done) && self.t.resume {
+            Action::Skip(Skip::DoneBefore)
+        } else if pk.is_empty() && !created && !prior.as_ref().is_some_and(|t| t.empty_keyless) {
+            if self.is_empty(p).await? {
+                ts.empty_keyless = true;
+                Action::Run(Write::Insert)
+            } else {
+                Action::Skip(Skip::KeylessWithRows(p.rel()))
+            }
+        } else if created || pk.is_empty() {
+            // Created by this migration (resumed) or keyless and empty before it.
+            Action::Run(if pk.is_empty() {
+                Write::Insert
+            } else {
+                Write::Ignore(None)
+            })
+        } else {
+            let journal = self.t.journals.map(|dir| {
+                let name = format!("journal-{}.ndjson", ferry_shared::cli::file_safe(&key));
+                ts.journal = Some(name.clone());
+                dir.join(name)
+            });
+            Action::Run(Write::Ignore(journal))
+        };
+        if !self.t.dry_run {
+            self.t.st.tables.insert(key, ts);
+        }
+        Ok(action)
+    }
+
+    /// True when the table has no rows.
+    async fn is_empty(&self, p: &TablePlan) -> Result<bool> {
+        Ok(self
+            .client
+            .query_one(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", p.rel()),
+                &[],
+            )
+            .await
+            .with_db_context(|| format!("read {}", p.rel()))?
+            .get(0))
+    }
+
+    /// Creates a missing table (recorded as created first) and adopts it.
+    async fn create(&mut self, p: &mut TablePlan) -> Result<Action> {
+        tracing::info!("creating {}", p.rel());
+        self.t.st.tables.insert(
+            p.key(),
+            TableState {
+                schema: p.schema.clone(),
+                table: p.target.clone(),
+                created: true,
+                primary_key: p.primary_key(),
+                ..Default::default()
+            },
+        );
+        self.t.cp.save(self.t.st)?;
+        for sql in &p.create {
+            self.client
+                .batch_execute(sql)
+                .await
+                .with_db_context(|| format!("create {}", p.rel()))?;
+        }
+        let t = pg::describe(&self.client, &p.schema, &p.target)
+            .await?
+            .ok_or_else(|| DbError::other(p.rel(), "not found after CREATE"))?;
+        p.adopt(&t)?;
+        Ok(Action::Run(Write::Insert))
+    }
+}
