@@ -8,7 +8,7 @@
 use crate::config::Rules;
 use base64::Engine as _;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use ferry_generic::load::cast::{TType, Val};
+use ferry_engine::load::cast::{TType, Val};
 use ferry_shared::value::{parse_when, Decimal, When};
 use rusqlite::types::ValueRef;
 use std::borrow::Cow;

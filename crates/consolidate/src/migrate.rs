@@ -6,8 +6,8 @@
 use crate::convert::{convert, validate, value_json, Ctx, Failure};
 use crate::plan::{open, TablePlan};
 use crate::state::RunState;
-use ferry_generic::load::cast::Val;
-use ferry_generic::load::{flush_batch, pg, Batch, Mode, TargetColumn};
+use ferry_engine::load::cast::Val;
+use ferry_engine::load::{flush_batch, pg, Batch, Mode, TargetColumn};
 use ferry_shared::checkpoint::Checkpoint;
 use ferry_shared::progress::Progress;
 use ferry_shared::rejects::{Reject, Rejects};

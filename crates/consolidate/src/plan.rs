@@ -3,8 +3,8 @@
 
 use crate::config::{ColumnMap, Rules, TableMap};
 use crate::convert::ttype_of;
-use ferry_generic::load::cast::TType;
-use ferry_generic::load::{ddl, TargetColumn, TargetTable};
+use ferry_engine::load::cast::TType;
+use ferry_engine::load::{ddl, TargetColumn, TargetTable};
 use ferry_shared::conn::Engine;
 use ferry_shared::sql::{literal_pg, quote_pg as q};
 use ferry_shared::{DbContext, FerryError, Result};
@@ -367,10 +367,10 @@ pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
     let mut plans = Vec::new();
     for (db, file) in files {
         let ep = ferry_shared::conn::parse_url(&format!("sqlite://{}", file.display()), "source")?;
-        let mut src = ferry_generic::source::Source::connect(&ep).await?;
+        let mut src = ferry_engine::source::Source::connect(&ep).await?;
         let conn = open(file)?;
         for name in sqlite_tables(&conn)? {
-            let t = ferry_generic::source::TableRef {
+            let t = ferry_engine::source::TableRef {
                 db: "main".into(),
                 name,
             };

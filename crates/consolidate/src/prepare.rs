@@ -6,7 +6,7 @@
 use crate::migrate::Write;
 use crate::plan::TablePlan;
 use crate::state::{RunState, TableState};
-use ferry_generic::load::{pg, TargetTable};
+use ferry_engine::load::{pg, TargetTable};
 use ferry_shared::checkpoint::Checkpoint;
 use ferry_shared::conn::Endpoint;
 use ferry_shared::sql::quote_pg as q;
