@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use ferry_tests::*;
+use std::path::Path;
 
 const PG_COLS: &str =
     "id::text, u64::text, i64::text, dec38::text, f32::text, f64::text, bit1::text, \
@@ -24,13 +25,22 @@ fn awkward_mariadb_to_postgres_exact_values() {
     let pg = PgDb::new("awk_pg");
     gen_awkward(&my.url(), dir.path());
 
+    load_with_default_nul_policy(dir.path(), &my, &pg);
+    load_with_nul_strip(dir.path(), &my, &pg);
+    assert_exact_values(&my, &pg);
+    verify_agrees(dir.path(), &my, &pg);
+    verify_finds_a_changed_value(dir.path(), &my, &pg);
+}
+
+/// Default NUL policy: only the row with U+0000 in text is rejected.
+fn load_with_default_nul_policy(dir: &Path, my: &MyDb, pg: &PgDb) {
     // Default NUL policy: the row with U+0000 in text is rejected, nothing else.
     let r = sh(
         &format!("extract --source {} --table awkward -q | load-postgres --target {} --table awkward --create --rejects rej.ndjson -", my.url(), pg.url()),
-        dir.path(),
+        dir,
     );
     assert_exit(&r, 3);
-    let rej = read_ndjson(&dir.path().join("rej.ndjson"));
+    let rej = read_ndjson(&dir.join("rej.ndjson"));
     assert_eq!(rej.len(), 1, "{rej:?}");
     assert_eq!(rej[0]["line"], 6, "line 6 = header + rows 1..5");
     assert_eq!(rej[0]["column"], "nul_text");
@@ -41,25 +51,59 @@ fn awkward_mariadb_to_postgres_exact_values() {
     );
     assert_eq!(rej[0]["record"]["id"], 5);
     assert_eq!(pg.scalar("SELECT count(*) FROM awkward"), s("4"));
+}
 
+/// With `--nul strip` everything loads, and the report counts the conversions.
+fn load_with_nul_strip(dir: &Path, my: &MyDb, pg: &PgDb) {
     // With --nul strip, everything loads; zero dates become NULL and both are counted.
     pg.exec("DROP TABLE awkward");
     let r = sh(
         &format!("extract --source {} --table awkward -q | load-postgres --target {} --table awkward --create --nul strip --report rep.json -", my.url(), pg.url()),
-        dir.path(),
+        dir,
     );
     assert_exit(&r, 0);
     let rep: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(dir.path().join("rep.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&fs_err::read_to_string(dir.join("rep.json")).unwrap()).unwrap();
     assert_eq!(rep["totals"]["migrated"], 5);
     assert_eq!(rep["totals"]["conversions"]["zero_date_to_null"], 3);
     assert_eq!(rep["totals"]["conversions"]["nul_removed"], 1);
+}
 
+/// Every value in PostgreSQL, exactly; the text columns as MariaDB returns them.
+fn assert_exact_values(my: &MyDb, pg: &PgDb) {
     let rows = pg.query(&format!("SELECT {PG_COLS} FROM awkward ORDER BY id"));
     let text =
         my.query("SELECT emoji, latin, nul_text, world, mood, tags FROM awkward ORDER BY id");
-    let expected: Vec<Vec<Option<String>>> = vec![
+    let expected: Vec<Vec<Option<String>>> =
+        [expected_rows_1_2(&text), expected_rows_3_to_5(&text)].concat();
+    // PostgreSQL prints booleans as t/f in the text protocol.
+    let rows: Vec<Vec<Option<String>>> = rows
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| {
+                    v.map(|x| match x.as_str() {
+                        "t" => "true".into(),
+                        "f" => "false".into(),
+                        _ => x,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    for (got, want) in rows.iter().zip(&expected) {
+        assert_eq!(got, want);
+    }
+    assert_eq!(rows.len(), 5);
+    assert_eq!(text[0][0], s("😀🎉 café"));
+    assert_eq!(text[0][1], s("Crème brûlée, naïve ÿ"));
+    assert_eq!(text[0][2], s("tab\there\nnewline \"quoted\" back\\slash"));
+    assert_eq!(text[0][3], s("東京 שלום مرحبا 👩‍👩‍👧"));
+}
+
+/// Expected rows 1 and 2 of `PG_COLS`; `text` is the MariaDB text columns.
+fn expected_rows_1_2(text: &[Vec<Option<String>>]) -> Vec<Vec<Option<String>>> {
+    vec![
         vec![
             s("1"),
             s("18446744073709551615"),
@@ -108,6 +152,12 @@ fn awkward_mariadb_to_postgres_exact_values() {
             s("false"),
             s(""),
         ],
+    ]
+}
+
+/// Expected rows 3 to 5 of `PG_COLS`; `text` is the MariaDB text columns.
+fn expected_rows_3_to_5(text: &[Vec<Option<String>>]) -> Vec<Vec<Option<String>>> {
+    vec![
         vec![
             s("3"),
             s("1"),
@@ -180,32 +230,12 @@ fn awkward_mariadb_to_postgres_exact_values() {
             s("true"),
             s("ok"),
         ],
-    ];
-    // PostgreSQL prints booleans as t/f in the text protocol.
-    let rows: Vec<Vec<Option<String>>> = rows
-        .into_iter()
-        .map(|r| {
-            r.into_iter()
-                .map(|v| {
-                    v.map(|x| match x.as_str() {
-                        "t" => "true".into(),
-                        "f" => "false".into(),
-                        _ => x,
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    for (got, want) in rows.iter().zip(&expected) {
-        assert_eq!(got, want);
-    }
-    assert_eq!(rows.len(), 5);
-    assert_eq!(text[0][0], s("😀🎉 café"));
-    assert_eq!(text[0][1], s("Crème brûlée, naïve ÿ"));
-    assert_eq!(text[0][2], s("tab\there\nnewline \"quoted\" back\\slash"));
-    assert_eq!(text[0][3], s("東京 שלום مرحبا 👩‍👩‍👧"));
+    ]
+}
 
-    let mut v = tool("verify", dir.path());
+/// `verify` finds the tables equal and names the documented conversions.
+fn verify_agrees(dir: &Path, my: &MyDb, pg: &PgDb) {
+    let mut v = tool("verify", dir);
     v.args([
         "--source",
         &my.url(),
@@ -219,16 +249,17 @@ fn awkward_mariadb_to_postgres_exact_values() {
     let r = run(v);
     assert_exit(&r, 0);
     let rep: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(dir.path().join("verify.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&fs_err::read_to_string(dir.join("verify.json")).unwrap()).unwrap();
     assert_eq!(rep["equal"], true);
     assert_eq!(rep["tables"][0]["conversions"]["zero_date_to_null"], 3);
     assert_eq!(rep["tables"][0]["conversions"]["nul_removed"], 1);
     assert_eq!(rep["tables"][0]["source_rows"], 5);
+}
 
-    // A changed value is found and named by key and column.
+/// A changed value is found and named by key and column.
+fn verify_finds_a_changed_value(dir: &Path, my: &MyDb, pg: &PgDb) {
     pg.exec("UPDATE awkward SET dec38 = dec38 + 0.0000000001 WHERE id = 2");
-    let mut v = tool("verify", dir.path());
+    let mut v = tool("verify", dir);
     v.args([
         "--source",
         &my.url(),
@@ -242,8 +273,7 @@ fn awkward_mariadb_to_postgres_exact_values() {
     let r = run(v);
     assert_exit(&r, 1);
     let rep: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(dir.path().join("verify2.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&fs_err::read_to_string(dir.join("verify2.json")).unwrap()).unwrap();
     let d = &rep["tables"][0]["first_differences"][0];
     assert_eq!(d["key"][0], "2");
     assert_eq!(d["columns"][0]["column"], "dec38");

@@ -133,6 +133,21 @@ fn mingus_fixture_end_to_end() {
     assert_exit(&r, 3);
     assert!(r.stderr.contains("TOTAL"), "{}", r.stderr);
 
+    assert_table_counts(&pg);
+    pg.exec("CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\"");
+    assert_users(&pg);
+    assert_profiles_and_references(&pg);
+    assert_other_tables(&pg);
+
+    // Every invalid row: in the rejects file with rule, column, value and the whole record.
+    let run_dir = latest_run(dir.path());
+    assert_rejects(&run_dir);
+    assert_report(&run_dir);
+    assert_backups(dir.path(), &sqlite, &run_dir);
+}
+
+/// Every table of the mapping has its expected number of rows.
+fn assert_table_counts(pg: &PgDb) {
     for (t, n) in TABLES {
         assert_eq!(
             pg.scalar(&format!("SELECT count(*) FROM public.{t}"))
@@ -141,7 +156,10 @@ fn mingus_fixture_end_to_end() {
             "{t}"
         );
     }
-    pg.exec("CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\"");
+}
+
+/// The users, converted exactly.
+fn assert_users(pg: &PgDb) {
     // Users: UUIDs from legacy ids, booleans from 1/'true'/'yes'/'no', datetimes from
     // naive text, zoned text, US text and epoch seconds/milliseconds, all in UTC.
     let users = pg.query(&format!(
@@ -208,6 +226,11 @@ fn mingus_fixture_end_to_end() {
             ],
         ]
     );
+}
+
+/// Profiles, and every cross-file reference resolving to a user.
+fn assert_profiles_and_references(pg: &PgDb) {
+    let s = |v: &str| Some(v.to_string());
     // Profiles: money in REAL and '$72,500.00' text to numeric(12,2); REAL noise rounded;
     // JSON kept; the new column gets its default; user_id points at the user's UUID.
     assert_eq!(
@@ -238,6 +261,11 @@ fn mingus_fixture_end_to_end() {
             "{t}"
         );
     }
+}
+
+/// Exact values in the other tables.
+fn assert_other_tables(pg: &PgDb) {
+    let s = |v: &str| Some(v.to_string());
     assert_eq!(
         pg.query(&format!(
             "SELECT u.email, event_type, event_data::text, to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') \
@@ -292,9 +320,10 @@ fn mingus_fixture_end_to_end() {
         pg.query("SELECT comment, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM user_feedback ORDER BY 2"),
         vec![vec![s("Great app! 👍"), s("2024-05-02 08:00:00")], vec![s("很好"), s("2024-05-03 13:00:00")]]
     );
+}
 
-    // Every invalid row: in the rejects file with rule, column, value and the whole record.
-    let run_dir = latest_run(dir.path());
+/// Every invalid row is in the rejects file of the run.
+fn assert_rejects(run_dir: &Path) {
     let rejects = read_ndjson(&run_dir.join("rejects.ndjson"));
     let got: BTreeSet<(String, i64, String, String)> = rejects
         .iter()
@@ -321,7 +350,10 @@ fn mingus_fixture_end_to_end() {
     assert_eq!(zip["record"]["first_name"], "Zoë");
     let utf8 = rejects.iter().find(|r| r["rule"] == "utf8").unwrap();
     assert_eq!(utf8["record"]["comment"]["base64"], "TmljZSBhcHD/IQ==");
+}
 
+/// The migration report of the run.
+fn assert_report(run_dir: &Path) {
     // The document's report.
     let report: serde_json::Value = serde_json::from_str(
         &fs_err::read_to_string(run_dir.join("migration_report.json")).unwrap(),
@@ -335,7 +367,10 @@ fn mingus_fixture_end_to_end() {
     assert_eq!(report["errors"].as_array().unwrap().len(), 22);
     assert_eq!(report["summary"]["exit_code"], 3);
     assert!(report["migration_id"].as_str().unwrap().len() == 36);
+}
 
+/// The backups of the run.
+fn assert_backups(dir: &Path, sqlite: &Path, run_dir: &Path) {
     // Backups: one per file, made with the online backup API, same rows as the source.
     let id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
     for db in [
@@ -345,13 +380,8 @@ fn mingus_fixture_end_to_end() {
         "performance_metrics",
         "alerts",
     ] {
-        let b = rusqlite::Connection::open(
-            dir.path()
-                .join("backups")
-                .join(&id)
-                .join(format!("{db}.db")),
-        )
-        .unwrap();
+        let b = rusqlite::Connection::open(dir.join("backups").join(&id).join(format!("{db}.db")))
+            .unwrap();
         let s = rusqlite::Connection::open(sqlite.join(format!("{db}.db"))).unwrap();
         let q = "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table'";
         let bt: String = b.query_row(q, [], |r| r.get(0)).unwrap();

@@ -15,14 +15,9 @@ fn one_line(r: &Run) -> String {
     lines[0].to_string()
 }
 
-#[test]
-fn malformed_line_and_misfit_value_go_to_rejects() {
-    let dir = tempfile::tempdir().unwrap();
-    let pg = PgDb::new("rej_pg");
-    let my = MyDb::new("rej_my");
-    pg.exec("CREATE TABLE items (id integer PRIMARY KEY, name varchar(5) NOT NULL, qty smallint, price numeric(6,2))");
-    my.exec("CREATE TABLE items (id int PRIMARY KEY, name varchar(5) NOT NULL, qty smallint, price decimal(6,2))");
-    let input = "{\"id\":1,\"name\":\"a\",\"qty\":1,\"price\":\"1.50\"}\n\
+/// The input of `malformed_line_and_misfit_value_go_to_rejects`: two good lines, a malformed
+/// one, three misfit values, a NULL row and a duplicate key.
+const REJECTS_INPUT: &str = "{\"id\":1,\"name\":\"a\",\"qty\":1,\"price\":\"1.50\"}\n\
                  {\"id\":2,\"name\":\"b\",\"qty\":2,\"price\":\"2.00\"}\n\
                  {\"id\":3,\"name\":\"c\",\"qty\":3 \"price\":\"3\"}\n\
                  {\"id\":4,\"name\":\"d\",\"qty\":70000,\"price\":\"4\"}\n\
@@ -30,79 +25,98 @@ fn malformed_line_and_misfit_value_go_to_rejects() {
                  {\"id\":6,\"name\":\"f\",\"qty\":6,\"price\":\"6.125\"}\n\
                  {\"id\":7,\"name\":\"g\",\"qty\":null,\"price\":null}\n\
                  {\"id\":1,\"name\":\"dup\",\"qty\":1,\"price\":\"1\"}\n";
+
+#[test]
+fn malformed_line_and_misfit_value_go_to_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::new("rej_pg");
+    let my = MyDb::new("rej_my");
+    pg.exec("CREATE TABLE items (id integer PRIMARY KEY, name varchar(5) NOT NULL, qty smallint, price numeric(6,2))");
+    my.exec("CREATE TABLE items (id int PRIMARY KEY, name varchar(5) NOT NULL, qty smallint, price decimal(6,2))");
+    let input = REJECTS_INPUT;
     fs_err::write(dir.path().join("items.ndjson"), input).unwrap();
 
     for (tool_name, url) in [("load-postgres", pg.url()), ("load-mysql", my.url())] {
-        let rej = format!("{tool_name}.rejects.ndjson");
-        let mut c = tool(tool_name, dir.path());
-        c.args([
-            "--target",
-            &url,
-            "--table",
-            "items",
-            "items.ndjson",
-            "--rejects",
-            &rej,
-            "--batch-size",
-            "100",
-        ]);
-        let r = run(c);
-        assert_exit(&r, 3);
-        let rows = read_ndjson(&dir.path().join(&rej));
-        let lines: Vec<i64> = rows.iter().map(|r| r["line"].as_i64().unwrap()).collect();
-        assert_eq!(lines, vec![3, 4, 5, 6, 8], "{tool_name}: {rows:#?}");
-        assert!(
-            rows[0]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("malformed JSON"),
-            "{}",
-            rows[0]
-        );
-        assert_eq!(
-            rows[0]["record"],
-            "{\"id\":3,\"name\":\"c\",\"qty\":3 \"price\":\"3\"}"
-        );
-        assert_eq!(rows[1]["column"], "qty");
-        assert!(
-            rows[1]["reason"].as_str().unwrap().contains("out of range"),
-            "{}",
-            rows[1]
-        );
-        assert_eq!(rows[2]["column"], "name");
-        assert!(
-            rows[2]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("longer than 5"),
-            "{}",
-            rows[2]
-        );
-        assert_eq!(rows[3]["column"], "price");
-        assert!(
-            rows[3]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("decimal places"),
-            "{}",
-            rows[3]
-        );
-        assert!(
-            rows[4]["reason"]
-                .as_str()
-                .unwrap()
-                .to_lowercase()
-                .contains("duplicate"),
-            "{}",
-            rows[4]
-        );
-        assert_eq!(rows[4]["record"]["name"], "dup");
-        assert!(
-            r.stderr.contains("items.ndjson:3"),
-            "names file and line: {}",
-            r.stderr
-        );
+        load_and_check_rejects(dir.path(), tool_name, &url);
     }
+    assert_loaded_rows(&pg, &my);
+}
+
+/// One loader on the rejects input: exit 3, each bad line in the rejects file with its reason.
+fn load_and_check_rejects(dir: &std::path::Path, tool_name: &str, url: &str) {
+    let rej = format!("{tool_name}.rejects.ndjson");
+    let mut c = tool(tool_name, dir);
+    c.args([
+        "--target",
+        url,
+        "--table",
+        "items",
+        "items.ndjson",
+        "--rejects",
+        &rej,
+        "--batch-size",
+        "100",
+    ]);
+    let r = run(c);
+    assert_exit(&r, 3);
+    let rows = read_ndjson(&dir.join(&rej));
+    let lines: Vec<i64> = rows.iter().map(|r| r["line"].as_i64().unwrap()).collect();
+    assert_eq!(lines, vec![3, 4, 5, 6, 8], "{tool_name}: {rows:#?}");
+    assert!(
+        rows[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON"),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(
+        rows[0]["record"],
+        "{\"id\":3,\"name\":\"c\",\"qty\":3 \"price\":\"3\"}"
+    );
+    assert_eq!(rows[1]["column"], "qty");
+    assert!(
+        rows[1]["reason"].as_str().unwrap().contains("out of range"),
+        "{}",
+        rows[1]
+    );
+    assert_eq!(rows[2]["column"], "name");
+    assert!(
+        rows[2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 5"),
+        "{}",
+        rows[2]
+    );
+    assert_eq!(rows[3]["column"], "price");
+    assert!(
+        rows[3]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("decimal places"),
+        "{}",
+        rows[3]
+    );
+    assert!(
+        rows[4]["reason"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("duplicate"),
+        "{}",
+        rows[4]
+    );
+    assert_eq!(rows[4]["record"]["name"], "dup");
+    assert!(
+        r.stderr.contains("items.ndjson:3"),
+        "names file and line: {}",
+        r.stderr
+    );
+}
+
+/// Only the good lines and the NULL row are in either table.
+fn assert_loaded_rows(pg: &PgDb, my: &MyDb) {
     let got = pg.query("SELECT id::text, name, qty::text, price::text FROM items ORDER BY id");
     let s = |v: &str| Some(v.to_string());
     assert_eq!(

@@ -161,7 +161,20 @@ fn migrate_s9_end_to_end_on_the_fixture() {
         r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": true, "backupBeforeLoad": true}"#,
     );
 
-    // Dry run: everything but the writes; no table appears.
+    dry_run_writes_nothing(d, &s);
+
+    let r = run(migrate(d, &["--full", "--config", "config.json"]));
+    assert_exit(&r, 3);
+    let sales = assert_loaded_tables(d, &b, &p, &s);
+    assert_validation_rejects(d);
+    assert_reports_and_logs(d, &r);
+    reload_sales_after_a_backup(d, &s, &sales);
+    resume_after_a_finished_run(d);
+    resume_stops_on_rejects(d, &pg, [&b, &p, &s]);
+}
+
+/// Dry run: everything but the writes; no table appears.
+fn dry_run_writes_nothing(d: &Path, s: &DynTable) {
     let r = run(migrate(d, &["--dry-run", "--config", "config.json"]));
     assert_exit(&r, 3);
     assert!(
@@ -179,14 +192,20 @@ fn migrate_s9_end_to_end_on_the_fixture() {
         "-",
     ]);
     assert_exit(&run(bk), 2);
+}
 
-    let r = run(migrate(d, &["--full", "--config", "config.json"]));
-    assert_exit(&r, 3);
+/// Every valid record is in its table; returns the sales items.
+fn assert_loaded_tables(
+    d: &Path,
+    b: &DynTable,
+    p: &DynTable,
+    s: &DynTable,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
     // Every valid record is in its table with exactly the attributes validated.
     for (t, key, entity, ids) in [
-        (&b, "buyerId", "buyers", vec![1, 2, 3, 4]),
-        (&p, "producerId", "producers", vec![10, 11, 12]),
-        (&s, "saleId", "sales", vec![100, 101, 106]),
+        (b, "buyerId", "buyers", vec![1, 2, 3, 4]),
+        (p, "producerId", "producers", vec![10, 11, 12]),
+        (s, "saleId", "sales", vec![100, 101, 106]),
     ] {
         let want = keyed(&d.join(format!("data/validated/{entity}.ndjson")), key);
         let got = t.items(key, d);
@@ -204,8 +223,11 @@ fn migrate_s9_end_to_end_on_the_fixture() {
     assert_eq!(s101["totalNet"]["N"], "239.76");
     assert_eq!(s101["status"]["S"], "INVOICED");
     assert_eq!(s101["lines"]["L"][0]["M"]["unitPrice"]["N"], "9.99");
+    sales
+}
 
-    // Every invalid record is in the validation report and rejects, with its rule.
+/// Every invalid record is in the validation report and rejects, with its rule.
+fn assert_validation_rejects(d: &Path) {
     let mut why: Vec<(String, i64, String)> =
         read_ndjson(&d.join("data/reports/validation_rejects.ndjson"))
             .iter()
@@ -244,7 +266,10 @@ fn migrate_s9_end_to_end_on_the_fixture() {
         .map(|r| r["record"]["id"].as_i64().unwrap())
         .collect();
     assert_eq!(transform_rejects, [102, 104]);
+}
 
+/// compare-counts, the logs and the checkpoint of the full run `r`; the password nowhere.
+fn assert_reports_and_logs(d: &Path, r: &Run) {
     // compare-counts: source − rejected = target, in the document's shape.
     let counts = json_file(&d.join("data/reports/count_comparison.json"));
     assert_eq!(
@@ -285,8 +310,14 @@ fn migrate_s9_end_to_end_on_the_fixture() {
     assert!(!all.stdout.contains("n0t-a-real-pw-4711") && !r.stderr.contains("n0t-a-real-pw-4711"));
     let cp = json_file(&d.join("data/.checkpoint.json"));
     assert_eq!(cp["state"]["completed"].as_array().unwrap().len(), 11);
+}
 
-    // Second run: the tables are backed up first (backupBeforeLoad), then reloaded the same.
+/// Second run: the tables are backed up first (backupBeforeLoad), then reloaded the same.
+fn reload_sales_after_a_backup(
+    d: &Path,
+    s: &DynTable,
+    sales: &std::collections::BTreeMap<String, serde_json::Value>,
+) {
     let r = run(migrate(
         d,
         &[
@@ -301,8 +332,11 @@ fn migrate_s9_end_to_end_on_the_fixture() {
     assert_exit(&r, 0);
     let backups = sh("ls data/backups/ | grep -c '^ferry_t_s_.*ndjson$'", d);
     assert_eq!(backups.stdout.trim(), "1", "{}", backups.stdout);
-    assert_eq!(s.items("saleId", d), sales);
-    // --resume after a finished run runs nothing, and still says records were rejected.
+    assert_eq!(s.items("saleId", d), *sales);
+}
+
+/// --resume after a finished run runs nothing, and still says records were rejected.
+fn resume_after_a_finished_run(d: &Path) {
     let r = run(migrate(d, &["--resume", "--config", "config.json"]));
     assert_exit(&r, 3);
     assert!(
@@ -311,12 +345,16 @@ fn migrate_s9_end_to_end_on_the_fixture() {
         r.stderr
     );
     assert!(!r.stderr.contains("extract-buyers: ok"), "{}", r.stderr);
+}
+
+/// Without continueOnError a resume stops after the transform with recorded rejects.
+fn resume_stops_on_rejects(d: &Path, pg: &PgDb, tables: [&DynTable; 3]) {
     // Stop-on-rejects holds on a resume too: without continueOnError it stops after the
     // transform, whose rejects the earlier run recorded.
     config(
         d,
-        &pg,
-        &[&b, &p, &s],
+        pg,
+        &tables,
         r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": false, "backupBeforeLoad": true}"#,
     );
     let r = run(migrate(d, &["--resume", "--config", "config.json"]));
