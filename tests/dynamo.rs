@@ -319,15 +319,17 @@ fn kill_9_then_resume_gives_the_source() {
     f.push_str("not json\n");
     fs_err::write(d.join("items.ndjson"), f).unwrap();
     let cp = d.join("items.ndjson.load-dynamo.checkpoint.json");
-    // Three crashes, each a few checkpoints (about a second apart) into a resumed run.
+    // Three crashes, each two or three checkpoints (about a second apart) into a resumed
+    // run. The pause after each request stretches a whole run to about 12 s, so that every
+    // crash lands before the end however fast the server answers.
     for _ in 0..3 {
         let c = load(
             d,
             "items.ndjson",
             &t.name,
-            &["--resume", "--concurrency", "2"],
+            &["--resume", "--concurrency", "2", "--batch-delay-ms", "20"],
         );
-        crash_at(c, "load-dynamo", crash_point(2, 5));
+        crash_at(c, "load-dynamo", crash_point(2, 3));
         assert!(cp.exists(), "a checkpoint survives the crash");
     }
     let r = run(load(

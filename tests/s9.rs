@@ -425,7 +425,7 @@ fn migrate_s9_crash_during_the_load_then_resume() {
     let mut c = migrate(d, &["--full", "--config", "config.json", "-q"]);
     c.env(
         "FERRY_TEST_CRASH_AT",
-        format!("load-dynamo:{}", crash_point(2, 4)),
+        format!("load-dynamo:{}", crash_point(2, 3)),
     );
     let r = run(c);
     assert_exit(&r, 1);
