@@ -5,7 +5,7 @@
 # same items in the same run. Prints items/s and client CPU seconds per 10,000 items.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$PWD/target/release
+BIN=${FERRY_BIN:-$PWD/target/release}
 SALES=${BENCH_SALES:-100000}
 WORK=$PWD/target/bench/s9
 ENDPOINT=${FERRY_TEST_DYNAMO:-http://127.0.0.1:5500}

@@ -8,7 +8,7 @@
 # to skip installing pgloader/mydumper.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$PWD/target/release
+BIN=${FERRY_BIN:-$PWD/target/release}
 ROWS=${BENCH_ROWS:-2000000}
 LARGE=${BENCH_ROWS_LARGE:-4000000}
 WORK=$PWD/target/bench
