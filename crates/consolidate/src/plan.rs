@@ -155,18 +155,8 @@ fn sqlite_columns(c: &Connection, table: &str) -> Result<Vec<(String, String, bo
     Ok(cols)
 }
 
-/// Tables of a SQLite file, in name order.
-pub fn sqlite_tables(c: &Connection) -> Result<Vec<String>> {
-    let mut stmt = c
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .db_context("list tables")?;
-    let names = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .db_context("list tables")?
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .db_context("list tables")?;
-    Ok(names)
-}
+/// Tables of a SQLite file, in name order: the engine's reader lists them.
+pub use ferry_engine::source::sqlite_table_names as sqlite_tables;
 
 fn has_rowid(c: &Connection, table: &str) -> bool {
     c.prepare(&format!("SELECT rowid FROM {} LIMIT 0", q(table)))

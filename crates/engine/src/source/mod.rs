@@ -8,6 +8,8 @@ mod mysql;
 mod postgres;
 mod sqlite;
 
+pub use sqlite::table_names as sqlite_table_names;
+
 use ferry_shared::conn::{Endpoint, Engine};
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::record::RecordWriter;

@@ -10,7 +10,8 @@ use ferry_shared::{DbContext, FerryError, Result};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-pub(super) fn list_tables(c: &Connection) -> Result<Vec<TableRef>> {
+/// The user tables of a SQLite file, in name order (SQLite's own `sqlite_%` tables left out).
+pub fn table_names(c: &Connection) -> Result<Vec<String>> {
     let mut stmt = c
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .db_context("list tables")?;
@@ -19,7 +20,11 @@ pub(super) fn list_tables(c: &Connection) -> Result<Vec<TableRef>> {
         .db_context("list tables")?
         .collect::<std::result::Result<Vec<_>, _>>()
         .db_context("list tables")?;
-    Ok(names
+    Ok(names)
+}
+
+pub(super) fn list_tables(c: &Connection) -> Result<Vec<TableRef>> {
+    Ok(table_names(c)?
         .into_iter()
         .map(|name| TableRef {
             db: "main".into(),
