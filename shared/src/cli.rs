@@ -30,18 +30,10 @@ pub struct CommonArgs {
 /// Flags of tools that write rows somewhere and can reject some.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Rows per committed unit (batch, page, checkpoint step).
-    #[arg(
-        long,
-        env = "FERRY_BATCH_SIZE",
-        default_value_t = 50_000,
-        value_name = "N"
-    )]
-    pub batch_size: usize,
     /// Continue after the last committed unit recorded in the checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Checkpoint file (default: derived from the output or target, under .ferry/).
+    /// Checkpoint file (default: derived from the input, output or target).
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
     /// Read, convert and validate everything, write nothing to the target.
@@ -58,6 +50,20 @@ pub struct RunArgs {
         value_name = "N"
     )]
     pub max_rejects: u64,
+}
+
+/// The rows-per-commit flag of the row-moving tools. Separate from [`RunArgs`] because
+/// `load-dynamo`'s batch is a DynamoDB request (at most 25 items), with its own default.
+#[derive(Args, Debug, Clone)]
+pub struct BatchArgs {
+    /// Rows per committed unit (batch, page, checkpoint step).
+    #[arg(
+        long,
+        env = "FERRY_BATCH_SIZE",
+        default_value_t = 50_000,
+        value_name = "N"
+    )]
+    pub batch_size: usize,
 }
 
 /// Loads `.env` from the working directory (or `FERRY_ENV_FILE`) without overriding the

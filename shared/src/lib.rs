@@ -26,6 +26,7 @@ pub mod retry;
 pub mod schema;
 pub mod sql;
 pub mod stream;
+pub mod user_sql;
 pub mod value;
 
 pub use error::{DbCode, DbContext, DbError, DriverError, Exit, FerryError, Result};

@@ -47,6 +47,9 @@ pub enum LogicalType {
     },
     /// Nested JSON.
     Json,
+    /// Nested JSON that PostgreSQL stores parsed (`jsonb`: its binary COPY form has a
+    /// version byte, and duplicate keys keep the last value).
+    Jsonb,
     /// `YYYY-MM-DD`.
     Date,
     /// `YYYY-MM-DDTHH:MM:SS[.ffffff]` without a zone.
@@ -55,6 +58,10 @@ pub enum LogicalType {
     Timestamp,
     /// `[-]HHH:MM:SS[.ffffff]`: a duration or time of day (MySQL TIME reaches 838 h).
     Time,
+    /// `HH:MM:SS[.ffffff]`: a time of day only (PostgreSQL `time`, 00:00 to 24:00).
+    TimeOfDay,
+    /// A PostgreSQL `interval` (months, days and microseconds), written as its text.
+    Interval,
     /// A year, as an integer.
     Year,
     /// One of the labels.
@@ -79,6 +86,23 @@ pub enum LogicalType {
         /// The source's type name.
         name: String,
     },
+}
+
+impl LogicalType {
+    /// The smallest and largest value of an integer of `bits` bits.
+    pub fn int_range(bits: u8, unsigned: bool) -> (i128, i128) {
+        let bits = u32::from(bits.clamp(1, 64));
+        if unsigned {
+            (0, (1i128 << bits) - 1)
+        } else {
+            (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+        }
+    }
+
+    /// Whether the values are JSON documents.
+    pub fn is_json(&self) -> bool {
+        matches!(self, LogicalType::Json | LogicalType::Jsonb)
+    }
 }
 
 /// One column of the sidecar.

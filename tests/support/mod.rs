@@ -25,10 +25,14 @@ pub fn pg_base() -> String {
     std::env::var("FERRY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-/// Path of a built binary of the workspace (same profile as the test).
+/// Path of a built binary of the workspace (same profile as the test), or of the one in
+/// `FERRY_TEST_BIN_DIR` when set: how a new test is shown to fail on an older build.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
+    let dir = match std::env::var_os("FERRY_TEST_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => exe.parent().unwrap().parent().unwrap().to_path_buf(),
+    };
     let p = dir.join(name);
     assert!(
         p.exists(),

@@ -8,7 +8,8 @@
 use crate::config::Rules;
 use base64::Engine as _;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use ferry_engine::load::cast::{TType, Val};
+use ferry_engine::load::cast::Val;
+use ferry_shared::schema::LogicalType;
 use ferry_shared::value::{parse_when, Decimal, When};
 use rusqlite::types::ValueRef;
 use std::borrow::Cow;
@@ -87,43 +88,25 @@ fn b64(b: &[u8]) -> String {
 
 /// The column type written in a configuration (or by the generic type mapping) as the
 /// converter's target type.
-pub fn ttype_of(pg_type: &str) -> Option<TType> {
-    let t = pg_type.trim().to_ascii_lowercase();
-    let (base, args) = match t.split_once('(') {
-        Some((b, a)) => (b.trim(), Some(a.trim_end_matches(')'))),
-        None => (t.as_str(), None),
-    };
-    let nums: Vec<u32> = args
-        .map(|a| a.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_default();
-    let int = |bytes: u8, min: i128, max: i128| TType::Int { min, max, bytes };
-    Some(match base {
-        "uuid" => TType::Uuid,
-        "text" => TType::Text { max_chars: None },
-        "varchar" | "character varying" | "char" | "character" => TType::Text {
-            max_chars: nums.first().copied(),
-        },
-        "smallint" | "int2" => int(2, i16::MIN.into(), i16::MAX.into()),
-        "integer" | "int" | "int4" => int(4, i32::MIN.into(), i32::MAX.into()),
-        "bigint" | "int8" => int(8, i64::MIN.into(), i64::MAX.into()),
-        "numeric" | "decimal" => TType::Numeric {
-            precision: nums.first().copied(),
-            scale: nums.get(1).copied().or(nums.first().map(|_| 0)),
-        },
-        "real" | "float4" => TType::Float4,
-        "double precision" | "float8" | "float" => TType::Float8,
-        "boolean" | "bool" => TType::Bool,
-        "date" => TType::Date,
-        "timestamp" | "timestamp without time zone" => TType::Timestamp,
-        "timestamptz" | "timestamp with time zone" => TType::TimestampTz,
-        "json" => TType::Json { jsonb: false },
-        "jsonb" => TType::Json { jsonb: true },
-        "bytea" => TType::Bytes {
-            max_bytes: None,
-            fixed: false,
-        },
-        _ => return None,
-    })
+/// `None` for a type [`convert`] has no conversion for.
+pub fn convertible_type(pg_type: &str) -> Option<LogicalType> {
+    let t = ferry_engine::types::pg_from_text(pg_type);
+    match t {
+        LogicalType::Uuid
+        | LogicalType::Text { .. }
+        | LogicalType::Int { .. }
+        | LogicalType::Decimal { .. }
+        | LogicalType::Float32
+        | LogicalType::Float64
+        | LogicalType::Bool
+        | LogicalType::Date
+        | LogicalType::DateTime
+        | LogicalType::Timestamp
+        | LogicalType::Json
+        | LogicalType::Jsonb
+        | LogicalType::Bytes { .. } => Some(t),
+        _ => None,
+    }
 }
 
 /// The value being converted, with the two views every type's conversion needs: the
@@ -164,7 +147,7 @@ impl<'a> Input<'a> {
 /// legacy id that becomes a UUID. `conv` receives the name of a documented conversion.
 pub fn convert<'a>(
     v: ValueRef<'a>,
-    t: &TType,
+    t: &LogicalType,
     uuid_owner: Option<&str>,
     ctx: &Ctx,
     conv: &mut Option<&'static str>,
@@ -174,20 +157,25 @@ pub fn convert<'a>(
     }
     let input = Input { v };
     match t {
-        TType::Uuid => to_uuid(input, uuid_owner, ctx, conv),
-        TType::Int { min, max, .. } => to_int(input, *min, *max),
-        TType::Bool => to_bool(input, conv),
-        TType::Float4 | TType::Float8 => to_float(input),
-        TType::Numeric { precision, scale } => to_numeric(input, *precision, *scale, conv),
-        TType::Text { max_chars } => to_text(input, *max_chars),
-        TType::Bytes { .. } => Ok(Val::Bytes(match v {
+        LogicalType::Uuid => to_uuid(input, uuid_owner, ctx, conv),
+        LogicalType::Int { bits, unsigned } => {
+            let (min, max) = LogicalType::int_range(*bits, *unsigned);
+            to_int(input, min, max)
+        }
+        LogicalType::Bool => to_bool(input, conv),
+        LogicalType::Float32 | LogicalType::Float64 => to_float(input),
+        LogicalType::Decimal { precision, scale } => to_numeric(input, *precision, *scale, conv),
+        LogicalType::Text { max_chars } => to_text(input, *max_chars),
+        LogicalType::Bytes { .. } => Ok(Val::Bytes(match v {
             ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
             ValueRef::Integer(i) => i.to_string().into_bytes(),
             ValueRef::Real(f) => f.to_string().into_bytes(),
             ValueRef::Null => Vec::new(),
         })),
-        TType::Json { .. } => to_json(input),
-        TType::Date | TType::Timestamp | TType::TimestampTz => to_when(input, t, ctx, conv),
+        LogicalType::Json | LogicalType::Jsonb => to_json(input),
+        LogicalType::Date | LogicalType::DateTime | LogicalType::Timestamp => {
+            to_when(input, t, ctx, conv)
+        }
         // Types the configuration cannot name: handed over as text for the server to parse.
         _ => Ok(Val::Text(Cow::Borrowed(input.text("utf8")?))),
     }
@@ -405,7 +393,7 @@ fn to_json<'a>(input: Input<'a>) -> Result<Val<'a>, Failure> {
 /// configured zone, zoned ones are converted to UTC.
 fn to_when<'a>(
     input: Input<'a>,
-    t: &TType,
+    t: &LogicalType,
     ctx: &Ctx,
     conv: &mut Option<&'static str>,
 ) -> Result<Val<'a>, Failure> {
@@ -416,25 +404,25 @@ fn to_when<'a>(
         )
     })?;
     Ok(match (t, w) {
-        (TType::Date, When::Date(d)) => Val::Date(d),
-        (TType::Date, When::Naive(dt)) => Val::Date(dt.date()),
-        (TType::Date, When::Zoned(dt)) => Val::Date(dt.date_naive()),
+        (LogicalType::Date, When::Date(d)) => Val::Date(d),
+        (LogicalType::Date, When::Naive(dt)) => Val::Date(dt.date()),
+        (LogicalType::Date, When::Zoned(dt)) => Val::Date(dt.date_naive()),
         (_, When::Date(d)) => {
             let dt = d.and_hms_opt(0, 0, 0).unwrap_or_default();
-            if *t == TType::TimestampTz {
+            if *t == LogicalType::Timestamp {
                 Val::Ts(local_to_utc(dt, ctx.zone))
             } else {
                 Val::Ts(dt)
             }
         }
-        (TType::TimestampTz, When::Naive(dt)) => {
+        (LogicalType::Timestamp, When::Naive(dt)) => {
             if conv.is_none() {
                 *conv = Some("naive_datetime_in_configured_zone");
             }
             Val::Ts(local_to_utc(dt, ctx.zone))
         }
         (_, When::Naive(dt)) => Val::Ts(dt),
-        (TType::Timestamp, When::Zoned(dt)) => {
+        (LogicalType::DateTime, When::Zoned(dt)) => {
             *conv = Some("zoned_datetime_to_utc");
             Val::Ts(dt.naive_utc())
         }
@@ -713,7 +701,14 @@ mod tests {
 
     fn c(v: ValueRef<'_>, t: &str) -> Result<Val<'static>, Failure> {
         let mut conv = None;
-        convert(v, &ttype_of(t).unwrap(), Some("db/t"), &ctx(), &mut conv).map(|v| match v {
+        convert(
+            v,
+            &convertible_type(t).unwrap(),
+            Some("db/t"),
+            &ctx(),
+            &mut conv,
+        )
+        .map(|v| match v {
             Val::Text(s) => Val::Text(Cow::Owned(s.into_owned())),
             Val::Json(s) => Val::Json(Cow::Owned(s.into_owned())),
             Val::Numeric(s) => Val::Numeric(Cow::Owned(s.into_owned())),

@@ -7,7 +7,7 @@ use crate::convert::{convert, validate, value_json, Ctx, Failure};
 use crate::plan::{open, TablePlan};
 use crate::state::RunState;
 use ferry_engine::load::cast::Val;
-use ferry_engine::load::{flush_batch, pg, Batch, Mode, TargetColumn};
+use ferry_engine::load::{flush_batch, pg, Batch, Mode, Target, TargetColumn};
 use ferry_shared::checkpoint::Checkpoint;
 use ferry_shared::progress::Progress;
 use ferry_shared::rejects::{Reject, Rejects};
@@ -257,7 +257,7 @@ impl Reader<'_> {
                 }
             }
             let mut conv = None;
-            let res = convert(v, &c.ttype, c.uuid_owner.as_deref(), self.ctx, &mut conv)
+            let res = convert(v, &c.logical, c.uuid_owner.as_deref(), self.ctx, &mut conv)
                 .and_then(|val| validate(&val, c.required, &c.rules, self.ctx).map(|()| val));
             match res {
                 Ok(val) => {
@@ -331,7 +331,7 @@ impl Reader<'_> {
                     out.keys.push(k);
                 }
             }
-            pg::encode_row(&vals, &self.col_refs, &mut chunk.batch.data);
+            pg::PgTarget::encode_row(&vals, &self.col_refs, &mut chunk.batch.data);
             chunk.batch.push_row(rowid.unwrap_or(0) as u64, b"");
             for k in &out.row_convs {
                 *chunk.conversions.entry(k).or_default() += 1;

@@ -2,10 +2,10 @@
 //! configuration's mappings or, in generic mode, from the SQLite files themselves.
 
 use crate::config::{ColumnMap, Rules, TableMap};
-use crate::convert::ttype_of;
-use ferry_engine::load::cast::TType;
+use crate::convert::convertible_type;
 use ferry_engine::load::{ddl, TargetColumn, TargetTable};
 use ferry_shared::conn::Engine;
+use ferry_shared::schema::LogicalType;
 use ferry_shared::sql::{literal_pg, quote_pg as q};
 use ferry_shared::{DbContext, FerryError, Result};
 use rusqlite::Connection;
@@ -21,7 +21,7 @@ pub struct ColPlan {
     /// Type text for CREATE TABLE.
     pub pg_type: String,
     /// The converter's target type (the catalog's, once the table exists).
-    pub ttype: TType,
+    pub logical: LogicalType,
     /// `db/table` whose legacy ids this column's UUIDs are made from.
     pub uuid_owner: Option<String>,
     /// Index of the referenced table in the plan list (foreign-key rule).
@@ -88,7 +88,7 @@ impl TablePlan {
             .iter()
             .map(|c| TargetColumn {
                 name: c.name.clone(),
-                ttype: c.ttype.clone(),
+                logical: c.logical.clone(),
                 nullable: !c.required && !c.primary_key,
                 has_default: false,
                 writable: true,
@@ -101,7 +101,7 @@ impl TablePlan {
         let mut missing = Vec::new();
         for c in &mut self.columns {
             match t.columns.iter().find(|tc| tc.name == c.name) {
-                Some(tc) => c.ttype = tc.ttype.clone(),
+                Some(tc) => c.logical = tc.logical.clone(),
                 None => missing.push(c.name.clone()),
             }
         }
@@ -260,7 +260,7 @@ fn col_plan(
     select: &mut Vec<String>,
     keys: &[String],
 ) -> Result<ColPlan> {
-    let ttype = ttype_of(&c.pg_type).ok_or_else(|| {
+    let logical = convertible_type(&c.pg_type).ok_or_else(|| {
         FerryError::Usage(format!(
             "{}.{}: type {:?} is not one the converter knows (uuid, text, varchar(n), smallint, integer, bigint, numeric(p,s), real, double precision, boolean, date, timestamp, timestamptz, json, jsonb, bytea)",
             t.key(),
@@ -291,16 +291,16 @@ fn col_plan(
         .references
         .as_ref()
         .and_then(|r| keys.iter().position(|k| k == r));
-    let uuid_owner = match (&ttype, &c.references) {
-        (TType::Uuid, Some(r)) => Some(r.replacen('.', "/", 1)),
-        (TType::Uuid, None) if c.primary_key => Some(format!("{}/{}", t.database, t.source)),
+    let uuid_owner = match (&logical, &c.references) {
+        (LogicalType::Uuid, Some(r)) => Some(r.replacen('.', "/", 1)),
+        (LogicalType::Uuid, None) if c.primary_key => Some(format!("{}/{}", t.database, t.source)),
         _ => None,
     };
     Ok(ColPlan {
         name: c.name.clone(),
         source_idx,
         pg_type: c.pg_type.clone(),
-        ttype,
+        logical,
         uuid_owner,
         references,
         primary_key: c.primary_key,
@@ -368,12 +368,14 @@ pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
             let mut columns = Vec::new();
             for (i, c) in s.columns.iter().enumerate() {
                 let pg_type = ddl::pg_type(c, Engine::Sqlite);
-                let ttype = ttype_of(&pg_type).unwrap_or(TType::Other(pg_type.clone()));
+                let logical = convertible_type(&pg_type).unwrap_or(LogicalType::Other {
+                    name: pg_type.clone(),
+                });
                 columns.push(ColPlan {
                     name: c.name.clone(),
                     source_idx: Some(i),
                     pg_type,
-                    ttype,
+                    logical,
                     uuid_owner: None,
                     references: None,
                     primary_key: s.primary_key.contains(&c.name),

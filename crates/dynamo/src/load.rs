@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use clap::Parser;
 use ferry_shared::checkpoint::Checkpoint;
-use ferry_shared::cli::CommonArgs;
+use ferry_shared::cli::{CommonArgs, RunArgs};
 use ferry_shared::progress::Progress;
 use ferry_shared::record::{Item as Line, RecordReader};
 use ferry_shared::rejects::{record_value, Reject, Rejects};
@@ -106,28 +106,11 @@ pub struct Args {
     /// Where --backup-before-load writes.
     #[arg(long, default_value = "data/backups", value_name = "DIR")]
     pub backup_dir: PathBuf,
-    /// Continue after the last committed line of an interrupted run.
-    #[arg(long)]
-    pub resume: bool,
-    /// Checkpoint file (default: INPUT.load-dynamo.checkpoint.json, or
-    /// load-dynamo-TABLE.checkpoint.json for stdin).
-    #[arg(long, value_name = "FILE")]
-    pub checkpoint: Option<PathBuf>,
-    /// Read, check and batch everything, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Rejected items (default: INPUT.load.rejects.ndjson, or
-    /// load-dynamo-TABLE.rejects.ndjson for stdin).
-    #[arg(long, env = "FERRY_REJECTS", value_name = "FILE")]
-    pub rejects: Option<PathBuf>,
-    /// Stop after this many rejected items (0: no limit).
-    #[arg(
-        long,
-        env = "FERRY_MAX_REJECTS",
-        default_value_t = 1000,
-        value_name = "N"
-    )]
-    pub max_rejects: u64,
+    /// Resume, checkpoint, dry run and rejects, as every tool spells them. The checkpoint
+    /// defaults to INPUT.load-dynamo.checkpoint.json (load-dynamo-TABLE.checkpoint.json for
+    /// stdin), the rejects to INPUT.load.rejects.ndjson (load-dynamo-TABLE.rejects.ndjson).
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Label of the progress display (default `[Load] TABLE`).
     #[arg(long, value_name = "TEXT")]
     pub progress_label: Option<String>,
@@ -734,7 +717,7 @@ async fn resolve_table(
         ))
         .into());
     };
-    if args.dry_run {
+    if args.run.dry_run {
         tracing::info!(
             "{}: does not exist; would create it (keys {})",
             args.table,
@@ -771,7 +754,8 @@ fn check_args(args: &Args) -> anyhow::Result<()> {
 /// The checkpoint of this input and table (`--checkpoint`, or beside the input).
 fn checkpoint_of(args: &Args, input: Option<&Path>) -> Checkpoint<LoadState> {
     Checkpoint::<LoadState>::new(
-        args.checkpoint
+        args.run
+            .checkpoint
             .clone()
             .unwrap_or_else(|| default_beside(input, ".load-dynamo.checkpoint.json", &args.table)),
         "load-dynamo",
@@ -785,9 +769,9 @@ fn checkpoint_of(args: &Args, input: Option<&Path>) -> Checkpoint<LoadState> {
 
 /// The rejects file (`--rejects`, or beside the input).
 fn rejects_path_of(args: &Args, input: Option<&Path>) -> PathBuf {
-    args.rejects.clone().unwrap_or_else(|| {
+    args.run.rejects.clone().unwrap_or_else(|| {
         // A rehearsal must not replace the real run's rejects.
-        let suffix = if args.dry_run {
+        let suffix = if args.run.dry_run {
             ".load.dry-run.rejects.ndjson"
         } else {
             ".load.rejects.ndjson"
@@ -800,9 +784,9 @@ fn rejects_path_of(args: &Args, input: Option<&Path>) -> PathBuf {
 /// an interrupted run's checkpoint is cleared so it cannot be resumed into this run).
 fn initial_state(args: &Args, cp: &Checkpoint<LoadState>) -> anyhow::Result<LoadState> {
     let mut state = LoadState::default();
-    if args.dry_run {
+    if args.run.dry_run {
         // A dry run neither reads nor moves a checkpoint.
-    } else if args.resume {
+    } else if args.run.resume {
         if let Some(s) = cp.load()? {
             tracing::info!(
                 "{}: resuming after line {} ({} items written, {} rejected)",
@@ -848,7 +832,7 @@ async fn backup_before_load(
     if args.backup_before_load && !existed {
         tracing::info!("{}: no backup needed: the table is new", args.table);
     }
-    if args.backup_before_load && existed && !args.dry_run && state.backup.is_none() {
+    if args.backup_before_load && existed && !args.run.dry_run && state.backup.is_none() {
         let path = args.backup_dir.join(format!(
             "{}-{}.ndjson",
             ferry_shared::cli::file_safe(&args.table),
@@ -860,7 +844,7 @@ async fn backup_before_load(
             .notes
             .push(format!("backup: {} ({n} items)", path.display()));
         state.backup = Some(path.display().to_string());
-        if !args.dry_run {
+        if !args.run.dry_run {
             cp.save(state)?;
         }
     }
@@ -883,11 +867,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if resumed && rejects_path.exists() {
         cut_rejects(&rejects_path, state.rejects_len)?;
     }
-    let mut rejects = Rejects::new(rejects_path.clone(), resumed, args.max_rejects);
+    let mut rejects = Rejects::new(rejects_path.clone(), resumed, args.run.max_rejects);
 
     let mut report = RunReport::start("load-dynamo");
     report.target = Some(format!("{} table {}", args.conn.describe(), args.table));
-    report.dry_run = args.dry_run;
+    report.dry_run = args.run.dry_run;
     backup_before_load(&args, &client, existed, &mut state, &cp, &mut report).await?;
 
     let mut reader = RecordReader::open(input.as_deref())?;
@@ -913,7 +897,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             max: args.max_retries,
             base: Duration::from_millis(args.retry_delay_ms.max(1)),
             delay: Duration::from_millis(args.batch_delay_ms),
-            dry_run: args.dry_run,
+            dry_run: args.run.dry_run,
         },
     };
     let started = Instant::now();
@@ -928,7 +912,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         rejects: &mut rejects,
         file: file.clone(),
         table_name: args.table.clone(),
-        cp: (!args.dry_run).then_some(&cp),
+        cp: (!args.run.dry_run).then_some(&cp),
         last_save: Instant::now(),
         progress: &mut progress,
         written_before: state_written,
@@ -948,7 +932,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = run.stats();
     let counters = run.state.counters.clone();
     progress.finish();
-    if !args.dry_run {
+    if !args.run.dry_run {
         cp.clear()?;
     }
     report.tables.push(stats);

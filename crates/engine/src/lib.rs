@@ -12,3 +12,4 @@
 
 pub mod load;
 pub mod source;
+pub mod types;

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use ferry_shared::checkpoint::Checkpoint;
 use ferry_shared::checksum::Checksum;
-use ferry_shared::cli::{CommonArgs, RunArgs};
+use ferry_shared::cli::{BatchArgs, CommonArgs, RunArgs};
 use ferry_shared::conn::SourceArgs;
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::progress::Progress;
@@ -13,6 +13,7 @@ use ferry_shared::record::RecordWriter;
 use ferry_shared::rejects::{Reject, Rejects};
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::schema::{sidecar_path, TableSchema};
+use ferry_shared::user_sql::{Filter, Query};
 use ferry_shared::{Exit, FerryError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -45,13 +46,13 @@ pub struct Args {
     tables: Vec<String>,
     /// Extract the result of this query instead of tables.
     #[arg(long, conflicts_with = "tables", value_name = "SQL")]
-    query: Option<String>,
+    query: Option<Query>,
     /// Name of the query's output (file name and schema table name).
     #[arg(long, default_value = "query", value_name = "NAME")]
     name: String,
     /// Only rows matching this SQL condition (source dialect).
     #[arg(long = "where", value_name = "SQL")]
-    filter: Option<String>,
+    filter: Option<Filter>,
     /// At most this many rows per table.
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
@@ -61,6 +62,8 @@ pub struct Args {
     /// On stdout, leave out the schema header and end lines (plain records only).
     #[arg(long)]
     no_header: bool,
+    #[command(flatten)]
+    batch: BatchArgs,
     #[command(flatten)]
     run: RunArgs,
     #[command(flatten)]
@@ -163,11 +166,7 @@ async fn resolve_tables(args: &Args, src: &mut Source) -> ferry_shared::Result<V
 }
 
 /// Runs `extract`.
-pub async fn run(mut args: Args) -> anyhow::Result<Exit> {
-    // A query is wrapped (COPY (…), LIMIT): a trailing semicolon would end it early.
-    if let Some(q) = &mut args.query {
-        *q = q.trim().trim_end_matches(';').trim_end().to_string();
-    }
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
     let ep = args.source.endpoint()?;
     if args.tables.is_empty() && args.query.is_none() {
@@ -207,7 +206,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<Exit> {
     for job in jobs {
         let schema = match (&job, &args.query) {
             (Some(t), _) => src.describe(t).await?,
-            (None, Some(q)) => src.describe_query(q, &args.name).await?,
+            (None, Some(q)) => src.describe_query(q.sql(), &args.name).await?,
             (None, None) => unreachable!("checked above"),
         };
         let dest = output.dest(job.as_ref(), multi_db, &args.name);
@@ -429,8 +428,8 @@ async fn read_pages(
             break;
         }
         let page = if sink.paged {
-            Some(remaining.map_or(args.run.batch_size as u64, |r| {
-                r.min(args.run.batch_size as u64)
+            Some(remaining.map_or(args.batch.batch_size as u64, |r| {
+                r.min(args.batch.batch_size as u64)
             }))
         } else {
             remaining
@@ -448,8 +447,8 @@ async fn read_pages(
             (Some(t), _) => src.scan(t, schema, &scan, &mut on_row).await?,
             (None, Some(q)) => {
                 let sql = match args.limit {
-                    Some(l) => format!("SELECT * FROM ({q}) AS ferry_q LIMIT {l}"),
-                    None => q.clone(),
+                    Some(l) => format!("SELECT * FROM ({}) AS ferry_q LIMIT {l}", q.sql()),
+                    None => q.sql().to_string(),
                 };
                 src.scan_query(&sql, schema, &mut on_row).await?
             }
@@ -518,7 +517,7 @@ async fn extract_one(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let total = match table {
-        Some(t) => Some(src.count(t, args.filter.as_deref()).await?),
+        Some(t) => Some(src.count(t, args.filter.as_ref()).await?),
         None => None,
     }
     .map(|n| args.limit.map_or(n, |l| l.min(n)));

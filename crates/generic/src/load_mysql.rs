@@ -1,6 +1,6 @@
 //! `load-mysql`: NDJSON → MySQL/MariaDB table through `LOAD DATA LOCAL INFILE`.
 
-use crate::load::{self, ddl, mysql, LoadArgs, Plan, Sink};
+use crate::load::{self, ddl, mysql, LoadArgs, Plan};
 use clap::Parser;
 use ferry_shared::conn::Engine;
 use ferry_shared::sql::split_qualified;
@@ -64,22 +64,15 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         }
         None => return Err(load::missing_table(&format!("{db}.{table}"), &ep.to_string()).into()),
     };
-    let columns = load::target_columns(a, &opened, &target, &format!("{db}.{table}"), |_| true)?;
+    let columns =
+        load::target_columns::<mysql::MyTarget>(a, &opened, &target, &format!("{db}.{table}"))?;
     let cols = columns
         .iter()
-        .map(|c| (c.name.clone(), c.ttype.clone()))
+        .map(|c| (c.name.clone(), c.logical.clone()))
         .collect();
     let plan = Plan {
-        sink: Sink::My(mysql::MyTarget::new(
-            conn,
-            &db,
-            table,
-            cols,
-            target.primary_key.clone(),
-        )),
+        target: mysql::MyTarget::new(conn, &db, table, cols, target.primary_key.clone()),
         columns,
-        rules: mysql::rules(),
-        encode: mysql::encode_row,
         has_unique: target.has_unique,
         target_name,
     };

@@ -1,6 +1,6 @@
 //! `load-postgres`: NDJSON → PostgreSQL table through binary COPY.
 
-use crate::load::{self, ddl, pg, LoadArgs, Plan, Sink};
+use crate::load::{self, ddl, pg, LoadArgs, Plan};
 use clap::{Parser, ValueEnum};
 use ferry_shared::conn::Engine;
 use ferry_shared::sql::split_qualified;
@@ -85,25 +85,19 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             return Err(load::missing_table(&format!("{schema}.{table}"), &ep.to_string()).into())
         }
     };
-    let columns = load::target_columns(
-        a,
-        &opened,
-        &target,
-        &format!("{schema}.{table}"),
-        pg::supported,
-    )?;
+    let columns =
+        load::target_columns::<pg::PgTarget>(a, &opened, &target, &format!("{schema}.{table}"))?;
     let names = columns.iter().map(|c| c.name.clone()).collect();
     let plan = Plan {
-        sink: Sink::Pg(pg::PgTarget::new(
+        target: pg::PgTarget::new(
             client,
             &rel_schema,
             table,
             names,
             target.primary_key.clone(),
-        )),
+        )
+        .strip_nul(args.nul == Nul::Strip),
         columns,
-        rules: pg::rules(args.nul == Nul::Strip),
-        encode: pg::encode_row,
         has_unique: target.has_unique,
         target_name,
     };

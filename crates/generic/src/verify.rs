@@ -81,10 +81,15 @@ fn kind_of(t: &LogicalType) -> Kind {
         LogicalType::Float32 => Kind::F32,
         LogicalType::Float64 => Kind::F64,
         LogicalType::Date | LogicalType::DateTime | LogicalType::Timestamp => Kind::When,
-        LogicalType::Time => Kind::Duration,
-        LogicalType::Json => Kind::Json,
+        LogicalType::Time | LogicalType::TimeOfDay => Kind::Duration,
+        LogicalType::Json | LogicalType::Jsonb => Kind::Json,
         LogicalType::Bytes { .. } => Kind::Bytes,
-        _ => Kind::Text,
+        LogicalType::Text { .. }
+        | LogicalType::Enum { .. }
+        | LogicalType::Set { .. }
+        | LogicalType::Uuid
+        | LogicalType::Interval
+        | LogicalType::Other { .. } => Kind::Text,
     }
 }
 

@@ -21,7 +21,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use ferry_engine::source::{BadCell, Cell, Source, TableRef};
 use ferry_shared::checkpoint::Checkpoint;
 use ferry_shared::checksum::Checksum;
-use ferry_shared::cli::{CommonArgs, RunArgs};
+use ferry_shared::cli::{BatchArgs, CommonArgs, RunArgs};
 use ferry_shared::conn::{Endpoint, Engine, SourceArgs};
 use ferry_shared::progress::Progress;
 use ferry_shared::record::{part_path, RecordWriter};
@@ -136,6 +136,8 @@ pub struct Args {
     /// On stdout, leave out the schema header and end lines (plain records only).
     #[arg(long)]
     pub no_header: bool,
+    #[command(flatten)]
+    pub batch: BatchArgs,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -301,7 +303,7 @@ pub async fn run(entity: Entity, args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
     let name = entity.name();
     let tool = tool_name(entity);
-    if args.run.batch_size == 0 {
+    if args.batch.batch_size == 0 {
         return Err(FerryError::Usage("--batch-size must be at least 1".into()).into());
     }
     let dest = match &args.output {
@@ -378,7 +380,7 @@ fn identity(plan: &Plan<'_>, ep: &Endpoint, dest: &Path) -> String {
     let window = match plan.args.offset {
         Some(o) => format!(
             " rows [{o}, {})",
-            o.saturating_add(plan.args.run.batch_size as u64)
+            o.saturating_add(plan.args.batch.batch_size as u64)
         ),
         None => String::new(),
     };
@@ -468,7 +470,7 @@ impl Window {
     /// --offset).
     fn new(name: &str, args: &Args, all: u64, notes: &mut Vec<String>) -> Self {
         let start = args.offset.unwrap_or(0);
-        let batch = args.run.batch_size as u64;
+        let batch = args.batch.batch_size as u64;
         let size = args.offset.map(|_| batch);
         let expected = size.map_or(all.saturating_sub(start), |w| {
             w.min(all.saturating_sub(start))
@@ -913,7 +915,7 @@ mod tests {
             .try_get_matches_from(["extract-buyers", "--offset", "5"])
             .expect("parse");
         let a = Args::from_arg_matches(&m).expect("args");
-        assert_eq!(a.run.batch_size, 10_000);
+        assert_eq!(a.batch.batch_size, 10_000);
         assert_eq!(a.offset, Some(5));
     }
 
@@ -931,7 +933,7 @@ mod tests {
             "-",
         ])
         .expect("parse");
-        assert_eq!(a.run.batch_size, 100);
+        assert_eq!(a.batch.batch_size, 100);
         assert_eq!(a.offset, Some(200));
         assert_eq!(a.output.as_deref(), Some(Path::new("-")));
     }

@@ -6,78 +6,10 @@
 //! are reported, never silent.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use ferry_shared::schema::LogicalType;
 use ferry_shared::value::{classify, parse_duration_micros, parse_when, Decimal, Json, When};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-
-/// A target column type, engine-neutral, from the target's catalog.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TType {
-    /// boolean / tinyint(1)
-    Bool,
-    /// An integer type with its range.
-    Int {
-        /// Smallest value.
-        min: i128,
-        /// Largest value.
-        max: i128,
-        /// Width in bytes on the wire (PostgreSQL: 2, 4, 8).
-        bytes: u8,
-    },
-    /// numeric/decimal.
-    Numeric {
-        /// Total digits.
-        precision: Option<u32>,
-        /// Fraction digits.
-        scale: Option<u32>,
-    },
-    /// real / float.
-    Float4,
-    /// double precision.
-    Float8,
-    /// Text, with an optional character limit.
-    Text {
-        /// Maximum characters.
-        max_chars: Option<u32>,
-    },
-    /// Bytes.
-    Bytes {
-        /// Maximum bytes.
-        max_bytes: Option<u32>,
-        /// Fixed length (MySQL BINARY pads with zero bytes).
-        fixed: bool,
-    },
-    /// json (text) or jsonb (binary in PostgreSQL).
-    Json {
-        /// PostgreSQL jsonb.
-        jsonb: bool,
-    },
-    /// A calendar date.
-    Date,
-    /// Date-time without zone.
-    Timestamp,
-    /// An instant (PostgreSQL timestamptz, MySQL TIMESTAMP).
-    TimestampTz,
-    /// Time of day (PostgreSQL time) or MySQL TIME (±838 h).
-    Time {
-        /// MySQL TIME allows negative values and hours above 23.
-        mysql: bool,
-    },
-    /// PostgreSQL interval (holds MySQL TIME values).
-    Interval,
-    /// UUID.
-    Uuid,
-    /// Enumerated labels.
-    Enum(Vec<String>),
-    /// MySQL SET labels.
-    Set(Vec<String>),
-    /// Bit string of n bits.
-    Bit(u32),
-    /// MySQL YEAR.
-    Year,
-    /// A type Ferry does not cast itself: the text is handed to the server.
-    Other(String),
-}
 
 /// A value cast to its target type.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,7 +96,7 @@ fn text_of<'a>(j: &Json<'a>) -> Option<Cow<'a, str>> {
 /// Casts one raw JSON value to `t`. `conv` receives any documented conversion.
 pub fn cast<'a>(
     raw: &'a RawValue,
-    t: &TType,
+    t: &LogicalType,
     rules: CastRules,
     conv: &mut Option<Conversion>,
 ) -> Result<Val<'a>, String> {
@@ -174,23 +106,29 @@ pub fn cast<'a>(
     }
     let c = Cell { raw, j };
     match t {
-        TType::Bool => cast_bool(&c),
-        TType::Int { min, max, .. } => cast_int(&c, *min, *max),
-        TType::Year => cast_year(&c),
-        TType::Bit(n) => cast_bit(&c, *n),
-        TType::Numeric { precision, scale } => cast_numeric(&c, *precision, *scale),
-        TType::Float4 => cast_float(&c, true, rules),
-        TType::Float8 => cast_float(&c, false, rules),
-        TType::Text { max_chars } => text_cast(raw, &c.j, *max_chars, rules, conv),
-        TType::Other(_) => text_cast(raw, &c.j, None, rules, conv),
-        TType::Enum(labels) => cast_label(&c, labels, false),
-        TType::Set(labels) => cast_label(&c, labels, true),
-        TType::Bytes { max_bytes, .. } => cast_bytes(&c, *max_bytes),
-        TType::Json { .. } => cast_json(&c, rules),
-        TType::Date | TType::Timestamp | TType::TimestampTz => cast_date_time(&c, t, rules, conv),
-        TType::Time { mysql } => cast_time(&c, *mysql),
-        TType::Interval => cast_interval(&c),
-        TType::Uuid => cast_uuid(&c),
+        LogicalType::Bool => cast_bool(&c),
+        LogicalType::Int { bits, unsigned } => {
+            let (min, max) = LogicalType::int_range(*bits, *unsigned);
+            cast_int(&c, min, max)
+        }
+        LogicalType::Year => cast_year(&c),
+        LogicalType::Bit { bits } => cast_bit(&c, *bits),
+        LogicalType::Decimal { precision, scale } => cast_numeric(&c, *precision, *scale),
+        LogicalType::Float32 => cast_float(&c, true, rules),
+        LogicalType::Float64 => cast_float(&c, false, rules),
+        LogicalType::Text { max_chars } => text_cast(raw, &c.j, *max_chars, rules, conv),
+        LogicalType::Other { .. } => text_cast(raw, &c.j, None, rules, conv),
+        LogicalType::Enum { values } => cast_label(&c, values, false),
+        LogicalType::Set { values } => cast_label(&c, values, true),
+        LogicalType::Bytes { max_bytes, .. } => cast_bytes(&c, *max_bytes),
+        LogicalType::Json | LogicalType::Jsonb => cast_json(&c, rules),
+        LogicalType::Date | LogicalType::DateTime | LogicalType::Timestamp => {
+            cast_date_time(&c, t, rules, conv)
+        }
+        LogicalType::Time => cast_time(&c, true),
+        LogicalType::TimeOfDay => cast_time(&c, false),
+        LogicalType::Interval => cast_interval(&c),
+        LogicalType::Uuid => cast_uuid(&c),
     }
 }
 
@@ -396,7 +334,7 @@ fn cast_json<'a>(c: &Cell<'a>, rules: CastRules) -> Result<Val<'a>, String> {
 /// and become NULL (reported as a conversion) elsewhere; zoned values are stored as UTC.
 fn cast_date_time<'a>(
     c: &Cell<'a>,
-    t: &TType,
+    t: &LogicalType,
     rules: CastRules,
     conv: &mut Option<Conversion>,
 ) -> Result<Val<'a>, String> {
@@ -408,13 +346,15 @@ fn cast_date_time<'a>(
             *conv = Some(Conversion::ZeroDateToNull);
             Ok(Val::Null)
         }
-        (When::Date(d), TType::Date) => Ok(Val::Date(d)),
-        (When::Naive(dt), TType::Date) if dt.time() == chrono::NaiveTime::MIN => {
+        (When::Date(d), LogicalType::Date) => Ok(Val::Date(d)),
+        (When::Naive(dt), LogicalType::Date) if dt.time() == chrono::NaiveTime::MIN => {
             Ok(Val::Date(dt.date()))
         }
         (When::Date(d), _) => Ok(Val::Ts(d.and_time(chrono::NaiveTime::MIN))),
-        (When::Naive(dt), TType::Timestamp | TType::TimestampTz) => Ok(Val::Ts(dt)),
-        (When::Zoned(dt), TType::Timestamp | TType::TimestampTz) => Ok(Val::Ts(dt.naive_utc())),
+        (When::Naive(dt), LogicalType::DateTime | LogicalType::Timestamp) => Ok(Val::Ts(dt)),
+        (When::Zoned(dt), LogicalType::DateTime | LogicalType::Timestamp) => {
+            Ok(Val::Ts(dt.naive_utc()))
+        }
         _ => Err(c.bad("has a time part; the column is a date")),
     }
 }
@@ -560,10 +500,9 @@ mod tests {
     #[test]
     fn integers_and_ranges() {
         let mut c = None;
-        let t = TType::Int {
-            min: -32768,
-            max: 32767,
-            bytes: 2,
+        let t = LogicalType::Int {
+            bits: 16,
+            unsigned: false,
         };
         assert_eq!(cast(&rv("12"), &t, PG, &mut c), Ok(Val::Int(12)));
         assert!(cast(&rv("40000"), &t, PG, &mut c).is_err());
@@ -574,7 +513,7 @@ mod tests {
     #[test]
     fn numerics_never_round() {
         let mut c = None;
-        let t = TType::Numeric {
+        let t = LogicalType::Decimal {
             precision: Some(12),
             scale: Some(2),
         };
@@ -599,14 +538,14 @@ mod tests {
     fn zero_dates_and_nul() {
         let mut c = None;
         assert_eq!(
-            cast(&rv("\"0000-00-00\""), &TType::Date, PG, &mut c),
+            cast(&rv("\"0000-00-00\""), &LogicalType::Date, PG, &mut c),
             Ok(Val::Null)
         );
         assert_eq!(c, Some(Conversion::ZeroDateToNull));
         let mut c = None;
         assert!(cast(
             &rv("\"a\\u0000b\""),
-            &TType::Text { max_chars: None },
+            &LogicalType::Text { max_chars: None },
             PG,
             &mut c
         )
@@ -618,7 +557,7 @@ mod tests {
         assert_eq!(
             cast(
                 &rv("\"a\\u0000b\""),
-                &TType::Text { max_chars: None },
+                &LogicalType::Text { max_chars: None },
                 strip,
                 &mut c
             ),

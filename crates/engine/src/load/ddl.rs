@@ -30,7 +30,9 @@ pub fn pg_type(c: &ColumnSchema, engine: Engine) -> String {
             "text".into()
         }
         LogicalType::Bytes { .. } => "bytea".into(),
-        LogicalType::Json => "jsonb".into(),
+        LogicalType::Json | LogicalType::Jsonb => "jsonb".into(),
+        LogicalType::Interval => "interval".into(),
+        LogicalType::TimeOfDay => "time(6)".into(),
         LogicalType::Date => "date".into(),
         LogicalType::DateTime => "timestamp(6)".into(),
         LogicalType::Timestamp => "timestamptz(6)".into(),
@@ -50,7 +52,7 @@ pub fn pg_type(c: &ColumnSchema, engine: Engine) -> String {
 pub fn mysql_type(c: &ColumnSchema, engine: Engine, in_key: bool) -> String {
     if engine == Engine::Mysql {
         return match c.logical {
-            LogicalType::Json => "json".into(),
+            LogicalType::Json | LogicalType::Jsonb => "json".into(),
             _ => c.source_type.clone(),
         };
     }
@@ -89,10 +91,12 @@ pub fn mysql_type(c: &ColumnSchema, engine: Engine, in_key: bool) -> String {
         } if *n <= 65_535 => format!("varbinary({n})"),
         LogicalType::Bytes { .. } if in_key => "varbinary(768)".into(),
         LogicalType::Bytes { .. } => "longblob".into(),
-        LogicalType::Json => "json".into(),
+        LogicalType::Json | LogicalType::Jsonb => "json".into(),
         LogicalType::Date => "date".into(),
         LogicalType::DateTime | LogicalType::Timestamp => "datetime(6)".into(),
-        LogicalType::Time => "time(6)".into(),
+        LogicalType::Time | LogicalType::TimeOfDay => "time(6)".into(),
+        // An interval has months and days besides a time: kept as PostgreSQL's text.
+        LogicalType::Interval => "varchar(64)".into(),
         LogicalType::Year => "year".into(),
         LogicalType::Enum { values } => format!(
             "enum({})",

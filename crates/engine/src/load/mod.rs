@@ -10,16 +10,17 @@ pub mod ddl;
 pub mod mysql;
 pub mod pg;
 
-use cast::{CastRules, Conversion, TType, Val};
+use cast::{CastRules, Conversion, Val};
 use clap::{Args, ValueEnum};
 use ferry_shared::checkpoint::Checkpoint;
 use ferry_shared::checksum::Checksum;
-use ferry_shared::cli::{file_safe, CommonArgs, RunArgs};
+use ferry_shared::cli::{file_safe, BatchArgs, CommonArgs, RunArgs};
 use ferry_shared::conn::TargetArgs;
 use ferry_shared::progress::Progress;
 use ferry_shared::record::{parse_row, ColumnIndex, Item, RecordReader};
 use ferry_shared::rejects::{record_value, Reject, Rejects};
 use ferry_shared::report::{RunReport, TableStats};
+use ferry_shared::schema::LogicalType;
 use ferry_shared::schema::{read_sidecar, sidecar_path, TableSchema};
 use ferry_shared::{Exit, FerryError, Result};
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,8 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub sidecar: Option<PathBuf>,
     #[command(flatten)]
+    pub batch: BatchArgs,
+    #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -71,7 +74,7 @@ pub struct TargetColumn {
     /// Name.
     pub name: String,
     /// Type to cast to.
-    pub ttype: TType,
+    pub logical: LogicalType,
     /// NULL allowed.
     pub nullable: bool,
     /// Has a default (so it may be left out of the stream).
@@ -187,14 +190,6 @@ pub struct LoadState {
     header_seen: bool,
 }
 
-/// The engine-specific half of a loader.
-pub enum Sink {
-    /// PostgreSQL.
-    Pg(pg::PgTarget),
-    /// MySQL/MariaDB.
-    My(mysql::MyTarget),
-}
-
 /// Why applying rows failed: a row-level problem (bisect, then reject the row) or anything
 /// else (stop the run; it can be resumed).
 pub enum ApplyError {
@@ -209,9 +204,24 @@ pub enum ApplyError {
     Fatal(FerryError),
 }
 
-/// A table that takes batches in transactions with savepoints.
+/// A table being loaded: everything engine-specific on the load path, behind one trait.
+///
+/// The cast rules and the bulk encoder are the target's; the reader thread casts and encodes
+/// with them ([`Target::encode_row`] is an associated function so that thread needs no
+/// connection), and [`flush_batch`] applies the encoded rows in transactions with savepoints.
 #[allow(async_fn_in_trait)]
-pub trait BatchTarget {
+pub trait Target {
+    /// The dialect's BEGIN.
+    const BEGIN: &'static str;
+    /// Whether the bulk format can carry a column of this catalog type.
+    fn supports(t: &LogicalType) -> bool;
+    /// Appends one cast row in the target's bulk format.
+    fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>);
+    /// How values are cast for this target (zero dates, NUL, non-finite numbers).
+    fn rules(&self) -> CastRules;
+    /// Gets ready for batches in `mode` outside any transaction, so that a rolled-back
+    /// batch cannot undo it (the staging table of `ignore`/`upsert`).
+    async fn prepare(&mut self, mode: Mode) -> Result<()>;
     /// Runs a transaction-control statement.
     async fn exec(&mut self, sql: &str) -> Result<()>;
     /// Writes rows `range` of the batch; returns (written, skipped).
@@ -221,23 +231,20 @@ pub trait BatchTarget {
         range: std::ops::Range<usize>,
         mode: Mode,
     ) -> std::result::Result<(u64, u64), ApplyError>;
-    /// The dialect's BEGIN.
-    fn begin_sql(&self) -> &'static str;
+    /// Empties the table (`--mode truncate`).
+    async fn truncate(&mut self) -> Result<()>;
 }
 
 /// Applies a batch in one transaction. On a row-level error the batch is rolled back and
 /// bisected under savepoints: halves that apply are kept, a single row that fails is
 /// returned as rejected, so one bad row never costs its neighbours.
-pub async fn flush_batch<T: BatchTarget>(
-    t: &mut T,
-    batch: &Batch,
-    mode: Mode,
-) -> Result<FlushResult> {
+pub async fn flush_batch<T: Target>(t: &mut T, batch: &Batch, mode: Mode) -> Result<FlushResult> {
     let mut res = FlushResult::default();
     if batch.is_empty() {
         return Ok(res);
     }
-    let begin = t.begin_sql();
+    t.prepare(mode).await?;
+    let begin = T::BEGIN;
     t.exec(begin).await?;
     match t.apply_range(batch, 0..batch.len(), mode).await {
         Ok((l, s)) => {
@@ -287,34 +294,15 @@ pub async fn flush_batch<T: BatchTarget>(
     Ok(res)
 }
 
-impl Sink {
-    async fn flush(&mut self, b: &Batch, mode: Mode) -> Result<FlushResult> {
-        match self {
-            Sink::Pg(t) => flush_batch(t, b, mode).await,
-            Sink::My(t) => flush_batch(t, b, mode).await,
-        }
-    }
-    async fn truncate(&mut self) -> Result<()> {
-        match self {
-            Sink::Pg(t) => t.truncate().await,
-            Sink::My(t) => t.truncate().await,
-        }
-    }
-}
-
-/// Encodes one row into a target's bulk format.
-pub type EncodeFn = fn(&[Val<'_>], &[&TargetColumn], &mut Vec<u8>);
+/// A target's row encoder, as the reader thread holds it.
+type EncodeFn = fn(&[Val<'_>], &[&TargetColumn], &mut Vec<u8>);
 
 /// What the engine half hands to the common pipeline.
-pub struct Plan {
-    /// The connected sink.
-    pub sink: Sink,
+pub struct Plan<T> {
+    /// The connected target.
+    pub target: T,
     /// Target columns in stream order.
     pub columns: Vec<TargetColumn>,
-    /// Cast rules of the target.
-    pub rules: CastRules,
-    /// Row encoder.
-    pub encode: EncodeFn,
     /// Target has a unique key (resume can skip rows already loaded).
     pub has_unique: bool,
     /// Redacted target description for the report.
@@ -432,7 +420,7 @@ pub fn plan_columns(
     stream: &[String],
     target: &TargetTable,
     table: &str,
-    supported: fn(&TType) -> bool,
+    supported: fn(&LogicalType) -> bool,
 ) -> Result<Vec<TargetColumn>> {
     let mut out = Vec::new();
     let mut unknown = Vec::new();
@@ -443,10 +431,10 @@ pub fn plan_columns(
                     "column {name:?} of {table} is generated; leave it out of the input"
                 )))
             }
-            Some(c) if !supported(&c.ttype) => {
+            Some(c) if !supported(&c.logical) => {
                 return Err(FerryError::Usage(format!(
                     "column {name:?} of {table} has type {:?}, which this loader cannot write",
-                    c.ttype
+                    c.logical
                 )))
             }
             Some(c) => out.push(c.clone()),
@@ -474,11 +462,11 @@ pub fn plan_columns(
 
 /// Runs a load to the end. `connect` has already produced the plan (target connected,
 /// table created/described). Returns the exit code.
-pub async fn run_load(
+pub async fn run_load<T: Target>(
     tool: &'static str,
     args: &LoadArgs,
     opened: Opened,
-    mut plan: Plan,
+    mut plan: Plan<T>,
     resume_state: Resume,
 ) -> anyhow::Result<Exit> {
     let mut report = RunReport::start(tool);
@@ -505,7 +493,7 @@ pub async fn run_load(
             p.line, p.loaded
         ));
     } else if args.mode == Mode::Truncate && !args.run.dry_run {
-        plan.sink.truncate().await?;
+        plan.target.truncate().await?;
     }
     let rejects_path = args
         .run
@@ -519,9 +507,9 @@ pub async fn run_load(
     let job = ReadJob {
         names: opened.columns.clone(),
         columns: plan.columns.clone(),
-        rules: plan.rules,
-        encode: plan.encode,
-        batch_size: args.run.batch_size.max(1),
+        rules: plan.target.rules(),
+        encode: T::encode_row,
+        batch_size: args.batch.batch_size.max(1),
         totals: StreamTotals {
             checksum,
             data_lines,
@@ -580,9 +568,9 @@ enum Flow {
 
 /// The async side of a load: the sink, the checkpoint, and the totals each commit adds to
 /// and records. One struct so each batch's commit is one method and the run's end another.
-struct Loader<'a> {
+struct Loader<'a, T> {
     args: &'a LoadArgs,
-    plan: Plan,
+    plan: Plan<T>,
     checkpoint: Checkpoint<LoadState>,
     report: RunReport,
     stats: TableStats,
@@ -602,7 +590,7 @@ struct Loader<'a> {
     checksum: Checksum,
 }
 
-impl Loader<'_> {
+impl<T: Target> Loader<'_, T> {
     /// Applies one batch (commit), writes its rejects, then saves the checkpoint (the
     /// order a crash between them relies on). An `Err` stops the run unreported.
     async fn commit(&mut self, p: Prepared) -> anyhow::Result<Flow> {
@@ -614,7 +602,7 @@ impl Loader<'_> {
                 ..Default::default()
             }
         } else {
-            match self.plan.sink.flush(&p.batch, mode).await {
+            match flush_batch(&mut self.plan.target, &p.batch, mode).await {
                 Ok(r) => r,
                 Err(e) => return Ok(Flow::Stop(e.into())),
             }
@@ -755,7 +743,7 @@ fn opened_name(args: &LoadArgs) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn opened_columns(plan: &Plan) -> Vec<String> {
+fn opened_columns<T>(plan: &Plan<T>) -> Vec<String> {
     plan.columns.iter().map(|c| c.name.clone()).collect()
 }
 
@@ -981,7 +969,7 @@ impl RowEncoder<'_> {
                 });
             };
             let mut conv = None;
-            match cast::cast(raw, &col.ttype, self.rules, &mut conv) {
+            match cast::cast(raw, &col.logical, self.rules, &mut conv) {
                 Ok(Val::Null) if !col.nullable => {
                     return Err(RowFailure {
                         column: Some(col.name.clone()),
@@ -1069,19 +1057,18 @@ pub fn missing_table(rel: &str, target: &str) -> FerryError {
 }
 
 /// Checks the mode against the table and matches the stream's columns to it.
-pub fn target_columns(
+pub fn target_columns<T: Target>(
     args: &LoadArgs,
     opened: &Opened,
     target: &TargetTable,
     rel: &str,
-    supported: fn(&TType) -> bool,
 ) -> Result<Vec<TargetColumn>> {
     if args.mode == Mode::Upsert && target.primary_key.is_empty() {
         return Err(FerryError::Usage(format!(
             "--mode upsert needs a primary key on {rel}"
         )));
     }
-    plan_columns(&opened.columns, target, rel, supported)
+    plan_columns(&opened.columns, target, rel, T::supports)
 }
 
 /// The resume point stored in a checkpoint: columns, line, offset, header seen.

@@ -1,8 +1,10 @@
 //! MySQL/MariaDB target: catalog types, `LOAD DATA LOCAL INFILE` from an in-memory stream,
 //! batch apply with bisecting savepoints for row-level errors.
 
-use super::cast::{CastRules, TType, Val};
+use super::cast::{CastRules, Val};
 use super::{Batch, Mode, TargetColumn, TargetTable};
+use crate::types::{MysqlColumnRow, MYSQL_COLUMNS_SQL};
+use ferry_shared::schema::LogicalType;
 use ferry_shared::sql::{load_data_escape, quote_mysql as q, LOAD_DATA_NULL};
 use ferry_shared::{DbContext, DbError, Result};
 use mysql_async::prelude::*;
@@ -60,51 +62,10 @@ fn is_row_error(e: &mysql_async::Error) -> bool {
     }
 }
 
-/// One row of information_schema.COLUMNS as `describe` reads it. Named fields instead of a
-/// nine-tuple, so the column each value comes from is visible where it is used.
-struct MysqlColumnRow {
-    name: String,
-    data_type: String,
-    column_type: String,
-    /// `YES` or `NO`.
-    is_nullable: String,
-    max_len: Option<u64>,
-    precision: Option<u64>,
-    scale: Option<u64>,
-    /// auto_increment, GENERATED, VIRTUAL, STORED…
-    extra: String,
-    default: Option<String>,
-}
-
-impl FromRow for MysqlColumnRow {
-    /// Converts the columns in the order of [`COLUMNS_SQL`], as the equivalent tuple would.
-    fn from_row_opt(row: mysql_async::Row) -> std::result::Result<Self, mysql_async::FromRowError> {
-        let (name, data_type, column_type, is_nullable, max_len, precision, scale, extra, default) =
-            FromRow::from_row_opt(row)?;
-        Ok(MysqlColumnRow {
-            name,
-            data_type,
-            column_type,
-            is_nullable,
-            max_len,
-            precision,
-            scale,
-            extra,
-            default,
-        })
-    }
-}
-
-/// The catalog query [`MysqlColumnRow`] reads.
-const COLUMNS_SQL: &str =
-    "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
-     NUMERIC_PRECISION, NUMERIC_SCALE, EXTRA, COLUMN_DEFAULT \
-     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION";
-
 /// Reads the target table's columns from information_schema. `None` when it does not exist.
 pub async fn describe(c: &mut Conn, db: &str, table: &str) -> Result<Option<TargetTable>> {
     let rows: Vec<MysqlColumnRow> = c
-        .exec(COLUMNS_SQL, (db, table))
+        .exec(MYSQL_COLUMNS_SQL, (db, table))
         .await
         .db_context("read columns")?;
     if rows.is_empty() {
@@ -143,18 +104,14 @@ pub async fn describe(c: &mut Conn, db: &str, table: &str) -> Result<Option<Targ
     }))
 }
 
-/// A catalog row as a loader column. `checks` are the table's CHECK clauses: MariaDB's JSON
-/// is LONGTEXT with a `json_valid()` check.
+/// A catalog row as a loader column. `checks` are the table's CHECK clauses.
 fn target_column(row: MysqlColumnRow, checks: &[String]) -> TargetColumn {
-    let is_json = checks
-        .iter()
-        .any(|ch| ch.replace(' ', "") == format!("json_valid({})", q(&row.name)));
-    let ttype = target_type(&row, is_json);
+    let logical = row.logical(checks);
     let extra = &row.extra;
     let generated =
         extra.contains("GENERATED") || extra.contains("VIRTUAL") || extra.contains("STORED");
     TargetColumn {
-        ttype,
+        logical,
         nullable: row.is_nullable == "YES",
         has_default: row.default.is_some() || extra.contains("auto_increment"),
         writable: !generated,
@@ -162,85 +119,13 @@ fn target_column(row: MysqlColumnRow, checks: &[String]) -> TargetColumn {
     }
 }
 
-/// The cast type of a MySQL column, from its data type and full column type.
-fn target_type(row: &MysqlColumnRow, is_json: bool) -> TType {
-    let unsigned = row.column_type.contains("unsigned");
-    let int = |bits: u32, bytes: u8| {
-        if unsigned {
-            TType::Int {
-                min: 0,
-                max: (1i128 << bits) - 1,
-                bytes,
-            }
-        } else {
-            TType::Int {
-                min: -(1i128 << (bits - 1)),
-                max: (1i128 << (bits - 1)) - 1,
-                bytes,
-            }
-        }
-    };
-    let clamp = |v: Option<u64>| v.map(|v| v.min(u64::from(u32::MAX)) as u32);
-    let max_len = row.max_len;
-    match row.data_type.as_str() {
-        "tinyint" => int(8, 2),
-        "smallint" => int(16, 2),
-        "mediumint" => int(24, 4),
-        "int" | "integer" => int(32, 4),
-        "bigint" => int(64, 8),
-        "decimal" | "numeric" => TType::Numeric {
-            precision: clamp(row.precision),
-            scale: clamp(row.scale),
-        },
-        "float" => TType::Float4,
-        "double" | "real" => TType::Float8,
-        "json" => TType::Json { jsonb: false },
-        "longtext" if is_json => TType::Json { jsonb: false },
-        "char" | "varchar" => TType::Text {
-            max_chars: clamp(max_len),
-        },
-        "tinytext" | "text" | "mediumtext" | "longtext" => TType::Text { max_chars: None },
-        "binary" => TType::Bytes {
-            max_bytes: clamp(max_len),
-            fixed: true,
-        },
-        "varbinary" => TType::Bytes {
-            max_bytes: clamp(max_len),
-            fixed: false,
-        },
-        "tinyblob" | "blob" | "mediumblob" | "longblob" => TType::Bytes {
-            max_bytes: clamp(max_len),
-            fixed: false,
-        },
-        "date" => TType::Date,
-        "datetime" => TType::Timestamp,
-        "timestamp" => TType::TimestampTz,
-        "time" => TType::Time { mysql: true },
-        "year" => TType::Year,
-        "enum" => TType::Enum(crate::source::parse_labels(&row.column_type)),
-        "set" => TType::Set(crate::source::parse_labels(&row.column_type)),
-        "bit" => TType::Bit(row.precision.unwrap_or(1) as u32),
-        other => TType::Other(other.to_string()),
-    }
-}
-
-/// MySQL's rules for casts.
-pub fn rules() -> CastRules {
-    CastRules {
-        zero_dates: true,
-        no_nul: false,
-        strip_nul: false,
-        finite_only: true,
-    }
-}
-
 /// True when the column goes through a user variable (`@v`) and a SET expression.
-fn via_variable(t: &TType) -> bool {
-    matches!(t, TType::Bytes { .. } | TType::Bit(_))
+fn via_variable(t: &LogicalType) -> bool {
+    matches!(t, LogicalType::Bytes { .. } | LogicalType::Bit { .. })
 }
 
 /// Appends one row as a LOAD DATA line (tab-separated, backslash escapes, `\N` for NULL).
-pub fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
+fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
     use std::io::Write;
     for (i, (v, col)) in vals.iter().zip(cols).enumerate() {
         if i > 0 {
@@ -273,7 +158,7 @@ pub fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
                 let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.6f"));
             }
             Val::ZeroDate(with_time) => {
-                out.extend_from_slice(if *with_time && !matches!(col.ttype, TType::Date) {
+                out.extend_from_slice(if *with_time && !matches!(col.logical, LogicalType::Date) {
                     b"0000-00-00 00:00:00"
                 } else {
                     b"0000-00-00"
@@ -305,7 +190,7 @@ pub struct MyTarget {
     db: String,
     table: String,
     cols: Vec<String>,
-    types: Vec<TType>,
+    types: Vec<LogicalType>,
     pk: Vec<String>,
     stage: bool,
 }
@@ -316,7 +201,7 @@ impl MyTarget {
         conn: Conn,
         db: &str,
         table: &str,
-        cols: Vec<(String, TType)>,
+        cols: Vec<(String, LogicalType)>,
         pk: Vec<String>,
     ) -> Self {
         let (cols, types) = cols.into_iter().unzip();
@@ -339,12 +224,6 @@ impl MyTarget {
         ferry_shared::sql::quote_list(&self.cols, ferry_shared::sql::quote_mysql)
     }
 
-    /// Empties the table (`--mode truncate`).
-    pub async fn truncate(&mut self) -> Result<()> {
-        let sql = format!("DELETE FROM {}", self.rel());
-        self.conn.query_drop(sql).await.db_context("truncate")
-    }
-
     /// LOAD DATA LOCAL turns errors into warnings and skips duplicate keys (the server cannot
     /// stop the client mid-file), so any warning, or fewer rows than sent, fails the range.
     async fn load_data(
@@ -365,7 +244,7 @@ impl MyTarget {
             if via_variable(t) {
                 targets.push(format!("@v{i}"));
                 sets.push(match t {
-                    TType::Bit(_) => format!("{} = CAST(@v{i} AS UNSIGNED)", q(c)),
+                    LogicalType::Bit { .. } => format!("{} = CAST(@v{i} AS UNSIGNED)", q(c)),
                     _ => format!("{} = UNHEX(@v{i})", q(c)),
                 });
             } else {
@@ -408,15 +287,6 @@ impl MyTarget {
                 Ok((loaded, n.saturating_sub(loaded)))
             }
             Mode::Ignore | Mode::Upsert => {
-                if !self.stage {
-                    let sql = format!(
-                        "CREATE TEMPORARY TABLE IF NOT EXISTS ferry_stage ENGINE=InnoDB SELECT {} FROM {} LIMIT 0",
-                        self.col_list(),
-                        self.rel()
-                    );
-                    self.conn.query_drop(sql).await?;
-                    self.stage = true;
-                }
                 self.conn.query_drop("DELETE FROM ferry_stage").await?;
                 self.load_data("ferry_stage", batch, range).await?;
                 let cols = self.col_list();
@@ -460,7 +330,50 @@ impl MyTarget {
     }
 }
 
-impl super::BatchTarget for MyTarget {
+impl super::Target for MyTarget {
+    const BEGIN: &'static str = "START TRANSACTION";
+
+    /// LOAD DATA takes every type as text (bytes and bits through a SET expression).
+    fn supports(_: &LogicalType) -> bool {
+        true
+    }
+
+    fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
+        encode_row(vals, cols, out);
+    }
+
+    fn rules(&self) -> CastRules {
+        CastRules {
+            zero_dates: true,
+            no_nul: false,
+            strip_nul: false,
+            finite_only: true,
+        }
+    }
+
+    /// The staging table is made once, outside any batch's transaction.
+    async fn prepare(&mut self, mode: Mode) -> Result<()> {
+        if self.stage || !matches!(mode, Mode::Ignore | Mode::Upsert) {
+            return Ok(());
+        }
+        let sql = format!(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS ferry_stage ENGINE=InnoDB SELECT {} FROM {} LIMIT 0",
+            self.col_list(),
+            self.rel()
+        );
+        self.conn
+            .query_drop(sql)
+            .await
+            .with_db_context(|| format!("staging table for {}", self.rel()))?;
+        self.stage = true;
+        Ok(())
+    }
+
+    async fn truncate(&mut self) -> Result<()> {
+        let sql = format!("DELETE FROM {}", self.rel());
+        self.conn.query_drop(sql).await.db_context("truncate")
+    }
+
     async fn exec(&mut self, sql: &str) -> Result<()> {
         self.conn.query_drop(sql).await.db_context(sql)
     }
@@ -480,9 +393,5 @@ impl super::BatchTarget for MyTarget {
                 super::ApplyError::Fatal(DbError::wrap(format!("load {}", self.rel()), e).into())
             }
         })
-    }
-
-    fn begin_sql(&self) -> &'static str {
-        "START TRANSACTION"
     }
 }

@@ -1,8 +1,9 @@
 //! PostgreSQL target: catalog types, binary COPY encoding, batch apply with bisecting
 //! savepoints so that one bad row is rejected without losing its neighbours.
 
-use super::cast::{CastRules, TType, Val};
+use super::cast::{CastRules, Val};
 use super::{Batch, Mode, TargetColumn, TargetTable};
+use ferry_shared::schema::LogicalType;
 use ferry_shared::sql::quote_pg as q;
 use ferry_shared::{DbContext, DbError, DriverError, Result};
 use futures_util::SinkExt;
@@ -51,60 +52,11 @@ impl PgTargetColumnRow {
     /// The loader's view of the column.
     fn into_column(self) -> TargetColumn {
         TargetColumn {
-            ttype: target_type(&self.typname, &self.typtype, self.typmod, self.labels),
+            logical: crate::types::pg(&self.typname, &self.typtype, self.typmod, self.labels),
             name: self.name,
             nullable: !self.not_null,
             has_default: self.has_default,
             writable: !self.generated,
-        }
-    }
-}
-
-/// The cast type of a PostgreSQL column, from its type name, kind and modifier.
-fn target_type(typname: &str, typtype: &str, typmod: i32, labels: Option<Vec<String>>) -> TType {
-    let len = (typmod > 4).then(|| (typmod - 4) as u32);
-    if typtype == "e" {
-        TType::Enum(labels.unwrap_or_default())
-    } else {
-        match typname {
-            "bool" => TType::Bool,
-            "int2" => TType::Int {
-                min: i16::MIN.into(),
-                max: i16::MAX.into(),
-                bytes: 2,
-            },
-            "int4" => TType::Int {
-                min: i32::MIN.into(),
-                max: i32::MAX.into(),
-                bytes: 4,
-            },
-            "int8" => TType::Int {
-                min: i64::MIN.into(),
-                max: i64::MAX.into(),
-                bytes: 8,
-            },
-            "numeric" => TType::Numeric {
-                precision: len.map(|l| (l >> 16) & 0xffff),
-                scale: len.map(|l| l & 0xffff),
-            },
-            "float4" => TType::Float4,
-            "float8" => TType::Float8,
-            "varchar" | "bpchar" => TType::Text { max_chars: len },
-            "text" | "name" | "citext" => TType::Text { max_chars: None },
-            "bytea" => TType::Bytes {
-                max_bytes: None,
-                fixed: false,
-            },
-            "json" => TType::Json { jsonb: false },
-            "jsonb" => TType::Json { jsonb: true },
-            "date" => TType::Date,
-            "timestamp" => TType::Timestamp,
-            "timestamptz" => TType::TimestampTz,
-            "time" => TType::Time { mysql: false },
-            "interval" => TType::Interval,
-            "uuid" => TType::Uuid,
-            "bit" | "varbit" => TType::Bit(if typmod > 0 { typmod as u32 } else { 64 }),
-            other => TType::Other(other.to_string()),
         }
     }
 }
@@ -161,25 +113,10 @@ pub async fn describe(c: &Client, schema: &str, table: &str) -> Result<Option<Ta
     }))
 }
 
-/// PostgreSQL's rules for casts.
-pub fn rules(strip_nul: bool) -> CastRules {
-    CastRules {
-        zero_dates: false,
-        no_nul: true,
-        strip_nul,
-        finite_only: false,
-    }
-}
-
-/// Whether binary COPY can write this type.
-pub fn supported(t: &TType) -> bool {
-    !matches!(t, TType::Other(_) | TType::Set(_) | TType::Year)
-}
-
 const PG_EPOCH_DAYS: i64 = 10957; // 2000-01-01 - 1970-01-01
 
 /// Appends one row in COPY BINARY format.
-pub fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
+fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
     out.extend_from_slice(&(vals.len() as i16).to_be_bytes());
     for (v, col) in vals.iter().zip(cols) {
         encode_value(v, col, out);
@@ -195,10 +132,10 @@ fn encode_value(v: &Val<'_>, col: &TargetColumn, out: &mut Vec<u8>) {
     match v {
         Val::Null | Val::ZeroDate(_) => out.extend_from_slice(&(-1i32).to_be_bytes()),
         Val::Bool(b) => field(out, &[u8::from(*b)]),
-        Val::Int(i) => match &col.ttype {
-            TType::Int { bytes: 2, .. } => field(out, &(*i as i16).to_be_bytes()),
-            TType::Int { bytes: 4, .. } => field(out, &(*i as i32).to_be_bytes()),
-            TType::Bit(n) => {
+        Val::Int(i) => match &col.logical {
+            LogicalType::Int { bits: 16, .. } => field(out, &(*i as i16).to_be_bytes()),
+            LogicalType::Int { bits: 32, .. } => field(out, &(*i as i32).to_be_bytes()),
+            LogicalType::Bit { bits: n } => {
                 let n = *n;
                 let nbytes = n.div_ceil(8) as usize;
                 let shifted = (*i as u128) << (nbytes as u32 * 8 - n);
@@ -207,19 +144,19 @@ fn encode_value(v: &Val<'_>, col: &TargetColumn, out: &mut Vec<u8>) {
                 out.extend_from_slice(&(n as i32).to_be_bytes());
                 out.extend_from_slice(&be[16 - nbytes..]);
             }
-            TType::Numeric { .. } => encode_numeric(&i.to_string(), out),
+            LogicalType::Decimal { .. } => encode_numeric(&i.to_string(), out),
             _ => field(out, &(*i as i64).to_be_bytes()),
         },
         Val::Numeric(s) => encode_numeric(s, out),
         Val::F4(f) => field(out, &f.to_bits().to_be_bytes()),
-        Val::F8(f) => match col.ttype {
-            TType::Float4 => field(out, &(*f as f32).to_bits().to_be_bytes()),
+        Val::F8(f) => match col.logical {
+            LogicalType::Float32 => field(out, &(*f as f32).to_bits().to_be_bytes()),
             _ => field(out, &f.to_bits().to_be_bytes()),
         },
         Val::Text(s) => field(out, s.as_bytes()),
         Val::Bytes(b) => field(out, b),
-        Val::Json(s) => match col.ttype {
-            TType::Json { jsonb: true } => {
+        Val::Json(s) => match col.logical {
+            LogicalType::Jsonb => {
                 out.extend_from_slice(&(s.len() as i32 + 1).to_be_bytes());
                 out.push(1);
                 out.extend_from_slice(s.as_bytes());
@@ -239,8 +176,8 @@ fn encode_value(v: &Val<'_>, col: &TargetColumn, out: &mut Vec<u8>) {
             let us = dt.and_utc().timestamp_micros() - PG_EPOCH_DAYS * 86_400_000_000;
             field(out, &us.to_be_bytes());
         }
-        Val::Micros(us) => match col.ttype {
-            TType::Interval => {
+        Val::Micros(us) => match col.logical {
+            LogicalType::Interval => {
                 out.extend_from_slice(&16i32.to_be_bytes());
                 out.extend_from_slice(&us.to_be_bytes());
                 out.extend_from_slice(&0i32.to_be_bytes());
@@ -315,6 +252,7 @@ pub struct PgTarget {
     cols: Vec<String>,
     pk: Vec<String>,
     stage: bool,
+    strip_nul: bool,
     journal: Option<fs_err::File>,
     inserted: Vec<tokio_postgres::Row>,
 }
@@ -335,9 +273,17 @@ impl PgTarget {
             cols,
             pk,
             stage: false,
+            strip_nul: false,
             journal: None,
             inserted: Vec::new(),
         }
+    }
+
+    /// Removes U+0000 from text instead of rejecting the row (`--nul strip`; each removal
+    /// is counted as a conversion).
+    pub fn strip_nul(mut self, strip: bool) -> Self {
+        self.strip_nul = strip;
+        self
     }
 
     /// Records the primary key of every row an `ignore` load really inserts, one JSON array
@@ -377,14 +323,6 @@ impl PgTarget {
         ferry_shared::sql::quote_list(&self.cols, ferry_shared::sql::quote_pg)
     }
 
-    /// Empties the table (`--mode truncate`).
-    pub async fn truncate(&mut self) -> Result<()> {
-        self.client
-            .batch_execute(&format!("TRUNCATE TABLE {}", self.rel()))
-            .await
-            .db_context("truncate")
-    }
-
     async fn copy(
         &self,
         into: &str,
@@ -421,16 +359,6 @@ impl PgTarget {
                 Ok((loaded, 0))
             }
             Mode::Ignore | Mode::Upsert => {
-                if !self.stage {
-                    self.client
-                        .batch_execute(&format!(
-                            "CREATE TEMP TABLE IF NOT EXISTS ferry_stage AS SELECT {} FROM {} WITH NO DATA",
-                            self.col_list(),
-                            self.rel()
-                        ))
-                        .await?;
-                    self.stage = true;
-                }
                 self.client.batch_execute("TRUNCATE ferry_stage").await?;
                 self.copy("ferry_stage", batch, range).await?;
                 let cols = self.col_list();
@@ -480,7 +408,56 @@ impl PgTarget {
     }
 }
 
-impl super::BatchTarget for PgTarget {
+impl super::Target for PgTarget {
+    const BEGIN: &'static str = "BEGIN";
+
+    /// Binary COPY has no wire form for these; the loader refuses them up front.
+    fn supports(t: &LogicalType) -> bool {
+        !matches!(
+            t,
+            LogicalType::Other { .. } | LogicalType::Set { .. } | LogicalType::Year
+        )
+    }
+
+    fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
+        encode_row(vals, cols, out);
+    }
+
+    fn rules(&self) -> CastRules {
+        CastRules {
+            zero_dates: false,
+            no_nul: true,
+            strip_nul: self.strip_nul,
+            finite_only: false,
+        }
+    }
+
+    /// The staging table is created in autocommit: made inside a batch's transaction, a
+    /// rolled-back batch would drop it while this target still believed it existed.
+    async fn prepare(&mut self, mode: Mode) -> Result<()> {
+        if self.stage || !matches!(mode, Mode::Ignore | Mode::Upsert) {
+            return Ok(());
+        }
+        let sql = format!(
+            "CREATE TEMP TABLE IF NOT EXISTS ferry_stage AS SELECT {} FROM {} WITH NO DATA",
+            self.col_list(),
+            self.rel()
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .with_db_context(|| format!("staging table for {}", self.rel()))?;
+        self.stage = true;
+        Ok(())
+    }
+
+    async fn truncate(&mut self) -> Result<()> {
+        self.client
+            .batch_execute(&format!("TRUNCATE TABLE {}", self.rel()))
+            .await
+            .db_context("truncate")
+    }
+
     async fn exec(&mut self, sql: &str) -> Result<()> {
         self.client.batch_execute(sql).await.db_context(sql)
     }
@@ -507,10 +484,6 @@ impl super::BatchTarget for PgTarget {
                 super::ApplyError::Fatal(DbError::wrap(format!("load {}", self.rel()), e).into())
             }
         })
-    }
-
-    fn begin_sql(&self) -> &'static str {
-        "BEGIN"
     }
 }
 

@@ -14,6 +14,7 @@ use ferry_shared::conn::{Endpoint, Engine};
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::record::RecordWriter;
 use ferry_shared::schema::TableSchema;
+use ferry_shared::user_sql::Filter;
 use ferry_shared::{DbContext, FerryError, Result};
 
 /// One value of a row, already in the form the NDJSON contract wants.
@@ -118,8 +119,8 @@ pub struct Scan {
     pub after: Option<Vec<Cell>>,
     /// At most this many rows in this page.
     pub limit: Option<u64>,
-    /// Extra filter, SQL in the source's dialect.
-    pub filter: Option<String>,
+    /// Extra filter, SQL in the source's dialect, checked (placed as `WHERE (…)`).
+    pub filter: Option<Filter>,
     /// Order text keys by bytes on every engine (one whole-table scan, as `verify` does;
     /// PostgreSQL and SQLite always page in byte order).
     pub byte_order: bool,
@@ -227,7 +228,8 @@ impl Source {
         }
     }
 
-    /// Describes the result of an arbitrary query (no primary key).
+    /// Describes the result of a query (no primary key). A user's query comes checked, as a
+    /// [`ferry_shared::user_sql::Query`]; a tool's own SQL may be passed as it is.
     pub async fn describe_query(&mut self, sql: &str, name: &str) -> Result<TableSchema> {
         match self {
             Source::Mysql(c, _) => mysql::describe_query(c, sql, name).await,
@@ -279,7 +281,7 @@ impl Source {
     }
 
     /// Counts rows (with the optional filter).
-    pub async fn count(&mut self, t: &TableRef, filter: Option<&str>) -> Result<u64> {
+    pub async fn count(&mut self, t: &TableRef, filter: Option<&Filter>) -> Result<u64> {
         match self {
             Source::Mysql(c, _) => mysql::count(c, t, filter).await,
             Source::Postgres(c, _) => postgres::count(c, t, filter).await,

@@ -2,10 +2,12 @@
 //! FLOAT and DOUBLE arrive as their exact bits, not as 6-digit text).
 
 use super::{BadCell, Cell, Scan, TableRef};
+use crate::types::{MysqlColumnRow, MYSQL_COLUMNS_SQL};
 use ferry_shared::conn::Engine;
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
 use ferry_shared::sql::quote_mysql as q;
+use ferry_shared::user_sql::Filter;
 use ferry_shared::{DbContext, FerryError, Result};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
@@ -53,87 +55,36 @@ pub(super) async fn list_tables(
         .collect())
 }
 
-/// One row of information_schema.COLUMNS as `describe` reads it. Named fields instead of a
-/// nine-tuple, so the column each value comes from is visible where it is used.
-struct MysqlColumnRow {
-    name: String,
-    data_type: String,
-    column_type: String,
-    /// `YES` or `NO`.
-    is_nullable: String,
-    precision: Option<u64>,
-    scale: Option<u64>,
-    max_len: Option<u64>,
-    charset: Option<String>,
-    collation: Option<String>,
-}
-
-impl FromRow for MysqlColumnRow {
-    /// Converts the columns in the order `describe` selects them, as the equivalent tuple
-    /// would.
-    fn from_row_opt(row: mysql_async::Row) -> std::result::Result<Self, mysql_async::FromRowError> {
-        let (
-            name,
-            data_type,
-            column_type,
-            is_nullable,
-            precision,
-            scale,
-            max_len,
-            charset,
-            collation,
-        ) = FromRow::from_row_opt(row)?;
-        Ok(MysqlColumnRow {
-            name,
-            data_type,
-            column_type,
-            is_nullable,
-            precision,
-            scale,
-            max_len,
-            charset,
-            collation,
-        })
-    }
-}
-
-impl MysqlColumnRow {
-    /// The column's schema. `checks` are the table's CHECK clauses (MariaDB's JSON is
-    /// LONGTEXT with a `json_valid()` check).
-    fn into_schema(self, checks: &[String]) -> ColumnSchema {
-        let is_json = checks
-            .iter()
-            .any(|ch| ch.replace(' ', "") == format!("json_valid({})", q(&self.name)));
-        let logical = logical_type(&self, is_json);
-        // Same-engine copies reuse source_type, so it carries the character set.
-        let source_type = match (&logical, &self.charset, &self.collation) {
-            (
-                LogicalType::Text { .. } | LogicalType::Enum { .. } | LogicalType::Set { .. },
-                Some(cs),
-                Some(co),
-            ) => {
-                format!("{} CHARACTER SET {cs} COLLATE {co}", self.column_type)
-            }
-            _ => self.column_type,
-        };
-        ColumnSchema {
-            name: self.name,
-            source_type,
-            logical,
-            nullable: self.is_nullable == "YES",
-        }
+/// The column's schema. `checks` are the table's CHECK clauses (MariaDB's JSON is LONGTEXT
+/// with a `json_valid()` check). By MySQL's convention a signed `tinyint(1)` is a boolean.
+fn into_schema(col: MysqlColumnRow, checks: &[String]) -> ColumnSchema {
+    let logical = match col.logical(checks) {
+        LogicalType::Int {
+            bits: 8,
+            unsigned: false,
+        } if col.column_type.starts_with("tinyint(1)") => LogicalType::Bool,
+        other => other,
+    };
+    // Same-engine copies reuse source_type, so it carries the character set.
+    let source_type = match (&logical, &col.charset, &col.collation) {
+        (
+            LogicalType::Text { .. } | LogicalType::Enum { .. } | LogicalType::Set { .. },
+            Some(cs),
+            Some(co),
+        ) => format!("{} CHARACTER SET {cs} COLLATE {co}", col.column_type),
+        _ => col.column_type,
+    };
+    ColumnSchema {
+        name: col.name,
+        source_type,
+        logical,
+        nullable: col.is_nullable == "YES",
     }
 }
 
 pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> {
     let cols: Vec<MysqlColumnRow> = c
-        .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, \
-             NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_SET_NAME, COLLATION_NAME \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
-             ORDER BY ORDINAL_POSITION",
-            (&t.db, &t.name),
-        )
+        .exec(MYSQL_COLUMNS_SQL, (&t.db, &t.name))
         .await
         .db_context("read columns")?;
     if cols.is_empty() {
@@ -162,7 +113,7 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
         .unwrap_or_default();
     let columns = cols
         .into_iter()
-        .map(|col| col.into_schema(&checks))
+        .map(|col| into_schema(col, &checks))
         .collect();
     Ok(TableSchema {
         version: TableSchema::VERSION,
@@ -174,77 +125,6 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
         row_count: None,
         checksum: None,
     })
-}
-
-fn logical_type(col: &MysqlColumnRow, is_json: bool) -> LogicalType {
-    let (data_type, column_type) = (col.data_type.as_str(), col.column_type.as_str());
-    let (prec, scale, max_len) = (col.precision, col.scale, col.max_len);
-    let charset = col.charset.as_deref();
-    let unsigned = column_type.contains("unsigned");
-    let int = |bits| LogicalType::Int { bits, unsigned };
-    let clamp = |v: Option<u64>| v.map(|v| v.min(u64::from(u32::MAX)) as u32);
-    match data_type.to_ascii_lowercase().as_str() {
-        "tinyint" if column_type.starts_with("tinyint(1)") && !unsigned => LogicalType::Bool,
-        "tinyint" => int(8),
-        "smallint" => int(16),
-        "mediumint" => int(24),
-        "int" | "integer" => int(32),
-        "bigint" => int(64),
-        "decimal" | "numeric" => LogicalType::Decimal {
-            precision: clamp(prec),
-            scale: clamp(scale),
-        },
-        "float" => LogicalType::Float32,
-        "double" | "real" => LogicalType::Float64,
-        "json" => LogicalType::Json,
-        "longtext" if is_json => LogicalType::Json,
-        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => {
-            if charset == Some("binary") {
-                LogicalType::Bytes {
-                    max_bytes: clamp(max_len),
-                    fixed: data_type == "char",
-                }
-            } else {
-                LogicalType::Text {
-                    max_chars: if data_type.ends_with("text") {
-                        None
-                    } else {
-                        clamp(max_len)
-                    },
-                }
-            }
-        }
-        "binary" => LogicalType::Bytes {
-            max_bytes: clamp(max_len),
-            fixed: true,
-        },
-        "varbinary" => LogicalType::Bytes {
-            max_bytes: clamp(max_len),
-            fixed: false,
-        },
-        "tinyblob" | "blob" | "mediumblob" | "longblob" => LogicalType::Bytes {
-            max_bytes: None,
-            fixed: false,
-        },
-        "date" => LogicalType::Date,
-        "datetime" => LogicalType::DateTime,
-        "timestamp" => LogicalType::Timestamp,
-        "time" => LogicalType::Time,
-        "year" => LogicalType::Year,
-        "enum" => LogicalType::Enum {
-            values: super::parse_labels(column_type),
-        },
-        "set" => LogicalType::Set {
-            values: super::parse_labels(column_type),
-        },
-        "bit" => LogicalType::Bit {
-            bits: prec.unwrap_or(1) as u32,
-        },
-        "uuid" => LogicalType::Uuid,
-        other => LogicalType::Other {
-            name: other.to_string(),
-        },
-    }
 }
 
 pub(super) async fn describe_query(c: &mut Conn, sql: &str, name: &str) -> Result<TableSchema> {
@@ -337,7 +217,7 @@ pub(super) fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> Strin
     );
     let mut conds = Vec::new();
     if let Some(f) = &scan.filter {
-        conds.push(format!("({f})"));
+        conds.push(format!("({})", f.sql()));
     }
     let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
     if scan.after.is_some() && !pk.is_empty() {
@@ -541,11 +421,12 @@ fn text_or_bad(b: Vec<u8>, col: &ColumnSchema, bad: &mut Vec<BadCell>) -> Cell {
     Cell::Bytes(b)
 }
 
-pub(super) async fn count(c: &mut Conn, t: &TableRef, filter: Option<&str>) -> Result<u64> {
+/// Counts the rows through a prepared statement: one statement only, whatever the filter.
+pub(super) async fn count(c: &mut Conn, t: &TableRef, filter: Option<&Filter>) -> Result<u64> {
     let mut sql = format!("SELECT COUNT(*) FROM {}.{}", q(&t.db), q(&t.name));
     if let Some(f) = filter {
-        sql.push_str(&format!(" WHERE {f}"));
+        sql.push_str(&format!(" WHERE ({})", f.sql()));
     }
-    let n: Option<u64> = c.query_first(sql).await.db_context("count rows")?;
+    let n: Option<u64> = c.exec_first(sql, ()).await.db_context("count rows")?;
     Ok(n.unwrap_or(0))
 }

@@ -6,6 +6,7 @@ use ferry_shared::conn::Engine;
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
 use ferry_shared::sql::{literal_pg, quote_pg as q};
+use ferry_shared::user_sql::Filter;
 use ferry_shared::value::{format_naive, format_utc};
 use ferry_shared::{DbContext, FerryError, Result};
 use futures_util::StreamExt;
@@ -123,61 +124,11 @@ impl PgColumnRow {
     /// The column's schema.
     fn into_schema(self) -> ColumnSchema {
         ColumnSchema {
-            logical: logical_type(&self.typname, &self.typtype, self.typmod, self.labels),
+            logical: crate::types::pg(&self.typname, &self.typtype, self.typmod, self.labels),
             name: self.name,
             source_type: self.formatted_type,
             nullable: self.nullable,
         }
-    }
-}
-
-fn logical_type(
-    typname: &str,
-    typtype: &str,
-    typmod: i32,
-    labels: Option<Vec<String>>,
-) -> LogicalType {
-    if typtype == "e" {
-        return LogicalType::Enum {
-            values: labels.unwrap_or_default(),
-        };
-    }
-    let len = (typmod > 4).then(|| (typmod - 4) as u32);
-    match typname {
-        "bool" => LogicalType::Bool,
-        "int2" => LogicalType::Int {
-            bits: 16,
-            unsigned: false,
-        },
-        "int4" => LogicalType::Int {
-            bits: 32,
-            unsigned: false,
-        },
-        "int8" => LogicalType::Int {
-            bits: 64,
-            unsigned: false,
-        },
-        "numeric" => LogicalType::Decimal {
-            precision: len.map(|l| (l >> 16) & 0xffff),
-            scale: len.map(|l| l & 0xffff),
-        },
-        "float4" => LogicalType::Float32,
-        "float8" => LogicalType::Float64,
-        "varchar" | "bpchar" => LogicalType::Text { max_chars: len },
-        "text" | "name" | "citext" => LogicalType::Text { max_chars: None },
-        "bytea" => LogicalType::Bytes {
-            max_bytes: None,
-            fixed: false,
-        },
-        "json" | "jsonb" => LogicalType::Json,
-        "date" => LogicalType::Date,
-        "timestamp" => LogicalType::DateTime,
-        "timestamptz" => LogicalType::Timestamp,
-        "time" => LogicalType::Time,
-        "uuid" => LogicalType::Uuid,
-        other => LogicalType::Other {
-            name: other.to_string(),
-        },
     }
 }
 
@@ -189,7 +140,7 @@ pub(super) async fn describe_query(c: &Client, sql: &str, name: &str) -> Result<
         .map(|col| ColumnSchema {
             name: col.name().to_string(),
             source_type: col.type_().name().to_string(),
-            logical: logical_type(col.type_().name(), "b", -1, None),
+            logical: crate::types::pg(col.type_().name(), "b", -1, None),
             nullable: true,
         })
         .collect();
@@ -231,7 +182,7 @@ fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> String {
     );
     let mut conds = Vec::new();
     if let Some(f) = &scan.filter {
-        conds.push(format!("({f})"));
+        conds.push(format!("({})", f.sql()));
     }
     let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
     // Text keys compare and sort in byte order (COLLATE "C") so that pages never skip or
@@ -394,7 +345,12 @@ pub(crate) fn text_cell(s: String, logical: &LogicalType) -> Cell {
             ),
             None => Cell::Bytes(s.into_bytes()),
         },
-        LogicalType::Json => Cell::Json(s),
+        LogicalType::Json | LogicalType::Jsonb => Cell::Json(s),
+        // Bit strings are written as unsigned integers when they fit one.
+        LogicalType::Bit { .. } => match u64::from_str_radix(&s, 2) {
+            Ok(v) if i64::try_from(v).is_ok() => Cell::I64(v as i64),
+            _ => Cell::Text(s),
+        },
         LogicalType::DateTime => {
             match chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f") {
                 Ok(dt) => Cell::Text(format_naive(&dt)),
@@ -409,18 +365,21 @@ pub(crate) fn text_cell(s: String, logical: &LogicalType) -> Cell {
                 Err(_) => Cell::Text(s),
             }
         }
-        LogicalType::Time => match chrono::NaiveTime::parse_from_str(&s, "%H:%M:%S%.f") {
-            Ok(t) => Cell::Text(ferry_shared::value::format_time(&t)),
-            Err(_) => Cell::Text(s),
-        },
+        LogicalType::Time | LogicalType::TimeOfDay => {
+            match chrono::NaiveTime::parse_from_str(&s, "%H:%M:%S%.f") {
+                Ok(t) => Cell::Text(ferry_shared::value::format_time(&t)),
+                Err(_) => Cell::Text(s),
+            }
+        }
         _ => Cell::Text(s),
     }
 }
 
-pub(super) async fn count(c: &Client, t: &TableRef, filter: Option<&str>) -> Result<u64> {
+/// Counts the rows (an extended-protocol query: one statement only).
+pub(super) async fn count(c: &Client, t: &TableRef, filter: Option<&Filter>) -> Result<u64> {
     let mut sql = format!("SELECT count(*) FROM {}.{}", q(&t.db), q(&t.name));
     if let Some(f) = filter {
-        sql.push_str(&format!(" WHERE {f}"));
+        sql.push_str(&format!(" WHERE ({})", f.sql()));
     }
     let row = c.query_one(&sql, &[]).await.db_context("count rows")?;
     let n: i64 = row.get(0);

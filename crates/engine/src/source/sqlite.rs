@@ -6,6 +6,7 @@ use super::{BadCell, Cell, Scan, TableRef};
 use ferry_shared::conn::Engine;
 use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
 use ferry_shared::sql::quote_pg as q;
+use ferry_shared::user_sql::Filter;
 use ferry_shared::{DbContext, FerryError, Result};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -192,7 +193,7 @@ pub(super) fn scan(
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), q(&t.name));
     let mut conds = Vec::new();
     if let Some(fl) = &scan.filter {
-        conds.push(format!("({fl})"));
+        conds.push(format!("({})", fl.sql()));
     }
     let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
     let mut params = Vec::new();
@@ -240,7 +241,7 @@ pub(super) fn scan_sql(
                 ValueRef::Real(x) => Cell::F64(x),
                 ValueRef::Text(b) => match std::str::from_utf8(b) {
                     Ok(s)
-                        if matches!(col.logical, LogicalType::Json)
+                        if col.logical.is_json()
                             && serde_json::from_str::<&serde_json::value::RawValue>(s).is_ok() =>
                     {
                         Cell::Json(s.trim().to_string())
@@ -264,10 +265,10 @@ pub(super) fn scan_sql(
     Ok(n)
 }
 
-pub(super) fn count(c: &Connection, t: &TableRef, filter: Option<&str>) -> Result<u64> {
+pub(super) fn count(c: &Connection, t: &TableRef, filter: Option<&Filter>) -> Result<u64> {
     let mut sql = format!("SELECT count(*) FROM {}", q(&t.name));
     if let Some(fl) = filter {
-        sql.push_str(&format!(" WHERE {fl}"));
+        sql.push_str(&format!(" WHERE ({})", fl.sql()));
     }
     let n: i64 = c
         .query_row(&sql, [], |r| r.get(0))
