@@ -154,6 +154,112 @@ impl Decimal {
         })
     }
 
+    /// `mantissa × 10^-scale`.
+    pub fn from_scaled(mantissa: i128, scale: u32) -> Decimal {
+        let digits = mantissa.unsigned_abs().to_string();
+        let s = scale as usize;
+        let (int, frac) = if digits.len() > s {
+            let (i, f) = digits.split_at(digits.len() - s);
+            (i.trim_start_matches('0').to_string(), f.to_string())
+        } else {
+            (
+                String::new(),
+                format!("{}{digits}", "0".repeat(s - digits.len())),
+            )
+        };
+        Decimal {
+            negative: mantissa < 0,
+            int,
+            frac,
+        }
+    }
+
+    /// Zero.
+    pub fn zero() -> Decimal {
+        Decimal::from_scaled(0, 0)
+    }
+
+    /// The value as `mantissa × 10^-scale` (scale = the fraction digits as written), when
+    /// it fits 38 digits: what exact arithmetic works on.
+    fn scaled(&self) -> Option<(i128, u32)> {
+        if self.int.len() + self.frac.len() > 38 {
+            return None;
+        }
+        let digits = format!("{}{}", self.int, self.frac);
+        let m: i128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
+        Some((if self.negative { -m } else { m }, self.frac.len() as u32))
+    }
+
+    fn rescaled(m: i128, from: u32, to: u32) -> Option<i128> {
+        m.checked_mul(10i128.checked_pow(to.checked_sub(from)?)?)
+    }
+
+    /// Exact sum; `None` past 38 digits.
+    pub fn checked_add(&self, o: &Decimal) -> Option<Decimal> {
+        let ((a, sa), (b, sb)) = (self.scaled()?, o.scaled()?);
+        let s = sa.max(sb);
+        let sum = Self::rescaled(a, sa, s)?.checked_add(Self::rescaled(b, sb, s)?)?;
+        Some(Decimal::from_scaled(sum, s))
+    }
+
+    /// Exact product; `None` past 38 digits.
+    pub fn checked_mul(&self, o: &Decimal) -> Option<Decimal> {
+        let ((a, sa), (b, sb)) = (self.scaled()?, o.scaled()?);
+        Some(Decimal::from_scaled(a.checked_mul(b)?, sa + sb))
+    }
+
+    /// Rounded half away from zero to exactly `scale` fraction digits (money to the cent).
+    pub fn round(&self, scale: usize) -> Decimal {
+        let mut digits: Vec<u8> =
+            format!("{}{}", self.int, &self.frac[..scale.min(self.frac.len())])
+                .bytes()
+                .map(|b| b - b'0')
+                .collect();
+        digits.resize(self.int.len() + scale, 0);
+        if self.frac.as_bytes().get(scale).is_some_and(|&b| b >= b'5') {
+            let mut i = digits.len();
+            loop {
+                if i == 0 {
+                    digits.insert(0, 1);
+                    break;
+                }
+                i -= 1;
+                if digits[i] == 9 {
+                    digits[i] = 0;
+                } else {
+                    digits[i] += 1;
+                    break;
+                }
+            }
+        }
+        let text: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+        let (int, frac) = text.split_at(text.len() - scale);
+        let zero = text.bytes().all(|b| b == b'0');
+        Decimal {
+            negative: self.negative && !zero,
+            int: int.trim_start_matches('0').to_string(),
+            frac: frac.to_string(),
+        }
+    }
+
+    /// Without trailing fraction zeros: equal values are equal `Decimal`s.
+    pub fn normalized(&self) -> Decimal {
+        Decimal {
+            negative: self.negative,
+            int: self.int.clone(),
+            frac: self.frac.trim_end_matches('0').to_string(),
+        }
+    }
+
+    /// Above zero.
+    pub fn is_positive(&self) -> bool {
+        !self.negative && (self.int.bytes().chain(self.frac.bytes()).any(|b| b != b'0'))
+    }
+
     /// As an integer, when it has no fraction and fits.
     pub fn to_i128(&self) -> Option<i128> {
         if self.significant_scale() > 0 || self.int.len() > 38 {
@@ -165,6 +271,19 @@ impl Decimal {
             self.int.parse().ok()?
         };
         Some(if self.negative { -v } else { v })
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    /// The digits as written (`12.50` stays `12.50`; `0` for an empty integer part).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let int = if self.int.is_empty() { "0" } else { &self.int };
+        let sign = if self.negative { "-" } else { "" };
+        if self.frac.is_empty() {
+            write!(f, "{sign}{int}")
+        } else {
+            write!(f, "{sign}{int}.{}", self.frac)
+        }
     }
 }
 
@@ -372,6 +491,35 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
     v.to_string()
 }
 
+/// An email address (the one check every tool uses): one `@`, a local part without spaces, a domain of dot-separated labels
+/// (letters, digits, `-`) ending in a top-level domain of two or more letters.
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[]\\,;:\"".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|t| t.chars().count() >= 2 && t.chars().all(char::is_alphabetic));
+    local_ok && domain_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +534,28 @@ mod tests {
         assert_eq!(Decimal::parse("1.5E-2").expect("d").canonical(), "0.015");
         assert_eq!(Decimal::parse("-0.00").expect("d").canonical(), "0");
         assert!(Decimal::parse("1.2.3").is_none());
+    }
+
+    #[test]
+    fn decimal_arithmetic_is_exact() {
+        let d = |s: &str| Decimal::parse(s).expect("d");
+        let q = d("12").checked_mul(&d("8.5000")).expect("mul");
+        assert_eq!(q.normalized().to_string(), "102");
+        let t = d("3").checked_mul(&d("7.3333")).expect("mul");
+        assert_eq!(t.to_string(), "21.9999");
+        assert_eq!(t.round(2).to_string(), "22.00");
+        assert_eq!(
+            d("0.1").checked_add(&d("0.2")).expect("add").to_string(),
+            "0.3"
+        );
+        assert_eq!(d("-0.005").round(2).to_string(), "-0.01");
+        assert_eq!(d("0.004").round(2).to_string(), "0.00");
+        assert_eq!(d("-0.004").round(2).to_string(), "0.00");
+        assert_eq!(d("9.995").round(2).to_string(), "10.00");
+        assert_eq!(Decimal::from_scaled(-5, 3).to_string(), "-0.005");
+        assert_eq!(Decimal::from_scaled(1234, 2).to_string(), "12.34");
+        assert!(d("1e40").checked_add(&d("1")).is_none());
+        assert!(d("0.5").is_positive() && !d("-0.5").is_positive() && !d("0.00").is_positive());
         assert!(Decimal::parse("abc").is_none());
         assert_eq!(
             Decimal::parse("18446744073709551615").and_then(|d| d.to_i128()),

@@ -313,7 +313,7 @@ fn to_numeric<'a>(
             // A REAL's shortest text can carry binary noise (0.30000000000000004):
             // rounded half away from zero to the column's scale, and counted.
             *conv = Some("real_rounded_to_scale");
-            round_decimal(&d, s as usize)
+            d.round(s as usize).to_string()
         }
         Some(s) => d.with_scale(s as usize).unwrap_or_else(|| d.canonical()),
         None => d.canonical(),
@@ -470,52 +470,6 @@ fn money_text(s: &str) -> Option<String> {
     Some(if neg { format!("-{body}") } else { body })
 }
 
-/// Rounds half away from zero to `scale` fraction digits.
-fn round_decimal(d: &Decimal, scale: usize) -> String {
-    let mut digits: Vec<u8> = format!("{}{}", d.int, &d.frac[..scale.min(d.frac.len())])
-        .into_bytes()
-        .iter()
-        .map(|b| b - b'0')
-        .collect();
-    while digits.len() < d.int.len() + scale {
-        digits.push(0);
-    }
-    if d.frac.as_bytes().get(scale).is_some_and(|&b| b >= b'5') {
-        let mut i = digits.len();
-        loop {
-            if i == 0 {
-                digits.insert(0, 1);
-                break;
-            }
-            i -= 1;
-            if digits[i] == 9 {
-                digits[i] = 0;
-            } else {
-                digits[i] += 1;
-                break;
-            }
-        }
-    }
-    let split = digits.len() - scale;
-    let int: String = digits[..split]
-        .iter()
-        .map(|d| char::from(b'0' + d))
-        .collect();
-    let frac: String = digits[split..]
-        .iter()
-        .map(|d| char::from(b'0' + d))
-        .collect();
-    let int = int.trim_start_matches('0');
-    let int = if int.is_empty() { "0" } else { int };
-    let zero = int == "0" && frac.bytes().all(|b| b == b'0');
-    let sign = if d.negative && !zero { "-" } else { "" };
-    if scale == 0 {
-        format!("{sign}{int}")
-    } else {
-        format!("{sign}{int}.{frac}")
-    }
-}
-
 /// Extra text forms seen in legacy SQLite files, tried after ISO 8601. Slashed dates are
 /// US order (month first).
 const NAIVE_FORMATS: &[&str] = &[
@@ -606,7 +560,7 @@ pub fn validate(v: &Val<'_>, required: bool, rules: &Rules, ctx: &Ctx) -> Result
         };
     }
     if let Val::Text(s) = v {
-        if rules.email && !is_email(s) {
+        if rules.email && !ferry_shared::value::is_email(s) {
             return Err(fail("email", format!("{s:?} is not an email address")));
         }
         if rules.zip && !is_zip(s) {
@@ -658,17 +612,6 @@ pub fn validate(v: &Val<'_>, required: bool, rules: &Rules, ctx: &Ctx) -> Result
         }
     }
     Ok(())
-}
-
-fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && !s.chars().any(char::is_whitespace)
-        && domain.split('.').count() >= 2
-        && domain.split('.').all(|p| !p.is_empty())
 }
 
 fn is_zip(s: &str) -> bool {
@@ -771,8 +714,14 @@ mod tests {
                 .rule,
             "range"
         );
-        assert_eq!(round_decimal(&Decimal::parse("9.995").unwrap(), 2), "10.00");
-        assert_eq!(round_decimal(&Decimal::parse("-0.004").unwrap(), 2), "0.00");
+        assert_eq!(
+            Decimal::parse("9.995").unwrap().round(2).to_string(),
+            "10.00"
+        );
+        assert_eq!(
+            Decimal::parse("-0.004").unwrap().round(2).to_string(),
+            "0.00"
+        );
     }
 
     #[test]

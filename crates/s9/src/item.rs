@@ -63,3 +63,9 @@ impl Item {
         ferry_dynamo::av::json_item_size(&self.0)
     }
 }
+
+/// A number as the migration writes and checks it: exact, at most 30 digits (inside
+/// DynamoDB's 38, with room for the sums and products of a sale).
+pub fn number(s: &str) -> Option<ferry_shared::value::Decimal> {
+    ferry_shared::value::Decimal::parse(s).filter(|d| d.int.len() + d.frac.len() <= 30)
+}

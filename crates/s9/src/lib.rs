@@ -4,7 +4,6 @@
 //! target table designs live in one place (docs/migrations/s9-to-dynamodb.md).
 
 pub mod compare;
-pub mod decimal;
 pub mod extract;
 pub mod item;
 pub mod migrate;

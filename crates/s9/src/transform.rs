@@ -7,7 +7,6 @@
 //! tool then exits 3. Business rules (required fields, references, duplicates) are
 //! `validate-s9`'s job, not the transform's.
 
-use crate::decimal::Dec;
 use crate::item::Item;
 use chrono::{NaiveDate, NaiveDateTime};
 use clap::{Parser, ValueEnum};
@@ -15,6 +14,7 @@ use ferry_shared::cli::CommonArgs;
 use ferry_shared::record::{Item as Line, RecordReader, RecordWriter};
 use ferry_shared::rejects::{record_value, Reject, Rejects};
 use ferry_shared::report::{RunReport, TableStats};
+use ferry_shared::value::Decimal;
 use ferry_shared::Exit;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -129,9 +129,9 @@ fn date(r: &Map<String, Value>, k: &str) -> Result<Option<String>, Why> {
     Err(format!("{k} {s:?} is not a date"))
 }
 
-fn number(r: &Map<String, Value>, k: &str) -> Result<Option<Dec>, Why> {
+fn number(r: &Map<String, Value>, k: &str) -> Result<Option<Decimal>, Why> {
     let Some(s) = text(r, k) else { return Ok(None) };
-    Dec::parse(&s)
+    crate::item::number(&s)
         .map(Some)
         .ok_or_else(|| format!("{k} {s:?} is not a number"))
 }
@@ -227,7 +227,7 @@ pub fn sale(r: &Map<String, Value>) -> Result<Item, Why> {
     let producer = legacy_id(r, "producer_id").ok();
     let sale_date = date(r, "sale_date")?;
     let mut lines = Vec::new();
-    let (mut net, mut vat_total) = (Dec::ZERO, Dec::ZERO);
+    let (mut net, mut vat_total) = (Decimal::zero(), Decimal::zero());
     let raw_lines = match field(r, "lines") {
         Some(Value::Array(a)) => a.clone(),
         Some(Value::String(s)) => {
@@ -241,21 +241,18 @@ pub fn sale(r: &Map<String, Value>) -> Result<Item, Why> {
         .collect();
     raw_lines.sort_by_key(|l| legacy_id(l, "line_no").unwrap_or(0));
     for l in &raw_lines {
-        let qty = number(l, "quantity")?.unwrap_or(Dec::ZERO);
-        let price = number(l, "unit_price")?.unwrap_or(Dec::ZERO);
-        let rate = number(l, "vat_rate")?.unwrap_or(Dec::ZERO);
-        let total = qty.checked_mul(price).ok_or("line total overflows")?;
+        let qty = number(l, "quantity")?.unwrap_or_else(Decimal::zero);
+        let price = number(l, "unit_price")?.unwrap_or_else(Decimal::zero);
+        let rate = number(l, "vat_rate")?.unwrap_or_else(Decimal::zero);
+        let total = qty.checked_mul(&price).ok_or("line total overflows")?;
         let line_vat = total
-            .checked_mul(rate)
+            .checked_mul(&rate)
             .ok_or("VAT overflows")?
-            .checked_mul(Dec {
-                mantissa: 1,
-                scale: 2,
-            })
+            .checked_mul(&Decimal::from_scaled(1, 2))
             .ok_or("VAT overflows")?
             .round(2);
-        net = net.checked_add(total).ok_or("total overflows")?;
-        vat_total = vat_total.checked_add(line_vat).ok_or("total overflows")?;
+        net = net.checked_add(&total).ok_or("total overflows")?;
+        vat_total = vat_total.checked_add(&line_vat).ok_or("total overflows")?;
         let mut li = Item::default();
         li.n("lineNo", text(l, "line_no"))
             .s("productCode", text(l, "product_code"))
@@ -267,7 +264,7 @@ pub fn sale(r: &Map<String, Value>) -> Result<Item, Why> {
         lines.push(li);
     }
     let net = net.round(2);
-    let gross = net.checked_add(vat_total).ok_or("total overflows")?;
+    let gross = net.checked_add(&vat_total).ok_or("total overflows")?;
     let status = status(r, "status", "DRAFT");
     let mut i = Item::default();
     i.s("saleId", Some(new_id("sales", id)))

@@ -251,7 +251,7 @@ fn cast_numeric<'a>(
                 "has more than {sc} decimal places (would be rounded)"
             ))
         })?,
-        None => d.canonical_keep_scale(),
+        None => d.to_string(),
     };
     if let (Some(p), Some(sc)) = (precision, scale) {
         let int_digits = d.int.len() as u32;
@@ -464,23 +464,6 @@ pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
         *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
-}
-
-trait KeepScale {
-    fn canonical_keep_scale(&self) -> String;
-}
-
-impl KeepScale for Decimal {
-    /// Unconstrained numeric keeps the digits as written (12.50 stays 12.50).
-    fn canonical_keep_scale(&self) -> String {
-        let int = if self.int.is_empty() { "0" } else { &self.int };
-        let sign = if self.negative { "-" } else { "" };
-        if self.frac.is_empty() {
-            format!("{sign}{int}")
-        } else {
-            format!("{sign}{int}.{}", self.frac)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! item against its table design.
 
 use super::rules::{Req, Rule, Spec, Ty, Violation, ADDRESS, SALE_LINE};
-use crate::decimal::Dec;
+use ferry_shared::value::Decimal;
 use serde_json::{Map, Value};
 
 /// The single `{TYPE: value}` pair of a DynamoDB attribute value.
@@ -18,8 +18,8 @@ pub(super) fn s<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k)?.get("S")?.as_str()
 }
 
-pub(super) fn n(m: &Map<String, Value>, k: &str) -> Option<Dec> {
-    Dec::parse(m.get(k)?.get("N")?.as_str()?)
+pub(super) fn n(m: &Map<String, Value>, k: &str) -> Option<Decimal> {
+    crate::item::number(m.get(k)?.get("N")?.as_str()?)
 }
 
 pub(super) fn int(m: &Map<String, Value>, k: &str) -> Option<i64> {
@@ -38,7 +38,7 @@ pub(super) fn uuid_of(m: &Map<String, Value>, k: &str) -> Option<u128> {
         .map(|u| u.as_u128())
 }
 
-pub(super) fn same(a: Dec, b: Dec) -> bool {
+pub(super) fn same(a: &Decimal, b: &Decimal) -> bool {
     a.normalized() == b.normalized()
 }
 
@@ -51,14 +51,16 @@ fn well_formed(av: &Value) -> Result<(), String> {
     let strings = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
     let ok = match t {
         "S" | "B" => v.is_string(),
-        "N" => v.as_str().and_then(Dec::parse).is_some(),
+        "N" => v.as_str().and_then(crate::item::number).is_some(),
         "BOOL" => v.is_boolean(),
         "NULL" => v == &Value::Bool(true),
         "SS" | "BS" => strings(v),
         "NS" => {
             strings(v)
-                && v.as_array()
-                    .is_some_and(|a| a.iter().all(|x| x.as_str().and_then(Dec::parse).is_some()))
+                && v.as_array().is_some_and(|a| {
+                    a.iter()
+                        .all(|x| x.as_str().and_then(crate::item::number).is_some())
+                })
         }
         "M" => {
             return match v.as_object() {
@@ -220,7 +222,7 @@ impl AttrCheck<'_> {
                 v,
                 "is not a string of decimal digits (DynamoDB numbers are text)",
             )),
-            Some(x) if Dec::parse(x).is_none() => self.out.push(Violation::new(
+            Some(x) if crate::item::number(x).is_none() => self.out.push(Violation::new(
                 Rule::Type,
                 path,
                 Some(x),

@@ -6,8 +6,8 @@ use super::rules::{
     key_attribute, singular, Rule, Violation, BUYER, BUYER_STATUSES, PRODUCER, PRODUCER_STATUSES,
     SALE, SALE_STATUSES,
 };
-use crate::decimal::Dec;
 use crate::transform::{new_id, Entity};
+use ferry_shared::value::Decimal;
 use serde_json::{Map, Value};
 
 fn is_deleted(m: &Map<String, Value>) -> bool {
@@ -101,25 +101,27 @@ fn check_money(m: &Map<String, Value>, out: &mut Vec<Violation>) {
         .get("lines")
         .and_then(|l| l.get("L"))
         .and_then(Value::as_array);
-    let (mut net, mut vat, mut sums_ok) = (Some(Dec::ZERO), Some(Dec::ZERO), lines.is_some());
-    let hundredth = Dec {
-        mantissa: 1,
-        scale: 2,
-    };
+    let (mut net, mut vat, mut sums_ok) = (
+        Some(Decimal::zero()),
+        Some(Decimal::zero()),
+        lines.is_some(),
+    );
+    let hundredth = Decimal::from_scaled(1, 2);
     for (i, el) in lines.into_iter().flatten().enumerate() {
         let Some((t, r)) = check_line(i, el, out) else {
             sums_ok = false;
             continue;
         };
-        net = net.and_then(|s| s.checked_add(t));
-        vat = vat.and_then(|s| s.checked_add(t.checked_mul(r)?.checked_mul(hundredth)?.round(2)));
+        net = net.and_then(|s| s.checked_add(&t));
+        vat =
+            vat.and_then(|s| s.checked_add(&t.checked_mul(&r)?.checked_mul(&hundredth)?.round(2)));
     }
     check_totals(m, net, vat, sums_ok, out);
 }
 
 /// One sale line's own rules (quantity, VAT rate, lineTotal). Returns its lineTotal and
 /// VAT rate for the sums, or `None` when the line cannot be summed.
-fn check_line(i: usize, el: &Value, out: &mut Vec<Violation>) -> Option<(Dec, Dec)> {
+fn check_line(i: usize, el: &Value, out: &mut Vec<Violation>) -> Option<(Decimal, Decimal)> {
     let l = el.get("M").and_then(Value::as_object)?;
     let raw = |k: &str| l.get(k).and_then(|v| v.get("N")).and_then(Value::as_str);
     let (q, p, r, t) = (
@@ -128,7 +130,7 @@ fn check_line(i: usize, el: &Value, out: &mut Vec<Violation>) -> Option<(Dec, De
         n(l, "vatRate"),
         n(l, "lineTotal"),
     );
-    if let Some(q) = q.filter(|q| q.mantissa < 0) {
+    if let Some(q) = q.as_ref().filter(|q| q.negative) {
         let a = format!("lines[{i}].quantity");
         out.push(business(
             format!("{a} {q} is negative"),
@@ -136,14 +138,11 @@ fn check_line(i: usize, el: &Value, out: &mut Vec<Violation>) -> Option<(Dec, De
             raw("quantity"),
         ));
     }
-    if let Some(r) = r {
+    if let Some(r) = &r {
         let over = r
-            .checked_add(Dec {
-                mantissa: -100,
-                scale: 0,
-            })
-            .is_some_and(|d| d.mantissa > 0);
-        if r.mantissa < 0 || over {
+            .checked_add(&Decimal::from_scaled(-100, 0))
+            .is_some_and(|d| d.is_positive());
+        if r.negative || over {
             let a = format!("lines[{i}].vatRate");
             out.push(business(
                 format!("{a} {r} is not a percentage between 0 and 100"),
@@ -156,8 +155,8 @@ fn check_line(i: usize, el: &Value, out: &mut Vec<Violation>) -> Option<(Dec, De
         return None;
     };
     let a = format!("lines[{i}].lineTotal");
-    match q.checked_mul(p) {
-        Some(x) if same(x, t) => {}
+    match q.checked_mul(&p) {
+        Some(x) if same(&x, &t) => {}
         Some(x) => out.push(business(
             format!("{a} {t} is not quantity × unitPrice = {}", x.normalized()),
             &a,
@@ -176,16 +175,16 @@ fn check_line(i: usize, el: &Value, out: &mut Vec<Violation>) -> Option<(Dec, De
 /// summed) and against each other.
 fn check_totals(
     m: &Map<String, Value>,
-    net: Option<Dec>,
-    vat: Option<Dec>,
+    net: Option<Decimal>,
+    vat: Option<Decimal>,
     sums_ok: bool,
     out: &mut Vec<Violation>,
 ) {
     let raw = |k: &str| m.get(k).and_then(|v| v.get("N")).and_then(Value::as_str);
     let (tn, tv, tg) = (n(m, "totalNet"), n(m, "totalVat"), n(m, "totalGross"));
     if sums_ok {
-        if let (Some(want), Some(got)) = (net.map(|x| x.round(2)), tn) {
-            if !same(want, got) {
+        if let (Some(want), Some(got)) = (net.map(|x| x.round(2)), &tn) {
+            if !same(&want, got) {
                 out.push(business(
                     format!("totalNet {got} is not the sum of the line totals rounded to the cent, {want}"),
                     "totalNet",
@@ -193,8 +192,8 @@ fn check_totals(
                 ));
             }
         }
-        if let (Some(want), Some(got)) = (vat.map(|x| x.round(2)), tv) {
-            if !same(want, got) {
+        if let (Some(want), Some(got)) = (vat.map(|x| x.round(2)), &tv) {
+            if !same(&want, got) {
                 out.push(business(
                     format!("totalVat {got} is not the sum of the lines' VAT rounded to the cent, {want}"),
                     "totalVat",
@@ -204,8 +203,8 @@ fn check_totals(
         }
     }
     if let (Some(a), Some(b), Some(g)) = (tn, tv, tg) {
-        match a.checked_add(b) {
-            Some(want) if same(want, g) => {}
+        match a.checked_add(&b) {
+            Some(want) if same(&want, &g) => {}
             want => out.push(business(
                 format!(
                     "totalGross {g} is not totalNet + totalVat = {}",

@@ -7,34 +7,7 @@ use crate::transform::Entity;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value};
 
-/// An email address: one `@`, a local part without spaces, a domain of dot-separated labels
-/// (letters, digits, `-`) ending in a top-level domain of two or more letters.
-pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[]\\,;:\"".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|t| t.chars().count() >= 2 && t.chars().all(char::is_alphabetic));
-    local_ok && domain_ok
-}
+pub use ferry_shared::value::is_email;
 
 /// A VAT number as the transform writes it: a two-letter country prefix and 2 to 13
 /// upper-case letters or digits (`DE123456789`, `ES12345678Z`).
