@@ -8,7 +8,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 /// Output, logging and run-control flags.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct CommonArgs {
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -28,7 +28,7 @@ pub struct CommonArgs {
 }
 
 /// Flags of tools that write rows somewhere and can reject some.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct RunArgs {
     /// Continue after the last committed unit recorded in the checkpoint.
     #[arg(long)]
@@ -54,7 +54,7 @@ pub struct RunArgs {
 
 /// The rows-per-commit flag of the row-moving tools. Separate from [`RunArgs`] because
 /// `load-dynamo`'s batch is a DynamoDB request (at most 25 items), with its own default.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct BatchArgs {
     /// Rows per committed unit (batch, page, checkpoint step).
     #[arg(
@@ -160,5 +160,151 @@ mod tests {
         );
         assert!(interpolate("broken ${X").is_err());
         assert_eq!(interpolate("no vars").expect("plain"), "no vars");
+    }
+}
+
+/// The flags `T` takes from the environment and its defaults alone: what a tool would see
+/// with no flags given. A caller then sets the fields it means, typed.
+pub fn from_env<T: clap::Args>() -> T {
+    #[derive(clap::Parser)]
+    struct Only<A: clap::Args> {
+        #[command(flatten)]
+        inner: A,
+    }
+    <Only<T> as clap::Parser>::parse_from(["ferry"]).inner
+}
+
+/// The command line that makes `T`'s parser return `args`: how one tool starts another from
+/// a typed value, so a renamed field breaks the build and a renamed flag follows by itself
+/// (each field is written under the flag clap derives for it). `None` fields are left out
+/// (the started tool then reads its environment, as it would when run by hand).
+pub fn to_argv<T: clap::CommandFactory + serde::Serialize>(
+    args: &T,
+) -> Result<Vec<String>, crate::FerryError> {
+    let value = serde_json::to_value(args)
+        .map_err(|e| crate::FerryError::Failed(format!("command line of a step: {e}")))?;
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(crate::FerryError::Failed(
+            "command line of a step: not a struct".into(),
+        ));
+    };
+    let cmd = T::command();
+    let mut flags = Vec::new();
+    let mut positional: Vec<(usize, String)> = Vec::new();
+    for arg in cmd.get_arguments() {
+        let Some(v) = fields.remove(arg.get_id().as_str()) else {
+            continue;
+        };
+        if arg.is_positional() {
+            let index = arg.get_index().unwrap_or(usize::MAX);
+            positional.extend(scalars(&v).into_iter().map(|s| (index, s)));
+            continue;
+        }
+        let flag = match (arg.get_long(), arg.get_short()) {
+            (Some(l), _) => format!("--{l}"),
+            (None, Some(s)) => format!("-{s}"),
+            (None, None) => continue,
+        };
+        push_flag(&mut flags, &flag, arg.get_action(), &v);
+    }
+    if let Some(k) = fields.keys().next() {
+        return Err(crate::FerryError::Failed(format!(
+            "command line of {}: field {k:?} is not one of its flags",
+            cmd.get_name()
+        )));
+    }
+    positional.sort_by_key(|(i, _)| *i);
+    flags.extend(positional.into_iter().map(|(_, s)| s));
+    Ok(flags)
+}
+
+/// One field as flags: a switch when true, a count as repeats, a list as repeats, a value.
+fn push_flag(out: &mut Vec<String>, flag: &str, action: &clap::ArgAction, v: &serde_json::Value) {
+    match (action, v) {
+        (clap::ArgAction::SetTrue, serde_json::Value::Bool(b)) => {
+            if *b {
+                out.push(flag.to_string());
+            }
+        }
+        (clap::ArgAction::Count, serde_json::Value::Number(n)) => {
+            for _ in 0..n.as_u64().unwrap_or(0) {
+                out.push(flag.to_string());
+            }
+        }
+        _ => {
+            for s in scalars(v) {
+                out.push(flag.to_string());
+                out.push(s);
+            }
+        }
+    }
+}
+
+/// A field's values as text: nothing for null, each element of a list.
+fn scalars(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a.iter().flat_map(scalars).collect(),
+        other => vec![other.to_string()],
+    }
+}
+
+#[cfg(test)]
+mod argv_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug, serde::Serialize)]
+    struct Tool {
+        #[arg(value_name = "FILE")]
+        input: Option<PathBuf>,
+        #[arg(long = "entity")]
+        entities: Vec<String>,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, default_value_t = 4)]
+        segments: u32,
+        #[command(flatten)]
+        #[serde(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        #[serde(flatten)]
+        common: CommonArgs,
+    }
+
+    #[test]
+    fn argv_parses_back_to_the_same_value() {
+        let t = Tool {
+            input: Some("in put.ndjson".into()),
+            entities: vec!["buyers".into(), "sales".into()],
+            output: None,
+            segments: 7,
+            run: RunArgs {
+                resume: true,
+                checkpoint: Some("cp.json".into()),
+                dry_run: false,
+                rejects: None,
+                max_rejects: 5,
+            },
+            common: CommonArgs {
+                verbose: 2,
+                report: Some("r.json".into()),
+                ..CommonArgs::default()
+            },
+        };
+        let argv = to_argv(&t).expect("argv");
+        assert_eq!(argv.last().map(String::as_str), Some("in put.ndjson"));
+        assert!(
+            argv.windows(2).any(|w| w == ["--entity", "sales"]),
+            "{argv:?}"
+        );
+        let back = Tool::try_parse_from(std::iter::once("tool".to_string()).chain(argv.clone()))
+            .expect("parse");
+        assert_eq!(
+            serde_json::to_value(&back).expect("json"),
+            serde_json::to_value(&t).expect("json"),
+            "{argv:?}"
+        );
     }
 }

@@ -303,7 +303,7 @@ impl Endpoint {
 }
 
 /// Source connection flags, flattened into every tool that reads a database.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct SourceArgs {
     /// Source URL: mysql://USER@HOST:PORT/DB, postgres://USER@HOST/DB, sqlite://PATH.
     /// The password comes from FERRY_SOURCE_PASSWORD, a .env file or --source-password-file.
@@ -315,7 +315,7 @@ pub struct SourceArgs {
 }
 
 /// Target connection flags, flattened into every tool that writes a database.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct TargetArgs {
     /// Target URL: postgres://USER@HOST/DB, mysql://USER@HOST:PORT/DB, sqlite://PATH,
     /// dynamodb://REGION. The password comes from FERRY_TARGET_PASSWORD, a .env file or

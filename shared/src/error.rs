@@ -79,14 +79,6 @@ impl FerryError {
             _ => Exit::Failure,
         }
     }
-
-    /// The server's error code when this is a database error.
-    pub fn db_code(&self) -> Option<&DbCode> {
-        match self {
-            FerryError::Database(e) => e.code.as_ref(),
-            _ => None,
-        }
-    }
 }
 
 impl From<DbError> for FerryError {

@@ -169,11 +169,6 @@ impl Progress {
         );
     }
 
-    /// Rows so far.
-    pub fn done(&self) -> u64 {
-        self.done
-    }
-
     /// Ends the display. A finished bar stays on screen at its final count (the document's
     /// stacked `[Extract] …: 100%` lines); a spinner is cleared.
     pub fn finish(self) {

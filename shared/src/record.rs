@@ -17,8 +17,6 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// The marker key of control lines.
-pub const MARKER: &str = "$ferry";
 const MARKER_PREFIX: &[u8] = b"{\"$ferry\"";
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -194,11 +192,6 @@ impl RecordWriter {
         self.field += 1;
     }
 
-    /// Skips a column (a missing key, as opposed to NULL).
-    pub fn skip(&mut self) {
-        self.field += 1;
-    }
-
     /// Writes NULL.
     pub fn null(&mut self) {
         self.key();
@@ -221,11 +214,6 @@ impl RecordWriter {
         self.key();
         self.line
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-    }
-    /// Writes an integer already in decimal text (validated by the caller).
-    pub fn int_text(&mut self, digits: &str) {
-        self.key();
-        self.line.extend_from_slice(digits.as_bytes());
     }
     /// Writes a double; NaN and infinities become the strings "NaN", "Infinity", "-Infinity".
     pub fn f64(&mut self, v: f64) {
@@ -540,17 +528,9 @@ impl ColumnIndex {
             .collect();
         ColumnIndex { names, index }
     }
-    /// Column names in order.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
     /// Number of columns.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
-    }
-    /// True when there are no columns.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
     }
 }
 

@@ -39,10 +39,6 @@ impl TableStats {
             ..Default::default()
         }
     }
-    /// Counts a documented conversion.
-    pub fn convert(&mut self, kind: &str) {
-        *self.conversions.entry(kind.to_string()).or_default() += 1;
-    }
 }
 
 /// A whole run.

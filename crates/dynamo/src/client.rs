@@ -15,7 +15,7 @@ use ferry_shared::{DbCode, DbError, FerryError};
 use std::time::Duration;
 
 /// Connection flags shared by `load-dynamo`, `backup-dynamo` and `compare-counts`.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct DynamoArgs {
     /// dynamodb://REGION (default: AWS_REGION, else us-east-1).
     #[arg(long = "target", env = "FERRY_TARGET", value_name = "URL")]

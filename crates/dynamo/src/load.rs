@@ -58,7 +58,7 @@ Examples:
   load-dynamo data/backups/SalesTable-dev-20260130-150000.ndjson --table SalesTable-dev --create-table";
 
 /// Command line of `load-dynamo`.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, serde::Serialize)]
 #[command(
     name = "load-dynamo",
     version,
@@ -73,22 +73,11 @@ pub struct Args {
     #[arg(long, short = 't', value_name = "NAME")]
     pub table: String,
     #[command(flatten)]
+    #[serde(flatten)]
     pub conn: DynamoArgs,
-    /// Items per BatchWriteItem request (at most 25).
-    #[arg(long, default_value_t = MAX_BATCH_ITEMS, value_name = "N")]
-    pub batch_size: usize,
-    /// Requests in flight at once.
-    #[arg(long, env = "FERRY_CONCURRENCY", default_value_t = 4, value_name = "N")]
-    pub concurrency: usize,
-    /// Retries of throttled requests and unprocessed items before they are rejected.
-    #[arg(long, env = "FERRY_MAX_RETRIES", default_value_t = 8, value_name = "N")]
-    pub max_retries: u32,
-    /// First backoff in milliseconds (doubling each retry, with jitter, capped at 20 s).
-    #[arg(long, default_value_t = 50, value_name = "MS")]
-    pub retry_delay_ms: u64,
-    /// Pause after each request, in milliseconds (rate limiting: the document's batchDelay).
-    #[arg(long, default_value_t = 0, value_name = "MS")]
-    pub batch_delay_ms: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tuning: Tuning,
     /// Create the table when it does not exist (keys from --key, or the input's
     /// .dynamo.json sidecar written by backup-dynamo).
     #[arg(long)]
@@ -110,12 +99,36 @@ pub struct Args {
     /// defaults to INPUT.load-dynamo.checkpoint.json (load-dynamo-TABLE.checkpoint.json for
     /// stdin), the rejects to INPUT.load.rejects.ndjson (load-dynamo-TABLE.rejects.ndjson).
     #[command(flatten)]
+    #[serde(flatten)]
     pub run: RunArgs,
     /// Label of the progress display (default `[Load] TABLE`).
     #[arg(long, value_name = "TEXT")]
     pub progress_label: Option<String>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub common: CommonArgs,
+}
+
+/// How `load-dynamo` paces its requests. Its own struct so a caller (`migrate-s9`) can
+/// start from the environment and defaults ([`ferry_shared::cli::from_env`]) and set what
+/// its configuration says.
+#[derive(clap::Args, Debug, Clone, serde::Serialize)]
+pub struct Tuning {
+    /// Items per BatchWriteItem request (at most 25).
+    #[arg(long, default_value_t = MAX_BATCH_ITEMS, value_name = "N")]
+    pub batch_size: usize,
+    /// Requests in flight at once.
+    #[arg(long, env = "FERRY_CONCURRENCY", default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
+    /// Retries of throttled requests and unprocessed items before they are rejected.
+    #[arg(long, env = "FERRY_MAX_RETRIES", default_value_t = 8, value_name = "N")]
+    pub max_retries: u32,
+    /// First backoff in milliseconds (doubling each retry, with jitter, capped at 20 s).
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub retry_delay_ms: u64,
+    /// Pause after each request, in milliseconds (rate limiting: the document's batchDelay).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub batch_delay_ms: u64,
 }
 
 /// What the checkpoint records.
@@ -738,14 +751,14 @@ async fn resolve_table(
 
 /// The usage errors of the numbers `run` is given, before anything is opened.
 fn check_args(args: &Args) -> anyhow::Result<()> {
-    if args.batch_size == 0 || args.batch_size > MAX_BATCH_ITEMS {
+    if args.tuning.batch_size == 0 || args.tuning.batch_size > MAX_BATCH_ITEMS {
         return Err(FerryError::Usage(format!(
             "--batch-size {}: BatchWriteItem takes 1 to {MAX_BATCH_ITEMS} items",
-            args.batch_size
+            args.tuning.batch_size
         ))
         .into());
     }
-    if args.concurrency == 0 {
+    if args.tuning.concurrency == 0 {
         return Err(FerryError::Usage("--concurrency must be at least 1".into()).into());
     }
     Ok(())
@@ -894,9 +907,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         table: Arc::from(args.table.as_str()),
         spec: Arc::new(spec),
         retry: Retry {
-            max: args.max_retries,
-            base: Duration::from_millis(args.retry_delay_ms.max(1)),
-            delay: Duration::from_millis(args.batch_delay_ms),
+            max: args.tuning.max_retries,
+            base: Duration::from_millis(args.tuning.retry_delay_ms.max(1)),
+            delay: Duration::from_millis(args.tuning.batch_delay_ms),
             dry_run: args.run.dry_run,
         },
     };
@@ -917,8 +930,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         progress: &mut progress,
         written_before: state_written,
         writer,
-        concurrency: args.concurrency,
-        batch_size: args.batch_size,
+        concurrency: args.tuning.concurrency,
+        batch_size: args.tuning.batch_size,
         started,
         resumed,
     };

@@ -18,7 +18,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 /// Command line of `compare-counts`.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, serde::Serialize)]
 #[command(
     name = "compare-counts",
     version,
@@ -27,8 +27,10 @@ use std::path::PathBuf;
 )]
 pub struct Args {
     #[command(flatten)]
+    #[serde(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub conn: DynamoArgs,
     /// DynamoDB table of the buyers.
     #[arg(long, default_value = "BuyersTable-dev", value_name = "NAME")]
@@ -61,6 +63,7 @@ pub struct Args {
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub segments: i32,
     #[command(flatten)]
+    #[serde(flatten)]
     pub common: CommonArgs,
 }
 

@@ -117,10 +117,11 @@ Examples (S9=postgres://migration@s9-db/s9; the password from FERRY_SOURCE_PASSW
 }
 
 /// Command line of the three extractors.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, serde::Serialize)]
 #[command(version)]
 pub struct Args {
     #[command(flatten)]
+    #[serde(flatten)]
     pub source: SourceArgs,
     /// Only rows matching this SQL condition on the entity table's columns (PostgreSQL
     /// syntax), e.g. "created_at >= '2024-01-01'". For sales the table's alias is `s`.
@@ -137,10 +138,13 @@ pub struct Args {
     #[arg(long)]
     pub no_header: bool,
     #[command(flatten)]
+    #[serde(flatten)]
     pub batch: BatchArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub common: CommonArgs,
 }
 

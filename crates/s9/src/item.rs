@@ -45,15 +45,6 @@ impl Item {
         self.0.insert(k.into(), json!({ "L": list }));
         self
     }
-    /// A string set (left out when empty: DynamoDB refuses empty sets).
-    pub fn ss(&mut self, k: &str, mut v: Vec<String>) -> &mut Self {
-        v.sort();
-        v.dedup();
-        if !v.is_empty() {
-            self.0.insert(k.into(), json!({ "SS": v }));
-        }
-        self
-    }
     /// The item as one JSON line.
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.0).unwrap_or_default()

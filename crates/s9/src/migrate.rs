@@ -12,7 +12,8 @@
 use crate::transform::Entity;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use ferry_shared::cli::CommonArgs;
+use ferry_shared::cli::{from_env, to_argv, BatchArgs, CommonArgs, RunArgs};
+use ferry_shared::conn::SourceArgs;
 use ferry_shared::{Exit, FerryError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -260,18 +261,7 @@ impl Runner {
         let bin = self.bin_dir.join(name);
         let mut cmd = Command::new(&bin);
         cmd.args(args)
-            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("FERRY_LOG_FILE", self.data("reports/migration.log"))
-            .env(
-                "FERRY_ERROR_LOG_FILE",
-                self.data("reports/migration_errors.log"),
-            );
-        if self.args.common.verbose > 0 {
-            cmd.arg("-v");
-        }
-        if self.args.common.quiet {
-            cmd.arg("-q");
-        }
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         tracing::debug!("running {name} {}", args.join(" "));
         let status = cmd
             .status()
@@ -341,210 +331,169 @@ impl Runner {
 
     fn extract(&mut self, e: Entity) -> anyhow::Result<u8> {
         let id = format!("extract:{}", e.name());
-        let mut a = vec![
-            "-o".into(),
-            self.data(&format!("extracted/{}.ndjson", e.name()))
-                .display()
-                .to_string(),
-        ];
-        if let Some(u) = &self.source_url {
-            a.extend(["--source".into(), u.clone()]);
-        }
+        let mut batch = from_env::<BatchArgs>();
         if let Some(b) = self.args.batch_size {
-            a.extend(["--batch-size".into(), b.to_string()]);
+            batch.batch_size = usize::try_from(b).unwrap_or(usize::MAX);
         }
-        if let Some(o) = self.args.offset {
-            a.extend(["--offset".into(), o.to_string()]);
-        }
-        if let Some(f) = &self.args.filter {
-            a.extend(["--filter".into(), f.clone()]);
-        }
-        if self.resuming(&id) {
-            a.push("--resume".into());
-        }
-        a.extend(self.report_args(&id));
-        self.step(&id, &format!("extract-{}", e.name()), a)
+        let args = crate::extract::Args {
+            source: self.source(),
+            filter: self.args.filter.clone(),
+            offset: self.args.offset,
+            output: Some(self.data(&format!("extracted/{}.ndjson", e.name()))),
+            no_header: false,
+            batch,
+            run: RunArgs {
+                resume: self.resuming(&id),
+                ..from_env()
+            },
+            common: self.common(&id),
+        };
+        self.step(&id, &format!("extract-{}", e.name()), to_argv(&args)?)
     }
 
     fn transform(&mut self, e: Entity) -> anyhow::Result<u8> {
         let id = format!("transform:{}", e.name());
-        let a = vec![
-            self.data(&format!("extracted/{}.ndjson", e.name()))
-                .display()
-                .to_string(),
-            "-o".into(),
-            self.data(&format!("transformed/{}.ndjson", e.name()))
-                .display()
-                .to_string(),
-            "--rejects".into(),
-            self.data(&format!("transformed/{}.rejects.ndjson", e.name()))
-                .display()
-                .to_string(),
-        ];
-        let mut a = a;
-        a.extend(self.report_args(&id));
-        self.step(&id, &format!("transform-{}", e.name()), a)
+        let args = crate::transform::Args {
+            input: Some(self.data(&format!("extracted/{}.ndjson", e.name()))),
+            output: Some(self.data(&format!("transformed/{}.ndjson", e.name()))),
+            rejects: Some(self.data(&format!("transformed/{}.rejects.ndjson", e.name()))),
+            common: self.common(&id),
+        };
+        self.step(&id, &format!("transform-{}", e.name()), to_argv(&args)?)
     }
 
     fn validate(&mut self, entities: &[Entity]) -> anyhow::Result<u8> {
         let id = "validate:all".to_string();
-        let mut a = vec![
-            "--input".into(),
-            self.data("transformed").display().to_string(),
-            "--output".into(),
-            self.data("validated").display().to_string(),
-            "--rejects".into(),
-            self.data("reports/validation_rejects.ndjson")
-                .display()
-                .to_string(),
-            "--report-file".into(),
-            self.data("reports/validation_report.json")
-                .display()
-                .to_string(),
-        ];
-        for e in entities {
-            a.extend(["--entity".into(), e.name().into()]);
-        }
-        a.extend(self.report_args(&id));
-        self.step(&id, "validate-s9", a)
+        let args = crate::validate::Args {
+            input: self.data("transformed"),
+            output: self.data("validated"),
+            rejects: self.data("reports/validation_rejects.ndjson"),
+            report_file: self.data("reports/validation_report.json"),
+            entities: entities.to_vec(),
+            common: self.common(&id),
+            ..from_env()
+        };
+        self.step(&id, "validate-s9", to_argv(&args)?)
     }
 
     fn load(&mut self, e: Entity) -> anyhow::Result<u8> {
         let id = format!("load:{}", e.name());
         let m = &self.cfg.migration;
-        let (key, gsis): (&str, &[&str]) = match e {
-            Entity::Buyers => (
-                "buyerId:S",
-                &["email-index=email:S", "vatNumber-index=vatNumber:S"],
-            ),
-            Entity::Producers => ("producerId:S", &["vatNumber-index=vatNumber:S"]),
-            Entity::Sales => (
-                "saleId:S",
-                &[
-                    "buyerId-saleDate-index=buyerId:S,saleDate:S",
-                    "producerId-saleDate-index=producerId:S,saleDate:S",
-                    "status-index=status:S,statusSaleDate:S",
-                ],
-            ),
-        };
-        let mut a = vec![
-            self.data(&format!("validated/{}.ndjson", e.name()))
-                .display()
-                .to_string(),
-            "--table".into(),
-            self.table(e).to_string(),
-            "--target".into(),
-            format!("dynamodb://{}", self.cfg.target.region),
-            "--create-table".into(),
-            "--key".into(),
-            key.into(),
-            "--batch-size".into(),
-            m.batch_size.clamp(1, 25).to_string(),
-            "--max-retries".into(),
-            m.max_retries.to_string(),
-            "--rejects".into(),
-            self.data(&format!(
-                "reports/load-{}{}.rejects.ndjson",
-                e.name(),
-                if self.args.dry_run { ".dry-run" } else { "" }
-            ))
-            .display()
-            .to_string(),
-            "--checkpoint".into(),
-            self.data(&format!(".load-{}.checkpoint.json", e.name()))
-                .display()
-                .to_string(),
-            "--backup-dir".into(),
-            self.data("backups").display().to_string(),
-            "--progress-label".into(),
-            format!("[Load] {}", entity_title(e)),
-        ];
-        for g in gsis {
-            a.extend(["--gsi".into(), (*g).into()]);
-        }
-        if let Some(u) = &self.cfg.target.endpoint_url {
-            a.extend(["--endpoint-url".into(), u.clone()]);
-        }
+        let (key, gsis) = keys(e);
+        let mut tuning = from_env::<ferry_dynamo::load::Tuning>();
+        tuning.batch_size = m.batch_size.clamp(1, 25) as usize;
+        tuning.max_retries = m.max_retries;
         if let Some(d) = m.retry_delay {
             // The document's retryDelay is in seconds; a fixed delay when backoff is off.
-            a.extend(["--retry-delay-ms".into(), ((d * 1000.0) as u64).to_string()]);
+            tuning.retry_delay_ms = (d * 1000.0) as u64;
         }
         if m.exponential_backoff == Some(false) {
             tracing::warn!("exponentialBackoff false: load-dynamo always backs off exponentially (with jitter), as DynamoDB asks");
         }
         if let Some(d) = m.batch_delay {
-            a.extend(["--batch-delay-ms".into(), d.to_string()]);
+            tuning.batch_delay_ms = d;
         }
         if let Some(c) = m.concurrency {
-            a.extend(["--concurrency".into(), c.to_string()]);
+            tuning.concurrency = c;
         }
-        if m.backup_before_load {
-            a.push("--backup-before-load".into());
-        }
-        if self.args.dry_run {
-            a.push("--dry-run".into());
-        }
-        if self.resuming(&id) {
-            a.push("--resume".into());
-        }
-        a.extend(self.report_args(&id));
-        self.step(&id, "load-dynamo", a)
+        let dry = if self.args.dry_run { ".dry-run" } else { "" };
+        let args = ferry_dynamo::load::Args {
+            input: Some(self.data(&format!("validated/{}.ndjson", e.name()))),
+            table: self.table(e).to_string(),
+            conn: self.dynamo(),
+            tuning,
+            create_table: true,
+            key: Some(key.into()),
+            gsi: gsis.iter().map(|g| (*g).to_string()).collect(),
+            backup_before_load: m.backup_before_load,
+            backup_dir: self.data("backups"),
+            run: RunArgs {
+                resume: self.resuming(&id),
+                checkpoint: Some(self.data(&format!(".load-{}.checkpoint.json", e.name()))),
+                dry_run: self.args.dry_run,
+                rejects: Some(self.data(&format!("reports/load-{}{dry}.rejects.ndjson", e.name()))),
+                ..from_env()
+            },
+            progress_label: Some(format!("[Load] {}", entity_title(e))),
+            common: self.common(&id),
+        };
+        self.step(&id, "load-dynamo", to_argv(&args)?)
     }
 
     fn verify(&mut self, entities: &[Entity]) -> anyhow::Result<u8> {
         let id = "verify:all".to_string();
-        let mut a = vec![
-            "--target".into(),
-            format!("dynamodb://{}", self.cfg.target.region),
-            "--buyers-table".into(),
-            self.cfg.target.buyers_table.clone(),
-            "--producers-table".into(),
-            self.cfg.target.producers_table.clone(),
-            "--sales-table".into(),
-            self.cfg.target.sales_table.clone(),
-            "--output".into(),
-            self.data("reports/count_comparison.json")
-                .display()
-                .to_string(),
-        ];
-        if let Some(u) = &self.source_url {
-            a.extend(["--source".into(), u.clone()]);
-        }
-        if let Some(u) = &self.cfg.target.endpoint_url {
-            a.extend(["--endpoint-url".into(), u.clone()]);
-        }
+        let mut rejects = Vec::new();
+        let mut filters = Vec::new();
         for e in entities {
-            a.extend(["--entity".into(), e.name().into()]);
-            a.extend([
-                "--rejects".into(),
-                self.data(&format!("transformed/{}.rejects.ndjson", e.name()))
-                    .display()
-                    .to_string(),
-                "--rejects".into(),
-                self.data(&format!("reports/load-{}.rejects.ndjson", e.name()))
-                    .display()
-                    .to_string(),
-            ]);
+            rejects.push(self.data(&format!("transformed/{}.rejects.ndjson", e.name())));
+            rejects.push(self.data(&format!("reports/load-{}.rejects.ndjson", e.name())));
             if let Some(f) = &self.args.filter {
-                a.extend(["--filter".into(), format!("{}={f}", e.name())]);
+                filters.push(format!("{}={f}", e.name()));
             }
         }
-        a.extend([
-            "--rejects".into(),
-            self.data("reports/validation_rejects.ndjson")
-                .display()
-                .to_string(),
-        ]);
-        self.step(&id, "compare-counts", a)
+        rejects.push(self.data("reports/validation_rejects.ndjson"));
+        let t = &self.cfg.target;
+        let args = crate::compare::Args {
+            source: self.source(),
+            conn: self.dynamo(),
+            buyers_table: t.buyers_table.clone(),
+            producers_table: t.producers_table.clone(),
+            sales_table: t.sales_table.clone(),
+            entity: entities.to_vec(),
+            rejects,
+            filters,
+            output: self.data("reports/count_comparison.json"),
+            segments: 4,
+            common: self.common(&id),
+        };
+        self.step(&id, "compare-counts", to_argv(&args)?)
     }
 
-    fn report_args(&self, id: &str) -> Vec<String> {
-        vec![
-            "--report".into(),
-            self.data(&format!("reports/steps/{}.json", id.replace(':', "-")))
-                .display()
-                .to_string(),
-        ]
+    /// The source flags of a step: the URL without its password (that travels in
+    /// FERRY_SOURCE_PASSWORD); none when the configuration has no source (the step then
+    /// reads FERRY_SOURCE).
+    fn source(&self) -> SourceArgs {
+        SourceArgs {
+            source: self.source_url.clone(),
+            source_password_file: None,
+        }
+    }
+
+    fn dynamo(&self) -> ferry_dynamo::client::DynamoArgs {
+        ferry_dynamo::client::DynamoArgs {
+            target: Some(format!("dynamodb://{}", self.cfg.target.region)),
+            endpoint_url: self.cfg.target.endpoint_url.clone(),
+        }
+    }
+
+    /// The common flags of a step: the run's log files, its verbosity, the step's report.
+    fn common(&self, id: &str) -> CommonArgs {
+        CommonArgs {
+            verbose: self.args.common.verbose.min(1),
+            quiet: self.args.common.quiet,
+            log_file: Some(self.data("reports/migration.log")),
+            error_log_file: Some(self.data("reports/migration_errors.log")),
+            report: Some(self.data(&format!("reports/steps/{}.json", id.replace(':', "-")))),
+        }
+    }
+}
+
+/// Each table's key and global secondary indexes (the document's table design).
+fn keys(e: Entity) -> (&'static str, &'static [&'static str]) {
+    match e {
+        Entity::Buyers => (
+            "buyerId:S",
+            &["email-index=email:S", "vatNumber-index=vatNumber:S"],
+        ),
+        Entity::Producers => ("producerId:S", &["vatNumber-index=vatNumber:S"]),
+        Entity::Sales => (
+            "saleId:S",
+            &[
+                "buyerId-saleDate-index=buyerId:S,saleDate:S",
+                "producerId-saleDate-index=producerId:S,saleDate:S",
+                "status-index=status:S,statusSaleDate:S",
+            ],
+        ),
     }
 }
 

@@ -22,7 +22,8 @@ use std::path::PathBuf;
 pub use ferry_dynamo::av::MAX_ITEM_BYTES;
 
 /// Which entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Entity {
     /// S9 buyers → BuyersTable.
     Buyers,
@@ -44,7 +45,7 @@ impl Entity {
 }
 
 /// Command line of the transforms.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, serde::Serialize)]
 #[command(
     version,
     about = "Transform extracted S9 records (NDJSON) into DynamoDB items (typed JSON, one per line).",
@@ -61,6 +62,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub common: CommonArgs,
 }
 

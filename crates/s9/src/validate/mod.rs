@@ -50,7 +50,7 @@ use ferry_shared::FerryError;
 use std::path::PathBuf;
 
 /// Command line of `validate-s9`.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, serde::Serialize)]
 #[command(
     name = "validate-s9",
     version,
@@ -96,6 +96,7 @@ pub struct Args {
     #[arg(long, env = "FERRY_MAX_REJECTS", default_value_t = 0, value_name = "N")]
     pub max_rejects: u64,
     #[command(flatten)]
+    #[serde(flatten)]
     pub common: CommonArgs,
 }
 
