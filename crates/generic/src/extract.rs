@@ -10,7 +10,7 @@ use ferry_shared::conn::SourceArgs;
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::progress::Progress;
 use ferry_shared::record::RecordWriter;
-use ferry_shared::rejects::{Reject, Rejects};
+use ferry_shared::rejects::Rejects;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::schema::{sidecar_path, TableSchema};
 use ferry_shared::user_sql::{Filter, Query};
@@ -244,14 +244,6 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
-fn reject_record(schema: &TableSchema, cells: &[Cell]) -> Box<serde_json::value::RawValue> {
-    let mut w = serde_json::Map::new();
-    for (c, cell) in schema.columns.iter().zip(cells) {
-        w.insert(c.name.clone(), cell.to_json());
-    }
-    serde_json::value::to_raw_value(&w).unwrap_or_default()
-}
-
 /// The checkpoint of a file output (`--checkpoint`, or FILE.checkpoint.json); stdout has none.
 fn checkpoint_for(
     args: &Args,
@@ -358,28 +350,17 @@ impl RowSink<'_> {
         if self.paged {
             self.last = Some(self.pk_idx.iter().map(|&i| cells[i].clone()).collect());
         }
-        if let Some(b) = bad.first() {
+        let name = &self.schema.table;
+        if !crate::source::emit_row(
+            self.writer.as_mut(),
+            self.rejects,
+            name,
+            self.schema,
+            &cells,
+            &bad,
+        )? {
             self.rejected += 1;
-            let table_name = &self.schema.table;
-            self.rejects.add(&Reject {
-                file: table_name,
-                line: None,
-                table: table_name,
-                column: Some(&b.column),
-                value: None,
-                reason: &b.reason,
-                rule: None,
-                rowid: None,
-                record: reject_record(self.schema, &cells),
-            })?;
             return Ok(true);
-        }
-        if let Some(w) = &mut self.writer {
-            w.begin();
-            for c in &cells {
-                c.write(w);
-            }
-            w.end()?;
         }
         self.written += 1;
         self.progress.inc(1);

@@ -25,7 +25,7 @@ use ferry_shared::cli::{BatchArgs, CommonArgs, RunArgs};
 use ferry_shared::conn::{Endpoint, Engine, SourceArgs};
 use ferry_shared::progress::Progress;
 use ferry_shared::record::{part_path, RecordWriter};
-use ferry_shared::rejects::{Reject, Rejects};
+use ferry_shared::rejects::Rejects;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::schema::{sidecar_path, ColumnSchema, LogicalType, TableSchema};
 use ferry_shared::sql::quote_pg;
@@ -568,27 +568,16 @@ impl Sink<'_> {
         bad: Vec<BadCell>,
     ) -> ferry_shared::Result<bool> {
         self.progress.inc(1);
-        if let Some(b) = bad.first() {
+        if !ferry_engine::source::emit_row(
+            self.writer.as_mut(),
+            self.rejects,
+            self.name,
+            schema,
+            &cells,
+            &bad,
+        )? {
             self.rejected += 1;
-            self.rejects.add(&Reject {
-                file: self.name,
-                line: None,
-                table: self.name,
-                column: Some(&b.column),
-                value: None,
-                reason: &b.reason,
-                rule: None,
-                rowid: None,
-                record: reject_record(schema, &cells),
-            })?;
             return Ok(true);
-        }
-        if let Some(w) = &mut self.writer {
-            w.begin();
-            for c in &cells {
-                c.write(w);
-            }
-            w.end()?;
         }
         self.written += 1;
         Ok(true)
@@ -843,14 +832,6 @@ async fn count(
     .await
     .context("count the rows to extract")?;
     n.ok_or_else(|| anyhow::anyhow!("count(*) returned no number"))
-}
-
-fn reject_record(schema: &TableSchema, cells: &[Cell]) -> Box<serde_json::value::RawValue> {
-    let mut w = serde_json::Map::new();
-    for (c, cell) in schema.columns.iter().zip(cells) {
-        w.insert(c.name.clone(), cell.to_json());
-    }
-    serde_json::value::to_raw_value(&w).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub use sqlite::table_names as sqlite_table_names;
 use ferry_shared::conn::{Endpoint, Engine};
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::record::RecordWriter;
+use ferry_shared::rejects::{Reject, Rejects};
 use ferry_shared::schema::TableSchema;
 use ferry_shared::user_sql::Filter;
 use ferry_shared::{DbContext, FerryError, Result};
@@ -124,6 +125,96 @@ pub struct Scan {
     /// Order text keys by bytes on every engine (one whole-table scan, as `verify` does;
     /// PostgreSQL and SQLite always page in byte order).
     pub byte_order: bool,
+}
+
+/// One row an extract read: to the rejects file with its first bad cell's reason (`name` is
+/// the file and table the reject names), or written (when there is a writer: none in a dry
+/// run). Returns true when it was written (or would have been).
+pub fn emit_row(
+    writer: Option<&mut RecordWriter>,
+    rejects: &mut Rejects,
+    name: &str,
+    schema: &TableSchema,
+    cells: &[Cell],
+    bad: &[BadCell],
+) -> Result<bool> {
+    if let Some(b) = bad.first() {
+        let mut record = serde_json::Map::new();
+        for (c, cell) in schema.columns.iter().zip(cells) {
+            record.insert(c.name.clone(), cell.to_json());
+        }
+        rejects.add(&Reject {
+            file: name,
+            line: None,
+            table: name,
+            column: Some(&b.column),
+            value: None,
+            reason: &b.reason,
+            rule: None,
+            rowid: None,
+            record: serde_json::value::to_raw_value(&record).unwrap_or_default(),
+        })?;
+        return Ok(false);
+    }
+    if let Some(w) = writer {
+        w.begin();
+        for c in cells {
+            c.write(w);
+        }
+        w.end()?;
+    }
+    Ok(true)
+}
+
+/// A keyset page query: the parts that differ between engines. [`KeysetPage::sql`] is the one
+/// builder of `SELECT … WHERE (filter) AND (key) > (after) ORDER BY key LIMIT n`.
+pub(crate) struct KeysetPage {
+    /// The table as `FROM` names it, quoted.
+    pub from: String,
+    /// Identifier quoting.
+    pub quote: fn(&str) -> String,
+    /// The primary key as compared: one expression per key column (PostgreSQL compares text
+    /// keys in byte order).
+    pub keys: Vec<String>,
+    /// ORDER BY expressions when they differ from `keys`.
+    pub order: Option<Vec<String>>,
+    /// The previous page's last key, as placeholders or literals.
+    pub after: Option<Vec<String>>,
+}
+
+impl KeysetPage {
+    /// The page's SQL. The filter is the checked `--where`, parenthesised.
+    pub fn sql(&self, schema: &TableSchema, scan: &Scan) -> String {
+        let cols: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| (self.quote)(&c.name))
+            .collect();
+        let mut sql = format!("SELECT {} FROM {}", cols.join(", "), self.from);
+        let mut conds = Vec::new();
+        if let Some(f) = &scan.filter {
+            conds.push(format!("({})", f.sql()));
+        }
+        if let (Some(after), false) = (&self.after, self.keys.is_empty()) {
+            conds.push(format!(
+                "({}) > ({})",
+                self.keys.join(", "),
+                after.join(", ")
+            ));
+        }
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+        if !self.keys.is_empty() {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&self.order.as_ref().unwrap_or(&self.keys).join(", "));
+        }
+        if let Some(l) = scan.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        sql
+    }
 }
 
 /// A row-level problem found while reading (e.g. invalid UTF-8 in SQLite text).

@@ -1,6 +1,7 @@
 //! MySQL/MariaDB reads: information_schema for the schema, the binary protocol for rows (so
 //! FLOAT and DOUBLE arrive as their exact bits, not as 6-digit text).
 
+use super::KeysetPage;
 use super::{BadCell, Cell, Scan, TableRef};
 use crate::types::{MysqlColumnRow, MYSQL_COLUMNS_SQL};
 use ferry_shared::conn::Engine;
@@ -206,52 +207,30 @@ fn cell_to_param(c: &Cell) -> Value {
     }
 }
 
-/// Builds the keyset page query.
+/// Builds the keyset page query (placeholders for the previous page's last key).
 pub(super) fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> String {
-    let cols: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
-    let mut sql = format!(
-        "SELECT {} FROM {}.{}",
-        cols.join(", "),
-        q(&t.db),
-        q(&t.name)
-    );
-    let mut conds = Vec::new();
-    if let Some(f) = &scan.filter {
-        conds.push(format!("({})", f.sql()));
+    let keys: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
+    let order = scan.byte_order.then(|| {
+        schema
+            .primary_key
+            .iter()
+            .map(|k| match schema.column(k).map(|c| &c.logical) {
+                Some(LogicalType::Text { .. }) => format!("CAST({} AS BINARY)", q(k)),
+                _ => q(k),
+            })
+            .collect()
+    });
+    KeysetPage {
+        from: format!("{}.{}", q(&t.db), q(&t.name)),
+        quote: q,
+        after: scan
+            .after
+            .as_ref()
+            .map(|_| vec!["?".to_string(); keys.len()]),
+        keys,
+        order,
     }
-    let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
-    if scan.after.is_some() && !pk.is_empty() {
-        if pk.len() == 1 {
-            conds.push(format!("{} > ?", pk[0]));
-        } else {
-            let marks = vec!["?"; pk.len()].join(", ");
-            conds.push(format!("({}) > ({marks})", pk.join(", ")));
-        }
-    }
-    if !conds.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conds.join(" AND "));
-    }
-    if !pk.is_empty() {
-        sql.push_str(" ORDER BY ");
-        if scan.byte_order {
-            let order: Vec<String> = schema
-                .primary_key
-                .iter()
-                .map(|k| match schema.column(k).map(|c| &c.logical) {
-                    Some(LogicalType::Text { .. }) => format!("CAST({} AS BINARY)", q(k)),
-                    _ => q(k),
-                })
-                .collect();
-            sql.push_str(&order.join(", "));
-        } else {
-            sql.push_str(&pk.join(", "));
-        }
-    }
-    if let Some(l) = scan.limit {
-        sql.push_str(&format!(" LIMIT {l}"));
-    }
-    sql
+    .sql(schema, scan)
 }
 
 pub(super) async fn scan(

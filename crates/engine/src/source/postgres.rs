@@ -1,6 +1,7 @@
 //! PostgreSQL reads: pg_catalog for the schema, `COPY (SELECT …) TO STDOUT` for rows (one
 //! streamed, back-pressured result per page; every type's text output is lossless).
 
+use super::KeysetPage;
 use super::{BadCell, Cell, Scan, TableRef};
 use ferry_shared::conn::Engine;
 use ferry_shared::pattern::TablePattern;
@@ -172,22 +173,11 @@ fn literal(c: &Cell) -> String {
     }
 }
 
+/// Builds the keyset page query. Text keys compare and sort in byte order (COLLATE "C") so
+/// that pages never skip or repeat a row and every engine agrees on the order; the last key
+/// is written as literals.
 fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> String {
-    let cols: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
-    let mut sql = format!(
-        "SELECT {} FROM {}.{}",
-        cols.join(", "),
-        q(&t.db),
-        q(&t.name)
-    );
-    let mut conds = Vec::new();
-    if let Some(f) = &scan.filter {
-        conds.push(format!("({})", f.sql()));
-    }
-    let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
-    // Text keys compare and sort in byte order (COLLATE "C") so that pages never skip or
-    // repeat a row and every engine agrees on the order.
-    let order: Vec<String> = schema
+    let keys = schema
         .primary_key
         .iter()
         .map(|k| match schema.column(k).map(|c| &c.logical) {
@@ -195,22 +185,14 @@ fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> String {
             _ => q(k),
         })
         .collect();
-    if let (Some(after), false) = (&scan.after, pk.is_empty()) {
-        let lits: Vec<String> = after.iter().map(literal).collect();
-        conds.push(format!("({}) > ({})", order.join(", "), lits.join(", ")));
+    KeysetPage {
+        from: format!("{}.{}", q(&t.db), q(&t.name)),
+        quote: q,
+        keys,
+        order: None,
+        after: scan.after.as_ref().map(|a| a.iter().map(literal).collect()),
     }
-    if !conds.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conds.join(" AND "));
-    }
-    if !pk.is_empty() {
-        sql.push_str(" ORDER BY ");
-        sql.push_str(&order.join(", "));
-    }
-    if let Some(l) = scan.limit {
-        sql.push_str(&format!(" LIMIT {l}"));
-    }
-    sql
+    .sql(schema, scan)
 }
 
 pub(super) async fn scan(

@@ -2,6 +2,7 @@
 //! logical type (by SQLite's affinity rules, plus BOOLEAN/DATE/DATETIME by name), and each
 //! value is written by its own storage class, so nothing is coerced on the way out.
 
+use super::KeysetPage;
 use super::{BadCell, Cell, Scan, TableRef};
 use ferry_shared::conn::Engine;
 use ferry_shared::schema::{ColumnSchema, LogicalType, TableSchema};
@@ -189,30 +190,22 @@ pub(super) fn scan(
     scan: &Scan,
     f: &mut dyn FnMut(Vec<Cell>, Vec<BadCell>) -> Result<bool>,
 ) -> Result<u64> {
-    let cols: Vec<String> = schema.columns.iter().map(|c| q(&c.name)).collect();
-    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), q(&t.name));
-    let mut conds = Vec::new();
-    if let Some(fl) = &scan.filter {
-        conds.push(format!("({})", fl.sql()));
+    let keys: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
+    let params = match &scan.after {
+        Some(after) if !keys.is_empty() => after.iter().map(to_sql_value).collect(),
+        _ => Vec::new(),
+    };
+    let sql = KeysetPage {
+        from: q(&t.name),
+        quote: q,
+        after: scan
+            .after
+            .as_ref()
+            .map(|_| vec!["?".to_string(); keys.len()]),
+        keys,
+        order: None,
     }
-    let pk: Vec<String> = schema.primary_key.iter().map(|c| q(c)).collect();
-    let mut params = Vec::new();
-    if let (Some(after), false) = (&scan.after, pk.is_empty()) {
-        let marks = vec!["?"; pk.len()].join(", ");
-        conds.push(format!("({}) > ({marks})", pk.join(", ")));
-        params = after.iter().map(to_sql_value).collect();
-    }
-    if !conds.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conds.join(" AND "));
-    }
-    if !pk.is_empty() {
-        sql.push_str(" ORDER BY ");
-        sql.push_str(&pk.join(", "));
-    }
-    if let Some(l) = scan.limit {
-        sql.push_str(&format!(" LIMIT {l}"));
-    }
+    .sql(schema, scan);
     scan_sql(c, &sql, &params, schema, f)
 }
 
