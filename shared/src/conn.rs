@@ -307,7 +307,12 @@ impl Endpoint {
 pub struct SourceArgs {
     /// Source URL: mysql://USER@HOST:PORT/DB, postgres://USER@HOST/DB, sqlite://PATH.
     /// The password comes from FERRY_SOURCE_PASSWORD, a .env file or --source-password-file.
-    #[arg(long = "source", env = "FERRY_SOURCE", value_name = "URL")]
+    #[arg(
+        long = "source",
+        env = "FERRY_SOURCE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub source: Option<String>,
     /// File whose first line is the source password.
     #[arg(long, env = "FERRY_SOURCE_PASSWORD_FILE", value_name = "FILE")]
@@ -320,13 +325,23 @@ pub struct TargetArgs {
     /// Target URL: postgres://USER@HOST/DB, mysql://USER@HOST:PORT/DB, sqlite://PATH,
     /// dynamodb://REGION. The password comes from FERRY_TARGET_PASSWORD, a .env file or
     /// --target-password-file.
-    #[arg(long = "target", env = "FERRY_TARGET", value_name = "URL")]
+    #[arg(
+        long = "target",
+        env = "FERRY_TARGET",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub target: Option<String>,
     /// File whose first line is the target password.
     #[arg(long, env = "FERRY_TARGET_PASSWORD_FILE", value_name = "FILE")]
     pub target_password_file: Option<PathBuf>,
     /// Endpoint URL of a DynamoDB-compatible server (local testing).
-    #[arg(long, env = "FERRY_ENDPOINT_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "FERRY_ENDPOINT_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub endpoint_url: Option<String>,
 }
 

@@ -51,6 +51,19 @@ pub fn one_line(err: &anyhow::Error) -> String {
     crate::conn::redact_urls(&parts.join(": "))
 }
 
+/// Runs a tool's async `run` on a single-threaded runtime (what `#[tokio::main(flavor =
+/// "current_thread")]` does), from the tool's library: the runtime and the futures are
+/// compiled once there, and each binary's `main` is one call.
+pub fn block_on<F: std::future::Future<Output = anyhow::Result<Exit>>>(
+    f: F,
+) -> anyhow::Result<Exit> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("start the async runtime: {e}"))?
+        .block_on(f)
+}
+
 /// Runs a tool's `run` result through the exit-code mapping. `tool` prefixes the error line.
 ///
 /// Tools return `Ok(Exit::Rejects)` when they finished with rejects.

@@ -4,6 +4,24 @@ use crate::error::{FerryError, Result};
 use std::io::Write;
 use std::path::Path;
 
+/// Options for a file Ferry creates: readable by its owner only (0600), because rejects,
+/// reports, outputs and logs hold whole rows of someone's data.
+pub fn private_options() -> fs_err::OpenOptions {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    let mut o = fs_err::OpenOptions::new();
+    o.mode(0o600);
+    o
+}
+
+/// Creates (or truncates) a private file.
+pub fn create_private(path: &Path) -> Result<fs_err::File> {
+    Ok(private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?)
+}
+
 /// Writes `bytes` to `path` through `path.tmp`, fsync, rename, directory fsync.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -12,7 +30,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    let mut f = fs_err::File::create(&tmp)?;
+    let mut f = create_private(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);

@@ -71,7 +71,7 @@ fn append(path: &std::path::Path) -> crate::Result<fs_err::File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs_err::create_dir_all(dir)?;
     }
-    let file = fs_err::OpenOptions::new()
+    let file = crate::fsutil::private_options()
         .create(true)
         .append(true)
         .open(path)?;

@@ -75,7 +75,7 @@ impl RecordWriter {
             fs_err::create_dir_all(dir)?;
         }
         let tmp = part_path(dest);
-        let f = File::create(&tmp)?;
+        let f = crate::fsutil::create_private(&tmp)?;
         Ok(Self::with_sink(
             Sink::File {
                 tmp,
@@ -135,11 +135,18 @@ impl RecordWriter {
     }
 
     /// Sets the column names; keys are escaped once here, not per row.
+    ///
+    /// A name starting with `$` is written with the `$` as `\u0024`: the same key to every
+    /// JSON reader, but a row whose first column is `$ferry` can never look like a control
+    /// line (`{"$ferry":…`).
     pub fn set_columns<S: AsRef<str>>(&mut self, names: &[S]) {
         self.keys = names
             .iter()
             .map(|n| {
                 let mut k = serde_json::to_vec(n.as_ref()).unwrap_or_default();
+                if k.get(1) == Some(&b'$') {
+                    k.splice(1..2, b"\\u0024".iter().copied());
+                }
                 k.push(b':');
                 k
             })
@@ -480,28 +487,30 @@ impl RecordReader {
             if self.next_raw()?.is_none() {
                 return Ok(None);
             }
+            // A UTF-8 byte order mark (editors on Windows write one) is not data.
+            if self.line_no == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+                self.buf.drain(..3);
+            }
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             if self.buf.starts_with(MARKER_PREFIX) {
-                let c: ControlLine =
-                    serde_json::from_slice(&self.buf).map_err(|e| FerryError::BadRecord {
-                        file: self.name.clone(),
-                        line: self.line_no,
-                        reason: format!("bad control line: {e}"),
-                    })?;
-                return match (c.kind.as_str(), c.schema) {
-                    ("header", Some(s)) => Ok(Some(Item::Header(Box::new(s)))),
-                    ("end", _) => Ok(Some(Item::End {
-                        rows: c.rows.unwrap_or(0),
-                        checksum: c.checksum.unwrap_or_default(),
-                    })),
-                    (k, _) => Err(FerryError::BadRecord {
-                        file: self.name.clone(),
-                        line: self.line_no,
-                        reason: format!("unknown control line {k:?}"),
-                    }),
-                };
+                // Only a well-formed header or end line is one; anything else (another
+                // producer's column named `$ferry`) is data.
+                match serde_json::from_slice::<ControlLine>(&self.buf) {
+                    Ok(ControlLine {
+                        kind,
+                        schema: Some(s),
+                        ..
+                    }) if kind == "header" => return Ok(Some(Item::Header(Box::new(s)))),
+                    Ok(c) if c.kind == "end" && c.rows.is_some() => {
+                        return Ok(Some(Item::End {
+                            rows: c.rows.unwrap_or(0),
+                            checksum: c.checksum.unwrap_or_default(),
+                        }))
+                    }
+                    _ => {}
+                }
             }
             return Ok(Some(Item::Data));
         }
@@ -620,6 +629,32 @@ mod tests {
         assert!(parse_row(br#"{"a":1,"a":2}"#, &idx).is_err());
         assert!(parse_row(br#"{"a":1"#, &idx).is_err());
         assert!(parse_row(br#"{"a":1} x"#, &idx).is_err());
+    }
+
+    #[test]
+    fn a_dollar_ferry_column_is_data_and_a_bom_is_skipped() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let dest = dir.path().join("d.ndjson");
+        let mut w = RecordWriter::create(&dest).expect("create");
+        w.set_columns(&["$ferry", "b"]);
+        w.begin();
+        w.str("header");
+        w.i64(1);
+        w.end().expect("end");
+        w.finish().expect("finish");
+        let text = fs_err::read_to_string(&dest).expect("read");
+        assert_eq!(text, "{\"\\u0024ferry\":\"header\",\"b\":1}\n");
+        let idx = ColumnIndex::new(&["$ferry", "b"]);
+        let row = parse_row(text.trim_end().as_bytes(), &idx).expect("row");
+        assert_eq!(row[0].map(RawValue::get), Some("\"header\""));
+
+        let foreign = dir.path().join("f.ndjson");
+        fs_err::write(&foreign, "\u{feff}{\"$ferry\":1}\n{\"$ferry\":\"end\"}\n").expect("w");
+        let mut r = RecordReader::open(Some(foreign.as_path())).expect("open");
+        for want in [&b"{\"$ferry\":1}"[..], &b"{\"$ferry\":\"end\"}"[..]] {
+            assert!(matches!(r.next_item().expect("item"), Some(Item::Data)));
+            assert_eq!(r.line(), want);
+        }
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct Rejects {
     count: u64,
     max: u64,
     logged: u64,
+    /// Bytes in the file: what a checkpoint records, so a resume can cut off the rejects of
+    /// a batch whose checkpoint was never saved.
+    bytes: u64,
 }
 
 impl Rejects {
@@ -66,7 +69,32 @@ impl Rejects {
             count: 0,
             max,
             logged: 0,
+            bytes: 0,
         }
+    }
+
+    /// Resumes the rejects file of an interrupted run at the length its checkpoint recorded:
+    /// rejects written after that (by a batch whose checkpoint was never saved, and which the
+    /// resumed run reads again) are cut off, so no row is listed twice.
+    pub fn resume_at(path: PathBuf, bytes: u64, max: u64) -> Result<Self> {
+        match fs_err::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => {
+                if f.metadata()?.len() > bytes {
+                    f.set_len(bytes)?;
+                    f.sync_data()?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && bytes == 0 => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut r = Rejects::new(path, true, max);
+        r.bytes = bytes;
+        Ok(r)
+    }
+
+    /// Bytes written to the file so far (including an earlier run's, when resumed).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Where rejects go.
@@ -85,7 +113,7 @@ impl Rejects {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 fs_err::create_dir_all(dir)?;
             }
-            let f = fs_err::OpenOptions::new()
+            let f = crate::fsutil::private_options()
                 .create(true)
                 .write(true)
                 .append(self.append)
@@ -116,8 +144,10 @@ impl Rejects {
             tracing::warn!("more rejects: see {}", self.path.display());
         }
         if let Some(w) = &mut self.writer {
-            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::from)?;
-            w.write_all(b"\n")?;
+            let mut line = serde_json::to_vec(r).map_err(std::io::Error::from)?;
+            line.push(b'\n');
+            w.write_all(&line)?;
+            self.bytes += line.len() as u64;
         }
         if self.max > 0 && self.count >= self.max {
             self.flush()?;

@@ -287,11 +287,89 @@ impl std::fmt::Display for Decimal {
     }
 }
 
+/// A MySQL/MariaDB date with a zero month or day (`0000-00-00`, `2020-05-00`,
+/// `2020-00-00 00:00:01`): no calendar date, but MariaDB stores it (without
+/// NO_ZERO_IN_DATE), so it must come back exactly as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZeroDate {
+    /// Year (0 allowed).
+    pub year: u16,
+    /// Month (0 allowed).
+    pub month: u8,
+    /// Day (0 allowed).
+    pub day: u8,
+    /// Microseconds since midnight, when the value has a time part.
+    pub time_micros: Option<u64>,
+}
+
+impl ZeroDate {
+    /// MySQL's "no date": every part zero. Anything else is a partial zero date, which
+    /// still carries a year, a month or a time.
+    pub fn is_full(&self) -> bool {
+        self.year == 0 && self.month == 0 && self.day == 0 && self.time_micros.unwrap_or(0) == 0
+    }
+
+    /// `YYYY-MM-DD`, then ` HH:MM:SS[.ffffff]` when `with_time` (midnight if it has none).
+    pub fn mysql_text(&self, with_time: bool) -> String {
+        let mut s = format!("{:04}-{:02}-{:02}", self.year, self.month, self.day);
+        if with_time {
+            let us = self.time_micros.unwrap_or(0);
+            let secs = us / 1_000_000;
+            s.push_str(&format!(
+                " {:02}:{:02}:{:02}",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            ));
+            if !us.is_multiple_of(1_000_000) {
+                s.push_str(&format!(".{:06}", us % 1_000_000));
+            }
+        }
+        s
+    }
+
+    /// One text per value: the date, and the time only when it is not midnight.
+    pub fn canonical(&self) -> String {
+        self.mysql_text(self.time_micros.unwrap_or(0) != 0)
+    }
+
+    /// Reads `YYYY-MM-DD` with a zero month or day, then nothing or `[T ]HH:MM:SS[.f]`
+    /// (and an optional `Z`).
+    fn parse(s: &str) -> Option<ZeroDate> {
+        let b = s.as_bytes();
+        if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+        if (m != 0 && d != 0) || m > 12 || d > 31 {
+            return None;
+        }
+        let rest = s[10..].trim_end_matches('Z');
+        let time_micros = match rest.as_bytes().first() {
+            None => None,
+            Some(b'T' | b' ') => {
+                let t = chrono::NaiveTime::parse_from_str(&rest[1..], "%H:%M:%S%.f").ok()?;
+                let us = t
+                    .signed_duration_since(chrono::NaiveTime::MIN)
+                    .num_microseconds()?;
+                Some(u64::try_from(us).ok()?)
+            }
+            Some(_) => return None,
+        };
+        Some(ZeroDate {
+            year: y as u16,
+            month: m as u8,
+            day: d as u8,
+            time_micros,
+        })
+    }
+}
+
 /// A date or date-time value as found in NDJSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
-    /// MySQL's zero date (`0000-00-00`, or with a zero month or day).
-    Zero,
+    /// A MySQL zero date, full or partial.
+    Zero(ZeroDate),
     /// A calendar date.
     Date(NaiveDate),
     /// A date-time without zone.
@@ -308,7 +386,7 @@ pub fn parse_when(s: &str) -> Option<When> {
         return Some(w);
     }
     if s.len() >= 10 && is_zero_date(&s[..10]) {
-        return Some(When::Zero);
+        return ZeroDate::parse(s).map(When::Zero);
     }
     if s.len() == 10 {
         return NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -355,7 +433,10 @@ fn fast_when(b: &[u8]) -> Option<When> {
     }
     let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
     if m == 0 || d == 0 {
-        return Some(When::Zero);
+        return std::str::from_utf8(b)
+            .ok()
+            .and_then(ZeroDate::parse)
+            .map(When::Zero);
     }
     let date = NaiveDate::from_ymd_opt(y as i32, m, d)?;
     if b.len() == 10 {
@@ -565,7 +646,24 @@ mod tests {
 
     #[test]
     fn dates_and_durations() {
-        assert_eq!(parse_when("0000-00-00T00:00:00"), Some(When::Zero));
+        let full = |s: &str| matches!(parse_when(s), Some(When::Zero(z)) if z.is_full());
+        assert!(full("0000-00-00T00:00:00"));
+        assert!(full("0000-00-00"));
+        let partial = |s: &str| match parse_when(s) {
+            Some(When::Zero(z)) if !z.is_full() => Some(z.canonical()),
+            _ => None,
+        };
+        assert_eq!(partial("2020-05-00").as_deref(), Some("2020-05-00"));
+        assert_eq!(
+            partial("2020-00-00 00:00:01").as_deref(),
+            Some("2020-00-00 00:00:01")
+        );
+        assert_eq!(
+            partial("0000-00-00T00:00:00.5").as_deref(),
+            Some("0000-00-00 00:00:00.500000")
+        );
+        assert_eq!(parse_when("2020-13-00"), None);
+        assert_eq!(parse_when("2020-05-00 junk"), None);
         assert!(matches!(parse_when("2024-02-29"), Some(When::Date(_))));
         assert!(parse_when("2023-02-29").is_none());
         assert!(matches!(

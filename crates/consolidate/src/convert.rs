@@ -427,7 +427,7 @@ fn to_when<'a>(
             Val::Ts(dt.naive_utc())
         }
         (_, When::Zoned(dt)) => Val::Ts(dt.naive_utc()),
-        (_, When::Zero) => Val::Null,
+        (_, When::Zero(_)) => Val::Null,
     })
 }
 

@@ -18,10 +18,20 @@ use std::time::Duration;
 #[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct DynamoArgs {
     /// dynamodb://REGION (default: AWS_REGION, else us-east-1).
-    #[arg(long = "target", env = "FERRY_TARGET", value_name = "URL")]
+    #[arg(
+        long = "target",
+        env = "FERRY_TARGET",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub target: Option<String>,
     /// Endpoint URL of a DynamoDB-compatible server (e.g. http://127.0.0.1:5500).
-    #[arg(long, env = "FERRY_ENDPOINT_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "FERRY_ENDPOINT_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub endpoint_url: Option<String>,
 }
 

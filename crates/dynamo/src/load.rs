@@ -1167,3 +1167,11 @@ impl Runner<'_> {
         s
     }
 }
+
+/// The whole of `load-dynamo`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("load-dynamo", ferry_shared::exit::block_on(run(args)))
+}

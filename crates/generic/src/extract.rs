@@ -549,3 +549,11 @@ async fn extract_one(
     }
     Ok(())
 }
+
+/// The whole of `extract`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("extract", ferry_shared::exit::block_on(run(args)))
+}

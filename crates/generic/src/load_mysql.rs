@@ -71,10 +71,20 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         .map(|c| (c.name.clone(), c.logical.clone()))
         .collect();
     let plan = Plan {
-        target: mysql::MyTarget::new(conn, &db, table, cols, target.primary_key.clone()),
+        target: mysql::MyTarget::new(conn, &db, table, cols, target.primary_key.clone())
+            .read_limits()
+            .await?,
         columns,
         has_unique: target.has_unique,
         target_name,
     };
     load::run_load("load-mysql", a, opened, plan, resume).await
+}
+
+/// The whole of `load-mysql`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("load-mysql", ferry_shared::exit::block_on(run(args)))
 }

@@ -1,5 +1,6 @@
 //! `load-postgres`: NDJSON → PostgreSQL table through binary COPY.
 
+use crate::load::cast::ZeroDatePolicy;
 use crate::load::{self, ddl, pg, LoadArgs, Plan};
 use clap::{Parser, ValueEnum};
 use ferry_shared::conn::Engine;
@@ -39,6 +40,11 @@ pub struct Args {
     /// U+0000 in text: reject the row, or strip it (reported as a conversion).
     #[arg(long, value_enum, default_value_t = Nul::Reject)]
     nul: Nul,
+    /// MySQL zero dates, which PostgreSQL has no value for: `null`, `reject`, or a date to
+    /// put instead (YYYY-MM-DD[ HH:MM:SS]). Default: a full zero date (0000-00-00) becomes
+    /// NULL, a partial one (2020-05-00) is rejected. Every conversion is counted.
+    #[arg(long, value_name = "null|reject|DATE")]
+    zero_date: Option<ZeroDatePolicy>,
 }
 
 /// Runs `load-postgres`.
@@ -96,10 +102,19 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             names,
             target.primary_key.clone(),
         )
-        .strip_nul(args.nul == Nul::Strip),
+        .strip_nul(args.nul == Nul::Strip)
+        .zero_date(args.zero_date.unwrap_or_default()),
         columns,
         has_unique: target.has_unique,
         target_name,
     };
     load::run_load("load-postgres", a, opened, plan, resume).await
+}
+
+/// The whole of `load-postgres`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("load-postgres", ferry_shared::exit::block_on(run(args)))
 }

@@ -132,7 +132,8 @@ fn normalize(c: &Cell, kind: Kind) -> Norm {
             Some(When::Date(d)) => d.format("%Y-%m-%d").to_string(),
             Some(When::Naive(dt)) => format_naive(&dt),
             Some(When::Zoned(dt)) => format_utc(&dt.naive_utc()),
-            Some(When::Zero) => "zero-date".into(),
+            Some(When::Zero(z)) if z.is_full() => "zero-date".into(),
+            Some(When::Zero(z)) => format!("partial-zero-date {}", z.canonical()),
             None => text,
         },
         (Kind::Duration, _) => parse_duration_micros(&text)
@@ -775,4 +776,12 @@ async fn verify_table(
         tally.close_range_if_full();
     }
     Ok(tally.finish())
+}
+
+/// The whole of `verify`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("verify", ferry_shared::exit::block_on(run(args)))
 }

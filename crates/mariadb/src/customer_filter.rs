@@ -962,3 +962,11 @@ async fn integrity(dst: &mut Conn, plans: &[DbPlan], files: &Files) -> Result<u6
     }
     Ok(total)
 }
+
+/// The whole of `customer-filter`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("customer-filter", ferry_shared::exit::block_on(run(args)))
+}

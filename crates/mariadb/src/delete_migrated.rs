@@ -255,3 +255,11 @@ fn put_aside(files: &Files) -> Result<PathBuf> {
     }
     Ok(aside)
 }
+
+/// The whole of `delete-migrated`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("delete-migrated", ferry_shared::exit::block_on(run(args)))
+}

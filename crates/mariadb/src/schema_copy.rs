@@ -877,6 +877,14 @@ fn line_diff(want: &str, have: &str) -> String {
     out.into_values().collect::<Vec<_>>().join("\n")
 }
 
+/// The whole of `schema-copy`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("schema-copy", ferry_shared::exit::block_on(run(args)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

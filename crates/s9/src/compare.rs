@@ -235,3 +235,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         Err(FerryError::Failed(format!("counts differ; see {}", args.output.display())).into())
     }
 }
+
+/// The whole of `compare-counts`: flags, runtime, exit code. In the library so the runtime
+/// and every future under it are compiled once here, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("compare-counts", ferry_shared::exit::block_on(run(args)))
+}

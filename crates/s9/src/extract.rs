@@ -834,6 +834,14 @@ async fn count(
     n.ok_or_else(|| anyhow::anyhow!("count(*) returned no number"))
 }
 
+/// The whole of `extract-ENTITY`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main(entity: Entity, tool: &str) -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = parse(entity);
+    ferry_shared::exit::finish(tool, ferry_shared::exit::block_on(run(entity, args)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -647,6 +647,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     })
 }
 
+/// The whole of `migrate-s9`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = <Args as clap::Parser>::parse();
+    ferry_shared::exit::finish("migrate-s9", run(args))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use ferry_shared::schema::LogicalType;
-use ferry_shared::value::{classify, parse_duration_micros, parse_when, Decimal, Json, When};
+use ferry_shared::value::{
+    classify, parse_duration_micros, parse_when, Decimal, Json, When, ZeroDate,
+};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
@@ -36,8 +38,8 @@ pub enum Val<'a> {
     Date(NaiveDate),
     /// Date-time (UTC for zoned targets).
     Ts(NaiveDateTime),
-    /// MySQL zero date, kept for targets that hold it; `true` when it had a time part.
-    ZeroDate(bool),
+    /// A MySQL zero date (full or partial), kept as it was for targets that hold it.
+    ZeroDate(ZeroDate),
     /// Duration in microseconds.
     Micros(i64),
     /// UUID bytes.
@@ -49,6 +51,10 @@ pub enum Val<'a> {
 pub enum Conversion {
     /// A MySQL zero date became NULL (the target has no zero date).
     ZeroDateToNull,
+    /// A partial zero date (`2020-05-00`) became NULL (`--zero-date null`).
+    PartialZeroDateToNull,
+    /// A zero date became the `--zero-date` replacement value.
+    ZeroDateReplaced,
     /// NUL characters were removed from text (`--nul strip`).
     NulRemoved,
 }
@@ -58,7 +64,44 @@ impl Conversion {
     pub fn name(self) -> &'static str {
         match self {
             Conversion::ZeroDateToNull => "zero_date_to_null",
+            Conversion::PartialZeroDateToNull => "partial_zero_date_to_null",
+            Conversion::ZeroDateReplaced => "zero_date_replaced",
             Conversion::NulRemoved => "nul_removed",
+        }
+    }
+}
+
+/// What becomes of a MySQL zero date in a target that has none (`--zero-date`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZeroDatePolicy {
+    /// A full zero date (`0000-00-00`) becomes NULL; a partial one (`2020-05-00`, which
+    /// still holds a year or month) is rejected: nothing it says is dropped unasked.
+    #[default]
+    NullFullRejectPartial,
+    /// Every zero date becomes NULL (each kind counted).
+    Null,
+    /// Every zero date is rejected.
+    Reject,
+    /// Every zero date becomes this value (the date part for a date column), counted.
+    Replace(NaiveDateTime),
+}
+
+impl std::str::FromStr for ZeroDatePolicy {
+    type Err = String;
+    /// `null`, `reject`, or a date or date-time to put in their place.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "null" => Ok(ZeroDatePolicy::Null),
+            "reject" => Ok(ZeroDatePolicy::Reject),
+            _ => match parse_when(s) {
+                Some(When::Date(d)) => {
+                    Ok(ZeroDatePolicy::Replace(d.and_time(chrono::NaiveTime::MIN)))
+                }
+                Some(When::Naive(dt)) => Ok(ZeroDatePolicy::Replace(dt)),
+                _ => Err(format!(
+                    "{s:?}: give null, reject, or a date (YYYY-MM-DD[ HH:MM:SS]) to use instead"
+                )),
+            },
         }
     }
 }
@@ -68,6 +111,8 @@ impl Conversion {
 pub struct CastRules {
     /// The target holds MySQL zero dates (MySQL/MariaDB do; PostgreSQL does not).
     pub zero_dates: bool,
+    /// What a target without zero dates does with one.
+    pub zero_date: ZeroDatePolicy,
     /// The target refuses U+0000 in text (PostgreSQL).
     pub no_nul: bool,
     /// Remove U+0000 instead of rejecting the row.
@@ -341,11 +386,11 @@ fn cast_date_time<'a>(
     let s = c.string("is not a date/time string")?;
     let w = parse_when(&s).ok_or_else(|| c.bad("is not a valid ISO 8601 date/time"))?;
     match (w, t) {
-        (When::Zero, _) if rules.zero_dates => Ok(Val::ZeroDate(s.len() > 10)),
-        (When::Zero, _) => {
-            *conv = Some(Conversion::ZeroDateToNull);
-            Ok(Val::Null)
+        (When::Zero(z), LogicalType::Date) if z.time_micros.unwrap_or(0) != 0 => {
+            Err(c.bad("has a time part; the column is a date"))
         }
+        (When::Zero(z), _) if rules.zero_dates => Ok(Val::ZeroDate(z)),
+        (When::Zero(z), _) => zero_date(c, z, t, rules.zero_date, conv),
         (When::Date(d), LogicalType::Date) => Ok(Val::Date(d)),
         (When::Naive(dt), LogicalType::Date) if dt.time() == chrono::NaiveTime::MIN => {
             Ok(Val::Date(dt.date()))
@@ -356,6 +401,39 @@ fn cast_date_time<'a>(
             Ok(Val::Ts(dt.naive_utc()))
         }
         _ => Err(c.bad("has a time part; the column is a date")),
+    }
+}
+
+/// A zero date for a target without zero dates, by `--zero-date`: never dropped unasked.
+fn zero_date<'a>(
+    c: &Cell<'a>,
+    z: ZeroDate,
+    t: &LogicalType,
+    policy: ZeroDatePolicy,
+    conv: &mut Option<Conversion>,
+) -> Result<Val<'a>, String> {
+    match policy {
+        ZeroDatePolicy::Replace(dt) => {
+            *conv = Some(Conversion::ZeroDateReplaced);
+            Ok(match t {
+                LogicalType::Date => Val::Date(dt.date()),
+                _ => Val::Ts(dt),
+            })
+        }
+        ZeroDatePolicy::Reject => Err(c.bad(
+            "is a zero date, which the target cannot hold (--zero-date reject); --zero-date null or a date converts it",
+        )),
+        ZeroDatePolicy::NullFullRejectPartial | ZeroDatePolicy::Null if z.is_full() => {
+            *conv = Some(Conversion::ZeroDateToNull);
+            Ok(Val::Null)
+        }
+        ZeroDatePolicy::Null => {
+            *conv = Some(Conversion::PartialZeroDateToNull);
+            Ok(Val::Null)
+        }
+        ZeroDatePolicy::NullFullRejectPartial => Err(c.bad(
+            "is a partial zero date, which the target cannot hold; --zero-date null or --zero-date DATE converts it",
+        )),
     }
 }
 
@@ -475,6 +553,7 @@ mod tests {
     }
     const PG: CastRules = CastRules {
         zero_dates: false,
+        zero_date: ZeroDatePolicy::NullFullRejectPartial,
         no_nul: true,
         strip_nul: false,
         finite_only: false,

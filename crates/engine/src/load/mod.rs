@@ -188,6 +188,9 @@ pub struct LoadState {
     checksum: String,
     data_lines: u64,
     header_seen: bool,
+    /// Length of the rejects file when this was saved (absent in older checkpoints).
+    #[serde(default)]
+    rejects_bytes: Option<u64>,
 }
 
 /// Why applying rows failed: a row-level problem (bisect, then reject the row) or anything
@@ -233,6 +236,16 @@ pub trait Target {
     ) -> std::result::Result<(u64, u64), ApplyError>;
     /// Empties the table (`--mode truncate`).
     async fn truncate(&mut self) -> Result<()>;
+    /// The largest encoded row the server can take, if it has a limit (MariaDB's
+    /// `max_allowed_packet`): a bigger row is rejected with that reason, never sent.
+    fn max_row_bytes(&self) -> Option<usize> {
+        None
+    }
+    /// A batch is sent before it grows past this many encoded bytes, so memory stays flat
+    /// whatever the rows' size.
+    fn max_batch_bytes(&self) -> usize {
+        64 << 20
+    }
 }
 
 /// Applies a batch in one transaction. On a row-level error the batch is rolled back and
@@ -500,7 +513,10 @@ pub async fn run_load<T: Target>(
         .rejects
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.rejects.ndjson", file_safe(&args.table))));
-    let rejects = Rejects::new(rejects_path, prior.is_some(), args.run.max_rejects);
+    let rejects = match prior.as_ref().and_then(|p| p.rejects_bytes) {
+        Some(bytes) => Rejects::resume_at(rejects_path, bytes, args.run.max_rejects)?,
+        None => Rejects::new(rejects_path, prior.is_some(), args.run.max_rejects),
+    };
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Prepared>>(1);
     let header_seen = opened.header_seen;
@@ -510,6 +526,8 @@ pub async fn run_load<T: Target>(
         rules: plan.target.rules(),
         encode: T::encode_row,
         batch_size: args.batch.batch_size.max(1),
+        max_row_bytes: plan.target.max_row_bytes(),
+        max_batch_bytes: plan.target.max_batch_bytes().max(1),
         totals: StreamTotals {
             checksum,
             data_lines,
@@ -643,6 +661,7 @@ impl<T: Target> Loader<'_, T> {
                 checksum: self.checksum.hex(),
                 data_lines: self.data_lines,
                 header_seen: self.header,
+                rejects_bytes: Some(self.rejects.bytes()),
             })?;
         }
         tracing::debug!(
@@ -799,6 +818,9 @@ struct ReadJob {
     encode: EncodeFn,
     /// Rows (or rejects) per batch.
     batch_size: usize,
+    /// Byte limits of the target: per row (reject above), per batch (send before).
+    max_row_bytes: Option<usize>,
+    max_batch_bytes: usize,
     totals: StreamTotals,
 }
 
@@ -810,6 +832,11 @@ struct RowEncoder<'c> {
     col_refs: Vec<&'c TargetColumn>,
     rules: CastRules,
     encode: EncodeFn,
+    /// The target's byte limits (see [`Target::max_row_bytes`]).
+    max_row_bytes: Option<usize>,
+    max_batch_bytes: usize,
+    /// The row being encoded, before it is known to fit.
+    scratch: Vec<u8>,
 }
 
 /// Why a data line is rejected: the column blamed (if any), its raw value, the reason.
@@ -834,6 +861,15 @@ impl Prepared {
         }
     }
 
+    /// Marks the batch as ending at `m`, a position before the reader's.
+    fn seal_at(mut self, m: &Mark) -> Self {
+        self.end_line = m.line;
+        self.end_offset = m.offset;
+        self.checksum = m.checksum;
+        self.data_lines = m.data_lines;
+        self
+    }
+
     /// Marks the batch as ending at the reader's position, with the stream totals so far
     /// (what the checkpoint saved after it records).
     fn seal(mut self, reader: &RecordReader, totals: &StreamTotals) -> Self {
@@ -856,19 +892,26 @@ impl ReadJob {
             rules,
             encode,
             batch_size,
+            max_row_bytes,
+            max_batch_bytes,
             mut totals,
         } = self;
-        let enc = RowEncoder {
+        let mut enc = RowEncoder {
             index: ColumnIndex::new(&names),
             columns: &columns,
             col_refs: columns.iter().collect(),
             rules,
             encode,
+            max_row_bytes,
+            max_batch_bytes,
+            scratch: Vec::new(),
         };
         let reader = &mut opened.reader;
         let mut pending = opened.pending;
         let mut cur = Prepared::empty();
         loop {
+            // Where the stream stood before this item: a batch cut before it ends here.
+            let mark = (!pending).then(|| Mark::at(reader, &totals));
             let item = if pending {
                 pending = false;
                 Some(Item::Data)
@@ -895,7 +938,9 @@ impl ReadJob {
                     cur.end_marker = Some((rows, sum));
                 }
                 Some(Item::Data) => {
-                    enc.data_line(reader, &mut totals, &mut cur);
+                    if !enc.data_line(reader, &mut totals, &mut cur, mark.as_ref(), tx) {
+                        return Ok(());
+                    }
                     let full = cur.batch.len() >= batch_size || cur.rejects.len() >= batch_size;
                     if full && !send_batch(tx, &mut cur, reader, &totals) {
                         return Ok(());
@@ -905,6 +950,25 @@ impl ReadJob {
         }
         let _ = tx.blocking_send(Ok(cur.seal(reader, &totals)));
         Ok(())
+    }
+}
+
+/// The stream's position and totals before an item was read.
+struct Mark {
+    line: u64,
+    offset: u64,
+    checksum: Checksum,
+    data_lines: u64,
+}
+
+impl Mark {
+    fn at(reader: &RecordReader, totals: &StreamTotals) -> Self {
+        Mark {
+            line: reader.line_no(),
+            offset: reader.offset(),
+            checksum: totals.checksum,
+            data_lines: totals.data_lines,
+        }
     }
 }
 
@@ -923,27 +987,62 @@ fn send_batch(
 impl RowEncoder<'_> {
     /// The reader's current data line into `cur`: counted and summed, then encoded as a row
     /// or kept as a reject.
-    fn data_line(&self, reader: &RecordReader, totals: &mut StreamTotals, cur: &mut Prepared) {
+    ///
+    /// A row whose encoding is over the target's row limit is rejected with that reason; a
+    /// row that would take the batch over its byte limit first sends the batch as it stood
+    /// at `mark` (before this line). False when the receiver has gone.
+    fn data_line(
+        &mut self,
+        reader: &RecordReader,
+        totals: &mut StreamTotals,
+        cur: &mut Prepared,
+        mark: Option<&Mark>,
+        tx: &tokio::sync::mpsc::Sender<Result<Prepared>>,
+    ) -> bool {
         let line = reader.line();
         totals.data_lines += 1;
         totals.checksum.add(line);
         let line_no = reader.line_no();
-        match self.cast_row(line) {
-            Err(f) => cur.rejects.push(OwnedReject {
-                line: line_no,
-                column: f.column,
-                value: f.value,
-                reason: f.reason,
-                raw: line.to_vec(),
-            }),
-            Ok((vals, conversions)) => {
-                for c in conversions {
-                    *cur.conversions.entry(c.name()).or_default() += 1;
+        let reject = |reason: String, column: Option<String>, value: Option<String>| OwnedReject {
+            line: line_no,
+            column,
+            value,
+            reason,
+            raw: line.to_vec(),
+        };
+        let (vals, conversions) = match self.cast_row(line) {
+            Ok(v) => v,
+            Err(f) => {
+                cur.rejects.push(reject(f.reason, f.column, f.value));
+                return true;
+            }
+        };
+        self.scratch.clear();
+        (self.encode)(&vals, &self.col_refs, &mut self.scratch);
+        if let Some(max) = self.max_row_bytes.filter(|m| self.scratch.len() > *m) {
+            let why = format!(
+                "the row is {} bytes once encoded, over the server's limit of {max} bytes (max_allowed_packet): it cannot be sent",
+                self.scratch.len()
+            );
+            cur.rejects.push(reject(why, None, None));
+            return true;
+        }
+        if let Some(m) = mark {
+            if !cur.batch.is_empty()
+                && cur.batch.data.len() + self.scratch.len() > self.max_batch_bytes
+            {
+                let full = std::mem::replace(cur, Prepared::empty());
+                if tx.blocking_send(Ok(full.seal_at(m))).is_err() {
+                    return false;
                 }
-                (self.encode)(&vals, &self.col_refs, &mut cur.batch.data);
-                cur.batch.push_row(line_no, line);
             }
         }
+        for c in conversions {
+            *cur.conversions.entry(c.name()).or_default() += 1;
+        }
+        cur.batch.data.extend_from_slice(&self.scratch);
+        cur.batch.push_row(line_no, line);
+        true
     }
 
     /// Parses a line and casts each value to its column; the first value that does not fit
@@ -977,7 +1076,7 @@ impl RowEncoder<'_> {
                         reason: format!(
                             "NULL in NOT NULL column{}",
                             if conv.is_some() {
-                                " (after converting a zero date)"
+                                " (a zero date became NULL; --zero-date DATE gives a replacement)"
                             } else {
                                 ""
                             }

@@ -157,12 +157,9 @@ fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
             Val::Ts(dt) => {
                 let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.6f"));
             }
-            Val::ZeroDate(with_time) => {
-                out.extend_from_slice(if *with_time && !matches!(col.logical, LogicalType::Date) {
-                    b"0000-00-00 00:00:00"
-                } else {
-                    b"0000-00-00"
-                })
+            Val::ZeroDate(z) => {
+                let with_time = !matches!(col.logical, LogicalType::Date);
+                out.extend_from_slice(z.mysql_text(with_time).as_bytes());
             }
             Val::Micros(us) => {
                 out.extend_from_slice(ferry_shared::value::format_duration_micros(*us).as_bytes())
@@ -193,6 +190,8 @@ pub struct MyTarget {
     types: Vec<LogicalType>,
     pk: Vec<String>,
     stage: bool,
+    /// The server's max_allowed_packet.
+    max_packet: usize,
 }
 
 impl MyTarget {
@@ -213,7 +212,21 @@ impl MyTarget {
             types,
             pk,
             stage: false,
+            max_packet: 16 << 20,
         }
+    }
+
+    /// Reads the server's max_allowed_packet: no row over it can be sent.
+    pub async fn read_limits(mut self) -> Result<Self> {
+        let n: Option<u64> = self
+            .conn
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .db_context("read max_allowed_packet")?;
+        if let Some(n) = n {
+            self.max_packet = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        Ok(self)
     }
 
     fn rel(&self) -> String {
@@ -234,8 +247,12 @@ impl MyTarget {
     ) -> std::result::Result<u64, ApplyErr> {
         let n = range.len() as u64;
         let (start, end) = batch.byte_range(range);
-        let data = bytes::Bytes::copy_from_slice(&batch.data[start..end]);
-        let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(data)]);
+        // Sent in 1 MiB pieces: one piece larger than max_allowed_packet is refused whole.
+        let chunks: Vec<std::io::Result<bytes::Bytes>> = batch.data[start..end]
+            .chunks(1 << 20)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        let stream = futures_util::stream::iter(chunks);
         self.conn
             .set_infile_handler(async move { Ok(Box::pin(stream) as mysql_async::InfileData) });
         let mut targets = Vec::new();
@@ -345,6 +362,7 @@ impl super::Target for MyTarget {
     fn rules(&self) -> CastRules {
         CastRules {
             zero_dates: true,
+            zero_date: super::cast::ZeroDatePolicy::Reject,
             no_nul: false,
             strip_nul: false,
             finite_only: true,
@@ -372,6 +390,15 @@ impl super::Target for MyTarget {
     async fn truncate(&mut self) -> Result<()> {
         let sql = format!("DELETE FROM {}", self.rel());
         self.conn.query_drop(sql).await.db_context("truncate")
+    }
+
+    /// A row (one LOAD DATA line) must fit max_allowed_packet, with room for the protocol.
+    fn max_row_bytes(&self) -> Option<usize> {
+        Some(self.max_packet.saturating_sub(1024))
+    }
+
+    fn max_batch_bytes(&self) -> usize {
+        (64 << 20).min(self.max_packet.saturating_sub(1024)).max(1)
     }
 
     async fn exec(&mut self, sql: &str) -> Result<()> {

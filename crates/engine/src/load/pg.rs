@@ -253,6 +253,7 @@ pub struct PgTarget {
     pk: Vec<String>,
     stage: bool,
     strip_nul: bool,
+    zero_date: super::cast::ZeroDatePolicy,
     journal: Option<fs_err::File>,
     inserted: Vec<tokio_postgres::Row>,
 }
@@ -274,6 +275,7 @@ impl PgTarget {
             pk,
             stage: false,
             strip_nul: false,
+            zero_date: super::cast::ZeroDatePolicy::default(),
             journal: None,
             inserted: Vec::new(),
         }
@@ -283,6 +285,12 @@ impl PgTarget {
     /// is counted as a conversion).
     pub fn strip_nul(mut self, strip: bool) -> Self {
         self.strip_nul = strip;
+        self
+    }
+
+    /// What becomes of MySQL zero dates (`--zero-date`).
+    pub fn zero_date(mut self, policy: super::cast::ZeroDatePolicy) -> Self {
+        self.zero_date = policy;
         self
     }
 
@@ -426,6 +434,7 @@ impl super::Target for PgTarget {
     fn rules(&self) -> CastRules {
         CastRules {
             zero_dates: false,
+            zero_date: self.zero_date,
             no_nul: true,
             strip_nul: self.strip_nul,
             finite_only: false,

@@ -1,13 +1,5 @@
 //! `extract-producers`: see `ferry_s9::extract`.
-use ferry_s9::extract;
-use ferry_s9::transform::Entity;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = extract::parse(Entity::Producers);
-    ferry_shared::exit::finish(
-        "extract-producers",
-        extract::run(Entity::Producers, args).await,
-    )
+fn main() -> std::process::ExitCode {
+    ferry_s9::extract::main(ferry_s9::transform::Entity::Producers, "extract-producers")
 }

@@ -1,10 +1,5 @@
 //! `extract-sales`: see `ferry_s9::extract`.
-use ferry_s9::extract;
-use ferry_s9::transform::Entity;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = extract::parse(Entity::Sales);
-    ferry_shared::exit::finish("extract-sales", extract::run(Entity::Sales, args).await)
+fn main() -> std::process::ExitCode {
+    ferry_s9::extract::main(ferry_s9::transform::Entity::Sales, "extract-sales")
 }

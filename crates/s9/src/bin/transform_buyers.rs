@@ -1,5 +1,4 @@
 //! `transform-buyers`: see `ferry_s9::transform`.
-use clap::Parser;
 
 /// Items are many small allocations freed on another thread than the one that made them:
 /// mimalloc keeps that cheap (glibc's malloc spent a third of the CPU there).
@@ -7,10 +6,5 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = ferry_s9::transform::Args::parse();
-    ferry_shared::exit::finish(
-        "transform-buyers",
-        ferry_s9::transform::run(ferry_s9::transform::Entity::Buyers, args),
-    )
+    ferry_s9::transform::main(ferry_s9::transform::Entity::Buyers, "transform-buyers")
 }

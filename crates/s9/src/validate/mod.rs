@@ -33,6 +33,19 @@ mod rules;
 mod run;
 mod validator;
 
+/// The whole of `validate-s9`: flags, runtime, exit code. In the library, so the runtime, the
+/// argument parser and every future under them are compiled once, not again in the binary.
+pub fn main() -> std::process::ExitCode {
+    ferry_shared::cli::load_dotenv();
+    let args = match <Args as clap::Parser>::try_parse() {
+        Ok(args) => args,
+        // --help and --version print and exit 0; anything else is a one-line usage error.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => return ferry_shared::exit::finish("validate-s9", Err(usage_error(&e))),
+    };
+    ferry_shared::exit::finish("validate-s9", run(args))
+}
+
 #[cfg(test)]
 mod tests;
 
