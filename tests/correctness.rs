@@ -444,3 +444,228 @@ fn a_row_over_max_allowed_packet_is_rejected_and_the_rest_loaded() {
         rej[0]["reason"]
     );
 }
+
+#[test]
+fn resume_without_checkpoint_and_empty_input_say_so() {
+    let pg = PgDb::new("resume_pg");
+    pg.exec("CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 1)");
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::write(
+        dir.path().join("t.ndjson"),
+        "{\"id\":1,\"n\":1}\n{\"id\":2,\"n\":2}\n",
+    )
+    .unwrap();
+    let mut c = tool("load-postgres", dir.path());
+    c.args([
+        "--target",
+        &pg.url(),
+        "--table",
+        "t",
+        "t.ndjson",
+        "--resume",
+    ]);
+    let r = run(c);
+    assert_exit(&r, 2);
+    assert!(r.stderr.contains("no checkpoint"), "{}", r.stderr);
+    assert!(r.stderr.contains("--mode ignore"), "{}", r.stderr);
+    assert_eq!(pg.scalar("SELECT count(*) FROM t").as_deref(), Some("1"));
+
+    fs_err::write(dir.path().join("empty.ndjson"), "").unwrap();
+    let mut c = tool("load-postgres", dir.path());
+    c.args(["--target", &pg.url(), "--table", "t", "empty.ndjson"]);
+    let r = run(c);
+    assert_exit(&r, 1);
+    assert!(r.stderr.contains("is empty"), "{}", r.stderr);
+}
+
+#[test]
+fn values_of_another_json_type_are_converted_and_counted() {
+    let pg = PgDb::new("coerce_pg");
+    pg.exec("CREATE TABLE t (id int PRIMARY KEY, i int, s text, j jsonb)");
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"id":1,"i":true,"s":12.50,"j":"not json"}"#,
+        r#"{"id":2,"i":2,"s":{"a":1},"j":"{\"k\": [1, 2]}"}"#,
+        r#"{"id":3,"i":3,"s":false,"j":{"k":1}}"#,
+    ];
+    fs_err::write(dir.path().join("t.ndjson"), lines.join("\n") + "\n").unwrap();
+    let mut c = tool("load-postgres", dir.path());
+    c.args([
+        "--target",
+        &pg.url(),
+        "--table",
+        "t",
+        "t.ndjson",
+        "--report",
+        "r.json",
+    ]);
+    let r = run(c);
+    assert_exit(&r, 0);
+    assert_eq!(
+        zero_rows(pg.query("SELECT id, i, s, j::text FROM t ORDER BY id")),
+        [
+            "1|1|12.50|\"not json\"",
+            "2|2|{\"a\":1}|{\"k\": [1, 2]}",
+            "3|3|false|{\"k\": 1}"
+        ]
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    let conv = &report["tables"][0]["conversions"];
+    for (k, n) in [
+        ("boolean_to_integer", 1),
+        ("number_to_text", 1),
+        ("json_to_text", 1),
+        ("boolean_to_text", 1),
+        ("text_to_json_string", 1),
+        ("json_text_parsed", 1),
+    ] {
+        assert_eq!(conv[k], n, "{k}: {conv}");
+    }
+}
+
+#[test]
+fn verify_compares_json_numbers_exactly_and_reads_bc_dates() {
+    let my = MyDb::new("vj_my");
+    my.exec(
+        "SET SESSION sql_mode = ''; \
+         CREATE TABLE v (id int PRIMARY KEY, j longtext CHECK (json_valid(j)), d date); \
+         INSERT INTO v VALUES (1, '{\"n\": 1e2, \"big\": 18446744073709551617, \"k\": [1.50]}', '0000-05-10'), \
+         (2, '[]', '2020-01-02')",
+    );
+    let pg = PgDb::new("vj_pg");
+    let dir = tempfile::tempdir().unwrap();
+    let r = sh(
+        &format!(
+            "extract --source {} --table v | load-postgres --target {} --table v --create -",
+            my.url(),
+            pg.url()
+        ),
+        dir.path(),
+    );
+    assert_exit(&r, 0);
+    assert_eq!(
+        pg.scalar("SELECT d::text FROM v WHERE id = 1").as_deref(),
+        Some("0001-05-10 BC")
+    );
+    verify_equal(&my.url(), &pg.url(), "v", None, Some(2), dir.path());
+    // A number changed past 2^64 is a difference, not a float rounding.
+    pg.exec("UPDATE v SET j = jsonb_set(j, '{big}', '18446744073709551616') WHERE id = 1");
+    let mut v = tool("verify", dir.path());
+    v.args(["--source", &my.url(), "--target", &pg.url(), "--table", "v"]);
+    let r = run(v);
+    assert_exit(&r, 1);
+    assert!(r.stderr.contains("verify: DIFFERENT"), "{}", r.stderr);
+}
+
+#[test]
+fn ctrl_c_stops_between_batches_and_says_how_to_resume() {
+    let pg = PgDb::new("sigint_pg");
+    pg.exec("CREATE TABLE t (id int PRIMARY KEY, s text)");
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 1_000_000;
+    let text: String = (1..=rows)
+        .map(|i| format!("{{\"id\":{i},\"s\":\"row {i} of the interrupted load\"}}\n"))
+        .collect();
+    fs_err::write(dir.path().join("t.ndjson"), text).unwrap();
+    let load = |resume: bool| {
+        let mut c = tool("load-postgres", dir.path());
+        c.args([
+            "--target",
+            &pg.url(),
+            "--table",
+            "t",
+            "t.ndjson",
+            "--batch-size",
+            "2000",
+        ]);
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+    let child = load(false)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a batch is committed (a checkpoint exists), press Ctrl+C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pg.scalar("SELECT count(*) FROM t").as_deref() == Some("0") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no batch committed in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("interrupted"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("--resume") && line.contains("rows are loaded"),
+        "{stderr}"
+    );
+    let loaded: u64 = pg
+        .scalar("SELECT count(*) FROM t")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        loaded < rows,
+        "the run finished before Ctrl+C ({loaded} rows)"
+    );
+    let r = run(load(true));
+    assert_exit(&r, 0);
+    assert_eq!(pg.scalar("SELECT count(*) FROM t"), Some(rows.to_string()));
+}
+
+#[test]
+fn a_dry_run_meets_the_conflicts_the_real_run_would() {
+    let (pg, my) = (PgDb::new("dry_pg"), MyDb::new("dry_my"));
+    for (tool_name, url, db) in [
+        ("load-postgres", pg.url(), "pg"),
+        ("load-mysql", my.url(), "my"),
+    ] {
+        let setup = "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 1), (2, 2), (3, 3)";
+        let count = || -> String {
+            let q = "SELECT count(*) FROM t";
+            let rows = if db == "pg" {
+                pg_query(&url, q)
+            } else {
+                my_query(&url, q)
+            };
+            rows[0][0].clone().unwrap()
+        };
+        if db == "pg" {
+            pg_exec(&url, setup);
+        } else {
+            my_exec(&url, setup);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (1..=10)
+            .map(|i| format!("{{\"id\":{i},\"n\":{i}}}\n"))
+            .collect();
+        fs_err::write(dir.path().join("t.ndjson"), text).unwrap();
+        let mut c = tool(tool_name, dir.path());
+        c.args(["--target", &url, "--table", "t", "t.ndjson", "--dry-run"]);
+        c.args(["--rejects", "t.rejects.ndjson"]);
+        let r = run(c);
+        assert_exit(&r, 3);
+        let rej = read_ndjson(&dir.path().join("t.rejects.ndjson"));
+        let ids: Vec<i64> = rej
+            .iter()
+            .map(|r| r["record"]["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [1, 2, 3], "{tool_name}: {rej:#?}");
+        assert_eq!(count(), "3", "{tool_name}: the dry run wrote");
+    }
+}

@@ -14,6 +14,8 @@ pub enum Exit {
     Usage = 2,
     /// The run finished but rejected rows; they are in the rejects file.
     Rejects = 3,
+    /// Stopped by Ctrl+C (SIGINT) after the last committed unit: resume with `--resume`.
+    Interrupted = 130,
 }
 
 impl Exit {
@@ -68,6 +70,9 @@ pub enum FerryError {
     /// A checkpoint does not belong to this run.
     #[error("{0}")]
     Checkpoint(String),
+    /// Ctrl+C: the message says what was saved and how to go on.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl FerryError {
@@ -76,6 +81,7 @@ impl FerryError {
         match self {
             FerryError::Usage(_) | FerryError::NotFound(_) | FerryError::Auth(_) => Exit::Usage,
             FerryError::TooManyRejects(_) => Exit::Rejects,
+            FerryError::Interrupted(_) => Exit::Interrupted,
             _ => Exit::Failure,
         }
     }

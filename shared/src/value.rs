@@ -567,9 +567,53 @@ pub fn format_time(t: &NaiveTime) -> String {
 
 /// Sorts object keys recursively: the canonical form used to compare JSON columns across
 /// engines (jsonb reorders keys, MySQL JSON keeps them).
-pub fn canonical_json(v: &serde_json::Value) -> String {
-    // serde_json's default map is a BTreeMap, so re-serializing sorts the keys.
-    v.to_string()
+/// JSON text in one canonical form, compared the way PostgreSQL's jsonb compares: object keys
+/// sorted, the last of duplicate keys kept, and every number by its exact decimal value (`1e2`
+/// and `100` are one value; `18446744073709551617` is not `18446744073709551616`, as it
+/// would be through a float). `None` when the text is not JSON.
+pub fn canonical_json_text(text: &str) -> Option<String> {
+    let raw: &serde_json::value::RawValue = serde_json::from_str(text).ok()?;
+    let mut out = String::with_capacity(text.len());
+    write_canonical(raw, &mut out)?;
+    Some(out)
+}
+
+fn write_canonical(raw: &serde_json::value::RawValue, out: &mut String) -> Option<()> {
+    use serde_json::value::RawValue;
+    let s = raw.get().trim();
+    match s.as_bytes().first()? {
+        b'{' => {
+            let m: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(s).ok()?;
+            out.push('{');
+            for (i, (k, v)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).ok()?);
+                out.push(':');
+                write_canonical(v, out)?;
+            }
+            out.push('}');
+        }
+        b'[' => {
+            let a: Vec<&RawValue> = serde_json::from_str(s).ok()?;
+            out.push('[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out)?;
+            }
+            out.push(']');
+        }
+        b'"' => {
+            let text: String = serde_json::from_str(s).ok()?;
+            out.push_str(&serde_json::to_string(&text).ok()?);
+        }
+        b't' | b'f' | b'n' => out.push_str(s),
+        _ => out.push_str(&Decimal::parse(s)?.canonical()),
+    }
+    Some(())
 }
 
 /// An email address (the one check every tool uses): one `@`, a local part without spaces, a domain of dot-separated labels
@@ -615,6 +659,19 @@ mod tests {
         assert_eq!(Decimal::parse("1.5E-2").expect("d").canonical(), "0.015");
         assert_eq!(Decimal::parse("-0.00").expect("d").canonical(), "0");
         assert!(Decimal::parse("1.2.3").is_none());
+    }
+
+    #[test]
+    fn json_is_compared_by_exact_value() {
+        let c = |s: &str| canonical_json_text(s).expect("json");
+        assert_eq!(
+            c(r#"{"b":1e2,"a":[1.50,"x"]}"#),
+            c(r#"{"a":[1.5, "x"],"b":100}"#)
+        );
+        assert_ne!(c("18446744073709551617"), c("18446744073709551616"));
+        assert_eq!(c(r#"{"k":1,"k":2}"#), r#"{"k":2}"#);
+        assert_eq!(c(r#""\u00e9""#), c(r#""é""#));
+        assert!(canonical_json_text("{nope").is_none());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use ferry_shared::checksum::{row_hash, Checksum};
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::conn::{Endpoint, SourceArgs, TargetArgs};
 use ferry_shared::pattern::TablePattern;
+use ferry_shared::progress::Progress;
 use ferry_shared::schema::{LogicalType, TableSchema};
 use ferry_shared::value::{
     format_duration_micros, format_naive, format_utc, parse_duration_micros, parse_when, Decimal,
@@ -139,9 +140,7 @@ fn normalize(c: &Cell, kind: Kind) -> Norm {
         (Kind::Duration, _) => parse_duration_micros(&text)
             .map(format_duration_micros)
             .unwrap_or(text),
-        (Kind::Json, _) => serde_json::from_str::<serde_json::Value>(&text)
-            .map(|v| ferry_shared::value::canonical_json(&v))
-            .unwrap_or(text),
+        (Kind::Json, _) => ferry_shared::value::canonical_json_text(&text).unwrap_or(text),
         (Kind::Bytes, Cell::Bytes(_)) => text,
         (Kind::Bytes, _) => text.bytes().map(|x| format!("{x:02x}")).collect(),
         (Kind::Text, _) => text,
@@ -311,6 +310,8 @@ struct TableVerdict {
     differing_ranges: Vec<Range>,
     ranges: u64,
     first_differences: Vec<Difference>,
+    /// Seconds the comparison took.
+    duration_secs: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -412,7 +413,7 @@ fn print_summary(r: &VerifyReport) {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         eprintln!(
-            "  {} → {}: {} ({} source rows, {} target rows; missing {}, extra {}, different {}{})",
+            "  {} → {}: {} ({} source rows, {} target rows; missing {}, extra {}, different {}{}) in {:.2}s",
             t.table,
             t.target_table,
             if t.equal { "equal" } else { "DIFFERENT" },
@@ -425,7 +426,8 @@ fn print_summary(r: &VerifyReport) {
                 String::new()
             } else {
                 format!("; documented conversions: {}", conv.join(", "))
-            }
+            },
+            t.duration_secs
         );
         for d in t.first_differences.iter().take(5) {
             let cols: Vec<String> = d
@@ -709,6 +711,7 @@ fn empty_verdict(
         differing_ranges: Vec::new(),
         ranges: 0,
         first_differences: Vec::new(),
+        duration_secs: 0.0,
     }
 }
 
@@ -736,10 +739,13 @@ async fn verify_table(
         schema: &plan.source,
     };
     let pk_idx = &plan.pk_idx;
+    let started = std::time::Instant::now();
+    let mut progress = Progress::new(&t.name, None, args.common.quiet);
     let mut ra = a.next()?;
     let mut rb = b.next()?;
     let keyed = !pk_idx.is_empty();
     loop {
+        progress.inc(1);
         let ord = match (&ra, &rb) {
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
@@ -775,7 +781,10 @@ async fn verify_table(
         }
         tally.close_range_if_full();
     }
-    Ok(tally.finish())
+    progress.finish();
+    let mut verdict = tally.finish();
+    verdict.duration_secs = started.elapsed().as_secs_f64();
+    Ok(verdict)
 }
 
 /// The whole of `verify`: flags, runtime, exit code. In the library, so the runtime, the

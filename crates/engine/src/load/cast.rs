@@ -57,6 +57,18 @@ pub enum Conversion {
     ZeroDateReplaced,
     /// NUL characters were removed from text (`--nul strip`).
     NulRemoved,
+    /// A JSON boolean went into an integer column as 1 or 0.
+    BooleanToInteger,
+    /// A JSON number went into a text column as written.
+    NumberToText,
+    /// A JSON boolean went into a text column as `true`/`false`.
+    BooleanToText,
+    /// A JSON object or array went into a text column as its JSON text.
+    JsonToText,
+    /// A string holding a JSON object or array went into a JSON column as that document.
+    JsonTextParsed,
+    /// Any other string went into a JSON column as a JSON string.
+    TextToJsonString,
 }
 
 impl Conversion {
@@ -67,6 +79,12 @@ impl Conversion {
             Conversion::PartialZeroDateToNull => "partial_zero_date_to_null",
             Conversion::ZeroDateReplaced => "zero_date_replaced",
             Conversion::NulRemoved => "nul_removed",
+            Conversion::BooleanToInteger => "boolean_to_integer",
+            Conversion::NumberToText => "number_to_text",
+            Conversion::BooleanToText => "boolean_to_text",
+            Conversion::JsonToText => "json_to_text",
+            Conversion::JsonTextParsed => "json_text_parsed",
+            Conversion::TextToJsonString => "text_to_json_string",
         }
     }
 }
@@ -154,7 +172,7 @@ pub fn cast<'a>(
         LogicalType::Bool => cast_bool(&c),
         LogicalType::Int { bits, unsigned } => {
             let (min, max) = LogicalType::int_range(*bits, *unsigned);
-            cast_int(&c, min, max)
+            cast_int(&c, min, max, conv)
         }
         LogicalType::Year => cast_year(&c),
         LogicalType::Bit { bits } => cast_bit(&c, *bits),
@@ -166,7 +184,7 @@ pub fn cast<'a>(
         LogicalType::Enum { values } => cast_label(&c, values, false),
         LogicalType::Set { values } => cast_label(&c, values, true),
         LogicalType::Bytes { max_bytes, .. } => cast_bytes(&c, *max_bytes),
-        LogicalType::Json | LogicalType::Jsonb => cast_json(&c, rules),
+        LogicalType::Json | LogicalType::Jsonb => cast_json(&c, rules, conv),
         LogicalType::Date | LogicalType::DateTime | LogicalType::Timestamp => {
             cast_date_time(&c, t, rules, conv)
         }
@@ -223,9 +241,17 @@ fn cast_bool<'a>(c: &Cell<'a>) -> Result<Val<'a>, String> {
 
 /// Integers accept booleans and exact decimals without a fraction (`1.0e3`), within the
 /// column's range.
-fn cast_int<'a>(c: &Cell<'a>, min: i128, max: i128) -> Result<Val<'a>, String> {
+fn cast_int<'a>(
+    c: &Cell<'a>,
+    min: i128,
+    max: i128,
+    conv: &mut Option<Conversion>,
+) -> Result<Val<'a>, String> {
     let v = match &c.j {
-        Json::Bool(b) => i128::from(*b),
+        Json::Bool(b) => {
+            *conv = Some(Conversion::BooleanToInteger);
+            i128::from(*b)
+        }
         _ => {
             let s = c.text("is not an integer")?;
             match s.parse::<i128>() {
@@ -366,13 +392,34 @@ fn cast_bytes<'a>(c: &Cell<'a>, max_bytes: Option<u32>) -> Result<Val<'a>, Strin
 }
 
 /// JSON goes out as written; PostgreSQL jsonb refuses an escaped NUL inside it.
-fn cast_json<'a>(c: &Cell<'a>, rules: CastRules) -> Result<Val<'a>, String> {
-    if let Json::Nested(n) = &c.j {
-        if rules.no_nul && n.contains("\\u0000") {
-            return Err(c.bad("contains \\u0000, which PostgreSQL jsonb refuses"));
+///
+/// A string is text that may hold a document (a JSON column read from a text column): one
+/// holding an object or array becomes that document (`json_text_parsed`), any other becomes
+/// a JSON string (`text_to_json_string`). Both are counted, never silent.
+fn cast_json<'a>(
+    c: &Cell<'a>,
+    rules: CastRules,
+    conv: &mut Option<Conversion>,
+) -> Result<Val<'a>, String> {
+    let doc: Cow<'a, str> = match &c.j {
+        Json::Str(s) => {
+            let t = s.trim_start();
+            let parsed = (t.starts_with('{') || t.starts_with('['))
+                && serde_json::from_str::<&RawValue>(s).is_ok();
+            if parsed {
+                *conv = Some(Conversion::JsonTextParsed);
+                s.clone()
+            } else {
+                *conv = Some(Conversion::TextToJsonString);
+                Cow::Borrowed(c.raw.get())
+            }
         }
+        _ => Cow::Borrowed(c.raw.get()),
+    };
+    if rules.no_nul && doc.contains("\\u0000") {
+        return Err(c.bad("contains \\u0000, which PostgreSQL jsonb refuses"));
     }
-    Ok(Val::Json(Cow::Borrowed(c.raw.get())))
+    Ok(Val::Json(doc))
 }
 
 /// Dates and timestamps from ISO 8601 text. MySQL zero dates stay where the target holds them
@@ -477,12 +524,19 @@ fn text_cast<'a>(
     rules: CastRules,
     conv: &mut Option<Conversion>,
 ) -> Result<Val<'a>, String> {
-    let s: Cow<'a, str> = match j {
-        Json::Str(s) => s.clone(),
-        Json::Num(n) | Json::Nested(n) => Cow::Borrowed(n),
-        Json::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+    let (s, how): (Cow<'a, str>, Option<Conversion>) = match j {
+        Json::Str(s) => (s.clone(), None),
+        Json::Num(n) => (Cow::Borrowed(n), Some(Conversion::NumberToText)),
+        Json::Nested(n) => (Cow::Borrowed(n), Some(Conversion::JsonToText)),
+        Json::Bool(b) => (
+            Cow::Borrowed(if *b { "true" } else { "false" }),
+            Some(Conversion::BooleanToText),
+        ),
         Json::Null => return Ok(Val::Null),
     };
+    if how.is_some() {
+        *conv = how;
+    }
     let s = nul_rule(s, rules, conv).map_err(|e| format!("{} {e}", what(raw)))?;
     if let Some(m) = max_chars {
         let n = s.chars().count();

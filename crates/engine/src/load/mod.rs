@@ -236,6 +236,9 @@ pub trait Target {
     ) -> std::result::Result<(u64, u64), ApplyError>;
     /// Empties the table (`--mode truncate`).
     async fn truncate(&mut self) -> Result<()>;
+    /// Whether the table holds any row (a `--resume` that found no checkpoint must not
+    /// insert the whole input again on top of an earlier run's rows).
+    async fn has_rows(&mut self) -> Result<bool>;
     /// The largest encoded row the server can take, if it has a limit (MariaDB's
     /// `max_allowed_packet`): a bigger row is rejected with that reason, never sent.
     fn max_row_bytes(&self) -> Option<usize> {
@@ -252,6 +255,22 @@ pub trait Target {
 /// bisected under savepoints: halves that apply are kept, a single row that fails is
 /// returned as rejected, so one bad row never costs its neighbours.
 pub async fn flush_batch<T: Target>(t: &mut T, batch: &Batch, mode: Mode) -> Result<FlushResult> {
+    apply_batch(t, batch, mode, "COMMIT").await
+}
+
+/// A dry run's batch: applied exactly as [`flush_batch`] would (so the database itself finds
+/// duplicate keys, foreign keys and checks), then rolled back. Nothing stays; sequences may
+/// have advanced.
+pub async fn trial_batch<T: Target>(t: &mut T, batch: &Batch, mode: Mode) -> Result<FlushResult> {
+    apply_batch(t, batch, mode, "ROLLBACK").await
+}
+
+async fn apply_batch<T: Target>(
+    t: &mut T,
+    batch: &Batch,
+    mode: Mode,
+    end: &str,
+) -> Result<FlushResult> {
     let mut res = FlushResult::default();
     if batch.is_empty() {
         return Ok(res);
@@ -303,7 +322,7 @@ pub async fn flush_batch<T: Target>(t: &mut T, batch: &Batch, mode: Mode) -> Res
             return Err(e);
         }
     }
-    t.exec("COMMIT").await?;
+    t.exec(end).await?;
     Ok(res)
 }
 
@@ -334,6 +353,20 @@ pub struct Opened {
     pub pending: bool,
     /// The stream carried a header.
     pub header_seen: bool,
+}
+
+impl Opened {
+    /// Without a header, a record or a sidecar there are no columns to load: an empty input
+    /// is an error (its producer most likely failed), said plainly, not as missing columns.
+    fn check_not_empty(&self) -> Result<()> {
+        if self.columns.is_empty() && !self.pending {
+            return Err(FerryError::Truncated(format!(
+                "the input {} is empty: no header line and no record, so nothing was loaded (extract writes a header even for an empty table: did the producer fail?)",
+                self.reader.name()
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn checkpoint_for(args: &LoadArgs, tool: &str, target: &str) -> Checkpoint<LoadState> {
@@ -507,6 +540,12 @@ pub async fn run_load<T: Target>(
         ));
     } else if args.mode == Mode::Truncate && !args.run.dry_run {
         plan.target.truncate().await?;
+    } else if args.run.resume && args.mode == Mode::Insert && plan.target.has_rows().await? {
+        return Err(FerryError::Usage(format!(
+            "--resume found no checkpoint and {} already has rows: inserting the input again would reject every row already loaded; use --mode ignore to skip them, or --mode truncate to start over",
+            args.table
+        ))
+        .into());
     }
     let rejects_path = args
         .run
@@ -557,10 +596,21 @@ pub async fn run_load<T: Target>(
         header: header_seen,
         data_lines,
         checksum,
+        saved_line: prior.as_ref().map_or(0, |p| p.line),
     };
     let mut outcome: anyhow::Result<()> = Ok(());
-    while let Some(msg) = rx.recv().await {
-        let p = match msg {
+    // Ctrl+C stops between batches: what is committed stays, with its checkpoint.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    loop {
+        let msg = match next_batch(&mut rx, sigint.as_mut()).await {
+            Next::Done => break,
+            Next::Interrupted => {
+                outcome = Err(load.interrupted().into());
+                break;
+            }
+            Next::Batch(msg) => msg,
+        };
+        let p = match *msg {
             Ok(p) => p,
             Err(e) => {
                 outcome = Err(e.into());
@@ -575,6 +625,29 @@ pub async fn run_load<T: Target>(
     drop(rx);
     let _ = reader_thread.join();
     load.finish(outcome)
+}
+
+/// What the load loop waits for: the reader's next batch, or Ctrl+C.
+enum Next {
+    Batch(Box<Result<Prepared>>),
+    Interrupted,
+    Done,
+}
+
+async fn next_batch(
+    rx: &mut tokio::sync::mpsc::Receiver<Result<Prepared>>,
+    sigint: Option<&mut tokio::signal::unix::Signal>,
+) -> Next {
+    let Some(sig) = sigint else {
+        return rx
+            .recv()
+            .await
+            .map_or(Next::Done, |m| Next::Batch(Box::new(m)));
+    };
+    tokio::select! {
+        m = rx.recv() => m.map_or(Next::Done, |m| Next::Batch(Box::new(m))),
+        _ = sig.recv() => Next::Interrupted,
+    }
 }
 
 /// After a batch: go on with the next one, or stop the run with an error that is still
@@ -606,24 +679,43 @@ struct Loader<'a, T> {
     data_lines: u64,
     /// Checksum of those lines.
     checksum: Checksum,
+    /// The input line the last saved checkpoint reaches.
+    saved_line: u64,
 }
 
 impl<T: Target> Loader<'_, T> {
+    /// The one line Ctrl+C leaves: what is saved and how to go on.
+    fn interrupted(&self) -> FerryError {
+        if self.args.run.dry_run {
+            return FerryError::Interrupted("interrupted (dry run: nothing was written)".into());
+        }
+        FerryError::Interrupted(format!(
+            "interrupted: {} rows are loaded and saved through input line {} (checkpoint {}); run the same command with --resume to continue",
+            self.stats.migrated,
+            self.saved_line,
+            self.checkpoint.path().display()
+        ))
+    }
+
     /// Applies one batch (commit), writes its rejects, then saves the checkpoint (the
     /// order a crash between them relies on). An `Err` stops the run unreported.
     async fn commit(&mut self, p: Prepared) -> anyhow::Result<Flow> {
         let args = self.args;
         let mode = if self.guard { Mode::Ignore } else { args.mode };
-        let res = if args.run.dry_run {
-            FlushResult {
+        // A dry run applies each batch and rolls it back, so the conflicts a real run would
+        // meet are found and rejected the same way (truncate mode: types only, as the rows
+        // it would remove are still there).
+        let applied = match (args.run.dry_run, mode) {
+            (true, Mode::Truncate) => Ok(FlushResult {
                 loaded: p.batch.len() as u64,
                 ..Default::default()
-            }
-        } else {
-            match flush_batch(&mut self.plan.target, &p.batch, mode).await {
-                Ok(r) => r,
-                Err(e) => return Ok(Flow::Stop(e.into())),
-            }
+            }),
+            (true, _) => trial_batch(&mut self.plan.target, &p.batch, mode).await,
+            (false, _) => flush_batch(&mut self.plan.target, &p.batch, mode).await,
+        };
+        let res = match applied {
+            Ok(r) => r,
+            Err(e) => return Ok(Flow::Stop(e.into())),
         };
         if self.guard && !p.batch.is_empty() {
             self.guard = false;
@@ -663,6 +755,7 @@ impl<T: Target> Loader<'_, T> {
                 header_seen: self.header,
                 rejects_bytes: Some(self.rejects.bytes()),
             })?;
+            self.saved_line = p.end_line;
         }
         tracing::debug!(
             "committed through input line {} ({} loaded, {} skipped, {} rejected)",
@@ -1110,8 +1203,8 @@ pub fn resume_checkpoint(args: &LoadArgs, tool: &str, target_name: &str) -> Resu
     let cp = checkpoint_for(args, tool, target_name);
     let state = cp.load()?;
     if state.is_none() {
-        tracing::info!(
-            "no checkpoint at {}: starting from the beginning",
+        tracing::warn!(
+            "--resume: no checkpoint at {}: starting from the beginning",
             cp.path().display()
         );
     }
@@ -1162,6 +1255,7 @@ pub fn target_columns<T: Target>(
     target: &TargetTable,
     rel: &str,
 ) -> Result<Vec<TargetColumn>> {
+    opened.check_not_empty()?;
     if args.mode == Mode::Upsert && target.primary_key.is_empty() {
         return Err(FerryError::Usage(format!(
             "--mode upsert needs a primary key on {rel}"

@@ -392,6 +392,16 @@ impl super::Target for MyTarget {
         self.conn.query_drop(sql).await.db_context("truncate")
     }
 
+    async fn has_rows(&mut self) -> Result<bool> {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", self.rel());
+        let n: Option<i64> = self
+            .conn
+            .query_first(sql)
+            .await
+            .db_context("look for rows")?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
     /// A row (one LOAD DATA line) must fit max_allowed_packet, with room for the protocol.
     fn max_row_bytes(&self) -> Option<usize> {
         Some(self.max_packet.saturating_sub(1024))

@@ -467,6 +467,16 @@ impl super::Target for PgTarget {
             .db_context("truncate")
     }
 
+    async fn has_rows(&mut self) -> Result<bool> {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", self.rel());
+        let row = self
+            .client
+            .query_one(&sql, &[])
+            .await
+            .db_context("look for rows")?;
+        Ok(row.get(0))
+    }
+
     async fn exec(&mut self, sql: &str) -> Result<()> {
         self.client.batch_execute(sql).await.db_context(sql)
     }

@@ -310,6 +310,24 @@ fn unescape(field: &[u8]) -> Vec<u8> {
     out
 }
 
+/// PostgreSQL writes years before 1 AD as `0001-05-10 BC`: the text without the suffix, and
+/// whether it had it.
+fn before_christ(s: &str) -> (&str, bool) {
+    match s.strip_suffix(" BC") {
+        Some(t) => (t, true),
+        None => (s, false),
+    }
+}
+
+/// ISO 8601 counts years astronomically: 1 BC is year 0, 2 BC is year -1.
+fn bc_year<T: chrono::Datelike + Copy>(d: T, bc: bool) -> T {
+    if bc {
+        d.with_year(1 - d.year()).unwrap_or(d)
+    } else {
+        d
+    }
+}
+
 /// PostgreSQL text output → cell.
 pub(crate) fn text_cell(s: String, logical: &LogicalType) -> Cell {
     match logical {
@@ -333,17 +351,26 @@ pub(crate) fn text_cell(s: String, logical: &LogicalType) -> Cell {
             Ok(v) if i64::try_from(v).is_ok() => Cell::I64(v as i64),
             _ => Cell::Text(s),
         },
+        LogicalType::Date => {
+            let (t, bc) = before_christ(&s);
+            match chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+                Ok(d) => Cell::Text(bc_year(d, bc).format("%Y-%m-%d").to_string()),
+                Err(_) => Cell::Text(s),
+            }
+        }
         LogicalType::DateTime => {
-            match chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f") {
-                Ok(dt) => Cell::Text(format_naive(&dt)),
+            let (t, bc) = before_christ(&s);
+            match chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f") {
+                Ok(dt) => Cell::Text(format_naive(&bc_year(dt, bc))),
                 Err(_) => Cell::Text(s),
             }
         }
         LogicalType::Timestamp => {
-            match chrono::DateTime::parse_from_str(&format!("{s}00"), "%Y-%m-%d %H:%M:%S%.f%z")
-                .or_else(|_| chrono::DateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f%#z"))
+            let (t, bc) = before_christ(&s);
+            match chrono::DateTime::parse_from_str(&format!("{t}00"), "%Y-%m-%d %H:%M:%S%.f%z")
+                .or_else(|_| chrono::DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%#z"))
             {
-                Ok(dt) => Cell::Text(format_utc(&dt.naive_utc())),
+                Ok(dt) => Cell::Text(format_utc(&bc_year(dt.naive_utc(), bc))),
                 Err(_) => Cell::Text(s),
             }
         }
