@@ -98,10 +98,14 @@ impl UserSql {
 
 /// Checks `text` as `kind`; the error is one line naming the flag and what was refused.
 pub fn check(kind: UserSql, text: &str) -> Result<(), FerryError> {
+    check_flag(kind, kind.flag(), text)
+}
+
+/// [`check`], naming the flag the text came from (`--filter` in the S9 tools).
+pub fn check_flag(kind: UserSql, flag: &str, text: &str) -> Result<(), FerryError> {
     let refuse = |why: String| {
         Err(FerryError::Usage(format!(
-            "{} refused: {why}; it must be {} of one read-only query",
-            kind.flag(),
+            "{flag} refused: {why}; it must be {} of one read-only query",
             match kind {
                 UserSql::Filter => "one condition",
                 UserSql::Query => "a single SELECT",
@@ -240,9 +244,14 @@ fn quoted(b: &[u8], start: usize) -> Result<(String, usize), String> {
 pub struct Filter(String);
 
 impl Filter {
-    /// Checks the text as one condition.
+    /// Checks the text as one condition (`--where`).
     pub fn new(text: &str) -> Result<Self, FerryError> {
-        check(UserSql::Filter, text)?;
+        Filter::from_flag("--where", text)
+    }
+
+    /// Checks the text as one condition given with `flag`.
+    pub fn from_flag(flag: &str, text: &str) -> Result<Self, FerryError> {
+        check_flag(UserSql::Filter, flag, text)?;
         Ok(Filter(text.trim().to_string()))
     }
 

@@ -166,11 +166,19 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         let filter = args
             .filters
             .iter()
-            .find_map(|f| f.strip_prefix(&format!("{name}=")));
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .map(|f| {
+                ferry_shared::user_sql::Filter::from_flag(
+                    "--filter",
+                    f.trim().trim_end_matches(';'),
+                )
+            })
+            .transpose()?;
         let sql = match filter {
             Some(f) => format!(
-                "SELECT count(*) FROM {} WHERE {f}",
-                ferry_shared::sql::quote_pg(name)
+                "SELECT count(*) FROM {} WHERE ({})",
+                ferry_shared::sql::quote_pg(name),
+                f.sql()
             ),
             None => format!("SELECT count(*) FROM {}", ferry_shared::sql::quote_pg(name)),
         };

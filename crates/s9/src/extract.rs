@@ -189,12 +189,19 @@ pub struct Selection {
 
 impl Selection {
     /// The selection of `entity` with an optional `--filter` (trimmed, a trailing `;`
-    /// dropped, empty meaning none).
-    pub fn new(entity: Entity, filter: Option<&str>) -> Self {
+    /// dropped, empty meaning none), checked as one condition
+    /// ([`ferry_shared::user_sql::Filter`]): a filter that could leave its parentheses or
+    /// run anything is a usage error before any query.
+    pub fn new(entity: Entity, filter: Option<&str>) -> ferry_shared::Result<Self> {
         let filter = filter
-            .map(|f| f.trim().trim_end_matches(';').trim_end().to_string())
-            .filter(|f| !f.is_empty());
-        Selection { entity, filter }
+            .map(|f| f.trim().trim_end_matches(';').trim_end())
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                ferry_shared::user_sql::Filter::from_flag("--filter", f)
+                    .map(|f| f.sql().to_string())
+            })
+            .transpose()?;
+        Ok(Selection { entity, filter })
     }
 
     /// The filter, normalized.
@@ -345,7 +352,7 @@ pub async fn run(entity: Entity, args: Args) -> anyhow::Result<Exit> {
     let plan = Plan {
         entity,
         args: &args,
-        selection: Selection::new(entity, args.filter.as_deref()),
+        selection: Selection::new(entity, args.filter.as_deref())?,
         dest,
     };
     let mut stats = TableStats::new(name);
@@ -854,13 +861,13 @@ mod tests {
 
     #[test]
     fn pages_in_a_stable_order() {
-        let b = Selection::new(Entity::Buyers, None);
+        let b = Selection::new(Entity::Buyers, None).expect("selection");
         assert_eq!(
             b.page_sql(100, 200),
             "SELECT * FROM \"buyers\" ORDER BY \"id\", ctid LIMIT 100 OFFSET 200"
         );
         assert_eq!(b.count_sql(), "SELECT count(*) FROM \"buyers\"");
-        let s = Selection::new(Entity::Sales, None);
+        let s = Selection::new(Entity::Sales, None).expect("selection");
         assert!(s
             .query_sql()
             .ends_with(" FROM sales s ORDER BY s.id, s.ctid"));
@@ -877,24 +884,36 @@ mod tests {
 
     #[test]
     fn filter_is_one_parenthesized_condition() {
-        let p = Selection::new(Entity::Producers, Some("  is_active -- live ones ;  "));
-        assert_eq!(p.filter(), Some("is_active -- live ones"));
+        let p = Selection::new(Entity::Producers, Some("  is_active ;  ")).expect("selection");
+        assert_eq!(p.filter(), Some("is_active"));
         assert_eq!(
             p.page_sql(5, 0),
-            "SELECT * FROM \"producers\" WHERE (\nis_active -- live ones\n) ORDER BY \"id\", ctid LIMIT 5 OFFSET 0"
+            "SELECT * FROM \"producers\" WHERE (\nis_active\n) ORDER BY \"id\", ctid LIMIT 5 OFFSET 0"
         );
         assert_eq!(
             p.count_sql(),
-            "SELECT count(*) FROM \"producers\" WHERE (\nis_active -- live ones\n)"
+            "SELECT count(*) FROM \"producers\" WHERE (\nis_active\n)"
         );
-        let s = Selection::new(Entity::Sales, Some("created_at >= '2024-01-01' OR id = 1"));
+        for bad in [
+            "is_active -- live ones",
+            "1=1) OR (1=1",
+            "id > 0; DELETE FROM sales",
+        ] {
+            assert!(
+                Selection::new(Entity::Producers, Some(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        let s = Selection::new(Entity::Sales, Some("created_at >= '2024-01-01' OR id = 1"))
+            .expect("selection");
         assert!(s.page_sql(1, 0).starts_with(
             "WITH ferry_page AS (SELECT s.ctid AS ferry_ctid, s.id FROM sales s WHERE (\ncreated_at >= '2024-01-01' OR id = 1\n) ORDER BY"
         ));
         assert!(s.query_sql().ends_with(
             " FROM sales s WHERE (\ncreated_at >= '2024-01-01' OR id = 1\n) ORDER BY s.id, s.ctid"
         ));
-        assert_eq!(Selection::new(Entity::Sales, Some(" ; ")).filter(), None);
+        let none = Selection::new(Entity::Sales, Some(" ; ")).expect("selection");
+        assert_eq!(none.filter(), None);
     }
 
     #[test]
