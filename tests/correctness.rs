@@ -251,16 +251,7 @@ fn partial_zero_dates_round_trip_into_mariadb() {
     verify_equal(&src.url(), &dst.url(), "z", None, Some(4), dir.path());
     // What the old loader did (every zero date made full) is a difference, not EQUAL.
     dst.exec("SET SESSION sql_mode = ''; UPDATE z SET d = '0000-00-00' WHERE id = 1");
-    let mut v = tool("verify", dir.path());
-    v.args([
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--table",
-        "z",
-    ]);
-    let r = run(v);
+    let r = verify_run(&src.url(), &dst.url(), "z", dir.path());
     assert_exit(&r, 1);
     assert!(r.stderr.contains("verify: DIFFERENT"), "{}", r.stderr);
 }
@@ -551,9 +542,7 @@ fn verify_compares_json_numbers_exactly_and_reads_bc_dates() {
     verify_equal(&my.url(), &pg.url(), "v", None, Some(2), dir.path());
     // A number changed past 2^64 is a difference, not a float rounding.
     pg.exec("UPDATE v SET j = jsonb_set(j, '{big}', '18446744073709551616') WHERE id = 1");
-    let mut v = tool("verify", dir.path());
-    v.args(["--source", &my.url(), "--target", &pg.url(), "--table", "v"]);
-    let r = run(v);
+    let r = verify_run(&my.url(), &pg.url(), "v", dir.path());
     assert_exit(&r, 1);
     assert!(r.stderr.contains("verify: DIFFERENT"), "{}", r.stderr);
 }

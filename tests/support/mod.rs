@@ -493,6 +493,13 @@ pub fn crash_point(low: u64, high: u64) -> u64 {
     low + jitter_ms(high - low + 1)
 }
 
+/// Runs `verify` of one table between two URLs.
+pub fn verify_run(src: &str, dst: &str, table: &str, dir: &Path) -> Run {
+    let mut v = tool("verify", dir);
+    v.args(["--source", src, "--target", dst, "--table", table]);
+    run(v)
+}
+
 /// Runs `verify` on `table` (with `--target-table` when given), asserts exit 0 and, when
 /// `rows` is given, that both sides have that many rows. Returns verify's stderr.
 pub fn verify_equal(

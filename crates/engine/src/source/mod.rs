@@ -183,6 +183,11 @@ pub(crate) struct KeysetPage {
 }
 
 impl KeysetPage {
+    /// `?` placeholders for the previous page's last key, when the scan has one.
+    pub fn placeholders(scan: &Scan, keys: usize) -> Option<Vec<String>> {
+        scan.after.as_ref().map(|_| vec!["?".to_string(); keys])
+    }
+
     /// The page's SQL. The filter is the checked `--where`, parenthesised.
     pub fn sql(&self, schema: &TableSchema, scan: &Scan) -> String {
         let cols: Vec<String> = schema

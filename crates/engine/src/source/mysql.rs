@@ -223,10 +223,7 @@ pub(super) fn page_sql(t: &TableRef, schema: &TableSchema, scan: &Scan) -> Strin
     KeysetPage {
         from: format!("{}.{}", q(&t.db), q(&t.name)),
         quote: q,
-        after: scan
-            .after
-            .as_ref()
-            .map(|_| vec!["?".to_string(); keys.len()]),
+        after: KeysetPage::placeholders(scan, keys.len()),
         keys,
         order,
     }

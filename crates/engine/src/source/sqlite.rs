@@ -198,10 +198,7 @@ pub(super) fn scan(
     let sql = KeysetPage {
         from: q(&t.name),
         quote: q,
-        after: scan
-            .after
-            .as_ref()
-            .map(|_| vec!["?".to_string(); keys.len()]),
+        after: KeysetPage::placeholders(scan, keys.len()),
         keys,
         order: None,
     }
