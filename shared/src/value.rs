@@ -214,36 +214,43 @@ impl Decimal {
 
     /// Rounded half away from zero to exactly `scale` fraction digits (money to the cent).
     pub fn round(&self, scale: usize) -> Decimal {
-        let mut digits: Vec<u8> =
-            format!("{}{}", self.int, &self.frac[..scale.min(self.frac.len())])
-                .bytes()
-                .map(|b| b - b'0')
-                .collect();
-        digits.resize(self.int.len() + scale, 0);
+        Decimal::parse(&self.round_text(scale)).unwrap_or_else(Decimal::zero)
+    }
+
+    /// [`Decimal::round`] as text (`-12.35`, `0.00`): one buffer, for the loaders' per-value
+    /// path.
+    pub fn round_text(&self, scale: usize) -> String {
+        let keep = scale.min(self.frac.len());
+        let mut d: Vec<u8> = Vec::with_capacity(self.int.len() + scale + 1);
+        d.extend_from_slice(self.int.as_bytes());
+        d.extend_from_slice(&self.frac.as_bytes()[..keep]);
+        d.resize(self.int.len() + scale, b'0');
         if self.frac.as_bytes().get(scale).is_some_and(|&b| b >= b'5') {
-            let mut i = digits.len();
-            loop {
-                if i == 0 {
-                    digits.insert(0, 1);
-                    break;
-                }
-                i -= 1;
-                if digits[i] == 9 {
-                    digits[i] = 0;
-                } else {
-                    digits[i] += 1;
-                    break;
-                }
-            }
+            carry_one(&mut d);
         }
-        let text: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
-        let (int, frac) = text.split_at(text.len() - scale);
-        let zero = text.bytes().all(|b| b == b'0');
-        Decimal {
-            negative: self.negative && !zero,
-            int: int.trim_start_matches('0').to_string(),
-            frac: frac.to_string(),
+        let int_len = d.len() - scale;
+        let int_start = d[..int_len]
+            .iter()
+            .position(|&b| b != b'0')
+            .unwrap_or(int_len);
+        let zero = d.iter().all(|&b| b == b'0');
+        let mut out = String::with_capacity(d.len() + 3);
+        if self.negative && !zero {
+            out.push('-');
         }
+        fn text(r: &[u8]) -> &str {
+            std::str::from_utf8(r).unwrap_or_default()
+        }
+        if int_start == int_len {
+            out.push('0');
+        } else {
+            out.push_str(text(&d[int_start..int_len]));
+        }
+        if scale > 0 {
+            out.push('.');
+            out.push_str(text(&d[int_len..]));
+        }
+        out
     }
 
     /// Without trailing fraction zeros: equal values are equal `Decimal`s.
@@ -272,6 +279,20 @@ impl Decimal {
         };
         Some(if self.negative { -v } else { v })
     }
+}
+
+/// Adds one to the decimal digits in `d` (ASCII), carrying left; a carry out of the first
+/// digit prepends a `1`.
+fn carry_one(d: &mut Vec<u8>) {
+    for b in d.iter_mut().rev() {
+        if *b == b'9' {
+            *b = b'0';
+        } else {
+            *b += 1;
+            return;
+        }
+    }
+    d.insert(0, b'1');
 }
 
 impl std::fmt::Display for Decimal {
@@ -690,6 +711,10 @@ mod tests {
         assert_eq!(d("0.004").round(2).to_string(), "0.00");
         assert_eq!(d("-0.004").round(2).to_string(), "0.00");
         assert_eq!(d("9.995").round(2).to_string(), "10.00");
+        assert_eq!(d("-9.995").round_text(2), "-10.00");
+        assert_eq!(d("0.5").round_text(0), "1");
+        assert_eq!(d("-0.4").round_text(0), "0");
+        assert_eq!(d("123.456").round_text(1), "123.5");
         assert_eq!(Decimal::from_scaled(-5, 3).to_string(), "-0.005");
         assert_eq!(Decimal::from_scaled(1234, 2).to_string(), "12.34");
         assert!(d("1e40").checked_add(&d("1")).is_none());

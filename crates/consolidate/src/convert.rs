@@ -313,7 +313,7 @@ fn to_numeric<'a>(
             // A REAL's shortest text can carry binary noise (0.30000000000000004):
             // rounded half away from zero to the column's scale, and counted.
             *conv = Some("real_rounded_to_scale");
-            d.round(s as usize).to_string()
+            d.round_text(s as usize)
         }
         Some(s) => d.with_scale(s as usize).unwrap_or_else(|| d.canonical()),
         None => d.canonical(),
