@@ -351,13 +351,15 @@ pub(crate) fn text_cell(s: String, logical: &LogicalType) -> Cell {
             Ok(v) if i64::try_from(v).is_ok() => Cell::I64(v as i64),
             _ => Cell::Text(s),
         },
-        LogicalType::Date => {
-            let (t, bc) = before_christ(&s);
-            match chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-                Ok(d) => Cell::Text(bc_year(d, bc).format("%Y-%m-%d").to_string()),
-                Err(_) => Cell::Text(s),
-            }
-        }
+        // ISO dates pass as they are; only a `BC` one is rewritten (parsing every date would
+        // cost the extract's hot path for nothing).
+        LogicalType::Date => match s
+            .strip_suffix(" BC")
+            .and_then(|t| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
+        {
+            Some(d) => Cell::Text(bc_year(d, true).format("%Y-%m-%d").to_string()),
+            None => Cell::Text(s),
+        },
         LogicalType::DateTime => {
             let (t, bc) = before_christ(&s);
             match chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f") {
