@@ -83,6 +83,13 @@ else
   as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
   wait_for 5432 PostgreSQL 60
 fi
+# PostGIS: the geometry tests load into and read from PostGIS `geometry` columns.
+pg_ver=$(psql -h 127.0.0.1 -U postgres -tAc "SHOW server_version_num" 2>/dev/null | cut -c1-2)
+if [ -n "$pg_ver" ] && ! psql -h 127.0.0.1 -U postgres -tAc \
+    "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'" 2>/dev/null | grep -q 1; then
+  say "installing PostGIS (apt-get install postgresql-$pg_ver-postgis-3)"
+  apt_install --no-install-recommends "postgresql-$pg_ver-postgis-3"
+fi
 for db in test root; do
   psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" 2>/dev/null | grep -q 1 \
     || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"$db\"" >/dev/null 2>&1 || true

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod error;
 pub mod exit;
 pub mod fsutil;
+pub mod geometry;
 pub mod ids;
 pub mod logging;
 pub mod pattern;

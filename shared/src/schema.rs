@@ -81,6 +81,9 @@ pub enum LogicalType {
     },
     /// A UUID string.
     Uuid,
+    /// A spatial value (MariaDB's geometry types, PostGIS `geometry`), written as hex EWKB
+    /// ([`crate::geometry`]): exact, with its SRID.
+    Geometry,
     /// Anything else, written as its text form.
     Other {
         /// The source's type name.

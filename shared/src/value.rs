@@ -399,6 +399,19 @@ pub enum When {
     Zoned(DateTime<FixedOffset>),
 }
 
+impl When {
+    /// The calendar year (the UTC one for a zoned value); none for a zero date.
+    pub fn year(&self) -> Option<i32> {
+        use chrono::Datelike;
+        match self {
+            When::Zero(_) => None,
+            When::Date(d) => Some(d.year()),
+            When::Naive(dt) => Some(dt.year()),
+            When::Zoned(dt) => Some(dt.naive_utc().year()),
+        }
+    }
+}
+
 /// Parses the date/time forms Ferry writes and the common ones people write by hand:
 /// `2024-01-02`, `2024-01-02T03:04:05[.ffffff]`, with `' '` for `T`, with `Z` or `±HH:MM`.
 pub fn parse_when(s: &str) -> Option<When> {
@@ -406,16 +419,19 @@ pub fn parse_when(s: &str) -> Option<When> {
     if let Some(w) = fast_when(s.as_bytes()) {
         return Some(w);
     }
-    if s.len() >= 10 && is_zero_date(&s[..10]) {
+    if s.get(..10).is_some_and(is_zero_date) {
         return ZeroDate::parse(s).map(When::Zero);
     }
-    if s.len() == 10 {
+    // A signed or five-digit year (`-4713-11-24`, ISO 8601's expanded form) moves the end of
+    // the date part.
+    let date_end = s.get(1..).and_then(|r| r.find('-')).map_or(10, |i| i + 7);
+    if s.len() == date_end {
         return NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .ok()
             .map(When::Date);
     }
-    let norm: Cow<str> = if s.as_bytes().get(10) == Some(&b' ') {
-        Cow::Owned(format!("{}T{}", &s[..10], &s[11..]))
+    let norm: Cow<str> = if s.as_bytes().get(date_end) == Some(&b' ') {
+        Cow::Owned(format!("{}T{}", &s[..date_end], &s[date_end + 1..]))
     } else {
         Cow::Borrowed(s)
     };
@@ -764,6 +780,16 @@ mod tests {
             parse_when("2024-01-02T03:04:05+02:00"),
             Some(When::Zoned(_))
         ));
+        // Expanded years (PostgreSQL's BC dates as ISO years) keep their sign.
+        assert_eq!(
+            parse_when("-4713-11-24").and_then(|w| w.year()),
+            Some(-4713)
+        );
+        assert_eq!(
+            parse_when("-0044-03-15 12:00:00").and_then(|w| w.year()),
+            Some(-44)
+        );
+        assert_eq!(parse_when("2024-01-1é"), None);
         assert_eq!(
             parse_duration_micros("-838:59:59"),
             Some(-3_020_399_000_000)

@@ -153,6 +153,8 @@ pub fn mysql(c: MysqlColumnType<'_>) -> LogicalType {
             bits: c.precision.unwrap_or(1) as u32,
         },
         "uuid" => LogicalType::Uuid,
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+        | "multipolygon" | "geometrycollection" => LogicalType::Geometry,
         other => LogicalType::Other {
             name: other.to_string(),
         },
@@ -214,6 +216,7 @@ pub fn pg(typname: &str, typtype: &str, typmod: i32, labels: Option<Vec<String>>
         "time" => LogicalType::TimeOfDay,
         "interval" => LogicalType::Interval,
         "uuid" => LogicalType::Uuid,
+        "geometry" => LogicalType::Geometry,
         "bit" | "varbit" => LogicalType::Bit {
             bits: if typmod > 0 { typmod as u32 } else { 64 },
         },
@@ -300,10 +303,11 @@ mod tests {
                 unsigned: false
             }
         );
+        assert_eq!(pg_from_text("geometry"), LogicalType::Geometry);
         assert_eq!(
-            pg_from_text("geometry"),
+            pg_from_text("geography"),
             LogicalType::Other {
-                name: "geometry".into()
+                name: "geography".into()
             }
         );
     }

@@ -4,6 +4,7 @@ use crate::load::cast::ZeroDatePolicy;
 use crate::load::{self, ddl, pg, LoadArgs, Plan};
 use clap::{Parser, ValueEnum};
 use ferry_shared::conn::Engine;
+use ferry_shared::schema::{LogicalType, TableSchema};
 use ferry_shared::sql::split_qualified;
 use ferry_shared::{DbContext, DbError, Exit, FerryError};
 
@@ -47,6 +48,31 @@ pub struct Args {
     zero_date: Option<ZeroDatePolicy>,
 }
 
+/// The schema to create: geometry columns become text (hex EWKB) when the target has no
+/// PostGIS, with a warning naming them.
+async fn without_postgis(
+    client: &tokio_postgres::Client,
+    s: &TableSchema,
+) -> anyhow::Result<TableSchema> {
+    if !s.columns.iter().any(|c| c.logical == LogicalType::Geometry) {
+        return Ok(s.clone());
+    }
+    let has = client
+        .query_one("SELECT to_regtype('geometry') IS NOT NULL", &[])
+        .await
+        .db_context("look for PostGIS")?
+        .get::<_, bool>(0);
+    if has {
+        return Ok(s.clone());
+    }
+    let (text, changed) = ddl::geometry_as_text(s);
+    tracing::warn!(
+        "the target has no PostGIS: geometry column(s) {} created as text holding hex EWKB",
+        changed.join(", ")
+    );
+    Ok(text)
+}
+
 /// Runs `load-postgres`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let a = &args.load;
@@ -64,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let target = match pg::describe(&client, schema, table).await? {
         Some(t) => t,
         None if a.create => {
-            let s = load::create_schema(&opened)?;
+            let s = &without_postgis(&client, load::create_schema(&opened)?).await?;
             let ddl = ddl::create_pg(schema, table, s);
             if a.run.dry_run {
                 // Validate against the table as it would be, without creating it.

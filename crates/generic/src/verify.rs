@@ -16,8 +16,7 @@ use ferry_shared::pattern::TablePattern;
 use ferry_shared::progress::Progress;
 use ferry_shared::schema::{LogicalType, TableSchema};
 use ferry_shared::value::{
-    format_duration_micros, format_naive, format_utc, parse_duration_micros, parse_when, Decimal,
-    When,
+    format_duration_micros, format_naive, parse_duration_micros, parse_when, Decimal, When,
 };
 use ferry_shared::{Exit, FerryError};
 use serde::Serialize;
@@ -89,6 +88,7 @@ fn kind_of(t: &LogicalType) -> Kind {
         | LogicalType::Enum { .. }
         | LogicalType::Set { .. }
         | LogicalType::Uuid
+        | LogicalType::Geometry
         | LogicalType::Interval
         | LogicalType::Other { .. } => Kind::Text,
     }
@@ -132,7 +132,9 @@ fn normalize(c: &Cell, kind: Kind) -> Norm {
         (Kind::When, _) => match parse_when(&text) {
             Some(When::Date(d)) => d.format("%Y-%m-%d").to_string(),
             Some(When::Naive(dt)) => format_naive(&dt),
-            Some(When::Zoned(dt)) => format_utc(&dt.naive_utc()),
+            // An instant against a column without zone: the loaders store instants there in
+            // UTC (docs/type-mapping.md), so both compare as UTC wall-clock time.
+            Some(When::Zoned(dt)) => format_naive(&dt.naive_utc()),
             Some(When::Zero(z)) if z.is_full() => "zero-date".into(),
             Some(When::Zero(z)) => format!("partial-zero-date {}", z.canonical()),
             None => text,

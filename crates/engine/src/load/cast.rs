@@ -40,6 +40,8 @@ pub enum Val<'a> {
     Ts(NaiveDateTime),
     /// A MySQL zero date (full or partial), kept as it was for targets that hold it.
     ZeroDate(ZeroDate),
+    /// PostgreSQL's `infinity` (true) or `-infinity` date or timestamp.
+    Infinity(bool),
     /// Duration in microseconds.
     Micros(i64),
     /// UUID bytes.
@@ -137,6 +139,10 @@ pub struct CastRules {
     pub strip_nul: bool,
     /// The target has no NaN or infinities (MySQL/MariaDB).
     pub finite_only: bool,
+    /// The target stores geometry as MariaDB does (SRID, then WKB), not as EWKB.
+    pub mysql_geometry: bool,
+    /// The target's dates have the years 0000–9999 only (MySQL/MariaDB).
+    pub four_digit_years: bool,
 }
 
 fn what(raw: &RawValue) -> String {
@@ -192,7 +198,19 @@ pub fn cast<'a>(
         LogicalType::TimeOfDay => cast_time(&c, false),
         LogicalType::Interval => cast_interval(&c),
         LogicalType::Uuid => cast_uuid(&c),
+        LogicalType::Geometry => cast_geometry(&c, rules),
     }
+}
+
+/// Geometry travels as hex EWKB; it leaves as the target stores it (PostGIS reads EWKB).
+fn cast_geometry<'a>(c: &Cell<'a>, rules: CastRules) -> Result<Val<'a>, String> {
+    use ferry_shared::geometry;
+    let s = c.string("is not hex EWKB")?;
+    let ewkb = geometry::from_hex(&s).map_err(|e| c.bad(&e))?;
+    if rules.mysql_geometry {
+        return geometry::ewkb_to_mysql(&ewkb).map(Val::Bytes);
+    }
+    Ok(Val::Bytes(ewkb))
 }
 
 /// One non-null value being cast. Every family's refusal quotes the raw value the same way,
@@ -431,7 +449,16 @@ fn cast_date_time<'a>(
     conv: &mut Option<Conversion>,
 ) -> Result<Val<'a>, String> {
     let s = c.string("is not a date/time string")?;
+    if let Some(positive) = infinity(&s) {
+        if rules.four_digit_years {
+            return Err(c.bad("is infinity, which the target's dates cannot hold"));
+        }
+        return Ok(Val::Infinity(positive));
+    }
     let w = parse_when(&s).ok_or_else(|| c.bad("is not a valid ISO 8601 date/time"))?;
+    if rules.four_digit_years && w.year().is_some_and(|y| !(0..=9999).contains(&y)) {
+        return Err(c.bad("is outside the years 0000-9999 that the target's dates hold"));
+    }
     match (w, t) {
         (When::Zero(z), LogicalType::Date) if z.time_micros.unwrap_or(0) != 0 => {
             Err(c.bad("has a time part; the column is a date"))
@@ -448,6 +475,15 @@ fn cast_date_time<'a>(
             Ok(Val::Ts(dt.naive_utc()))
         }
         _ => Err(c.bad("has a time part; the column is a date")),
+    }
+}
+
+/// PostgreSQL's infinite dates, as its text output writes them.
+fn infinity(s: &str) -> Option<bool> {
+    match s {
+        "infinity" => Some(true),
+        "-infinity" => Some(false),
+        _ => None,
     }
 }
 
@@ -611,6 +647,8 @@ mod tests {
         no_nul: true,
         strip_nul: false,
         finite_only: false,
+        mysql_geometry: false,
+        four_digit_years: false,
     };
 
     #[test]

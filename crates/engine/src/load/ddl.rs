@@ -45,7 +45,24 @@ pub fn pg_type(c: &ColumnSchema, engine: Engine) -> String {
         LogicalType::Bit { bits } if *bits <= 63 => "bigint".into(),
         LogicalType::Bit { .. } => "numeric(20,0)".into(),
         LogicalType::Uuid => "uuid".into(),
+        LogicalType::Geometry => "geometry".into(),
     }
+}
+
+/// The schema for a PostgreSQL target without PostGIS: geometry columns become `text`
+/// holding the hex EWKB (which `ALTER TABLE … TYPE geometry USING g::geometry` turns into
+/// PostGIS values later). Names the columns it changed.
+pub fn geometry_as_text(s: &TableSchema) -> (TableSchema, Vec<String>) {
+    let mut out = s.clone();
+    let mut changed = Vec::new();
+    for c in &mut out.columns {
+        if c.logical == LogicalType::Geometry {
+            c.logical = LogicalType::Text { max_chars: None };
+            c.source_type = "text".into();
+            changed.push(c.name.clone());
+        }
+    }
+    (out, changed)
 }
 
 /// MySQL/MariaDB type for a source column.
@@ -116,6 +133,7 @@ pub fn mysql_type(c: &ColumnSchema, engine: Engine, in_key: bool) -> String {
         ),
         LogicalType::Bit { bits } => format!("bit({bits})"),
         LogicalType::Uuid => "char(36)".into(),
+        LogicalType::Geometry => "geometry".into(),
     }
 }
 

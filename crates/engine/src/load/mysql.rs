@@ -121,7 +121,10 @@ fn target_column(row: MysqlColumnRow, checks: &[String]) -> TargetColumn {
 
 /// True when the column goes through a user variable (`@v`) and a SET expression.
 fn via_variable(t: &LogicalType) -> bool {
-    matches!(t, LogicalType::Bytes { .. } | LogicalType::Bit { .. })
+    matches!(
+        t,
+        LogicalType::Bytes { .. } | LogicalType::Bit { .. } | LogicalType::Geometry
+    )
 }
 
 /// Appends one row as a LOAD DATA line (tab-separated, backslash escapes, `\N` for NULL).
@@ -156,6 +159,10 @@ fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
             }
             Val::Ts(dt) => {
                 let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.6f"));
+            }
+            // The cast refuses infinity for MySQL; written as text, the server would too.
+            Val::Infinity(positive) => {
+                out.extend_from_slice(if *positive { b"infinity" } else { b"-infinity" })
             }
             Val::ZeroDate(z) => {
                 let with_time = !matches!(col.logical, LogicalType::Date);
@@ -366,6 +373,8 @@ impl super::Target for MyTarget {
             no_nul: false,
             strip_nul: false,
             finite_only: true,
+            mysql_geometry: true,
+            four_digit_years: true,
         }
     }
 

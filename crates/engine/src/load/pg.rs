@@ -172,6 +172,13 @@ fn encode_value(v: &Val<'_>, col: &TargetColumn, out: &mut Vec<u8>) {
                 - PG_EPOCH_DAYS;
             field(out, &(days as i32).to_be_bytes());
         }
+        // PostgreSQL's own infinities: the extreme values of the binary forms.
+        Val::Infinity(positive) => match (col.logical == LogicalType::Date, positive) {
+            (true, true) => field(out, &i32::MAX.to_be_bytes()),
+            (true, false) => field(out, &i32::MIN.to_be_bytes()),
+            (false, true) => field(out, &i64::MAX.to_be_bytes()),
+            (false, false) => field(out, &i64::MIN.to_be_bytes()),
+        },
         Val::Ts(dt) => {
             let us = dt.and_utc().timestamp_micros() - PG_EPOCH_DAYS * 86_400_000_000;
             field(out, &us.to_be_bytes());
@@ -438,6 +445,8 @@ impl super::Target for PgTarget {
             no_nul: true,
             strip_nul: self.strip_nul,
             finite_only: false,
+            mysql_geometry: false,
+            four_digit_years: false,
         }
     }
 

@@ -348,6 +348,16 @@ pub(crate) fn convert(v: Value, col: &ColumnSchema, bad: &mut Vec<BadCell>) -> C
         }
         Value::Bytes(b) => match &col.logical {
             LogicalType::Bytes { .. } => Cell::Bytes(b),
+            LogicalType::Geometry => match ferry_shared::geometry::mysql_to_ewkb(&b) {
+                Ok(ewkb) => Cell::Text(ferry_shared::geometry::to_hex(&ewkb)),
+                Err(reason) => {
+                    bad.push(BadCell {
+                        column: col.name.clone(),
+                        reason,
+                    });
+                    Cell::Bytes(b)
+                }
+            },
             LogicalType::Bit { .. } => {
                 let mut n: u64 = 0;
                 for byte in &b {
