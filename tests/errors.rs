@@ -285,3 +285,51 @@ fn configuration_layers_flag_env_dotenv() {
         r.stderr
     );
 }
+
+/// Every tool, by the name users call it.
+const ALL_TOOLS: [&str; 20] = [
+    "extract",
+    "load-postgres",
+    "load-mysql",
+    "verify",
+    "schema-copy",
+    "customer-filter",
+    "delete-migrated",
+    "sqlite-consolidate",
+    "load-dynamo",
+    "backup-dynamo",
+    "extract-buyers",
+    "extract-producers",
+    "extract-sales",
+    "transform-buyers",
+    "transform-producers",
+    "transform-sales",
+    "validate-s9",
+    "compare-counts",
+    "migrate-s9",
+    "ferry-gen",
+];
+
+/// A mistyped flag is one line naming it (with clap's suggestion), exit 2, for every tool;
+/// `--help` and `--version` still print and exit 0.
+#[test]
+fn usage_errors_are_one_line_for_every_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    for t in ALL_TOOLS {
+        let mut c = tool(t, dir.path());
+        c.arg("--no-such-flag");
+        let r = run(c);
+        assert_exit(&r, 2);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{t}: {}", r.stderr);
+        assert!(
+            lines[0].starts_with(&format!("{t}: error: unexpected argument '--no-such-flag'")),
+            "{t}: {}",
+            r.stderr
+        );
+        let mut v = tool(t, dir.path());
+        v.arg("--version");
+        let r = run(v);
+        assert_exit(&r, 0);
+    }
+}

@@ -40,6 +40,8 @@ fn load_postgres_kill_and_resume() {
             "20000",
             "--checkpoint",
             "load.cp.json",
+            "--report",
+            "load.report.json",
             "-q",
         ]);
         if resume {
@@ -60,6 +62,17 @@ fn load_postgres_kill_and_resume() {
     let r = run(cmd(true));
     assert_exit(&r, 0);
     assert!(!cp.exists(), "checkpoint removed after success");
+    // The summary of a full load is every row migrated: the batch the crashed run committed
+    // after its last checkpoint is this load's, not "skipped".
+    let report: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join("load.report.json")).unwrap())
+            .unwrap();
+    let t = &report["tables"][0];
+    assert_eq!(
+        (t["migrated"].as_u64(), t["skipped"].as_u64()),
+        (Some(ROWS), Some(0))
+    );
+    assert_eq!(t["resumed"].as_u64(), Some((n - 1) * 20_000), "{report}");
     assert_eq!(
         pg.scalar("SELECT count(*) FROM orders"),
         Some(ROWS.to_string())

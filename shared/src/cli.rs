@@ -66,6 +66,43 @@ pub struct BatchArgs {
     pub batch_size: usize,
 }
 
+/// The whole of a tool's `main` around its `run`: `.env`, the command line, the exit code.
+pub fn main_with<T: clap::Parser>(
+    tool: &str,
+    run: impl FnOnce(T) -> anyhow::Result<crate::Exit>,
+) -> std::process::ExitCode {
+    main_parsed(tool, T::try_parse, run)
+}
+
+/// [`main_with`] for a command line built at run time. `--help` and `--version` print and
+/// exit 0 (clap's own); any other command-line error is one line like every other error
+/// (what is wrong, clap's tip, where to read more), exit 2.
+pub fn main_parsed<T>(
+    tool: &str,
+    parse: impl FnOnce() -> Result<T, clap::Error>,
+    run: impl FnOnce(T) -> anyhow::Result<crate::Exit>,
+) -> std::process::ExitCode {
+    load_dotenv();
+    match parse() {
+        Ok(args) => crate::exit::finish(tool, run(args)),
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => crate::exit::finish(tool, Err(usage_error(tool, &e).into())),
+    }
+}
+
+/// A clap error as one line: its message and tips, without the usage block.
+pub fn usage_error(tool: &str, e: &clap::Error) -> crate::FerryError {
+    let text = e.render().to_string();
+    let msg = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("; ");
+    crate::FerryError::Usage(format!("{msg} (see {tool} --help)"))
+}
+
 /// Loads `.env` from the working directory (or `FERRY_ENV_FILE`) without overriding the
 /// environment. Called before clap parses, so `.env` values act as env fallbacks.
 pub fn load_dotenv() {

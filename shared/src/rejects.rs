@@ -62,6 +62,12 @@ impl Rejects {
                 Err(e) => tracing::warn!("cannot remove the earlier {}: {e}", path.display()),
             }
         }
+        // Appending, the file's earlier rejects count in the length a checkpoint records.
+        let bytes = if append {
+            fs_err::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        } else {
+            0
+        };
         Rejects {
             path,
             writer: None,
@@ -69,7 +75,7 @@ impl Rejects {
             count: 0,
             max,
             logged: 0,
-            bytes: 0,
+            bytes,
         }
     }
 
@@ -77,7 +83,18 @@ impl Rejects {
     /// rejects written after that (by a batch whose checkpoint was never saved, and which the
     /// resumed run reads again) are cut off, so no row is listed twice.
     pub fn resume_at(path: PathBuf, bytes: u64, max: u64) -> Result<Self> {
-        match fs_err::OpenOptions::new().write(true).open(&path) {
+        let mut r = Rejects::new(path, true, max);
+        r.rewind(bytes)?;
+        Ok(r)
+    }
+
+    /// Cuts the file back to `bytes` (what a checkpoint recorded) and appends from there:
+    /// for a tool whose one rejects file spans several checkpoints (one per table).
+    pub fn rewind(&mut self, bytes: u64) -> Result<()> {
+        self.flush()?;
+        self.writer = None;
+        self.append = true;
+        match fs_err::OpenOptions::new().write(true).open(&self.path) {
             Ok(f) => {
                 if f.metadata()?.len() > bytes {
                     f.set_len(bytes)?;
@@ -87,9 +104,8 @@ impl Rejects {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && bytes == 0 => {}
             Err(e) => return Err(e.into()),
         }
-        let mut r = Rejects::new(path, true, max);
-        r.bytes = bytes;
-        Ok(r)
+        self.bytes = bytes;
+        Ok(())
     }
 
     /// Bytes written to the file so far (including an earlier run's, when resumed).

@@ -366,13 +366,12 @@ async fn rollback(args: &Args, id: &str) -> ferry_shared::Result<Exit> {
 /// The whole of `sqlite-consolidate`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("start the async runtime: {e}"))
-        .and_then(|rt| rt.block_on(run(args)).map_err(anyhow::Error::from));
-    ferry_shared::exit::finish("sqlite-consolidate", result)
+    ferry_shared::cli::main_with("sqlite-consolidate", |args: Args| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("start the async runtime: {e}"))
+            .and_then(|rt| rt.block_on(run(args)).map_err(anyhow::Error::from))
+    })
 }

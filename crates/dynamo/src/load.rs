@@ -821,17 +821,6 @@ fn initial_state(args: &Args, cp: &Checkpoint<LoadState>) -> anyhow::Result<Load
     Ok(state)
 }
 
-/// Rejects past the checkpoint were not settled: cuts them off so none shows twice.
-fn cut_rejects(path: &Path, len: u64) -> anyhow::Result<()> {
-    let f = fs_err::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("open {}", path.display()))?;
-    f.set_len(len)
-        .with_context(|| format!("truncate {}", path.display()))?;
-    Ok(())
-}
-
 /// `--backup-before-load`: backs up an existing table once per load (a resumed load keeps
 /// the first run's backup), recording it in the checkpoint.
 async fn backup_before_load(
@@ -877,10 +866,15 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut state = initial_state(&args, &cp)?;
     let resumed = state.line > 0;
     let state_written = state.written;
-    if resumed && rejects_path.exists() {
-        cut_rejects(&rejects_path, state.rejects_len)?;
-    }
-    let mut rejects = Rejects::new(rejects_path.clone(), resumed, args.run.max_rejects);
+    let mut rejects = if resumed {
+        Rejects::resume_at(
+            rejects_path.clone(),
+            state.rejects_len,
+            args.run.max_rejects,
+        )?
+    } else {
+        Rejects::new(rejects_path.clone(), false, args.run.max_rejects)
+    };
 
     let mut report = RunReport::start("load-dynamo");
     report.target = Some(format!("{} table {}", args.conn.describe(), args.table));
@@ -1147,9 +1141,7 @@ impl Runner<'_> {
     fn save(&mut self) -> anyhow::Result<()> {
         if let Some(cp) = self.cp {
             self.rejects.flush()?;
-            self.state.rejects_len = fs_err::metadata(self.rejects.path())
-                .map(|m| m.len())
-                .unwrap_or(0);
+            self.state.rejects_len = self.rejects.bytes();
             cp.save(&self.state)?;
             self.last_save = Instant::now();
         }
@@ -1171,7 +1163,7 @@ impl Runner<'_> {
 /// The whole of `load-dynamo`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("load-dynamo", ferry_shared::exit::block_on(run(args)))
+    ferry_shared::cli::main_with("load-dynamo", |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }

@@ -83,6 +83,10 @@ struct ExtractState {
     checksum: String,
     /// Rows rejected so far.
     rejected: u64,
+    /// Length of the rejects file when this state was saved: a resume cuts off the rejects
+    /// of pages read after it (read again, they would be listed twice).
+    #[serde(default)]
+    rejects_bytes: Option<u64>,
 }
 
 enum Output {
@@ -383,6 +387,7 @@ impl RowSink<'_> {
                 rows: w.rows(),
                 checksum: w.checksum().hex(),
                 rejected: self.rejected,
+                rejects_bytes: Some(self.rejects.bytes()),
             })?;
         }
         Ok(())
@@ -531,6 +536,13 @@ async fn extract_one(
         page_rows: 0,
         last: None,
     };
+    if let Some(b) = state.rejects_bytes {
+        sink.rejects.rewind(b)?;
+    } else if state.rows == 0 && state.last_key.is_none() {
+        // The first checkpoint, before any page: a crash before the next one resumes from
+        // here, with this table's rejects so far cut off.
+        sink.save(checkpoint.as_ref(), None)?;
+    }
     read_pages(args, src, table, &mut sink, checkpoint.as_ref(), after).await?;
     let RowSink {
         writer,
@@ -553,7 +565,7 @@ async fn extract_one(
 /// The whole of `extract`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("extract", ferry_shared::exit::block_on(run(args)))
+    ferry_shared::cli::main_with("extract", |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }

@@ -84,7 +84,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 /// The whole of `load-mysql`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("load-mysql", ferry_shared::exit::block_on(run(args)))
+    ferry_shared::cli::main_with("load-mysql", |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }

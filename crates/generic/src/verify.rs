@@ -792,7 +792,7 @@ async fn verify_table(
 /// The whole of `verify`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("verify", ferry_shared::exit::block_on(run(args)))
+    ferry_shared::cli::main_with("verify", |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }

@@ -966,7 +966,7 @@ async fn integrity(dst: &mut Conn, plans: &[DbPlan], files: &Files) -> Result<u6
 /// The whole of `customer-filter`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("customer-filter", ferry_shared::exit::block_on(run(args)))
+    ferry_shared::cli::main_with("customer-filter", |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }

@@ -259,7 +259,7 @@ fn put_aside(files: &Files) -> Result<PathBuf> {
 /// The whole of `delete-migrated`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("delete-migrated", ferry_shared::exit::block_on(run(args)))
+    ferry_shared::cli::main_with("delete-migrated", |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }

@@ -880,9 +880,9 @@ fn line_diff(want: &str, have: &str) -> String {
 /// The whole of `schema-copy`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("schema-copy", ferry_shared::exit::block_on(run(args)))
+    ferry_shared::cli::main_with("schema-copy", |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }
 
 #[cfg(test)]

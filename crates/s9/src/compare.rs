@@ -247,7 +247,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 /// The whole of `compare-counts`: flags, runtime, exit code. In the library so the runtime
 /// and every future under it are compiled once here, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("compare-counts", ferry_shared::exit::block_on(run(args)))
+    ferry_shared::cli::main_with("compare-counts", |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }

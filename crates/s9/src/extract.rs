@@ -148,13 +148,6 @@ pub struct Args {
     pub common: CommonArgs,
 }
 
-/// Parses the command line of `entity`'s extractor (its own name, description and examples
-/// in `--help`); exits 2 on a usage error, as clap does.
-pub fn parse(entity: Entity) -> Args {
-    let matches = command(entity).get_matches();
-    Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
-}
-
 /// The clap command of `entity`'s extractor: the shared flags, with the page size and the
 /// checkpoint explained for what they mean here.
 pub fn command(entity: Entity) -> clap::Command {
@@ -844,9 +837,11 @@ async fn count(
 /// The whole of `extract-ENTITY`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main(entity: Entity, tool: &str) -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = parse(entity);
-    ferry_shared::exit::finish(tool, ferry_shared::exit::block_on(run(entity, args)))
+    ferry_shared::cli::main_parsed(
+        tool,
+        || Args::from_arg_matches(&command(entity).try_get_matches()?),
+        |args| ferry_shared::exit::block_on(run(entity, args)),
+    )
 }
 
 #[cfg(test)]

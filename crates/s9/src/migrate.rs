@@ -650,9 +650,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
 /// The whole of `migrate-s9`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish("migrate-s9", run(args))
+    ferry_shared::cli::main_with("migrate-s9", |args: Args| run(args))
 }
 
 #[cfg(test)]

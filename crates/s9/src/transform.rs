@@ -379,9 +379,7 @@ pub fn run(entity: Entity, args: Args) -> anyhow::Result<Exit> {
 /// The whole of `transform-ENTITY`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main(entity: Entity, tool: &str) -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = <Args as clap::Parser>::parse();
-    ferry_shared::exit::finish(tool, run(entity, args))
+    ferry_shared::cli::main_with(tool, |args: Args| run(entity, args))
 }
 
 #[cfg(test)]

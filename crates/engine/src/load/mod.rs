@@ -713,18 +713,13 @@ impl<T: Target> Loader<'_, T> {
             (true, _) => trial_batch(&mut self.plan.target, &p.batch, mode).await,
             (false, _) => flush_batch(&mut self.plan.target, &p.batch, mode).await,
         };
-        let res = match applied {
+        let mut res = match applied {
             Ok(r) => r,
             Err(e) => return Ok(Flow::Stop(e.into())),
         };
         if self.guard && !p.batch.is_empty() {
             self.guard = false;
-            if res.skipped > 0 {
-                self.report.notes.push(format!(
-                    "{} rows of the first batch after resume were already loaded",
-                    res.skipped
-                ));
-            }
+            self.recovered(&mut res);
         }
         let (written_rejects, limit_hit) = self.write_rejects(&p, res.rejected);
         self.stats.migrated += res.loaded;
@@ -768,6 +763,28 @@ impl<T: Target> Loader<'_, T> {
             Some(e) => Flow::Stop(e.into()),
             None => Flow::Next,
         })
+    }
+
+    /// The first batch after a resume meets the rows the interrupted run committed just
+    /// before it could save its checkpoint. Under `insert` and `truncate` no other row can
+    /// hold those keys (the first run would have rejected or removed it), so they are this
+    /// load's rows: counted as migrated, not skipped, and the report says so. Under
+    /// `ignore` they cannot be told from rows that were there before: they stay skipped.
+    fn recovered(&mut self, res: &mut FlushResult) {
+        let n = res.skipped;
+        if n == 0 {
+            return;
+        }
+        let note = if matches!(self.args.mode, Mode::Insert | Mode::Truncate) {
+            res.loaded += res.skipped;
+            res.skipped = 0;
+            "were committed by the interrupted run after its last checkpoint: counted as migrated"
+        } else {
+            "were already in the table (committed by the interrupted run, or there before): counted as skipped"
+        };
+        self.report
+            .notes
+            .push(format!("{n} rows of the first batch after resume {note}"));
     }
 
     /// Writes the batch's rejects (cast failures and rows the database refused) in input

@@ -36,14 +36,7 @@ mod validator;
 /// The whole of `validate-s9`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::load_dotenv();
-    let args = match <Args as clap::Parser>::try_parse() {
-        Ok(args) => args,
-        // --help and --version print and exit 0; anything else is a one-line usage error.
-        Err(e) if !e.use_stderr() => e.exit(),
-        Err(e) => return ferry_shared::exit::finish("validate-s9", Err(usage_error(&e))),
-    };
-    ferry_shared::exit::finish("validate-s9", run(args))
+    ferry_shared::cli::main_with("validate-s9", run)
 }
 
 #[cfg(test)]
@@ -59,7 +52,6 @@ pub use validator::{Validator, Verdict};
 use crate::transform::Entity;
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
-use ferry_shared::FerryError;
 use std::path::PathBuf;
 
 /// Command line of `validate-s9`.
@@ -111,18 +103,4 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     pub common: CommonArgs,
-}
-
-/// A clap error as the one-line usage error every tool prints (exit 2); `--help` and
-/// `--version` are not errors and are left to clap.
-pub fn usage_error(e: &clap::Error) -> anyhow::Error {
-    let text = e.render().to_string();
-    let msg = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
-        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join(" ");
-    FerryError::Usage(format!("{msg} (see validate-s9 --help)")).into()
 }
