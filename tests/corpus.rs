@@ -369,3 +369,36 @@ fn geometry_into_postgres_without_postgis_is_hex_text() {
     );
     verify_equal(&src.url(), &pg.url(), "c_geo", None, Some(5), dir.path());
 }
+
+/// A LATIN1 PostgreSQL database: a character without a LATIN1 mapping is a reject with the
+/// server's reason (never `?`), the others load, and verify names exactly that row.
+#[test]
+fn postgres_latin1_target_rejects_what_it_cannot_encode() {
+    let src = Source::new("mariadb");
+    let pg = PgDb {
+        name: unique("corpus_l1"),
+    };
+    pg_exec(
+        &format!("{}/postgres", pg_base()),
+        &format!(
+            "CREATE DATABASE \"{}\" ENCODING 'LATIN1' TEMPLATE template0 \
+             LC_COLLATE 'C' LC_CTYPE 'C'",
+            pg.name
+        ),
+    );
+    pg.exec("CREATE TABLE c_charset (id int PRIMARY KEY, t varchar(40))");
+    let dir = tempfile::tempdir().unwrap();
+    let dst = Target::Pg(pg);
+    let c = carry(&src, &dst, "c_charset", dir.path());
+    let want: BTreeMap<(String, i64), (String, String)> = [2, 4]
+        .into_iter()
+        .map(|id| {
+            (
+                ("c_charset".to_string(), id),
+                ("reject".to_string(), "has no equivalent in encoding \"LATIN1\"".to_string()),
+            )
+        })
+        .collect();
+    let bad = check("c_charset", &c, &want);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
