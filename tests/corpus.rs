@@ -395,7 +395,10 @@ fn postgres_latin1_target_rejects_what_it_cannot_encode() {
         .map(|id| {
             (
                 ("c_charset".to_string(), id),
-                ("reject".to_string(), "has no equivalent in encoding \"LATIN1\"".to_string()),
+                (
+                    "reject".to_string(),
+                    "has no equivalent in encoding \"LATIN1\"".to_string(),
+                ),
             )
         })
         .collect();

@@ -1,7 +1,12 @@
 //! Moving one table's selected rows from the READ server to the WRITE server: keyset pages
 //! in primary-key order, read with the text protocol (the server's own text of every value,
 //! so nothing is reinterpreted) and written with one `LOAD DATA LOCAL INFILE … IGNORE` per
-//! page (INSERT IGNORE semantics). Memory holds one page.
+//! page (INSERT IGNORE semantics), each page in its own transaction that commits only when
+//! the server raised no warning but duplicate keys. Memory holds one page.
+//!
+//! A table without a key is staged in a temporary table and only the rows the target does
+//! not hold yet (compared as whole rows, byte for byte, counting identical rows) are
+//! inserted, so a second customer set or a `--force` never doubles it.
 
 use crate::closure::{tuple, Table};
 use crate::state::journal_append;
@@ -27,6 +32,9 @@ pub struct Spec<'a> {
     pub after: Option<Vec<Option<String>>>,
     /// Journal of inserted keys (None: no journal).
     pub journal: Option<&'a Path>,
+    /// Journal of the selected keys the target already held (this set needs them too, so
+    /// removing another set must leave them).
+    pub claims: Option<&'a Path>,
     /// Ask the target which keys already exist before journaling (the table had rows
     /// before this migration).
     pub check_existing: bool,
@@ -75,7 +83,8 @@ fn take_piece(buf: &mut Vec<u8>) -> bytes::Bytes {
     bytes::Bytes::from(std::mem::replace(buf, Vec::with_capacity(1 << 20)))
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
+/// A text-protocol value as the journals write it.
+pub(crate) fn text(v: Option<&Value>) -> Option<String> {
     match v {
         None | Some(Value::NULL) => None,
         Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
@@ -116,68 +125,203 @@ async fn existing(
     Ok(out)
 }
 
-/// Loads TSV rows into the target with IGNORE; returns rows inserted. Any warning other
-/// than a duplicate key (1062) is an error: nothing changes silently.
+/// What one copy did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Copied {
+    /// Rows inserted.
+    pub inserted: u64,
+    /// Rows the selection covered (inserted, or already there).
+    pub selected: u64,
+    /// The copy reached the end (false: stopped by `on_page`).
+    pub finished: bool,
+}
+
+/// Loads TSV rows into the target with IGNORE, in one transaction; returns rows inserted.
+/// Any warning other than a duplicate key (1062) rolls the page back and is an error:
+/// nothing changes silently, and a failed page leaves nothing for a retry to skip over.
 pub async fn load(dst: &mut Conn, db: &str, t: &Table, data: Vec<u8>) -> Result<u64> {
-    load_stream(dst, db, t, move || {
+    let into = format!("{}.{}", q(db), q(&t.name));
+    let what = format!("load {into}");
+    begin(dst, &what).await?;
+    let res = load_stream(dst, into, t, move || {
         Box::pin(futures_util::stream::iter(vec![Ok::<_, std::io::Error>(
             bytes::Bytes::from(data),
         )]))
     })
-    .await
+    .await;
+    end(dst, &what, res).await
+}
+
+async fn begin(dst: &mut Conn, what: &str) -> Result<()> {
+    dst.query_drop("START TRANSACTION")
+        .await
+        .with_db_context(|| what.to_string())
+}
+
+/// COMMIT after a step that succeeded, ROLLBACK after one that failed.
+async fn end(dst: &mut Conn, what: &str, res: Result<u64>) -> Result<u64> {
+    match res {
+        Ok(n) => {
+            dst.query_drop("COMMIT")
+                .await
+                .with_db_context(|| what.to_string())?;
+            Ok(n)
+        }
+        Err(e) => {
+            if let Err(r) = dst.query_drop("ROLLBACK").await {
+                tracing::error!("{what}: rollback failed: {r}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Fails on any warning but a duplicate key (1062), naming the first.
+async fn check_warnings(dst: &mut Conn, what: &str) -> Result<()> {
+    if dst.get_warnings() == 0 {
+        return Ok(());
+    }
+    let warnings: Vec<(String, u32, String)> = dst
+        .query("SHOW WARNINGS LIMIT 50")
+        .await
+        .db_context("read warnings")?;
+    let Some((_, code, msg)) = warnings.iter().find(|w| w.1 != 1062) else {
+        return Ok(());
+    };
+    Err(DbError {
+        context: what.to_string(),
+        message: format!(
+            "{msg} (MariaDB {code}); the page was rolled back: nothing of it was written"
+        ),
+        code: u16::try_from(*code).ok().map(|code| DbCode::Mysql {
+            code,
+            state: String::new(),
+        }),
+        source: None,
+    }
+    .into())
 }
 
 /// [`load`] from a stream of TSV pieces (one statement however long the stream). The
 /// stream is made inside the driver's handler (which must be `Sync`; a receiver is, a boxed
 /// stream is not).
-async fn load_stream<F>(dst: &mut Conn, db: &str, t: &Table, make: F) -> Result<u64>
+async fn load_stream<F>(dst: &mut Conn, into: String, t: &Table, make: F) -> Result<u64>
 where
     F: FnOnce() -> mysql_async::InfileData + Send + Sync + 'static,
 {
     dst.set_infile_handler(async move { Ok(make()) });
     let sql = format!(
-        "LOAD DATA LOCAL INFILE 'ferry-page' IGNORE INTO TABLE {}.{} CHARACTER SET utf8mb4 \
+        "LOAD DATA LOCAL INFILE 'ferry-page' IGNORE INTO TABLE {into} CHARACTER SET utf8mb4 \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
-        q(db),
-        q(&t.name),
-        t.columns
-            .iter()
-            .map(|c| q(c))
-            .collect::<Vec<_>>()
-            .join(", ")
+        column_list(t)
     );
-    dst.query_drop(sql)
-        .await
-        .with_db_context(|| format!("load {db}.{}", t.name))?;
+    let what = format!("load {into}");
+    dst.query_drop(sql).await.with_db_context(|| what.clone())?;
     let inserted = dst.affected_rows();
-    if dst.get_warnings() > 0 {
-        let warnings: Vec<(String, u32, String)> = dst
-            .query("SHOW WARNINGS LIMIT 50")
-            .await
-            .db_context("read warnings")?;
-        if let Some((_, code, msg)) = warnings.iter().find(|w| w.1 != 1062) {
-            let why = format!(
-                "{msg} (MariaDB {code}); the page was written with warnings, check the table"
-            );
-            return Err(DbError {
-                context: format!("load {db}.{}", t.name),
-                message: why,
-                code: u16::try_from(*code).ok().map(|code| DbCode::Mysql {
-                    code,
-                    state: String::new(),
-                }),
-                source: None,
-            }
-            .into());
-        }
-    }
+    check_warnings(dst, &what).await?;
     Ok(inserted)
 }
 
-/// A table without a primary key has no keyset to page by: one `LOAD DATA` statement (one
-/// transaction: all or nothing after a crash) fed while the source is read, so memory holds
-/// a few 1 MiB pieces however large the table. A read error aborts the statement.
-async fn copy_keyless(src: &mut Conn, dst: &mut Conn, spec: &Spec<'_>, sql: String) -> Result<u64> {
+fn column_list(t: &Table) -> String {
+    t.columns
+        .iter()
+        .map(|c| q(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A table without a key has no keyset to page by: its selected rows are streamed into a
+/// temporary copy of its columns (one `LOAD DATA` fed while the source is read, so memory
+/// holds a few 1 MiB pieces however large the table), then one `INSERT … SELECT` in a
+/// transaction adds the staged rows the target does not hold yet: rows compare whole, byte
+/// for byte, and identical rows count (two staged copies of a row the target holds once add
+/// one). All or nothing after a crash.
+async fn copy_keyless(
+    src: &mut Conn,
+    dst: &mut Conn,
+    spec: &Spec<'_>,
+    sql: String,
+) -> Result<Copied> {
+    let t = spec.table;
+    // Temporary tables need a database: the target's (the connection may have none).
+    let stage = &format!("{}.ferry_keyless_stage", q(spec.dst_db));
+    dst.query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {stage}"))
+        .await
+        .db_context("drop the staging table")?;
+    dst.query_drop(format!(
+        "CREATE TEMPORARY TABLE {stage} AS SELECT {} FROM {}.{} WHERE 0",
+        column_list(t),
+        q(spec.dst_db),
+        q(&t.name)
+    ))
+    .await
+    .with_db_context(|| format!("stage {}.{}", spec.dst_db, t.name))?;
+    let staged = stream_into(src, dst, spec, sql, stage.to_string()).await?;
+    let what = format!("load {}.{}", spec.dst_db, t.name);
+    begin(dst, &what).await?;
+    let res = insert_missing(dst, spec.dst_db, t, stage, &what).await;
+    let inserted = end(dst, &what, res).await?;
+    dst.query_drop(format!("DROP TEMPORARY TABLE {stage}"))
+        .await
+        .db_context("drop the staging table")?;
+    Ok(Copied {
+        inserted,
+        selected: staged,
+        finished: true,
+    })
+}
+
+async fn insert_missing(
+    dst: &mut Conn,
+    db: &str,
+    t: &Table,
+    stage: &str,
+    what: &str,
+) -> Result<u64> {
+    dst.query_drop(missing_rows_insert(db, t, stage))
+        .await
+        .with_db_context(|| what.to_string())?;
+    let n = dst.affected_rows();
+    check_warnings(dst, what).await?;
+    Ok(n)
+}
+
+/// `INSERT INTO t SELECT` the staged rows beyond the copies `t` already holds: each staged
+/// row is numbered among its identical staged rows and goes in when its number exceeds
+/// the count of that row in `t`. Columns compare as bytes of the same column type
+/// (`CAST … AS BINARY`), so a case-insensitive collation cannot merge two rows.
+fn missing_rows_insert(db: &str, t: &Table, stage: &str) -> String {
+    let cols = column_list(t);
+    let same = t
+        .columns
+        .iter()
+        .map(|c| format!("CAST(d.{0} AS BINARY) <=> CAST(s.{0} AS BINARY)", q(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let part = t
+        .columns
+        .iter()
+        .map(|c| format!("CAST({} AS BINARY)", q(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {db}.{name} ({cols}) SELECT {cols} FROM (SELECT {cols}, \
+         ROW_NUMBER() OVER (PARTITION BY {part}) AS ferry_n FROM {stage}) s \
+         WHERE s.ferry_n > (SELECT COUNT(*) FROM {db}.{name} d WHERE {same})",
+        db = q(db),
+        name = q(&t.name),
+    )
+}
+
+/// Streams the rows of `sql` from the source into `into` on the target (one LOAD DATA);
+/// returns the rows loaded.
+async fn stream_into(
+    src: &mut Conn,
+    dst: &mut Conn,
+    spec: &Spec<'_>,
+    sql: String,
+    into: String,
+) -> Result<u64> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
     let what = format!("read {}.{}", spec.src_db, spec.table.name);
     let ncols = spec.table.columns.len();
@@ -202,7 +346,7 @@ async fn copy_keyless(src: &mut Conn, dst: &mut Conn, spec: &Spec<'_>, sql: Stri
         }
         res
     };
-    let consumer = load_stream(dst, spec.dst_db, spec.table, move || {
+    let consumer = load_stream(dst, into, spec.table, move || {
         ferry_shared::stream::receiver_stream(rx)
     });
     let (read, loaded) = tokio::join!(producer, consumer);
@@ -210,14 +354,34 @@ async fn copy_keyless(src: &mut Conn, dst: &mut Conn, spec: &Spec<'_>, sql: Stri
     loaded
 }
 
+/// Journals a page's keys before it is written: those the target lacks as this set's
+/// inserts, those it already holds as this set's claims.
+async fn journal_page(dst: &mut Conn, spec: &Spec<'_>, keys: &[Vec<Option<String>>]) -> Result<()> {
+    let Some(j) = spec.journal else {
+        return Ok(());
+    };
+    if !spec.check_existing {
+        return journal_append(j, keys);
+    }
+    let have = existing(dst, spec.dst_db, spec.table, keys).await?;
+    let held: std::collections::HashSet<&Vec<Option<String>>> = have.iter().collect();
+    let fresh: Vec<Vec<Option<String>>> =
+        keys.iter().filter(|k| !held.contains(k)).cloned().collect();
+    journal_append(j, &fresh)?;
+    if let Some(c) = spec.claims {
+        journal_append(c, &have)?;
+    }
+    Ok(())
+}
+
 /// Copies the selected rows. `on_page(inserted so far, last key)` runs after each page
-/// and returns false to stop (Ctrl+C). Returns rows inserted and whether it finished.
+/// and returns false to stop (Ctrl+C).
 pub async fn copy_table(
     src: &mut Conn,
     dst: &mut Conn,
     spec: Spec<'_>,
     mut on_page: impl FnMut(u64, &Option<Vec<Option<String>>>) -> Result<bool>,
-) -> Result<(u64, bool)> {
+) -> Result<Copied> {
     let t = spec.table;
     let cols: Vec<String> = t.columns.iter().map(|c| q(c)).collect();
     let pk_pos: Vec<usize> = t
@@ -227,7 +391,7 @@ pub async fn copy_table(
         .collect();
     let keyed = !t.primary_key.is_empty() && pk_pos.len() == t.primary_key.len();
     let mut after = spec.after.clone();
-    let mut inserted = 0u64;
+    let mut done = Copied::default();
     loop {
         let mut conds: Vec<String> = Vec::new();
         if let Some(f) = spec.filter {
@@ -258,9 +422,9 @@ pub async fn copy_table(
             ));
         }
         if !keyed {
-            let n = copy_keyless(src, dst, &spec, sql).await?;
-            on_page(n, &None)?;
-            return Ok((n, true));
+            let c = copy_keyless(src, dst, &spec, sql).await?;
+            on_page(c.inserted, &None)?;
+            return Ok(c);
         }
         let what = format!("read {}.{}", spec.src_db, t.name);
         let mut result = src.query_iter(sql).await.with_db_context(|| what.clone())?;
@@ -276,26 +440,19 @@ pub async fn copy_table(
         }
         drop(result);
         if n == 0 {
-            return Ok((inserted, true));
+            done.finished = true;
+            return Ok(done);
         }
-        if let Some(j) = spec.journal {
-            if keyed {
-                let fresh = if spec.check_existing {
-                    let have = existing(dst, spec.dst_db, t, &keys).await?;
-                    keys.iter().filter(|k| !have.contains(k)).cloned().collect()
-                } else {
-                    keys.clone()
-                };
-                journal_append(j, &fresh)?;
-            }
-        }
-        inserted += load(dst, spec.dst_db, t, data).await?;
+        journal_page(dst, &spec, &keys).await?;
+        done.inserted += load(dst, spec.dst_db, t, data).await?;
+        done.selected += n as u64;
         after = keys.pop().or(after);
-        if !on_page(inserted, &after)? {
-            return Ok((inserted, false));
+        if !on_page(done.inserted, &after)? {
+            return Ok(done);
         }
-        if !keyed || n < spec.page {
-            return Ok((inserted, true));
+        if n < spec.page {
+            done.finished = true;
+            return Ok(done);
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::copy::{self, key_literal, Spec};
 use crate::schema_copy::{create_routine, ObjectKind};
 use crate::servers::{mapped, Servers};
 use crate::state::{self, DbEntry, Files, RoutineEntry, State, TableEntry};
-use crate::triggers::{restore_triggers, suspend_triggers};
+use crate::triggers::{restore_all, restore_triggers, suspend_table_triggers};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::pattern::{any_match, parse_list, TablePattern};
@@ -118,6 +118,22 @@ fn ask(prompt: &str) -> Option<String> {
     Some(line.trim().to_string())
 }
 
+/// [`ask`] that Ctrl+C interrupts: the line is read on a blocking thread while the stop
+/// flag is watched, so a prompt never holds the run (and the target's state) hostage.
+async fn ask_or_stop(prompt: String, stop: &Arc<AtomicBool>) -> Result<Option<String>> {
+    let mut line = tokio::task::spawn_blocking(move || ask(&prompt));
+    loop {
+        tokio::select! {
+            got = &mut line => return Ok(got.unwrap_or(None)),
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                if stop.load(Ordering::SeqCst) {
+                    return Err(FerryError::Interrupted("interrupted by Ctrl+C at a prompt".into()));
+                }
+            }
+        }
+    }
+}
+
 /// Prints `--status` the way the document shows it.
 fn print_status(files: &Files, st: &State) {
     let mut out = std::io::stdout().lock();
@@ -158,8 +174,17 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
     let customers = customer_ids(&args)?;
     let files = Files::new(&args.state_dir, &customers);
-    let st = files.load()?;
+    let mut st = files.load()?;
     if args.status {
+        // A crashed run's triggers come back before anything is shown.
+        let pending = !st.suspended_triggers.is_empty()
+            || crate::state::load_others(&files)?
+                .iter()
+                .any(|(_, o)| !o.suspended_triggers.is_empty());
+        if pending {
+            let mut dst = ferry_shared::conn::connect_mysql(&args.servers.write()?).await?;
+            restore_all(&mut dst, &files, &mut st).await?;
+        }
         print_status(&files, &st);
         return Ok(Exit::Ok);
     }
@@ -391,8 +416,8 @@ impl Migration<'_> {
     /// Phases 0, 1, 1B, 1C and 2, the parents, the integrity check and the report.
     async fn run(mut self, plans: &[DbPlan]) -> Result<Exit> {
         let dry_run = self.args.dry_run;
-        // Triggers a crashed run set aside come back first.
-        restore_triggers(&mut self.dst, &self.files, &mut self.st).await?;
+        // Triggers a crashed run (of any customer set) set aside come back first.
+        restore_all(&mut self.dst, &self.files, &mut self.st).await?;
 
         // Phase 0: routines the target lacks.
         for p in plans {
@@ -402,11 +427,8 @@ impl Migration<'_> {
             self.files.save(&mut self.st)?;
         }
 
-        // Phases 1, 1B, 1C, 2, table by table, with the target's triggers set aside.
-        if !dry_run {
-            let tdbs: Vec<String> = plans.iter().map(|p| p.tdb.clone()).collect();
-            suspend_triggers(&mut self.dst, &tdbs, &self.files, &mut self.st).await?;
-        }
+        // Phases 1, 1B, 1C, 2, table by table, each with its own triggers set aside only
+        // while its rows are written.
         if self.migrate_tables(plans).await? {
             return self.interrupted().await;
         }
@@ -551,10 +573,17 @@ impl Migration<'_> {
         let reason = if self.rules.skip_large {
             Some("large_table")
         } else {
-            match ask(&format!(
+            let prompt = format!(
                 "{db}.{t} is a reference table with {n} rows (> {}). Migrate all rows? [y/N] ",
                 self.args.auto_confirm_threshold
-            )) {
+            );
+            let answer = ask_or_stop(prompt, &self.stop).await.map_err(|e| {
+                FerryError::Interrupted(format!(
+                    "{e}; state saved in {}: run the same command to continue",
+                    self.files.state.display()
+                ))
+            })?;
+            match answer {
                 Some(a) if a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes") => None,
                 Some(_) => Some("user_declined"),
                 None => Some("no_terminal"),
@@ -574,13 +603,18 @@ impl Migration<'_> {
         stats: &mut TableStats,
     ) -> Result<bool> {
         let (db, tdb, t, s) = (job.db, job.tdb, job.table(), job.sel);
+        // A failed table continues after its last committed page like an interrupted one:
+        // a page that failed was rolled back, so nothing of it is there to be skipped.
         let resume = job
             .prior
             .as_ref()
-            .filter(|p| p.status == "in_progress" && !job.forced);
+            .filter(|p| matches!(p.status.as_str(), "in_progress" | "failed") && !job.forced);
         let empty_now = is_empty(&mut self.dst, tdb, t).await?;
         let empty_at_start = match &job.prior {
-            Some(p) if p.status == "in_progress" || (p.status == "completed" && job.forced) => {
+            Some(p)
+                if matches!(p.status.as_str(), "in_progress" | "failed")
+                    || (p.status == "completed" && job.forced) =>
+            {
                 p.empty_at_start
             }
             _ => empty_now,
@@ -600,6 +634,7 @@ impl Migration<'_> {
         }
         self.files.save(&mut self.st)?;
         let journal = self.files.journal_of(tdb, t);
+        let claims = self.files.claims_of(tdb, t);
         let spec = Spec {
             src_db: db,
             dst_db: tdb,
@@ -608,14 +643,19 @@ impl Migration<'_> {
             page: self.args.batch_size.max(1),
             after: resume.and_then(|p| p.last_key.clone()),
             journal: Some(&journal),
+            claims: Some(&claims),
             check_existing: !empty_at_start,
         };
+        suspend_table_triggers(&mut self.dst, tdb, t, &self.files, &mut self.st).await?;
         let res = self.copy_pages(job, spec, base_rows).await;
+        restore_triggers(&mut self.dst, &self.files, &mut self.st).await?;
         let mut interrupted = false;
         let e = self.st.table_mut(db, t);
         match res {
-            Ok((n, finished)) => {
+            Ok(copied) => {
+                let (n, finished) = (copied.inserted, copied.finished);
                 e.rows = base_rows + n;
+                e.selected = e.selected.max(copied.selected);
                 stats.migrated = n;
                 if finished {
                     e.status = "completed".into();
@@ -632,9 +672,6 @@ impl Migration<'_> {
                 e.status = "failed".into();
                 e.reason = Some(err.to_string());
                 self.files.save(&mut self.st)?;
-                if let Err(r) = restore_triggers(&mut self.dst, &self.files, &mut self.st).await {
-                    tracing::error!("{r}");
-                }
                 return Err(err);
             }
         }
@@ -650,7 +687,7 @@ impl Migration<'_> {
         job: &TableJob<'_>,
         spec: Spec<'_>,
         base_rows: u64,
-    ) -> Result<(u64, bool)> {
+    ) -> Result<copy::Copied> {
         let (db, tdb, t) = (job.db, job.tdb, job.table());
         let stop = self.stop.clone();
         let files = &self.files;
@@ -687,7 +724,7 @@ impl Migration<'_> {
         restore_triggers(&mut self.dst, &self.files, &mut self.st).await?;
         self.report.fail(Exit::Failure);
         self.emit()?;
-        Err(FerryError::Failed(format!(
+        Err(FerryError::Interrupted(format!(
             "interrupted by Ctrl+C; state saved in {}: run the same command to continue",
             self.files.state.display()
         )))
@@ -711,10 +748,26 @@ impl Migration<'_> {
             .await
             .db_context("enable foreign-key checks")?;
         // Integrity: every foreign key of the migrated databases, on the target.
-        let orphans = integrity(&mut self.dst, plans, &self.files).await?;
+        let targets: Vec<(&str, &closure::Schema)> =
+            plans.iter().map(|p| (p.tdb.as_str(), &p.schema)).collect();
+        let rules = &self.rules;
+        let dbs: Vec<(&str, &str)> = plans
+            .iter()
+            .map(|p| (p.tdb.as_str(), p.db.as_str()))
+            .collect();
+        let skipped =
+            |tdb: &str, t: &str| dbs.iter().any(|(td, db)| *td == tdb && rules.skips(db, t));
+        let found = crate::integrity::check(&mut self.dst, &targets, &self.files, &skipped).await?;
+        let orphans = found.orphans;
         self.report
             .notes
             .push(format!("integrity check: {orphans} orphan rows"));
+        if found.into_skipped > 0 {
+            self.report.notes.push(format!(
+                "{} rows reference rows of SKIP_TABLES tables, which are never migrated",
+                found.into_skipped
+            ));
+        }
         let mut code = self.report.finish();
         if orphans > 0 {
             self.report.status = "orphans".into();
@@ -750,6 +803,11 @@ impl Migration<'_> {
     async fn parents_of(&mut self, p: &DbPlan, f: &Fk) -> Result<u64> {
         let (db, tdb) = (&p.db, &p.tdb);
         if !self.migrated.iter().any(|m| &m.0 == db && m.2 == f.child) {
+            return Ok(0);
+        }
+        // SKIP_TABLES: never migrated, not even a parent row; the integrity check names
+        // the references left dangling.
+        if self.rules.skips(db, &f.parent) {
             return Ok(0);
         }
         let Some(parent) = p.schema.tables.get(&f.parent) else {
@@ -818,6 +876,7 @@ impl Migration<'_> {
         let list: Vec<String> = part.iter().map(|k| key_literal(k)).collect();
         let filter = format!("{} IN ({})", closure::tuple(&f.refs), list.join(", "));
         let journal = self.files.journal_of(tdb, &f.parent);
+        let claims = self.files.claims_of(tdb, &f.parent);
         let spec = Spec {
             src_db: db,
             dst_db: tdb,
@@ -826,9 +885,13 @@ impl Migration<'_> {
             page: 1_000_000,
             after: None,
             journal: Some(&journal),
+            claims: Some(&claims),
             check_existing: true,
         };
-        let (n, _) = copy::copy_table(&mut self.src, &mut self.dst, spec, |_, _| Ok(true)).await?;
+        suspend_table_triggers(&mut self.dst, tdb, &f.parent, &self.files, &mut self.st).await?;
+        let copied = copy::copy_table(&mut self.src, &mut self.dst, spec, |_, _| Ok(true)).await;
+        restore_triggers(&mut self.dst, &self.files, &mut self.st).await?;
+        let n = copied?.inserted;
         if n == 0 {
             return Ok(0);
         }
@@ -838,13 +901,15 @@ impl Migration<'_> {
             f.child,
             f.cols.join(", ")
         );
+        // Recorded as brought along; the table's own status (skipped, say) and what the next
+        // run does with it stay as they were.
         let e = self.st.table_mut(db, &f.parent);
         e.rows += n;
         e.parents_added += n;
         e.key = parent.primary_key.clone();
         e.target_db = tdb.clone();
-        if e.status.is_empty() || e.status == "skipped" {
-            e.status = "completed".into();
+        if e.status.is_empty() {
+            e.status = "parents_only".into();
         }
         let label = format!("{tdb}.{}", f.parent);
         if let Some(s) = self.report.tables.iter_mut().find(|s| s.table == label) {
@@ -886,81 +951,6 @@ async fn is_empty(c: &mut Conn, db: &str, t: &str) -> Result<bool> {
             format!("Table {db}.{t} does not exist in destination: run schema-copy first")
         })?;
     Ok(r.is_none())
-}
-
-/// Counts (and reports, up to 20 lines, all in `orphans_*.ndjson`) rows whose foreign key
-/// points at no row, for every declared or implicit foreign key of the migrated databases.
-async fn integrity(dst: &mut Conn, plans: &[DbPlan], files: &Files) -> Result<u64> {
-    let mut total = 0u64;
-    let path = files.state.with_file_name(
-        files
-            .state
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .replace("migration_state_", "orphans_")
-                    .replace(".json", ".ndjson")
-            })
-            .unwrap_or_else(|| "orphans.ndjson".into()),
-    );
-    let mut lines = Vec::new();
-    for p in plans {
-        let (tdb, schema) = (&p.tdb, &p.schema);
-        for f in &schema.fks {
-            let Some(child) = schema.tables.get(&f.child) else {
-                continue;
-            };
-            let show: Vec<String> = child
-                .primary_key
-                .iter()
-                .chain(&f.cols)
-                .map(|c| format!("c.{}", q(c)))
-                .collect();
-            let sql = format!(
-                "SELECT {show} FROM {tdb}.{child} c WHERE {notnull} AND NOT EXISTS (SELECT 1 FROM {tdb}.{parent} p WHERE {join})",
-                show = show.join(", "),
-                tdb = q(tdb),
-                child = q(&f.child),
-                parent = q(&f.parent),
-                notnull = f.cols.iter().map(|c| format!("c.{} IS NOT NULL", q(c))).collect::<Vec<_>>().join(" AND "),
-                join = f.cols.iter().zip(&f.refs).map(|(c, r)| format!("p.{} = c.{}", q(r), q(c))).collect::<Vec<_>>().join(" AND "),
-            );
-            let rows: Vec<mysql_async::Row> = dst
-                .query(sql)
-                .await
-                .with_db_context(|| format!("integrity check of {tdb}.{}", f.child))?;
-            for r in rows {
-                let vals: Vec<Option<String>> = (0..r.len())
-                    .map(|i| r.get::<Option<String>, _>(i).flatten())
-                    .collect();
-                if total < 20 {
-                    tracing::warn!(
-                        "orphan: {tdb}.{} {:?} → {}({}){}",
-                        f.child,
-                        vals,
-                        f.parent,
-                        f.refs.join(", "),
-                        if f.implicit { ", implicit key" } else { "" }
-                    );
-                }
-                total += 1;
-                lines.push(serde_json::json!({
-                    "database": tdb, "table": f.child, "columns": f.cols, "references": format!("{}({})", f.parent, f.refs.join(", ")),
-                    "implicit": f.implicit, "row": vals,
-                }));
-            }
-        }
-    }
-    if total > 0 {
-        let mut text = String::new();
-        for l in lines {
-            text.push_str(&l.to_string());
-            text.push('\n');
-        }
-        ferry_shared::fsutil::write_atomic(&path, text.as_bytes())?;
-        tracing::warn!("{total} orphan rows; all of them in {}", path.display());
-    }
-    Ok(total)
 }
 
 /// The whole of `customer-filter`: flags, runtime, exit code. In the library, so the runtime, the

@@ -4,7 +4,7 @@
 //! `delete_migrated_data.py`.
 
 use crate::servers::Servers;
-use crate::state::{Files, State, TableEntry};
+use crate::state::{journal_keys, Files, State, TableEntry};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::report::{RunReport, TableStats};
@@ -12,7 +12,8 @@ use ferry_shared::sql::quote_mysql as q;
 use ferry_shared::{DbContext, Exit, FerryError, Result};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
-use std::io::{BufRead, Write};
+use std::collections::HashSet;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Command line of `delete-migrated`.
@@ -98,124 +99,464 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         .into());
     }
     let mut st = files.load()?;
+    let others = crate::state::load_others(&files)?;
     let write = args.servers.write()?;
     let mut c = ferry_shared::conn::connect_mysql(&write).await?;
+    // Triggers a crashed run (of any customer set) left aside come back first.
+    crate::triggers::restore_all(&mut c, &files, &mut st).await?;
     let mut report = RunReport::start("delete-migrated");
     report.dry_run = args.dry_run;
     report.target = Some(write.to_string());
     let order = delete_order(&mut c, &st).await?;
-    let mut out = std::io::stdout().lock();
+    c.query_drop("SET FOREIGN_KEY_CHECKS = 0")
+        .await
+        .db_context("disable foreign-key checks")?;
+    let mut tdbs: Vec<String> = order.iter().map(|o| o.1.clone()).collect();
+    tdbs.sort();
+    tdbs.dedup();
     if !args.dry_run {
-        c.query_drop("SET FOREIGN_KEY_CHECKS = 0")
-            .await
-            .db_context("disable foreign-key checks")?;
-        // A DELETE trigger must not touch other rows while this run's rows go.
-        let mut tdbs: Vec<String> = order.iter().map(|o| o.1.clone()).collect();
-        tdbs.dedup();
-        tdbs.sort();
-        tdbs.dedup();
+        // A DELETE trigger must not touch other rows while this set's rows go.
         crate::triggers::suspend_triggers(&mut c, &tdbs, &files, &mut st).await?;
     }
-    for (db, tdb, t) in &order {
-        let Some(te) = st.databases.get(db).and_then(|d| d.tables.get(t)) else {
-            continue;
-        };
-        let mut stats = TableStats::new(&format!("{tdb}.{t}"));
-        let statements = delete_statements(&files, tdb, t, te, &mut report)?;
-        for sql in &statements {
-            if args.dry_run {
-                let _ = writeln!(out, "{sql};");
-                continue;
-            }
-            c.query_drop(sql)
-                .await
-                .with_db_context(|| format!("delete from {tdb}.{t}"))?;
-            stats.migrated += c.affected_rows();
-        }
-        report.tables.push(stats);
-    }
-    drop_routines(&mut c, &st, args.dry_run, &mut out).await?;
+    let mut d = Deletion {
+        c: &mut c,
+        files: &files,
+        st: &st,
+        others: &others,
+        report: &mut report,
+        tables: Vec::new(),
+    };
+    let res = d.run(&order, &tdbs, args.dry_run).await;
     if !args.dry_run {
         crate::triggers::restore_triggers(&mut c, &files, &mut st).await?;
-        c.query_drop("SET FOREIGN_KEY_CHECKS = 1")
-            .await
-            .db_context("enable foreign-key checks")?;
-        let aside = put_aside(&files)?;
+    }
+    c.query_drop("SET FOREIGN_KEY_CHECKS = 1")
+        .await
+        .db_context("enable foreign-key checks")?;
+    let outcome = res?;
+    finish(&mut c, &args, &files, &st, &others, outcome, report).await
+}
+
+/// After the deletion: on orphans nothing was deleted (exit 3); otherwise the routines
+/// no other set uses go, the rows other sets still need pass to them, and the state is
+/// put aside.
+async fn finish(
+    c: &mut Conn,
+    args: &Args,
+    files: &Files,
+    st: &State,
+    others: &[(Files, State)],
+    outcome: Outcome,
+    mut report: RunReport,
+) -> anyhow::Result<Exit> {
+    let mut out = std::io::stdout().lock();
+    if outcome.orphans > 0 {
+        report.notes.push(format!(
+            "deleting would leave {} orphan rows (see the orphans file): rolled back, nothing deleted",
+            outcome.orphans
+        ));
+        tracing::error!("{}", report.notes.last().map_or("", String::as_str));
+        report.finish();
+        report.status = "orphans".into();
+        report.exit_code = Exit::Rejects.code();
+        report.emit(args.common.quiet, args.common.report.as_deref())?;
+        return Ok(Exit::Rejects);
+    }
+    drop_routines(c, st, others, args.dry_run, &mut out).await?;
+    if !args.dry_run {
+        for (path, keys) in &outcome.inherited {
+            write_keys(path, keys)?;
+        }
+        let aside = put_aside(files)?;
         report
             .notes
             .push(format!("state and journal kept as {}", aside.display()));
+    }
+    for n in &report.notes {
+        tracing::info!("{n}");
     }
     let code = report.finish();
     report.emit(args.common.quiet, args.common.report.as_deref())?;
     Ok(code)
 }
 
-/// The DELETE statements that remove one table's migrated rows: by the journal's keys
-/// (1000 a statement), or the whole table when it had no key and was empty before the
-/// migration. A keyless table that had rows is left alone, with a note saying why.
-fn delete_statements(
-    files: &Files,
-    tdb: &str,
-    t: &str,
-    te: &TableEntry,
-    report: &mut RunReport,
-) -> Result<Vec<String>> {
-    let rel = format!("{}.{}", q(tdb), q(t));
-    let mut statements: Vec<String> = Vec::new();
-    let journal = files.journal_of(tdb, t);
-    if te.key.is_empty() {
-        if te.empty_at_start && te.rows > 0 {
-            statements.push(format!("DELETE FROM {rel}"));
-        } else if te.rows > 0 {
-            report.notes.push(format!(
-                "{tdb}.{t} has no primary key and had rows before the migration: its {} migrated rows cannot be told apart; left in place",
-                te.rows
-            ));
+/// What a deletion found.
+struct Outcome {
+    /// Rows that would dangle (the deletion was rolled back).
+    orphans: u64,
+    /// Inherited-key files to write: rows this set (or a set deleted before it) inserted
+    /// that stay because other sets need them.
+    inherited: Vec<(PathBuf, Vec<String>)>,
+}
+
+/// One keyed table in the deletion: its candidate keys live in a temporary table.
+struct Candidates {
+    tdb: String,
+    table: String,
+    key: Vec<String>,
+    temp: String,
+    /// Own inserted keys and inherited ones, before anything was kept.
+    pool: Vec<String>,
+}
+
+/// The deletion of one customer set, in one transaction.
+struct Deletion<'a> {
+    c: &'a mut Conn,
+    files: &'a Files,
+    st: &'a State,
+    others: &'a [(Files, State)],
+    report: &'a mut RunReport,
+    tables: Vec<Candidates>,
+}
+
+impl Deletion<'_> {
+    /// Rule: a row this set inserted (or inherited) goes unless another set that is still
+    /// migrated inserted or holds it, or a row that stays references it (repeated until
+    /// nothing changes). Then the integrity check: any orphan rolls everything back.
+    async fn run(
+        &mut self,
+        order: &[(String, String, String)],
+        tdbs: &[String],
+        dry_run: bool,
+    ) -> Result<Outcome> {
+        self.c
+            .query_drop("START TRANSACTION")
+            .await
+            .db_context("start the deletion")?;
+        let res = self.delete_all(order, tdbs, dry_run).await;
+        let commit = matches!(&res, Ok(o) if o.orphans == 0) && !dry_run;
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        self.c
+            .query_drop(end)
+            .await
+            .db_context("end the deletion")?;
+        res
+    }
+
+    async fn delete_all(
+        &mut self,
+        order: &[(String, String, String)],
+        tdbs: &[String],
+        dry_run: bool,
+    ) -> Result<Outcome> {
+        for (i, (db, tdb, t)) in order.iter().enumerate() {
+            let Some(te) = self.st.databases.get(db).and_then(|d| d.tables.get(t)) else {
+                continue;
+            };
+            if te.key.is_empty() {
+                self.keyless(db, tdb, t, te).await?;
+            } else {
+                self.candidates(i, tdb, t, te).await?;
+            }
         }
-        return Ok(statements);
-    }
-    if !journal.exists() {
-        return Ok(statements);
-    }
-    let f = fs_err::File::open(&journal)?;
-    let mut keys: Vec<String> = Vec::new();
-    let cols = crate::closure::tuple(&te.key);
-    for line in std::io::BufReader::new(f).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+        let mut schemas = Vec::new();
+        for tdb in tdbs {
+            schemas.push((tdb.clone(), crate::closure::read_schema(self.c, tdb).await?));
         }
-        let k: Vec<Option<String>> = serde_json::from_str(&line)
-            .map_err(|e| FerryError::Checkpoint(format!("journal {}: {e}", journal.display())))?;
-        keys.push(crate::copy::key_literal(&k));
-        if keys.len() == 1000 {
-            statements.push(format!(
-                "DELETE FROM {rel} WHERE {cols} IN ({})",
-                keys.join(", ")
-            ));
-            keys.clear();
+        self.protect(&schemas).await?;
+        let inherited = self.delete_rows(dry_run).await?;
+        let targets: Vec<(&str, &crate::closure::Schema)> =
+            schemas.iter().map(|(d, s)| (d.as_str(), s)).collect();
+        let found = crate::integrity::check(self.c, &targets, self.files, &|_, _| false).await?;
+        self.report
+            .notes
+            .push(format!("integrity check: {} orphan rows", found.orphans));
+        Ok(Outcome {
+            orphans: found.orphans,
+            inherited,
+        })
+    }
+
+    /// The keys other migrated sets inserted or hold in `tdb.t`.
+    fn others_keys(&self, tdb: &str, t: &str) -> Result<HashSet<String>> {
+        let mut keys = HashSet::new();
+        for (f, _) in self.others {
+            keys.extend(journal_keys(&f.journal_of(tdb, t))?);
+            keys.extend(journal_keys(&f.claims_of(tdb, t))?);
         }
+        Ok(keys)
     }
-    if !keys.is_empty() {
-        statements.push(format!(
-            "DELETE FROM {rel} WHERE {cols} IN ({})",
-            keys.join(", ")
-        ));
+
+    /// Fills the temporary table of one keyed table's candidate keys.
+    async fn candidates(&mut self, i: usize, tdb: &str, t: &str, te: &TableEntry) -> Result<()> {
+        let mut pool = journal_keys(&self.files.journal_of(tdb, t))?;
+        pool.extend(journal_keys(&self.files.inherited_of(tdb, t))?);
+        pool.sort();
+        pool.dedup();
+        let others = self.others_keys(tdb, t)?;
+        let temp = format!("{}.ferry_del_{i}", q(tdb));
+        let rel = format!("{}.{}", q(tdb), q(t));
+        let cols = te.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+        self.c
+            .query_drop(format!(
+                "CREATE TEMPORARY TABLE {temp} AS SELECT {cols} FROM {rel} WHERE 0"
+            ))
+            .await
+            .with_db_context(|| format!("stage the keys of {tdb}.{t}"))?;
+        let fresh: Vec<&String> = pool.iter().filter(|k| !others.contains(*k)).collect();
+        for part in fresh.chunks(1000) {
+            let mut values = Vec::with_capacity(part.len());
+            for k in part {
+                let key: Vec<Option<String>> = serde_json::from_str(k)
+                    .map_err(|e| FerryError::Checkpoint(format!("journal of {tdb}.{t}: {e}")))?;
+                values.push(format!(
+                    "({})",
+                    key.iter()
+                        .map(crate::copy::literal)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            self.c
+                .query_drop(format!(
+                    "INSERT INTO {temp} ({cols}) VALUES {}",
+                    values.join(", ")
+                ))
+                .await
+                .with_db_context(|| format!("stage the keys of {tdb}.{t}"))?;
+        }
+        self.tables.push(Candidates {
+            tdb: tdb.to_string(),
+            table: t.to_string(),
+            key: te.key.clone(),
+            temp,
+            pool,
+        });
+        Ok(())
     }
-    Ok(statements)
+}
+
+impl Deletion<'_> {
+    /// A table without a key: its rows cannot be told apart. Emptied when it was empty
+    /// before this set and no other migrated set selected it; otherwise left, and said so.
+    async fn keyless(&mut self, db: &str, tdb: &str, t: &str, te: &TableEntry) -> Result<()> {
+        if te.rows == 0 {
+            return Ok(());
+        }
+        let claimed = self.others.iter().any(|(_, st)| {
+            st.databases
+                .get(db)
+                .and_then(|d| d.tables.get(t))
+                .is_some_and(|o| o.selected > 0 || o.rows > 0)
+        });
+        let note = if claimed {
+            format!(
+                "{tdb}.{t} has no key and another migrated customer set selected it: its rows stay"
+            )
+        } else if te.empty_at_start {
+            let sql = format!("DELETE FROM {}.{}", q(tdb), q(t));
+            self.c
+                .query_drop(sql)
+                .await
+                .with_db_context(|| format!("delete from {tdb}.{t}"))?;
+            let mut stats = TableStats::new(&format!("{tdb}.{t}"));
+            stats.migrated = self.c.affected_rows();
+            self.report.tables.push(stats);
+            return Ok(());
+        } else {
+            format!("{tdb}.{t} has no key and had rows before the migration: its {} migrated rows cannot be told apart; left in place", te.rows)
+        };
+        tracing::warn!("{note}");
+        self.report.notes.push(note);
+        Ok(())
+    }
+
+    /// Keeps every candidate a staying row references, through every foreign key
+    /// (declared or implicit), until a round keeps nothing more.
+    async fn protect(&mut self, schemas: &[(String, crate::closure::Schema)]) -> Result<()> {
+        for _round in 0..1000 {
+            let mut kept = 0u64;
+            for (tdb, schema) in schemas {
+                for f in &schema.fks {
+                    kept += self.protect_one(tdb, schema, f).await?;
+                }
+            }
+            if kept == 0 {
+                return Ok(());
+            }
+        }
+        Err(FerryError::Failed(
+            "the references between candidate rows do not settle".into(),
+        ))
+    }
+
+    /// The condition "the child row `c` stays": not among the child's candidates (read
+    /// from a snapshot, as a temporary table cannot be opened twice in one statement).
+    async fn staying(&mut self, tdb: &str, child: &crate::closure::Table) -> Result<String> {
+        let Some(cand) = self
+            .tables
+            .iter()
+            .find(|c| c.tdb == tdb && c.table == child.name)
+        else {
+            return Ok(String::new());
+        };
+        if cand.key != child.primary_key {
+            return Ok(String::new());
+        }
+        let (temp, key) = (cand.temp.clone(), cand.key.clone());
+        let snap = format!("{}.ferry_snap", q(tdb));
+        self.c
+            .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {snap}"))
+            .await
+            .db_context("snapshot candidates")?;
+        self.c
+            .query_drop(format!(
+                "CREATE TEMPORARY TABLE {snap} AS SELECT * FROM {temp}"
+            ))
+            .await
+            .db_context("snapshot candidates")?;
+        let same = key
+            .iter()
+            .map(|k| format!("s.{0} <=> c.{0}", q(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        Ok(format!(
+            " AND NOT EXISTS (SELECT 1 FROM {snap} s WHERE {same})"
+        ))
+    }
+
+    /// One foreign key: the parent's candidates that a staying child row references.
+    async fn protect_one(
+        &mut self,
+        tdb: &str,
+        schema: &crate::closure::Schema,
+        f: &crate::closure::Fk,
+    ) -> Result<u64> {
+        let Some(parent) = self
+            .tables
+            .iter()
+            .find(|c| c.tdb == tdb && c.table == f.parent)
+        else {
+            return Ok(0);
+        };
+        let (ptemp, pkey) = (parent.temp.clone(), parent.key.clone());
+        let Some(child) = schema.tables.get(&f.child) else {
+            return Ok(0);
+        };
+        let staying = self.staying(tdb, child).await?;
+        let sql = format!(
+            "DELETE d FROM {ptemp} d JOIN {tdb}.{parent} p ON {pjoin} WHERE ({prefs}) IN (SELECT {ccols} FROM {tdb}.{child} c WHERE {notnull}{staying})",
+            tdb = q(tdb),
+            parent = q(&f.parent),
+            child = q(&f.child),
+            pjoin = pkey.iter().map(|k| format!("p.{0} <=> d.{0}", q(k))).collect::<Vec<_>>().join(" AND "),
+            prefs = f.refs.iter().map(|r| format!("p.{}", q(r))).collect::<Vec<_>>().join(", "),
+            ccols = f.cols.iter().map(|c| format!("c.{}", q(c))).collect::<Vec<_>>().join(", "),
+            notnull = f.cols.iter().map(|c| format!("c.{} IS NOT NULL", q(c))).collect::<Vec<_>>().join(" AND "),
+        );
+        self.c
+            .query_drop(sql)
+            .await
+            .with_db_context(|| format!("keep the rows {tdb}.{} references", f.child))?;
+        Ok(self.c.affected_rows())
+    }
+
+    /// Deletes the remaining candidates (counts them in a dry run) and returns the kept
+    /// keys each table's inherited file will hold.
+    async fn delete_rows(&mut self, dry_run: bool) -> Result<Vec<(PathBuf, Vec<String>)>> {
+        let mut inherited = Vec::new();
+        for i in 0..self.tables.len() {
+            let (tdb, t, temp, key) = {
+                let c = &self.tables[i];
+                (
+                    c.tdb.clone(),
+                    c.table.clone(),
+                    c.temp.clone(),
+                    c.key.clone(),
+                )
+            };
+            let going = self.keys_of(&temp).await?;
+            let mut stats = TableStats::new(&format!("{tdb}.{t}"));
+            if dry_run {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "{tdb}.{t}: would delete {} rows",
+                    going.len()
+                );
+                stats.migrated = going.len() as u64;
+            } else {
+                let join = key
+                    .iter()
+                    .map(|k| format!("t.{0} <=> d.{0}", q(k)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                self.c
+                    .query_drop(format!(
+                        "DELETE t FROM {}.{} t JOIN {temp} d ON {join}",
+                        q(&tdb),
+                        q(&t)
+                    ))
+                    .await
+                    .with_db_context(|| format!("delete from {tdb}.{t}"))?;
+                stats.migrated = self.c.affected_rows();
+            }
+            let kept: Vec<String> = self.tables[i]
+                .pool
+                .iter()
+                .filter(|k| !going.contains(*k))
+                .cloned()
+                .collect();
+            stats.skipped = kept.len() as u64;
+            self.report.tables.push(stats);
+            inherited.push((self.files.inherited_of(&tdb, &t), kept));
+        }
+        Ok(inherited)
+    }
+
+    /// The keys left in a candidate table, as the journals write them.
+    async fn keys_of(&mut self, temp: &str) -> Result<HashSet<String>> {
+        let rows: Vec<mysql_async::Row> = self
+            .c
+            .query(format!("SELECT * FROM {temp}"))
+            .await
+            .db_context("read candidates")?;
+        let mut out = HashSet::new();
+        for r in rows {
+            let k: Vec<Option<String>> = (0..r.len())
+                .map(|i| crate::copy::text(r.as_ref(i)))
+                .collect();
+            out.insert(serde_json::to_string(&k).map_err(std::io::Error::from)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Replaces an inherited-keys file (removed when empty).
+fn write_keys(path: &std::path::Path, keys: &[String]) -> Result<()> {
+    if keys.is_empty() {
+        return match fs_err::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        };
+    }
+    if let Some(d) = path.parent() {
+        fs_err::create_dir_all(d)?;
+    }
+    let mut text = keys.join("\n");
+    text.push('\n');
+    ferry_shared::fsutil::write_atomic(path, text.as_bytes())
 }
 
 /// Drops the routines that phase 0 created (status `completed`), not those that were
-/// there before; in a dry run, prints the statements.
+/// there before nor those another migrated set uses; in a dry run, prints the statements.
 async fn drop_routines(
     c: &mut Conn,
     st: &State,
+    others: &[(Files, State)],
     dry_run: bool,
     out: &mut impl Write,
 ) -> Result<()> {
     for (db, e) in &st.databases {
         for (name, r) in &e.routines {
             if r.status != "completed" {
+                continue;
+            }
+            // Another migrated set found it there and relies on it.
+            if others.iter().any(|(_, o)| {
+                o.databases
+                    .get(db)
+                    .is_some_and(|d| d.routines.contains_key(name))
+            }) {
                 continue;
             }
             let tdb = e

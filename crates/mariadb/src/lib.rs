@@ -10,6 +10,7 @@ pub mod closure;
 pub mod copy;
 pub mod customer_filter;
 pub mod delete_migrated;
+pub mod integrity;
 pub mod schema_copy;
 pub mod servers;
 pub mod state;

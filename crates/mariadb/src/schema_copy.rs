@@ -56,6 +56,10 @@ pub struct Args {
     /// Drop and recreate objects that already exist on the target (default: compare only).
     #[arg(long)]
     pub drop_existing: bool,
+    /// customer-filter's state folder: triggers a crashed customer-filter or
+    /// delete-migrated left aside there are restored first.
+    #[arg(long, env = "MIGRATION_STATE_DIR", default_value = ".migration_state")]
+    pub state_dir: std::path::PathBuf,
     /// Print the DDL on stdout; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -529,6 +533,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let map = args.servers.mapping()?;
     let mut src = ferry_shared::conn::connect_mysql(&read).await?;
     let mut dst_conn = ferry_shared::conn::connect_mysql(&write).await?;
+    crate::triggers::restore_in_dir(&mut dst_conn, &args.state_dir).await?;
     let dbs = databases(&args, &mut src).await?;
     let mut report = RunReport::start("schema-copy");
     report.dry_run = args.dry_run;

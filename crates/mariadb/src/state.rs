@@ -39,6 +39,10 @@ pub struct TableEntry {
     /// Parent rows brought along for migrated children (included in `rows`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub parents_added: u64,
+    /// Rows the selection covered, inserted or already there (a keyless table's claim:
+    /// removing another set leaves it while this one needs it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub selected: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -116,6 +120,8 @@ pub fn now() -> String {
 
 /// Where the state of a customer set lives.
 pub struct Files {
+    /// The state folder (`MIGRATION_STATE_DIR`).
+    pub dir: PathBuf,
     /// The state file.
     pub state: PathBuf,
     /// The journal folder.
@@ -129,10 +135,65 @@ impl Files {
         ids.sort_unstable();
         ids.dedup();
         let tag = ids.iter().map(i64::to_string).collect::<Vec<_>>().join("_");
+        Files::tagged(dir, &tag)
+    }
+
+    fn tagged(dir: &Path, tag: &str) -> Files {
         Files {
+            dir: dir.to_path_buf(),
             state: dir.join(format!("migration_state_{tag}.json")),
             journal: dir.join(format!("journal_{tag}")),
         }
+    }
+
+    /// The other customer sets migrated from this state folder and not deleted since.
+    pub fn others(&self) -> Result<Vec<Files>> {
+        Ok(Files::all_in(&self.dir)?
+            .into_iter()
+            .filter(|f| f.state != self.state)
+            .collect())
+    }
+
+    /// Every customer set migrated from the state folder `dir` and not deleted since.
+    pub fn all_in(dir: &Path) -> Result<Vec<Files>> {
+        let mut out = Vec::new();
+        let entries = match fs_err::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e.into()),
+        };
+        for e in entries {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            let Some(tag) = name
+                .strip_prefix("migration_state_")
+                .and_then(|n| n.strip_suffix(".json"))
+                .filter(|t| t.chars().all(|c| c.is_ascii_digit() || c == '_'))
+            else {
+                continue;
+            };
+            out.push(Files::tagged(dir, tag));
+        }
+        out.sort_by(|a, b| a.state.cmp(&b.state));
+        Ok(out)
+    }
+
+    /// The claims journal of a target table: selected keys the target already held.
+    pub fn claims_of(&self, db: &str, table: &str) -> PathBuf {
+        self.journal.join(format!(
+            "{}.{}.claims.ndjson",
+            ferry_shared::cli::file_safe(db),
+            ferry_shared::cli::file_safe(table)
+        ))
+    }
+
+    /// Keys inserted by customer sets since deleted that other sets still needed: they
+    /// go with the last set that needs them.
+    pub fn inherited_of(&self, db: &str, table: &str) -> PathBuf {
+        self.dir.join("inherited").join(format!(
+            "{}.{}.ndjson",
+            ferry_shared::cli::file_safe(db),
+            ferry_shared::cli::file_safe(table)
+        ))
     }
 
     /// Reads the state (empty when there is none yet).
@@ -167,6 +228,29 @@ impl Files {
             ferry_shared::cli::file_safe(db),
             ferry_shared::cli::file_safe(table)
         ))
+    }
+}
+
+/// The other customer sets still migrated from this state folder, with their states.
+pub fn load_others(files: &Files) -> Result<Vec<(Files, State)>> {
+    let mut out = Vec::new();
+    for f in files.others()? {
+        let st = f.load()?;
+        out.push((f, st));
+    }
+    Ok(out)
+}
+
+/// The lines of a journal, each one key as its JSON text (empty when there is none).
+pub fn journal_keys(path: &Path) -> Result<Vec<String>> {
+    match fs_err::read_to_string(path) {
+        Ok(s) => Ok(s
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -19,8 +19,33 @@ pub(crate) async fn suspend_triggers(
     st: &mut State,
 ) -> Result<()> {
     for tdb in tdbs {
+        suspend_on(dst, tdb, None, files, st).await?;
+    }
+    Ok(())
+}
+
+/// Sets aside the triggers of one table only: the window in which a target lacks a trigger
+/// is that table's copy, not the whole run (and never a prompt).
+pub(crate) async fn suspend_table_triggers(
+    dst: &mut Conn,
+    tdb: &str,
+    table: &str,
+    files: &Files,
+    st: &mut State,
+) -> Result<()> {
+    suspend_on(dst, tdb, Some(table), files, st).await
+}
+
+async fn suspend_on(
+    dst: &mut Conn,
+    tdb: &str,
+    table: Option<&str>,
+    files: &Files,
+    st: &mut State,
+) -> Result<()> {
+    {
         let names: Vec<String> = dst
-            .exec("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (tdb,))
+            .exec("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND (? IS NULL OR EVENT_OBJECT_TABLE = ?) ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (tdb, table, table))
             .await
             .with_db_context(|| format!("list triggers of {tdb}"))?;
         for name in names {
@@ -35,7 +60,7 @@ pub(crate) async fn suspend_triggers(
             let mode: Option<String> = row.get(1);
             let ddl: Option<String> = row.get(2);
             let t = state::SuspendedTrigger {
-                db: tdb.clone(),
+                db: tdb.to_string(),
                 name: name.clone(),
                 sql_mode: mode.unwrap_or_default(),
                 ddl: crate::schema_copy::strip_definer(&ddl.unwrap_or_default()),
@@ -81,4 +106,31 @@ pub(crate) async fn restore_triggers(dst: &mut Conn, files: &Files, st: &mut Sta
         files.save(st)?;
     }
     Ok(())
+}
+
+/// Restores the triggers any customer set's crashed run left aside (this set's first), so
+/// every command starts from the target's own triggers.
+pub(crate) async fn restore_all(dst: &mut Conn, files: &Files, st: &mut State) -> Result<()> {
+    restore_triggers(dst, files, st).await?;
+    for other in files.others()? {
+        restore_for(dst, &other).await?;
+    }
+    Ok(())
+}
+
+/// Restores the triggers every customer set of the state folder `dir` left aside (for a
+/// tool that belongs to no customer set: schema-copy).
+pub async fn restore_in_dir(dst: &mut Conn, dir: &std::path::Path) -> Result<()> {
+    for f in Files::all_in(dir)? {
+        restore_for(dst, &f).await?;
+    }
+    Ok(())
+}
+
+async fn restore_for(dst: &mut Conn, f: &Files) -> Result<()> {
+    let mut st = f.load()?;
+    if st.suspended_triggers.is_empty() {
+        return Ok(());
+    }
+    restore_triggers(dst, f, &mut st).await
 }
