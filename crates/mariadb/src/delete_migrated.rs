@@ -125,6 +125,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         others: &others,
         report: &mut report,
         tables: Vec::new(),
+        keyless_inherited: Vec::new(),
     };
     let res = d.run(&order, &tdbs, args.dry_run).await;
     if !args.dry_run {
@@ -207,6 +208,8 @@ struct Deletion<'a> {
     others: &'a [(Files, State)],
     report: &'a mut RunReport,
     tables: Vec<Candidates>,
+    /// Inherited markers of keyless tables to write (or remove, when empty).
+    keyless_inherited: Vec<(PathBuf, Vec<String>)>,
 }
 
 impl Deletion<'_> {
@@ -254,7 +257,8 @@ impl Deletion<'_> {
             schemas.push((tdb.clone(), crate::closure::read_schema(self.c, tdb).await?));
         }
         self.protect(&schemas).await?;
-        let inherited = self.delete_rows(dry_run).await?;
+        let mut inherited = self.delete_rows(dry_run).await?;
+        inherited.append(&mut self.keyless_inherited);
         let targets: Vec<(&str, &crate::closure::Schema)> =
             schemas.iter().map(|(d, s)| (d.as_str(), s)).collect();
         let found = crate::integrity::check(self.c, &targets, self.files, &|_, _| false).await?;
@@ -330,9 +334,15 @@ impl Deletion<'_> {
     /// A table without a key: its rows cannot be told apart. Emptied when it was empty
     /// before this set and no other migrated set selected it; otherwise left, and said so.
     async fn keyless(&mut self, db: &str, tdb: &str, t: &str, te: &TableEntry) -> Result<()> {
-        if te.rows == 0 {
+        // Rows a set deleted earlier left because this one selected them too are now this
+        // set's: its marker says whether the table was empty before any of them.
+        let path = self.files.inherited_of(tdb, t);
+        let marker = journal_keys(&path)?;
+        if te.rows == 0 && marker.is_empty() {
             return Ok(());
         }
+        let empty_at_start =
+            te.empty_at_start || marker.iter().any(|m| m.contains("\"empty_at_start\":true"));
         let claimed = self.others.iter().any(|(_, st)| {
             st.databases
                 .get(db)
@@ -340,10 +350,13 @@ impl Deletion<'_> {
                 .is_some_and(|o| o.selected > 0 || o.rows > 0)
         });
         let note = if claimed {
+            let m = serde_json::json!({ "keyless": true, "empty_at_start": empty_at_start });
+            self.keyless_inherited.push((path, vec![m.to_string()]));
             format!(
                 "{tdb}.{t} has no key and another migrated customer set selected it: its rows stay"
             )
-        } else if te.empty_at_start {
+        } else if empty_at_start {
+            self.keyless_inherited.push((path, Vec::new()));
             let sql = format!("DELETE FROM {}.{}", q(tdb), q(t));
             self.c
                 .query_drop(sql)
