@@ -166,10 +166,29 @@ fn two_servers_copy_compare_and_recreate() {
         r.stderr
     );
     assert!(show_create(&sf2, "COUNTRY").contains("`extra`"));
-    // --drop-existing recreates it as the source has it.
+    // --drop-existing without a terminal or --yes drops nothing: reported, exit 1.
     let r = schema_copy(dir.path(), &base2, &sf.name, &["--drop-existing"]);
+    assert_exit(&r, 1);
+    assert!(
+        r.stderr.contains("not dropped: no terminal to confirm"),
+        "{}",
+        r.stderr
+    );
+    assert!(show_create(&sf2, "COUNTRY").contains("`extra`"));
+    // With --yes it recreates only what differs: COUNTRY; ORDERS keeps its row.
+    sf2.exec("SET FOREIGN_KEY_CHECKS = 0; INSERT INTO COUNTRY (code, name) VALUES ('XX', 'x')");
+    let r = schema_copy(dir.path(), &base2, &sf.name, &["--drop-existing", "--yes"]);
     assert_exit(&r, 0);
     assert_same_structure(&sf, &sf2);
+    assert_eq!(
+        sf2.scalar("SELECT count(*) FROM COUNTRY").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        sf2.scalar("SELECT count(*) FROM ORDERS").as_deref(),
+        Some("1"),
+        "a table that did not differ keeps its rows"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 use crate::closure::{self, Fk, Phase, Selected, Table};
 use crate::copy::{self, key_literal, Spec};
+use crate::prompt::ask;
 use crate::schema_copy::{create_routine, ObjectKind};
 use crate::servers::{mapped, Servers};
 use crate::state::{self, DbEntry, Files, RoutineEntry, State, TableEntry};
@@ -18,7 +19,7 @@ use ferry_shared::sql::quote_mysql as q;
 use ferry_shared::{DbContext, Exit, FerryError, Result};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -103,19 +104,6 @@ fn truthy(s: &str) -> bool {
         s.trim().to_ascii_lowercase().as_str(),
         "1" | "true" | "yes" | "on"
     )
-}
-
-/// Asks on the terminal (stderr), like the document's prompts.
-#[allow(clippy::print_stderr)]
-fn ask(prompt: &str) -> Option<String> {
-    if !std::io::stdin().is_terminal() {
-        return None;
-    }
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).ok()?;
-    Some(line.trim().to_string())
 }
 
 /// [`ask`] that Ctrl+C interrupts: the line is read on a blocking thread while the stop
@@ -211,6 +199,15 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if args.plan {
         print_plan(&mut src, &plans).await?;
         return Ok(Exit::Ok);
+    }
+    if !args.dry_run {
+        crate::prompt::confirm_start(
+            &format!(
+                "customer-filter: customers {customers:?} of {} from {read} to {write}",
+                dbs.join(", ")
+            ),
+            args.yes,
+        )?;
     }
     let m = Migration {
         args: &args,

@@ -11,6 +11,7 @@ pub mod copy;
 pub mod customer_filter;
 pub mod delete_migrated;
 pub mod integrity;
+pub mod prompt;
 pub mod schema_copy;
 pub mod servers;
 pub mod state;

@@ -53,9 +53,13 @@ pub struct Args {
     /// terminal.
     #[arg(long, value_delimiter = ',', value_name = "DB,DB|all")]
     pub databases: Vec<String>,
-    /// Drop and recreate objects that already exist on the target (default: compare only).
+    /// Drop and recreate the objects that exist on the target and differ from the source
+    /// (default: compare only); each is confirmed on a terminal, or by --yes.
     #[arg(long)]
     pub drop_existing: bool,
+    /// Answer yes to the confirmations (the start, and --drop-existing's).
+    #[arg(long)]
+    pub yes: bool,
     /// customer-filter's state folder: triggers a crashed customer-filter or
     /// delete-migrated left aside there are restored first.
     #[arg(long, env = "MIGRATION_STATE_DIR", default_value = ".migration_state")]
@@ -387,6 +391,8 @@ struct DbCopy<'a> {
     /// Target database (after `--map`).
     tdb: &'a str,
     existing: Existing,
+    /// `--yes`: replacing a differing object needs no prompt.
+    yes: bool,
     /// Differences found, reported as warnings once the database is done.
     diffs: Vec<String>,
 }
@@ -435,6 +441,38 @@ impl DbCopy<'_> {
             Some(_) => {}
         }
         Ok(())
+    }
+
+    /// `--drop-existing` on an object that differs: confirmed by `--yes`, or on a terminal
+    /// by the user; without either it is left (and reported as a difference).
+    fn may_replace(&mut self, kind: ObjectKind, name: &str) -> Result<bool> {
+        if self.existing != Existing::Replace {
+            return Ok(false);
+        }
+        if self.yes {
+            return Ok(true);
+        }
+        let prompt = format!(
+            "{} {}.{name} differs from the source: drop and recreate it{}? [y/N] ",
+            kind.label(),
+            self.tdb,
+            if kind == ObjectKind::Table {
+                " (its rows are lost)"
+            } else {
+                ""
+            }
+        );
+        match crate::prompt::ask(&prompt) {
+            Some(a) => Ok(a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes")),
+            None => {
+                tracing::warn!(
+                    "{} {}.{name} differs; not dropped: no terminal to confirm (add --yes)",
+                    kind.label(),
+                    self.tdb
+                );
+                Ok(false)
+            }
+        }
     }
 
     /// Whether the target table already has foreign key `name`.
@@ -535,6 +573,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut dst_conn = ferry_shared::conn::connect_mysql(&write).await?;
     crate::triggers::restore_in_dir(&mut dst_conn, &args.state_dir).await?;
     let dbs = databases(&args, &mut src).await?;
+    if !args.dry_run {
+        crate::prompt::confirm_start(
+            &format!("schema-copy: {} from {read} to {write}", dbs.join(", ")),
+            args.yes,
+        )?;
+    }
     let mut report = RunReport::start("schema-copy");
     report.dry_run = args.dry_run;
     report.source = Some(read.to_string());
@@ -615,6 +659,7 @@ async fn copy_database(
         db,
         tdb,
         existing: mode,
+        yes: args.yes,
         diffs: Vec::new(),
     };
     dc.create_database(&cs, &coll, existing.as_ref()).await?;
@@ -664,24 +709,26 @@ async fn copy_table(
     let split = split_foreign_keys(&ddl);
     let current = dc.on_target(ObjectKind::Table, t).await?;
     match current {
-        Some(have) if dc.existing != Existing::Replace => {
+        Some(have) => {
             let want = normalize(&ddl, db, tdb);
             let have_n = normalize(&have.ddl, tdb, tdb);
-            // Compare without foreign keys here; pass 2 adds missing ones.
-            if split_foreign_keys(&want).create != split_foreign_keys(&have_n).create {
+            // Compare without foreign keys here; pass 2 adds missing ones. Only a table
+            // that differs is ever dropped, and only when confirmed.
+            if split_foreign_keys(&want).create == split_foreign_keys(&have_n).create {
+                stats.skipped += 1;
+            } else if dc.may_replace(ObjectKind::Table, t)? {
+                tracing::info!("dropping and recreating {tdb}.{t} (it differs)");
+                dc.tgt.exec(tdb, "SET FOREIGN_KEY_CHECKS = 0").await?;
+                dc.tgt.exec(tdb, &format!("DROP TABLE {}", q(t))).await?;
+                dc.tgt.exec(tdb, &rename_db(&split.create, db, tdb)).await?;
+                stats.migrated += 1;
+            } else {
                 dc.diffs.push(format!(
                     "table {tdb}.{t} differs:\n{}",
                     line_diff(&want, &have_n)
                 ));
+                stats.skipped += 1;
             }
-            stats.skipped += 1;
-        }
-        Some(_) => {
-            tracing::info!("dropping and recreating {tdb}.{t}");
-            dc.tgt.exec(tdb, "SET FOREIGN_KEY_CHECKS = 0").await?;
-            dc.tgt.exec(tdb, &format!("DROP TABLE {}", q(t))).await?;
-            dc.tgt.exec(tdb, &rename_db(&split.create, db, tdb)).await?;
-            stats.migrated += 1;
         }
         None => {
             tracing::info!("pass 1: {tdb}.{t}");
@@ -806,14 +853,15 @@ async fn copy_object(dc: &mut DbCopy<'_>, obj: &SourceObject<'_>) -> Result<()> 
     let want = rename_db(&strip_definer(obj.ddl), dc.db, tdb);
     let current = dc.on_target(kind, name).await?;
     if let Some(have) = &current {
-        if dc.existing != Existing::Replace {
-            if strip_definer(&have.ddl) != want {
-                dc.diffs.push(format!(
-                    "{} {tdb}.{name} differs:\n{}",
-                    kind.label(),
-                    line_diff(&want, &strip_definer(&have.ddl))
-                ));
-            }
+        if strip_definer(&have.ddl) == want {
+            return Ok(());
+        }
+        if !dc.may_replace(kind, name)? {
+            dc.diffs.push(format!(
+                "{} {tdb}.{name} differs:\n{}",
+                kind.label(),
+                line_diff(&want, &strip_definer(&have.ddl))
+            ));
             return Ok(());
         }
         dc.tgt
@@ -859,6 +907,7 @@ pub async fn create_routine(
         db,
         tdb,
         existing: Existing::Absent,
+        yes: false,
         diffs: Vec::new(),
     };
     copy_object(&mut dc, &SourceObject::new(kind, name, &def)).await
