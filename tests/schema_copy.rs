@@ -220,3 +220,57 @@ fn one_server_with_map_and_env_variables() {
     assert_exit(&r, 2);
     assert!(r.stderr.contains("--databases"), "{}", r.stderr);
 }
+
+/// `--map` renames the source database wherever a body names it, quoted or not, so the copy
+/// never writes into the source; a name inside dynamic SQL cannot be renamed safely: exit 2,
+/// naming the object, and nothing pointing at the source is created.
+#[test]
+fn map_renames_database_names_inside_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sf, _ob) = fixture(dir.path());
+    let n = &sf.name;
+    sf.exec(&format!(
+        "CREATE TRIGGER trg_role_audit AFTER INSERT ON ROLE FOR EACH ROW \
+         INSERT INTO {n}.ACCESS_RIGHT (name) VALUES (CONCAT('role ', NEW.id)); \
+         CREATE VIEW V_RIGHTS AS SELECT name FROM {n} . ACCESS_RIGHT"
+    ));
+    let copy = MyDb::reserve_on(&mysql_base(), "sc_mapped");
+    let map = format!("{n}={}", copy.name);
+    let r = schema_copy(dir.path(), &mysql_base(), n, &["--map", &map]);
+    assert_exit(&r, 0);
+    let body = copy
+        .scalar("SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = 'trg_role_audit'")
+        .unwrap();
+    assert!(!body.contains(&format!("{n}.")), "{body}");
+    copy.exec("INSERT INTO ROLE VALUES (9, 1, 'x')");
+    assert_eq!(
+        copy.scalar("SELECT count(*) FROM ACCESS_RIGHT").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        copy.scalar("SELECT count(*) FROM V_RIGHTS").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        sf.scalar("SELECT count(*) FROM ACCESS_RIGHT").as_deref(),
+        Some("3")
+    );
+
+    sf.exec(&format!(
+        "CREATE PROCEDURE sp_dynamic() BEGIN PREPARE s FROM 'SELECT * FROM {n}.COUNTRY'; EXECUTE s; END"
+    ));
+    let copy2 = MyDb::reserve_on(&mysql_base(), "sc_mapped2");
+    let r = schema_copy(
+        dir.path(),
+        &mysql_base(),
+        n,
+        &["--map", &format!("{n}={}", copy2.name)],
+    );
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains(&format!("procedure {n}.sp_dynamic")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("inside a string"), "{}", r.stderr);
+}

@@ -12,6 +12,7 @@ pub mod customer_filter;
 pub mod delete_migrated;
 pub mod integrity;
 pub mod prompt;
+pub mod rename;
 pub mod schema_copy;
 pub mod servers;
 pub mod state;

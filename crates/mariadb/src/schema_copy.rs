@@ -183,12 +183,10 @@ pub fn normalize(ddl: &str, src_db: &str, dst_db: &str) -> String {
     rename_db(&out, src_db, dst_db)
 }
 
-/// Renames qualified references `` `src`. `` to `` `dst`. ``.
+/// Renames references to database `src_db` ([`crate::rename`]); a definition that cannot
+/// be renamed safely keeps its text here (only compared) — [`copy_object`] refuses it.
 pub fn rename_db(sql: &str, src_db: &str, dst_db: &str) -> String {
-    if src_db == dst_db {
-        return sql.to_string();
-    }
-    sql.replace(&format!("{}.", q(src_db)), &format!("{}.", q(dst_db)))
+    crate::rename::rename(sql, src_db, dst_db).unwrap_or_else(|_| sql.to_string())
 }
 
 /// Removes `DEFINER=`user`@`host`` so the target's user becomes the definer.
@@ -850,7 +848,14 @@ impl<'a> SourceObject<'a> {
 /// Creates a routine, view or trigger on the target, or compares it with the one there.
 async fn copy_object(dc: &mut DbCopy<'_>, obj: &SourceObject<'_>) -> Result<()> {
     let (tdb, name, kind, mode) = (dc.tdb, obj.name, obj.kind, obj.sql_mode);
-    let want = rename_db(&strip_definer(obj.ddl), dc.db, tdb);
+    let want = crate::rename::rename(&strip_definer(obj.ddl), dc.db, tdb).map_err(|e| {
+        FerryError::Usage(format!(
+            "{} {}.{name}: {}; under --map it would point at the source database, so it is not created",
+            kind.label(),
+            dc.db,
+            e.0
+        ))
+    })?;
     let current = dc.on_target(kind, name).await?;
     if let Some(have) = &current {
         if strip_definer(&have.ddl) == want {
