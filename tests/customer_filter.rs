@@ -657,3 +657,93 @@ fn triggers_come_back_after_kill_9_with_any_next_command() {
         assert_eq!(triggers(&s.sf2).as_deref(), Some("2"), "{}", r.stderr);
     }
 }
+
+/// The smaller points: an unknown customer id is said; a table missing on the target stops
+/// the run before anything is written; --force-tables keeps the status counts and writes no
+/// journal line twice; the document's BATCH_SIZE is read; a `.env` of a parent folder is
+/// not; a refused password names the variable the user set.
+#[test]
+fn smaller_points_of_the_customer_tools() {
+    let base2 = mysql2_base();
+    let s = setup(&base2, false);
+    s.sf2.exec("RENAME TABLE ORDER_LINE TO ORDER_LINE_OLD");
+    let r = s.filter(&base2, &[]);
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("ORDER_LINE do not exist in destination"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        s.sf2.scalar("SELECT COUNT(*) FROM CUSTOMER").as_deref(),
+        Some("0")
+    );
+    s.sf2.exec("RENAME TABLE ORDER_LINE_OLD TO ORDER_LINE");
+
+    let mut c = tool("customer-filter", s.dir.path());
+    c.args(s.servers(&base2));
+    c.args(["--databases", &s.sf.name, "--customer-ids", "1,99"]);
+    c.env("BATCH_SIZE", "1");
+    let r = run(c);
+    assert_exit(&r, 0);
+    assert!(
+        r.stderr.contains("customer id 99 matches no row"),
+        "{}",
+        r.stderr
+    );
+    let journal = s.dir.path().join(format!(
+        ".migration_state/journal_1_99/{}.ACCOUNT.ndjson",
+        s.sf.name
+    ));
+    let lines = || fs_err::read_to_string(&journal).unwrap().lines().count();
+    assert_eq!(lines(), 2);
+    let mut c = tool("customer-filter", s.dir.path());
+    c.args(s.servers(&base2));
+    c.args([
+        "--databases",
+        &s.sf.name,
+        "--customer-ids",
+        "1,99",
+        "--force",
+    ]);
+    assert_exit(&run(c), 0);
+    assert_eq!(lines(), 2, "a forced rerun journals no key twice");
+    let mut st = tool("customer-filter", s.dir.path());
+    st.args(["--status", "--customer-ids", "1,99"]);
+    let st = run(st);
+    assert!(
+        st.stdout.contains("✓ ACCOUNT: completed [2 rows]"),
+        "{}",
+        st.stdout
+    );
+
+    // .env: the working folder only, never a parent's.
+    let child = s.dir.path().join("child");
+    fs_err::create_dir_all(&child).unwrap();
+    fs_err::write(
+        s.dir.path().join(".env"),
+        "READ_DB_HOST=127.0.0.1\nREAD_DB_USER=root\nWRITE_DB_HOST=127.0.0.1\nWRITE_DB_USER=root\n",
+    )
+    .unwrap();
+    let mut c = tool("schema-copy", &child);
+    c.args(["--databases", &s.sf.name, "--dry-run"]);
+    let r = run(c);
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("Missing required environment variables"),
+        "{}",
+        r.stderr
+    );
+    let mut c = tool("schema-copy", &child);
+    c.args(["--databases", &s.sf.name, "--dry-run"]);
+    c.envs([
+        ("READ_DB_HOST", "127.0.0.1"),
+        ("READ_DB_USER", "root"),
+        ("READ_DB_PASSWORD", "wrong"),
+        ("WRITE_DB_HOST", "127.0.0.1"),
+        ("WRITE_DB_USER", "root"),
+    ]);
+    let r = run(c);
+    assert!(r.stderr.contains("READ_DB_PASSWORD"), "{}", r.stderr);
+    assert!(!r.stderr.contains("wrong"), "{}", r.stderr);
+}

@@ -239,7 +239,7 @@ fn map_renames_database_names_inside_bodies() {
     let r = schema_copy(dir.path(), &mysql_base(), n, &["--map", &map]);
     assert_exit(&r, 0);
     let body = copy
-        .scalar("SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = 'trg_role_audit'")
+        .scalar("SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = 'trg_role_audit'")
         .unwrap();
     assert!(!body.contains(&format!("{n}.")), "{body}");
     copy.exec("INSERT INTO ROLE VALUES (9, 1, 'x')");

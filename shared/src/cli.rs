@@ -104,16 +104,15 @@ pub fn usage_error(tool: &str, e: &clap::Error) -> crate::FerryError {
 }
 
 /// Loads `.env` from the working directory (or `FERRY_ENV_FILE`) without overriding the
-/// environment. Called before clap parses, so `.env` values act as env fallbacks.
+/// environment. Called before clap parses, so `.env` values act as env fallbacks. Only the
+/// working directory: a `.env` in a parent folder (another project's credentials) is never
+/// read, unlike `dotenvy::dotenv`.
 pub fn load_dotenv() {
-    match std::env::var_os("FERRY_ENV_FILE") {
-        Some(p) => {
-            let _ = dotenvy::from_path(p);
-        }
-        None => {
-            let _ = dotenvy::dotenv();
-        }
-    }
+    let path = std::env::var_os("FERRY_ENV_FILE").map_or_else(
+        || std::path::PathBuf::from(".env"),
+        std::path::PathBuf::from,
+    );
+    let _ = dotenvy::from_path(path);
 }
 
 /// A name safe for a file: letters, digits, `-`, `_`, `.`; everything else becomes `_`.

@@ -93,6 +93,9 @@ pub struct Endpoint {
     pub connect_timeout: Option<u64>,
     /// Which side this is ("source" or "target"), for messages.
     pub side: &'static str,
+    /// Where the password came from when it is not the usual place (the document's
+    /// `READ_DB_PASSWORD`), so a refused login names the variable the user set.
+    pub password_from: Option<String>,
 }
 
 impl fmt::Display for Endpoint {
@@ -252,6 +255,7 @@ impl Endpoint {
             endpoint_url: None,
             connect_timeout: None,
             side,
+            password_from: None,
         }
     }
 
@@ -577,13 +581,14 @@ pub async fn connect_mysql(ep: &Endpoint) -> Result<mysql_async::Conn> {
         .await
         .map_err(|e| {
             let hint = match &e {
-                mysql_async::Error::Server(s) if s.code == 1045 => {
-                    format!(
+                mysql_async::Error::Server(s) if s.code == 1045 => match &ep.password_from {
+                    Some(var) => format!("; check the user and password ({var})"),
+                    None => format!(
                         "; check the user and password (FERRY_{}_PASSWORD, .env or --{}-password-file)",
                         ep.side.to_uppercase(),
                         ep.side
-                    )
-                }
+                    ),
+                },
                 mysql_async::Error::Server(s) if s.code == 1049 => "; check the database name".into(),
                 mysql_async::Error::Io(_) => "; check that the server runs and listens there".into(),
                 _ => String::new(),

@@ -92,9 +92,11 @@ pub struct Args {
     /// Where the state file and journals live.
     #[arg(long, env = "MIGRATION_STATE_DIR", default_value = ".migration_state")]
     pub state_dir: PathBuf,
-    /// Rows per page (one LOAD DATA and one state update each).
-    #[arg(long, env = "FERRY_BATCH_SIZE", default_value_t = 50_000)]
-    pub batch_size: usize,
+    /// Rows per page (one LOAD DATA, one transaction and one state update each). Default:
+    /// the document's BATCH_SIZE when set, else 50000 (the document's script used 1000;
+    /// larger pages are faster and resume as exactly).
+    #[arg(long, env = "FERRY_BATCH_SIZE")]
+    pub batch_size: Option<usize>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -195,6 +197,15 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     for db in &dbs {
         let tdb = mapped(&map, db).to_string();
         plans.push(plan_database(&mut src, &mut dst, &args, &customers, db, tdb).await?);
+    }
+    let unknown = unknown_customers(&mut src, &plans, &customers).await?;
+    for id in &unknown {
+        tracing::warn!(
+            "customer id {id} matches no row of any customer_id table: nothing of it will move"
+        );
+    }
+    for w in skipped_references(&plans, &rules) {
+        tracing::warn!("{w}");
     }
     if args.plan {
         print_plan(&mut src, &plans).await?;
@@ -345,12 +356,108 @@ async fn plan_database(
         )));
     }
     let sel = closure::plan(&schema, db, customers, &args.seed_user_ids);
+    let have: Vec<String> = dst
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+            (&tdb,),
+        )
+        .await
+        .with_db_context(|| format!("list tables of {tdb}"))?;
+    let missing: Vec<&str> = sel
+        .iter()
+        .map(|s| s.table.name.as_str())
+        .filter(|t| !have.iter().any(|h| h == t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(FerryError::NotFound(format!(
+            "Table(s) {} do not exist in destination database {tdb}: run schema-copy first (nothing was written)",
+            missing.join(", ")
+        )));
+    }
     Ok(DbPlan {
         db: db.to_string(),
         tdb,
         sel,
         schema,
     })
+}
+
+/// `--batch-size`/`FERRY_BATCH_SIZE`, else the document's `BATCH_SIZE`, else 50000.
+fn page_size(flag: Option<usize>) -> Result<usize> {
+    let n = match (flag, std::env::var("BATCH_SIZE")) {
+        (Some(n), _) => n,
+        (None, Ok(v)) => v
+            .trim()
+            .parse()
+            .map_err(|_| FerryError::Usage(format!("BATCH_SIZE={v:?} is not a number of rows")))?,
+        (None, Err(_)) => 50_000,
+    };
+    Ok(n.max(1))
+}
+
+/// Customer ids found in no phase-1 (`customer_id`) table.
+async fn unknown_customers(
+    src: &mut Conn,
+    plans: &[DbPlan],
+    customers: &[i64],
+) -> Result<Vec<i64>> {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in plans {
+        for s in plans_phase_one(p) {
+            let Some(col) = s
+                .table
+                .columns
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case("customer_id"))
+            else {
+                continue;
+            };
+            let mut sql = format!(
+                "SELECT DISTINCT {} FROM {}.{}",
+                q(col),
+                q(&p.db),
+                q(&s.table.name)
+            );
+            if let Some(f) = &s.filter {
+                sql.push_str(&format!(" WHERE {f}"));
+            }
+            let ids: Vec<Option<i64>> = src
+                .query(sql)
+                .await
+                .with_db_context(|| format!("read customer ids of {}.{}", p.db, s.table.name))?;
+            seen.extend(ids.into_iter().flatten());
+        }
+    }
+    Ok(customers
+        .iter()
+        .filter(|c| !seen.contains(c))
+        .copied()
+        .collect())
+}
+
+fn plans_phase_one(p: &DbPlan) -> impl Iterator<Item = &Selected> {
+    p.sel.iter().filter(|s| s.phase == Phase::One)
+}
+
+/// Foreign keys from a migrated table into a SKIP_TABLES table: their rows will reference
+/// rows that never come (said before anything moves, and again by the integrity check).
+fn skipped_references(plans: &[DbPlan], rules: &Rules) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in plans {
+        for f in &p.schema.fks {
+            if rules.skips(&p.db, &f.parent) && !rules.skips(&p.db, &f.child) {
+                out.push(format!(
+                    "{}.{} ({}) references {}.{}, which SKIP_TABLES never migrates: those references will dangle",
+                    p.db,
+                    f.child,
+                    f.cols.join(", "),
+                    p.db,
+                    f.parent
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// `--plan`: each table's phase, row count and filter path.
@@ -492,7 +599,11 @@ impl Migration<'_> {
                     db: &p.db,
                     tdb: &p.tdb,
                     sel: s,
-                    forced: self.args.force || any_match(&self.rules.force_tables, &p.db, t),
+                    // FORCE_MIGRATE_TABLES takes the table whole: a table completed with a
+                    // filter (or skipped) is taken again, all rows (INSERT IGNORE).
+                    forced: self.args.force
+                        || any_match(&self.rules.force_tables, &p.db, t)
+                        || any_match(&self.rules.force_all_rows, &p.db, t),
                     prior: self
                         .st
                         .databases
@@ -616,7 +727,13 @@ impl Migration<'_> {
             }
             _ => empty_now,
         };
-        let base_rows = resume.map_or(0, |p| p.rows);
+        // Rows inserted by this set so far: kept when the table is forced again (the status
+        // counts every row the set inserted, not only this run's).
+        let base_rows = match (&job.prior, resume) {
+            (_, Some(p)) => p.rows,
+            (Some(p), None) if job.forced => p.rows,
+            _ => 0,
+        };
         {
             let e = self.st.table_mut(db, t);
             e.status = "in_progress".into();
@@ -637,11 +754,13 @@ impl Migration<'_> {
             dst_db: tdb,
             table: &s.table,
             filter,
-            page: self.args.batch_size.max(1),
+            page: page_size(self.args.batch_size)?,
             after: resume.and_then(|p| p.last_key.clone()),
             journal: Some(&journal),
             claims: Some(&claims),
-            check_existing: !empty_at_start,
+            // Whenever the table has rows (a resume, --force, another set's rows), only keys
+            // it lacks are journaled as this set's: never a key twice.
+            check_existing: !empty_now,
         };
         suspend_table_triggers(&mut self.dst, tdb, t, &self.files, &mut self.st).await?;
         let res = self.copy_pages(job, spec, base_rows).await;
@@ -771,9 +890,13 @@ impl Migration<'_> {
             code = Exit::Rejects;
             self.report.exit_code = code.code();
         }
+        for n in &self.report.notes {
+            tracing::info!("{n}");
+        }
         self.emit()?;
         Ok(code)
     }
+
     /// Brings along parent rows that migrated rows reference but the target lacks (rule:
     /// for every foreign key, declared or implicit, whose child table was migrated, the
     /// referenced rows come from the source; repeated until a round adds nothing, so chains

@@ -36,6 +36,7 @@ fn from_env(prefix: &str, side: &'static str) -> Result<Endpoint> {
     if let Some(p) = get("PASSWORD") {
         ep.password = Some(Secret::new(p));
     }
+    ep.password_from = Some(format!("{prefix}_USER and {prefix}_PASSWORD"));
     Ok(ep)
 }
 
