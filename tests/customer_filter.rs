@@ -747,3 +747,50 @@ fn smaller_points_of_the_customer_tools() {
     assert!(r.stderr.contains("READ_DB_PASSWORD"), "{}", r.stderr);
     assert!(!r.stderr.contains("wrong"), "{}", r.stderr);
 }
+
+/// On a terminal: the run asks "Confirm", then asks for the large reference table; Ctrl+C at
+/// that prompt stops the run at once (exit 130, one line saying the state is saved), with
+/// every trigger of the target in place — none is set aside while a prompt waits.
+#[test]
+fn ctrl_c_at_a_prompt_stops_at_once_with_triggers_in_place() {
+    let base2 = mysql2_base();
+    let s = setup(&base2, false);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/pty_run.py");
+    let mut c = std::process::Command::new("python3");
+    c.current_dir(s.dir.path());
+    c.args([
+        script.to_str().unwrap(),
+        "60",
+        "Confirm (yes/no)=yes",
+        "[y/N]=^C",
+        "--",
+    ]);
+    c.arg(bin("customer-filter"));
+    c.args(s.servers(&base2));
+    c.args([
+        "--databases",
+        &format!("{},{}", s.sf.name, s.ob.name),
+        "--customer-ids",
+        "1,2",
+    ]);
+    let started = std::time::Instant::now();
+    let r = run(c);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("BIG_LOG is a reference table with 1000 rows"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.trim_end().ends_with("exit 130"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("interrupted by Ctrl+C at a prompt"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(triggers(&s.sf2).as_deref(), Some("1"));
+}

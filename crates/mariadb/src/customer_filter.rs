@@ -111,7 +111,12 @@ fn truthy(s: &str) -> bool {
 /// [`ask`] that Ctrl+C interrupts: the line is read on a blocking thread while the stop
 /// flag is watched, so a prompt never holds the run (and the target's state) hostage.
 async fn ask_or_stop(prompt: String, stop: &Arc<AtomicBool>) -> Result<Option<String>> {
-    let mut line = tokio::task::spawn_blocking(move || ask(&prompt));
+    // A plain thread, not the runtime's blocking pool: the runtime would wait for the
+    // unanswered read at exit.
+    let (tx, mut line) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(ask(&prompt));
+    });
     loop {
         tokio::select! {
             got = &mut line => return Ok(got.unwrap_or(None)),
