@@ -406,6 +406,15 @@ fn one_server_mapped_kill_and_rerun() {
     assert_eq!(checksums(&s.sf2), before);
 }
 
+/// `customer-filter --status` of a customer set (state folder of the setup), its stdout.
+fn status(s: &Setup, ids: &str) -> String {
+    let mut c = tool("customer-filter", s.dir.path());
+    c.args(["--status", "--customer-ids", ids]);
+    let r = run(c);
+    assert_exit(&r, 0);
+    r.stdout
+}
+
 /// schema-copy of both fixture databases into other names on `base` (the same source).
 fn mapped_copy(s: &Setup, base: &str, prefix: &str) -> (MyDb, MyDb) {
     let sf = MyDb::reserve_on(base, &format!("{prefix}_sf"));
@@ -584,14 +593,8 @@ fn skipped_tables_stay_skipped() {
         s.sf2.scalar("SELECT COUNT(*) FROM COUNTRY").as_deref(),
         Some("2")
     );
-    let mut st = tool("customer-filter", s.dir.path());
-    st.args(["--status", "--customer-ids", "1,2"]);
-    let st = run(st);
-    assert!(
-        st.stdout.contains("⊗ COUNTRY: skipped (no_terminal)"),
-        "{}",
-        st.stdout
-    );
+    let st = status(&s, "1,2");
+    assert!(st.contains("⊗ COUNTRY: skipped (no_terminal)"), "{st}");
     let mut c = s.filter_cmd(&base2, &["--yes"]);
     c.env("AUTO_CONFIRM_THRESHOLD", "2");
     assert_exit(&run(c), 0);
@@ -708,14 +711,8 @@ fn smaller_points_of_the_customer_tools() {
     ]);
     assert_exit(&run(c), 0);
     assert_eq!(lines(), 2, "a forced rerun journals no key twice");
-    let mut st = tool("customer-filter", s.dir.path());
-    st.args(["--status", "--customer-ids", "1,99"]);
-    let st = run(st);
-    assert!(
-        st.stdout.contains("✓ ACCOUNT: completed [2 rows]"),
-        "{}",
-        st.stdout
-    );
+    let st = status(&s, "1,99");
+    assert!(st.contains("✓ ACCOUNT: completed [2 rows]"), "{st}");
 
     // .env: the working folder only, never a parent's.
     let child = s.dir.path().join("child");
