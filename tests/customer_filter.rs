@@ -473,6 +473,12 @@ fn filter_into(
 fn two_sets_then_deleting_the_first_leaves_the_second_alone() {
     let base2 = mysql2_base();
     let s = setup(&base2, false);
+    // No primary key, but a unique NOT NULL key: its rows are told apart by it.
+    let tags = "CREATE TABLE TAGS (code VARCHAR(10) NOT NULL, customer_id INT NOT NULL, UNIQUE KEY uk_code (code))";
+    s.sf.exec(&format!(
+        "{tags}; INSERT INTO TAGS VALUES ('a', 1), ('b', 2), ('c', 3)"
+    ));
+    s.sf2.exec(tags);
     let target = (&s.sf2, &s.ob2);
     assert_exit(&filter_into(&s, &base2, target, "1,2", "st", &["--yes"]), 0);
     assert_exit(&filter_into(&s, &base2, target, "3", "st", &["--yes"]), 0);
@@ -509,6 +515,12 @@ fn two_sets_then_deleting_the_first_leaves_the_second_alone() {
     assert_exit(
         &filter_into(&s, &base2, (&rsf, &rob), "3", "ref_st", &["--yes"]),
         0,
+    );
+    assert_eq!(
+        s.sf2
+            .scalar("SELECT GROUP_CONCAT(code) FROM TAGS")
+            .as_deref(),
+        Some("c")
     );
     assert_eq!(checksums(&s.sf2), checksums(&rsf), "STARFOX");
     assert_eq!(checksums(&s.ob2), checksums(&rob), "ONBOARDING");

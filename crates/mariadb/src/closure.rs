@@ -42,7 +42,8 @@ pub struct Table {
     pub name: String,
     /// Columns that are written (not generated), in order.
     pub columns: Vec<String>,
-    /// Primary key (empty: none).
+    /// The key rows are paged, journaled and deleted by: the primary key, else the first
+    /// unique key whose columns are all NOT NULL (empty: none; the table is keyless).
     pub primary_key: Vec<String>,
 }
 
@@ -153,6 +154,7 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
         fks[i].cols.push(col);
         fks[i].refs.push(rc);
     }
+    unique_keys_for_keyless(c, db, &mut tables).await?;
     // Implicit foreign keys.
     let mut implicit = Vec::new();
     for t in tables.values() {
@@ -185,6 +187,46 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
     }
     fks.extend(implicit);
     Ok(Schema { tables, fks })
+}
+
+/// A table without a primary key but with a unique key over NOT NULL written columns is
+/// keyed by that unique key (the first by name): its rows can be told apart, so it pages,
+/// journals and deletes like any keyed table.
+async fn unique_keys_for_keyless(
+    c: &mut Conn,
+    db: &str,
+    tables: &mut BTreeMap<String, Table>,
+) -> Result<()> {
+    if tables.values().all(|t| !t.primary_key.is_empty()) {
+        return Ok(());
+    }
+    let rows: Vec<(String, String, String, String)> = c
+        .exec(
+            "SELECT s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE \
+             FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c \
+             ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+             WHERE s.TABLE_SCHEMA = ? AND s.NON_UNIQUE = 0 AND s.INDEX_NAME <> 'PRIMARY' \
+             ORDER BY s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX",
+            (db,),
+        )
+        .await
+        .with_db_context(|| format!("read unique keys of {db}"))?;
+    let mut keys: BTreeMap<(String, String), Vec<(String, bool)>> = BTreeMap::new();
+    for (t, index, col, nullable) in rows {
+        keys.entry((t, index))
+            .or_default()
+            .push((col, nullable == "YES"));
+    }
+    for ((t, _), cols) in keys {
+        let Some(tb) = tables.get_mut(&t) else {
+            continue;
+        };
+        let usable = cols.iter().all(|(c, null)| !null && tb.columns.contains(c));
+        if tb.primary_key.is_empty() && usable {
+            tb.primary_key = cols.into_iter().map(|(c, _)| c).collect();
+        }
+    }
+    Ok(())
 }
 
 fn has_col(t: &Table, name: &str) -> Option<String> {
