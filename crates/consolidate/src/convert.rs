@@ -40,6 +40,23 @@ pub struct Ctx {
     pub zone: FixedOffset,
     /// The run's start (UTC), for `not_future`.
     pub now: NaiveDateTime,
+    /// How a number in a date column is read: `None` guesses a Unix epoch by magnitude
+    /// (the document's mapping mode), `Some(None)` refuses it (generic mode: never
+    /// guessed), `Some(Some(unit))` reads it in the unit the user named.
+    pub date_numbers: Option<Option<DateUnit>>,
+}
+
+/// The unit of numbers in date columns, named by the user (`--date-numbers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DateUnit {
+    /// Seconds since 1970-01-01 UTC.
+    EpochS,
+    /// Milliseconds since 1970-01-01 UTC.
+    EpochMs,
+    /// Julian day number (SQLite's `julianday()`), UTC.
+    Julianday,
+    /// A date written as the integer YYYYMMDD.
+    Yyyymmdd,
 }
 
 /// The default namespace of legacy-id UUIDs (v5 of "ferry.sqlite-consolidate" in the URL
@@ -397,17 +414,53 @@ fn to_when<'a>(
     ctx: &Ctx,
     conv: &mut Option<&'static str>,
 ) -> Result<Val<'a>, Failure> {
-    let w = when(input.v, conv).ok_or_else(|| {
+    let w = match (number_in(input.v), ctx.date_numbers) {
+        (Some(_), Some(None)) => {
+            return Err(fail(
+                "type",
+                format!(
+                    "{} is a number in a date column: its unit is not guessed; name it with --date-numbers epoch-s|epoch-ms|julianday|yyyymmdd",
+                    input.shown()
+                ),
+            ))
+        }
+        (Some(x), Some(Some(unit))) => in_unit(x, unit, conv),
+        _ => when(input.v, conv),
+    }
+    .ok_or_else(|| {
         fail(
             "type",
             format!("{} is not a date or date-time", input.shown()),
         )
     })?;
+    if let When::Zero(z) = w {
+        if !z.is_full() {
+            return Err(fail(
+                "type",
+                format!(
+                    "{} is a partial zero date, which PostgreSQL has no value for",
+                    input.shown()
+                ),
+            ));
+        }
+        *conv = Some("zero_date_to_null");
+        return Ok(Val::Null);
+    }
+    let midnight = chrono::NaiveTime::MIN;
     Ok(match (t, w) {
         (LogicalType::Date, When::Date(d)) => Val::Date(d),
-        (LogicalType::Date, When::Naive(dt)) => Val::Date(dt.date()),
-        (LogicalType::Date, When::Zoned(dt)) => Val::Date(dt.date_naive()),
+        (LogicalType::Date, When::Naive(dt)) if dt.time() == midnight => Val::Date(dt.date()),
+        (LogicalType::Date, When::Naive(_) | When::Zoned(_)) => {
+            return Err(fail(
+                "type",
+                format!(
+                    "{} has a time part; the column is a date (it is not dropped)",
+                    input.shown()
+                ),
+            ))
+        }
         (_, When::Date(d)) => {
+            *conv = Some("date_to_midnight");
             let dt = d.and_hms_opt(0, 0, 0).unwrap_or_default();
             if *t == LogicalType::Timestamp {
                 Val::Ts(local_to_utc(dt, ctx.zone))
@@ -423,7 +476,10 @@ fn to_when<'a>(
         }
         (_, When::Naive(dt)) => Val::Ts(dt),
         (LogicalType::DateTime, When::Zoned(dt)) => {
-            *conv = Some("zoned_datetime_to_utc");
+            // A number read in a named unit keeps that conversion's name.
+            if conv.is_none() {
+                *conv = Some("zoned_datetime_to_utc");
+            }
             Val::Ts(dt.naive_utc())
         }
         (_, When::Zoned(dt)) => Val::Ts(dt.naive_utc()),
@@ -529,6 +585,57 @@ fn when(v: ValueRef<'_>, conv: &mut Option<&'static str>) -> Option<When> {
         }
         _ => None,
     }
+}
+
+/// The number a date column's value is, when it is one (an INTEGER, a REAL, or text that
+/// reads as a number and not as a date).
+fn number_in(v: ValueRef<'_>) -> Option<f64> {
+    match v {
+        ValueRef::Integer(i) => Some(i as f64),
+        ValueRef::Real(x) => Some(x),
+        ValueRef::Text(b) => {
+            let s = std::str::from_utf8(b).ok()?.trim();
+            if parse_when(s).is_some() {
+                return None;
+            }
+            s.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// A number in the unit the user named; each unit counts under its own name.
+fn in_unit(x: f64, unit: DateUnit, conv: &mut Option<&'static str>) -> Option<When> {
+    let micros = match unit {
+        DateUnit::EpochS => {
+            *conv = Some("epoch_seconds_to_timestamp");
+            (x * 1e6).round() as i64
+        }
+        DateUnit::EpochMs => {
+            *conv = Some("epoch_millis_to_timestamp");
+            (x * 1e3).round() as i64
+        }
+        DateUnit::Julianday => {
+            *conv = Some("julianday_to_timestamp");
+            // Julian day 2440587.5 is 1970-01-01T00:00:00Z.
+            ((x - 2_440_587.5) * 86_400e6).round() as i64
+        }
+        DateUnit::Yyyymmdd => {
+            *conv = Some("yyyymmdd_to_date");
+            if x.fract() != 0.0 {
+                return None;
+            }
+            let n = x as i64;
+            let d = NaiveDate::from_ymd_opt(
+                (n / 10_000) as i32,
+                (n / 100 % 100) as u32,
+                (n % 100) as u32,
+            )?;
+            return Some(When::Date(d));
+        }
+    };
+    let dt = DateTime::<Utc>::from_timestamp_micros(micros)?;
+    Some(When::Zoned(dt.fixed_offset()))
 }
 
 fn epoch(x: f64, conv: &mut Option<&'static str>) -> Option<When> {
@@ -639,6 +746,7 @@ mod tests {
                 .unwrap()
                 .and_hms_opt(0, 0, 0)
                 .unwrap(),
+            date_numbers: None,
         }
     }
 
@@ -664,6 +772,95 @@ mod tests {
             Val::Ts(t) => Val::Ts(t),
             other => panic!("{other:?}"),
         })
+    }
+
+    /// Converts `v` to `t` with `date_numbers` set; the value and the conversion's name.
+    fn dated(
+        v: ValueRef<'_>,
+        t: &str,
+        unit: Option<Option<DateUnit>>,
+    ) -> Result<(String, Option<&'static str>), String> {
+        let mut conv = None;
+        let cx = Ctx {
+            date_numbers: unit,
+            ..ctx()
+        };
+        convert(v, &convertible_type(t).unwrap(), None, &cx, &mut conv)
+            .map(|v| (format!("{v:?}"), conv))
+            .map_err(|f| f.reason)
+    }
+
+    #[test]
+    fn generic_dates_never_guess_a_number() {
+        let generic = Some(None);
+        for v in [
+            ValueRef::Integer(20240115),
+            ValueRef::Real(2460371.04),
+            ValueRef::Integer(0),
+            ValueRef::Text(b"2024"),
+        ] {
+            let e = dated(v, "date", generic).unwrap_err();
+            assert!(e.contains("--date-numbers"), "{e}");
+        }
+        // Julian day 2460369.5 is 2024-02-29T00:00:00Z.
+        let jd = dated(
+            ValueRef::Real(2460371.0),
+            "timestamp",
+            Some(Some(DateUnit::Julianday)),
+        )
+        .unwrap();
+        assert_eq!(
+            jd,
+            (
+                "Ts(2024-03-01T12:00:00)".into(),
+                Some("julianday_to_timestamp")
+            )
+        );
+        let ymd = dated(
+            ValueRef::Integer(20240115),
+            "date",
+            Some(Some(DateUnit::Yyyymmdd)),
+        )
+        .unwrap();
+        assert_eq!(ymd, ("Date(2024-01-15)".into(), Some("yyyymmdd_to_date")));
+        let s = dated(
+            ValueRef::Integer(86400),
+            "timestamp",
+            Some(Some(DateUnit::EpochS)),
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            (
+                "Ts(1970-01-02T00:00:00)".into(),
+                Some("epoch_seconds_to_timestamp")
+            )
+        );
+        let ms = dated(
+            ValueRef::Integer(86_400_000),
+            "timestamp",
+            Some(Some(DateUnit::EpochMs)),
+        )
+        .unwrap();
+        assert_eq!(ms.1, Some("epoch_millis_to_timestamp"));
+    }
+
+    #[test]
+    fn zero_dates_and_time_parts_are_never_silent() {
+        let generic = Some(None);
+        let zero = dated(ValueRef::Text(b"0000-00-00 00:00:00"), "timestamp", generic).unwrap();
+        assert_eq!(zero, ("Null".into(), Some("zero_date_to_null")));
+        let e = dated(ValueRef::Text(b"2024-00-00"), "date", generic).unwrap_err();
+        assert!(e.contains("partial zero date"), "{e}");
+        let e = dated(ValueRef::Text(b"2024-01-15 10:30:00"), "date", generic).unwrap_err();
+        assert!(e.contains("time part"), "{e}");
+        let m = dated(ValueRef::Text(b"2017-08-08"), "timestamp", generic).unwrap();
+        assert_eq!(
+            m,
+            ("Ts(2017-08-08T00:00:00)".into(), Some("date_to_midnight"))
+        );
+        let d = dated(ValueRef::Text(b"2024-01-15 00:00:00"), "date", generic).unwrap();
+        assert_eq!(d.0, "Date(2024-01-15)");
     }
 
     #[test]

@@ -78,7 +78,11 @@ pub struct Args {
     /// Target schema of mapped tables (default: the configuration's, else `public`).
     #[arg(long, value_name = "NAME")]
     pub schema: Option<String>,
-    /// Rows per COPY batch and checkpoint (default: the configuration's, else 1000).
+    /// Numbers in DATE/DATETIME columns: their unit. Without it, generic mode rejects them
+    /// (never guessed) and the configuration's mappings read Unix epochs by magnitude.
+    #[arg(long, value_enum, value_name = "UNIT")]
+    pub date_numbers: Option<convert::DateUnit>,
+    /// Rows per COPY batch and checkpoint (default: the configuration's, else 10000).
     #[arg(long, env = "FERRY_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<usize>,
     /// Tables migrated at the same time (default: the configuration's, else 4).
@@ -175,7 +179,8 @@ pub async fn run(args: Args) -> ferry_shared::Result<Exit> {
     let files = setup::database_files(&args, &cfg, &base)?;
     let settings = Settings::resolve(&args, &cfg)?;
     let (mut plans, levels) = setup::plan_tables(&cfg, &files, &settings.schema).await?;
-    let resumed = setup::resumed(&args)?;
+    let ep = setup::target_endpoint(&args, &cfg, settings.mode)?;
+    let resumed = setup::resumed(&args, ep.as_ref())?;
     let migration = Migration::open(&args, resumed.as_ref())?;
     let mut report = setup::start_report(
         settings.mode,
@@ -185,7 +190,6 @@ pub async fn run(args: Args) -> ferry_shared::Result<Exit> {
         !cfg.tables.is_empty(),
     )?;
     // The target: connect, create what is missing (parents first), adopt what exists.
-    let ep = setup::target_endpoint(&args, &cfg, settings.mode)?;
     report.target = ep.as_ref().map(ToString::to_string);
     let mut st =
         resumed.unwrap_or_else(|| setup::new_state(&migration.id, ep.as_ref(), &plans, &levels));
@@ -252,6 +256,7 @@ fn shared_state(
             namespace: settings.namespace,
             zone: settings.zone,
             now: chrono::Utc::now().naive_utc(),
+            date_numbers: settings.date_numbers,
         },
         batch_size: settings.batch_size,
         rejects: Mutex::new(Rejects::new(
@@ -304,14 +309,39 @@ fn backup(src: &Path, dest: &Path) -> ferry_shared::Result<()> {
         .with_db_context(|| format!("backup {}", src.display()))
 }
 
-/// `--rollback ID`: writes the rollback SQL (stdout), or runs it with `--execute`.
+/// `--rollback ID`: writes the rollback SQL (stdout), or runs it with `--execute` — only
+/// against the database the migration went into (its recorded fingerprint); `latest` is
+/// the latest migration into the given target.
 async fn rollback(args: &Args, id: &str) -> ferry_shared::Result<Exit> {
+    let ep = rollback_target(args)?;
+    let client = match &ep {
+        Some(e) => Some(ferry_shared::conn::connect_postgres(e).await?),
+        None => None,
+    };
+    let fp = match &client {
+        Some(c) => Some(state::fingerprint(c).await?),
+        None => None,
+    };
+    let here = |st: &state::RunState| match (&fp, &ep) {
+        (Some(f), Some(e)) => same_target(st, f, e),
+        _ => true,
+    };
     let dir = if id == "latest" {
-        state::latest(&args.work_dir)?
+        state::latest(&args.work_dir, &here)?
     } else {
         args.work_dir.join(id)
     };
     let mut st = state::read(&dir)?;
+    if let (Some(f), Some(e)) = (&fp, &ep) {
+        if !same_target(&st, f, e) {
+            return Err(FerryError::Usage(format!(
+                "migration {} went into {} ({}), not into --target {e} ({f}): refused, nothing changed",
+                st.migration_id,
+                st.target,
+                st.target_fingerprint.as_deref().unwrap_or("no fingerprint recorded")
+            )));
+        }
+    }
     if st.rolled_back && args.execute {
         return Err(FerryError::Usage(format!(
             "migration {} was already rolled back; running it again could delete rows inserted since",
@@ -319,7 +349,12 @@ async fn rollback(args: &Args, id: &str) -> ferry_shared::Result<Exit> {
         )));
     }
     let path = state::write_rollback(&dir, &st, &args.tables)?;
-    if !args.execute {
+    let Some(client) = client.filter(|_| args.execute) else {
+        if args.execute {
+            return Err(FerryError::Usage(
+                "--rollback --execute needs the migration's --target (or the configuration's postgres_url)".into(),
+            ));
+        }
         let mut out = std::io::stdout().lock();
         let mut f = fs_err::File::open(&path)?;
         std::io::copy(&mut f, &mut out)?;
@@ -329,38 +364,56 @@ async fn rollback(args: &Args, id: &str) -> ferry_shared::Result<Exit> {
             path.display()
         );
         return Ok(Exit::Ok);
+    };
+    let n = state::execute_rollback(&client, &path).await?;
+    mark_rolled_back(&mut st, &args.tables);
+    state::checkpoint(&dir, &st.migration_id).save(&st)?;
+    tracing::info!("rolled back migration {} ({n} statements)", st.migration_id);
+    Ok(Exit::Ok)
+}
+
+/// Whether migration `st` went into the database whose fingerprint is `fp` (a state from
+/// before fingerprints compares the recorded target URL).
+fn same_target(st: &state::RunState, fp: &str, ep: &ferry_shared::conn::Endpoint) -> bool {
+    match &st.target_fingerprint {
+        Some(f) => f == fp,
+        None => st.target == ep.to_string(),
     }
+}
+
+/// Records a rollback: the whole migration, or the tables named.
+fn mark_rolled_back(st: &mut state::RunState, tables: &[String]) {
+    if tables.is_empty() {
+        st.rolled_back = true;
+        return;
+    }
+    let keys: Vec<String> = st
+        .tables
+        .iter()
+        .filter(|(k, t)| state::selected(k, t, tables))
+        .map(|(k, _)| k.clone())
+        .collect();
+    st.rolled_back_tables.extend(keys);
+}
+
+/// The rollback's target: `--target`, else the configuration's URL; none when neither.
+fn rollback_target(args: &Args) -> ferry_shared::Result<Option<ferry_shared::conn::Endpoint>> {
     let from_config = args
         .config
         .as_ref()
         .and_then(|c| config::load(c).ok())
         .and_then(|l| l.config.postgres_url);
     let url = match (&args.target.target, from_config) {
-        (Some(u), _) => Some(u.clone()),
-        (None, Some(u)) => Some(ferry_shared::cli::interpolate(&u)?),
-        (None, None) => None,
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => ferry_shared::cli::interpolate(&u)?,
+        (None, None) => return Ok(None),
     };
-    let ep = TargetArgs {
-        target: url,
+    TargetArgs {
+        target: Some(url),
         ..args.target.clone()
     }
-    .endpoint()?;
-    let client = ferry_shared::conn::connect_postgres(&ep).await?;
-    let n = state::execute_rollback(&client, &path).await?;
-    if args.tables.is_empty() {
-        st.rolled_back = true;
-    } else {
-        let keys: Vec<String> = st
-            .tables
-            .iter()
-            .filter(|(k, t)| state::selected(k, t, &args.tables))
-            .map(|(k, _)| k.clone())
-            .collect();
-        st.rolled_back_tables.extend(keys);
-    }
-    state::checkpoint(&dir, &st.migration_id).save(&st)?;
-    tracing::info!("rolled back migration {} ({n} statements)", st.migration_id);
-    Ok(Exit::Ok)
+    .endpoint()
+    .map(Some)
 }
 
 /// The whole of `sqlite-consolidate`: flags, runtime, exit code. In the library, so the runtime, the

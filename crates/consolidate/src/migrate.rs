@@ -52,6 +52,25 @@ pub struct Shared {
     pub plans: Vec<TablePlan>,
 }
 
+/// The comment a keyless table's batch writes in its own transaction: the migration and
+/// the last source rowid committed. A resume reads it back ([`parse_marker`]), so a batch
+/// committed just before a crash is never loaded twice.
+pub fn progress_marker(rel: &str, migration_id: &str, rowid: i64) -> String {
+    format!(
+        "COMMENT ON TABLE {rel} IS {}",
+        ferry_shared::sql::literal_pg(&format!(
+            "ferry-consolidate {migration_id} after_rowid {rowid}"
+        ))
+    )
+}
+
+/// `(migration id, rowid)` of a [`progress_marker`] comment.
+pub fn parse_marker(comment: &str) -> Option<(String, i64)> {
+    let rest = comment.strip_prefix("ferry-consolidate ")?;
+    let (id, after) = rest.split_once(" after_rowid ")?;
+    Some((id.to_string(), after.parse().ok()?))
+}
+
 /// At most this many errors are copied into the JSON report; the rejects file has all.
 const REPORT_ERRORS: usize = 1000;
 
@@ -419,7 +438,7 @@ fn fetch_record(conn: &rusqlite::Connection, p: &TablePlan, rowid: i64) -> Box<R
 }
 
 /// The table's counts from the checkpoint, so a resumed table reports its whole history.
-fn resumed_stats(shared: &Shared, key: &str, shown: &str) -> Result<TableStats> {
+pub(crate) fn resumed_stats(shared: &Shared, key: &str, shown: &str) -> Result<TableStats> {
     let mut stats = TableStats::new(shown);
     let (resumed_rows, resumed_skipped, resumed_errors) = {
         let st = shared
@@ -501,11 +520,20 @@ struct Loader {
     /// The source, opened on the first row PostgreSQL refuses (to re-read it).
     src: Option<rusqlite::Connection>,
     stats: TableStats,
+    /// The migration's id, for keyless tables' progress markers.
+    migration_id: String,
 }
 
 impl Loader {
     /// Applies one chunk: write, rejects, counts, checkpoint, progress.
     async fn apply(&mut self, chunk: Chunk) -> Result<()> {
+        if let (Some(t), Some(rowid), true) = (
+            self.target.as_mut(),
+            chunk.last_rowid,
+            self.p.primary_key().is_empty(),
+        ) {
+            t.commit_with(progress_marker(&self.p.rel(), &self.migration_id, rowid));
+        }
         let mut rejects = chunk.rejects;
         let (loaded, skipped) = self.write(&chunk.batch, &mut rejects).await?;
         rejects.sort_by_key(|r| r.rowid);
@@ -641,7 +669,13 @@ pub async fn table(
         _ => Mode::Insert,
     };
     let (reader, mut rx) = spawn_reader(&shared, idx, after)?;
+    let migration_id = shared
+        .state
+        .lock()
+        .map(|s| s.0.migration_id.clone())
+        .map_err(|_| FerryError::Checkpoint("state lock".into()))?;
     let mut loader = Loader {
+        migration_id,
         shared,
         file: p.file.display().to_string(),
         p,
@@ -659,6 +693,12 @@ pub async fn table(
         loader.apply(chunk).await?;
     }
     let _ = reader.join();
+    // The table is complete: its progress marker goes (the checkpoint says done next).
+    if let (Some(t), true) = (loader.target.as_mut(), loader.p.primary_key().is_empty()) {
+        use ferry_engine::load::Target as _;
+        t.exec(&format!("COMMENT ON TABLE {} IS NULL", loader.p.rel()))
+            .await?;
+    }
     let Loader {
         mut stats,
         p,

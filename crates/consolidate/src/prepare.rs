@@ -70,6 +70,17 @@ pub(crate) async fn prepare(
     target: Target<'_>,
 ) -> Result<Vec<Action>> {
     let client = ferry_shared::conn::connect_postgres(ep).await?;
+    let fp = crate::state::fingerprint(&client).await?;
+    match &target.st.target_fingerprint {
+        None => target.st.target_fingerprint = Some(fp),
+        Some(f) if *f != fp => {
+            return Err(ferry_shared::FerryError::Usage(format!(
+                "migration {} went into {} ({f}), not into {ep} ({fp}): resume it against its own target",
+                target.st.migration_id, target.st.target
+            )))
+        }
+        Some(_) => {}
+    }
     let mut prep = Preparer { client, t: target };
     prep.create_schemas(plans).await?;
     let mut actions = vec![Action::Run(Write::Nothing); plans.len()];
@@ -157,6 +168,9 @@ impl Preparer<'_> {
             primary_key: pk.clone(),
             ..Default::default()
         });
+        if pk.is_empty() {
+            self.keyless_resume_point(p, &mut ts).await?;
+        }
         let action = if prior.as_ref().is_some_and(|t| t.done) && self.t.resume {
             Action::Skip(Skip::DoneBefore)
         } else if pk.is_empty() && !created && !prior.as_ref().is_some_and(|t| t.empty_keyless) {
@@ -185,6 +199,39 @@ impl Preparer<'_> {
             self.t.st.tables.insert(key, ts);
         }
         Ok(action)
+    }
+
+    /// A keyless table's resume point is the marker its last committed batch wrote into the
+    /// table's comment in the same transaction ([`crate::migrate::progress_marker`]): exact
+    /// whatever the checkpoint missed. A marker of another migration means that migration
+    /// was interrupted in this table: loading it again here would double its rows.
+    async fn keyless_resume_point(&mut self, p: &TablePlan, ts: &mut TableState) -> Result<()> {
+        let comment: Option<String> = self
+            .client
+            .query_one(
+                "SELECT obj_description(to_regclass($1), 'pg_class')",
+                &[&p.rel()],
+            )
+            .await
+            .with_db_context(|| format!("read the comment of {}", p.rel()))?
+            .get(0);
+        let Some((id, after)) = comment.as_deref().and_then(crate::migrate::parse_marker) else {
+            return Ok(());
+        };
+        if id != self.t.st.migration_id {
+            return Err(ferry_shared::FerryError::Usage(format!(
+                "{} holds a partial load of migration {id}, which was interrupted: continue it with --resume --migration-id {id}, or undo it with --rollback {id} --execute",
+                p.rel()
+            )));
+        }
+        if ts.after_rowid.is_none_or(|a| a < after) {
+            tracing::info!(
+                "{}: resuming after rowid {after} (committed after the last checkpoint)",
+                p.rel()
+            );
+            ts.after_rowid = Some(after);
+        }
+        Ok(())
     }
 
     /// True when the table has no rows.

@@ -85,10 +85,32 @@ impl Runner<'_> {
                 }
                 Err(e) => {
                     running.abort_all();
+                    self.committed_counts(stats)?;
                     return Ok(Some(e));
                 }
             }
         }
+    }
+
+    /// After a failure: every table that got to run reports what its checkpoint says is
+    /// committed (the failed one too), never 0 for rows that are in the target.
+    fn committed_counts(&self, stats: &mut [Option<TableStats>]) -> Result<()> {
+        for (i, s) in stats.iter_mut().enumerate() {
+            if s.is_some() {
+                continue;
+            }
+            let p = &self.shared.plans[i];
+            let mut c = migrate::resumed_stats(
+                &self.shared,
+                &p.key(),
+                &format!("{}.{}", p.schema, p.target),
+            )?;
+            if c.migrated + c.skipped + c.errors > 0 {
+                c.resumed = 0;
+                *s = Some(c);
+            }
+        }
+        Ok(())
     }
 
     /// The stats of a skipped table: a table done before the resume keeps its counts;

@@ -49,6 +49,10 @@ pub struct RunState {
     pub started_at: String,
     /// Target (password redacted).
     pub target: String,
+    /// The target database's identity when the migration began ([`fingerprint`]): a
+    /// rollback or resume runs only against that database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_fingerprint: Option<String>,
     /// Schemas this migration created.
     pub schemas_created: Vec<String>,
     /// Table keys (`db.table`) in load order.
@@ -87,13 +91,29 @@ pub fn read(run_dir: &Path) -> Result<RunState> {
     })
 }
 
-/// The newest migration folder under `work_dir` that was not rolled back.
-pub fn latest(work_dir: &Path) -> Result<PathBuf> {
+/// The identity of the PostgreSQL database a client is connected to: the server's address
+/// and port, the database's oid (a database dropped and made again is another) and name.
+pub async fn fingerprint(client: &tokio_postgres::Client) -> Result<String> {
+    use ferry_shared::DbContext;
+    let row = client
+        .query_one(
+            "SELECT coalesce(host(inet_server_addr()), 'local') || ':' || coalesce(inet_server_port(), 0)::text \
+             || '/' || d.oid::text || '/' || d.datname FROM pg_database d WHERE d.datname = current_database()",
+            &[],
+        )
+        .await
+        .db_context("identify the target database")?;
+    Ok(row.get(0))
+}
+
+/// The newest migration folder under `work_dir` that was not rolled back and that `keep`
+/// accepts (its target, whether it finished).
+pub fn latest(work_dir: &Path, keep: &dyn Fn(&RunState) -> bool) -> Result<PathBuf> {
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
     let entries = fs_err::read_dir(work_dir)?;
     for e in entries.flatten() {
         let cp = e.path().join("checkpoint.json");
-        if read(&e.path()).is_ok_and(|st| st.rolled_back) {
+        if !read(&e.path()).is_ok_and(|st| !st.rolled_back && keep(&st)) {
             continue;
         }
         if let Ok(m) = cp.metadata().and_then(|m| m.modified()) {

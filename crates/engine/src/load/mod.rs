@@ -249,6 +249,11 @@ pub trait Target {
     fn max_batch_bytes(&self) -> usize {
         64 << 20
     }
+    /// Runs inside a batch's transaction just before its COMMIT: what must commit with the
+    /// rows or not at all (a resume point kept in the target itself).
+    async fn before_commit(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Applies a batch in one transaction. On a row-level error the batch is rolled back and
@@ -318,6 +323,12 @@ async fn apply_batch<T: Target>(
             }
         }
         Err(ApplyError::Fatal(e)) => {
+            let _ = t.exec("ROLLBACK").await;
+            return Err(e);
+        }
+    }
+    if end == "COMMIT" {
+        if let Err(e) = t.before_commit().await {
             let _ = t.exec("ROLLBACK").await;
             return Err(e);
         }

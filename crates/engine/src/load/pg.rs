@@ -263,6 +263,8 @@ pub struct PgTarget {
     zero_date: super::cast::ZeroDatePolicy,
     journal: Option<fs_err::File>,
     inserted: Vec<tokio_postgres::Row>,
+    /// A statement committed with the next batch ([`PgTarget::commit_with`]).
+    commit_with: Option<String>,
 }
 
 impl PgTarget {
@@ -285,7 +287,14 @@ impl PgTarget {
             zero_date: super::cast::ZeroDatePolicy::default(),
             journal: None,
             inserted: Vec::new(),
+            commit_with: None,
         }
+    }
+
+    /// A statement (the caller's own, built from trusted parts) that the next batch runs
+    /// just before its COMMIT, so it commits with those rows or not at all.
+    pub fn commit_with(&mut self, sql: String) {
+        self.commit_with = Some(sql);
     }
 
     /// Removes U+0000 from text instead of rejecting the row (`--nul strip`; each removal
@@ -432,6 +441,17 @@ impl super::Target for PgTarget {
             t,
             LogicalType::Other { .. } | LogicalType::Set { .. } | LogicalType::Year
         )
+    }
+
+    async fn before_commit(&mut self) -> Result<()> {
+        match self.commit_with.take() {
+            Some(sql) => {
+                self.client.batch_execute(&sql).await.with_db_context(|| {
+                    format!("record progress of {}.{}", self.schema, self.table)
+                })
+            }
+            None => Ok(()),
+        }
     }
 
     fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
