@@ -695,3 +695,259 @@ fn kill_and_resume_gives_the_source() {
         dir.path(),
     );
 }
+
+/// A keyless table (200,000 rows) crashed at five moments: a plain rerun is refused (it
+/// would double the rows), `--resume` (which picks the interrupted migration of this
+/// target, not a finished one) ends exactly equal to the source every time.
+#[test]
+fn keyless_table_is_exact_after_any_crash_sequence() {
+    const ROWS: u64 = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keyless.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(&format!(
+        "CREATE TABLE events (at TEXT, n INTEGER, note TEXT); \
+         WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {ROWS}) \
+         INSERT INTO events SELECT '2024-01-01 00:00:00', i % 7, 'same text' FROM s;"
+    ))
+    .unwrap();
+    drop(c);
+    let pg = PgDb::new("cons_keyless");
+    let cmd = |extra: &[&str]| {
+        let mut c = tool("sqlite-consolidate", dir.path());
+        c.args(["keyless.db", "--target", &pg.url(), "--work-dir", "runs"]);
+        c.args(["--batch-size", "10000", "--no-backup", "--report", "r.json"]);
+        c.args(extra);
+        c
+    };
+    let count = || pg.scalar("SELECT count(*) FROM keyless.events").unwrap();
+    for n in [6, 10, 14, 18, crash_point(6, 20)] {
+        crash_at(cmd(&[]), "sqlite-consolidate", n);
+        let before = count();
+        let r = run(cmd(&[]));
+        assert_exit(&r, 2);
+        assert!(
+            r.stderr.contains("holds a partial load of migration"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(count(), before, "the refused rerun wrote nothing");
+        assert_exit(&run(cmd(&["--resume"])), 0);
+        assert_eq!(count(), ROWS.to_string(), "crash before checkpoint {n}");
+        let src = format!("sqlite://{}", db.display());
+        verify_equal(
+            &src,
+            &pg.url(),
+            "events",
+            Some("keyless.events"),
+            Some(ROWS),
+            dir.path(),
+        );
+        let mut rb = tool("sqlite-consolidate", dir.path());
+        rb.args([
+            "--rollback",
+            "latest",
+            "--target",
+            &pg.url(),
+            "--work-dir",
+            "runs",
+            "--execute",
+        ]);
+        assert_exit(&run(rb), 0);
+    }
+}
+
+/// A rollback runs only against the database its migration went into: another target is
+/// refused (exit 2, naming both) with nothing changed, and `latest` means the latest
+/// migration into the given target.
+#[test]
+fn rollback_runs_only_against_its_own_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("small.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');")
+        .unwrap();
+    let a = PgDb::new("cons_rb_a");
+    let b = PgDb::new("cons_rb_b");
+    b.exec("CREATE SCHEMA small; CREATE TABLE small.t (id int PRIMARY KEY, v text); INSERT INTO small.t VALUES (9, 'keep')");
+    let mut c = tool("sqlite-consolidate", dir.path());
+    c.args([
+        "small.db",
+        "--target",
+        &a.url(),
+        "--work-dir",
+        "runs",
+        "--no-backup",
+    ]);
+    assert_exit(&run(c), 0);
+    let id = fs_err::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n != "backups")
+        .unwrap();
+    let rollback = |target: &str, which: &str| {
+        let mut c = tool("sqlite-consolidate", dir.path());
+        c.args([
+            "--rollback",
+            which,
+            "--target",
+            target,
+            "--work-dir",
+            "runs",
+            "--execute",
+        ]);
+        run(c)
+    };
+    let r = rollback(&b.url(), &id);
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("refused, nothing changed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(b.scalar("SELECT v FROM small.t").as_deref(), Some("keep"));
+    assert_exit(&rollback(&b.url(), "latest"), 2);
+    assert_eq!(b.scalar("SELECT v FROM small.t").as_deref(), Some("keep"));
+    assert_eq!(
+        a.scalar("SELECT count(*) FROM small.t").as_deref(),
+        Some("2")
+    );
+    assert_exit(&rollback(&a.url(), "latest"), 0);
+    assert_eq!(
+        a.scalar("SELECT to_regclass('small.t') IS NULL").as_deref(),
+        Some("t")
+    );
+}
+
+/// Generic mode: a number in a date column is rejected unless its unit is named; with the
+/// unit it converts under that unit's name; zero dates are counted, partial ones and lost
+/// time parts rejected; a date in a date-time column is counted as midnight.
+#[test]
+fn generic_dates_are_never_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dates.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE d (id INTEGER PRIMARY KEY, at DATETIME); INSERT INTO d VALUES \
+             (1, '2024-01-15 10:30:00'), (2, 2460371.5), (3, 0), (4, '0000-00-00 00:00:00'), \
+             (5, '2024-00-00'), (6, '2017-08-08'); \
+             CREATE TABLE day (id INTEGER PRIMARY KEY, d DATE); INSERT INTO day VALUES \
+             (1, '2024-01-15'), (2, '2024-01-15 10:30:00'), (3, 20240115);",
+        )
+        .unwrap();
+    let pg = PgDb::new("cons_dates");
+    let mut c = tool("sqlite-consolidate", dir.path());
+    c.args([
+        "dates.db",
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+        "--no-backup",
+    ]);
+    c.args(["--rejects", "rej.ndjson", "--report", "r.json"]);
+    let r = run(c);
+    assert_exit(&r, 3);
+    let rej: Vec<String> = read_ndjson(&dir.path().join("rej.ndjson"))
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}: {}",
+                r["table"].as_str().unwrap(),
+                r["rowid"],
+                r["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(rej.len(), 5, "{rej:#?}");
+    for (i, want) in ["d 2:", "d 3:", "d 5:", "day 2:", "day 3:"]
+        .iter()
+        .enumerate()
+    {
+        assert!(rej[i].contains(want), "{rej:#?}");
+    }
+    assert!(rej[0].contains("--date-numbers"), "{rej:#?}");
+    assert!(rej[2].contains("partial zero date"), "{rej:#?}");
+    assert!(rej[3].contains("time part"), "{rej:#?}");
+    assert_eq!(
+        pg.query("SELECT id::text, at::text FROM dates.d ORDER BY id"),
+        vec![
+            vec![Some("1".into()), Some("2024-01-15 10:30:00".into())],
+            vec![Some("4".into()), None],
+            vec![Some("6".into()), Some("2017-08-08 00:00:00".into())],
+        ]
+    );
+    let report = fs_err::read_to_string(dir.path().join("r.json")).unwrap();
+    assert!(
+        report.contains("\"zero_date_to_null\": 1") || report.contains("\"zero_date_to_null\":1"),
+        "{report}"
+    );
+    assert!(report.contains("date_to_midnight"), "{report}");
+
+    // Named: julianday for the date-times.
+    let pg2 = PgDb::new("cons_dates2");
+    let mut c = tool("sqlite-consolidate", dir.path());
+    c.args([
+        "dates.db",
+        "--target",
+        &pg2.url(),
+        "--work-dir",
+        "runs2",
+        "--no-backup",
+    ]);
+    c.args(["--date-numbers", "julianday", "--report", "r2.json"]);
+    let _ = run(c);
+    assert_eq!(
+        pg2.scalar("SELECT at::text FROM dates.d WHERE id = 2")
+            .as_deref(),
+        Some("2024-03-02 00:00:00")
+    );
+    let report = fs_err::read_to_string(dir.path().join("r2.json")).unwrap();
+    assert!(report.contains("julianday_to_timestamp"), "{report}");
+}
+
+/// A run that fails mid-table (here: the rejects limit) reports what it committed, not 0.
+#[test]
+fn a_failed_run_reports_what_it_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fail.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); \
+             WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 50000) \
+             INSERT INTO t SELECT i, CASE WHEN i > 30000 THEN 'ten' ELSE i END FROM s;",
+        )
+        .unwrap();
+    let pg = PgDb::new("cons_fail");
+    let mut c = tool("sqlite-consolidate", dir.path());
+    c.args([
+        "fail.db",
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+        "--no-backup",
+    ]);
+    c.args(["--batch-size", "10000", "--max-rejects", "1"]);
+    let r = run(c);
+    assert_exit(&r, 3);
+    let committed = pg.scalar("SELECT count(*) FROM fail.t").unwrap();
+    assert_eq!(committed, "30000");
+    let run_dir = fs_err::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("migration_report.json").exists())
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(run_dir.join("migration_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        report["overall_stats"]["successful_records"].to_string(),
+        committed,
+        "{report}"
+    );
+}
