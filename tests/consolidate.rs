@@ -951,3 +951,76 @@ fn a_failed_run_reports_what_it_committed() {
         "{report}"
     );
 }
+
+/// Declared types by SQLite's affinity, refined by the values: STRING/NUM holding text
+/// become text (not numeric), TIME and UUID become time and uuid when every value fits
+/// (else text), an INTEGER column holding reals becomes double precision; every value
+/// arrives, and the report says what each column became.
+#[test]
+fn declared_types_follow_affinity_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("types.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, s STRING, n NUM, tm TIME, u UUID, bad_u UUID, i INT, d DECIMAL(6,2)); \
+             INSERT INTO t VALUES (1, 'abc', 'x1', '10:30:00', '6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'nope', 1, 1.5), \
+             (2, '007', 12, '23:59:59.5', '6ba7b811-9dad-11d1-80b4-00c04fd430c8', 'x', 2.5, 2); \
+             CREATE TABLE copy AS SELECT s, n FROM t;",
+        )
+        .unwrap();
+    let pg = PgDb::new("cons_types");
+    let mut c = tool("sqlite-consolidate", dir.path());
+    c.args([
+        "types.db",
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+        "--no-backup",
+        "--report",
+        "r.json",
+    ]);
+    let r = run(c);
+    assert_exit(&r, 0);
+    let types = pg.query(
+        "SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns \
+         WHERE table_schema = 'types' ORDER BY table_name, ordinal_position",
+    );
+    let types: Vec<String> = types.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "copy.s text",
+            "copy.n text",
+            "t.id bigint",
+            "t.s text",
+            "t.n text",
+            "t.tm time without time zone",
+            "t.u uuid",
+            "t.bad_u text",
+            "t.i double precision",
+            "t.d numeric",
+        ]
+    );
+    assert_eq!(
+        pg.query(
+            "SELECT s, n, tm::text, u::text, bad_u, i::text, d::text FROM types.t ORDER BY id"
+        )[1],
+        [
+            "7", // SQLite itself stored the text 007 in a NUMERIC-affinity column as 7
+            "12",
+            "23:59:59.5",
+            "6ba7b811-9dad-11d1-80b4-00c04fd430c8",
+            "x",
+            "2.5",
+            "2.00"
+        ]
+        .map(|v| Some(v.to_string()))
+    );
+    let report = fs_err::read_to_string(dir.path().join("r.json")).unwrap();
+    assert!(
+        report.contains("NUMERIC affinity) holds non-numeric values"),
+        "{report}"
+    );
+}

@@ -121,6 +121,7 @@ pub fn convertible_type(pg_type: &str) -> Option<LogicalType> {
         | LogicalType::Timestamp
         | LogicalType::Json
         | LogicalType::Jsonb
+        | LogicalType::TimeOfDay
         | LogicalType::Bytes { .. } => Some(t),
         _ => None,
     }
@@ -193,9 +194,25 @@ pub fn convert<'a>(
         LogicalType::Date | LogicalType::DateTime | LogicalType::Timestamp => {
             to_when(input, t, ctx, conv)
         }
+        LogicalType::TimeOfDay => to_time_of_day(input),
         // Types the configuration cannot name: handed over as text for the server to parse.
         _ => Ok(Val::Text(Cow::Borrowed(input.text("utf8")?))),
     }
+}
+
+/// A `time` column: `HH:MM[:SS[.ffffff]]` text, as microseconds since midnight.
+fn to_time_of_day(input: Input<'_>) -> Result<Val<'static>, Failure> {
+    let s = input.text("type")?.trim();
+    chrono::NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(s, "%H:%M"))
+        .map(|t| {
+            use chrono::Timelike;
+            Val::Micros(
+                i64::from(t.num_seconds_from_midnight()) * 1_000_000
+                    + i64::from(t.nanosecond() / 1000),
+            )
+        })
+        .map_err(|_| fail("type", format!("{} is not a time of day", input.shown())))
 }
 
 /// A UUID column: a UUID as it is, or a legacy id (number or text) made a deterministic

@@ -14,6 +14,7 @@ pub mod config;
 pub mod convert;
 pub mod migrate;
 pub mod plan;
+pub mod profile;
 pub mod state;
 
 mod finish;

@@ -63,6 +63,8 @@ pub struct TablePlan {
     pub total: u64,
     /// CREATE TABLE (and index) statements, used when the table does not exist.
     pub create: Vec<String>,
+    /// What the plan decided and why (generic mode's column types), for the report.
+    pub notes: Vec<String>,
 }
 
 impl TablePlan {
@@ -235,6 +237,7 @@ pub fn mapped(
             referenced: false,
             total,
             create: Vec::new(),
+            notes: Vec::new(),
         });
     }
     for i in 0..plans.len() {
@@ -364,7 +367,8 @@ pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
                 db: "main".into(),
                 name,
             };
-            let s = src.describe(&t).await?;
+            let mut s = src.describe(&t).await?;
+            let notes = crate::profile::columns(&conn, db, &t.name, &mut s)?;
             let mut columns = Vec::new();
             for (i, c) in s.columns.iter().enumerate() {
                 let pg_type = ddl::pg_type(c, Engine::Sqlite);
@@ -397,6 +401,7 @@ pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
                 unmapped: Vec::new(),
                 referenced: false,
                 create: vec![ddl::create_pg(db, &t.name, &s)],
+                notes,
             });
         }
     }

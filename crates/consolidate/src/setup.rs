@@ -269,6 +269,10 @@ pub(crate) fn start_report(
         mode.label()
     );
     for p in plans {
+        for n in &p.notes {
+            tracing::info!("{n}");
+            report.notes.push(n.clone());
+        }
         if !p.unmapped.is_empty() {
             report.notes.push(format!(
                 "{}: source columns not mapped, not migrated: {}",
