@@ -44,10 +44,30 @@ fn name_check(declared: &str, c: &str) -> Option<String> {
     None
 }
 
-/// Counts every column's storage classes in one scan.
-fn scan(conn: &rusqlite::Connection, table: &str, s: &TableSchema) -> Result<Vec<Classes>> {
+/// Whether a column's type could change with its values: an unknown name (SQLite's rule 5,
+/// NUMERIC affinity, without a numeric name) or a name that says more (UUID, TIME). Only
+/// those are scanned: the others' values already fit or are rejected one by one.
+fn needs_scan(declared: &str, logical: &LogicalType) -> bool {
+    let d = declared.to_ascii_uppercase();
+    let numeric_name = ["DEC", "NUMERIC", "NUMBER", "MONEY"]
+        .iter()
+        .any(|n| d.contains(n));
+    name_check(declared, "c").is_some()
+        || matches!(logical, LogicalType::Decimal { .. }) && !numeric_name
+}
+
+/// Counts the storage classes of the columns that [`needs_scan`] in one scan.
+fn scan(conn: &rusqlite::Connection, table: &str, s: &TableSchema) -> Result<Vec<Option<Classes>>> {
+    let picked: Vec<bool> = s
+        .columns
+        .iter()
+        .map(|c| needs_scan(&c.source_type, &c.logical))
+        .collect();
+    if !picked.contains(&true) {
+        return Ok(vec![None; s.columns.len()]);
+    }
     let mut exprs = Vec::new();
-    for c in &s.columns {
+    for c in s.columns.iter().zip(&picked).filter(|p| *p.1).map(|p| p.0) {
         let col = q(&c.name);
         for class in ["text", "integer", "real", "blob"] {
             exprs.push(format!("coalesce(sum(typeof({col}) = '{class}'), 0)"));
@@ -58,20 +78,26 @@ fn scan(conn: &rusqlite::Connection, table: &str, s: &TableSchema) -> Result<Vec
         ));
     }
     let sql = format!("SELECT {} FROM {}", exprs.join(", "), q(table));
-    conn.query_row(&sql, [], |r| {
-        (0..s.columns.len())
-            .map(|i| {
-                Ok(Classes {
-                    text: r.get(i * 5)?,
-                    integer: r.get(i * 5 + 1)?,
-                    real: r.get(i * 5 + 2)?,
-                    blob: r.get(i * 5 + 3)?,
-                    fits_name: r.get(i * 5 + 4)?,
+    let found: Vec<Classes> = conn
+        .query_row(&sql, [], |r| {
+            (0..exprs.len() / 5)
+                .map(|i| {
+                    Ok(Classes {
+                        text: r.get(i * 5)?,
+                        integer: r.get(i * 5 + 1)?,
+                        real: r.get(i * 5 + 2)?,
+                        blob: r.get(i * 5 + 3)?,
+                        fits_name: r.get(i * 5 + 4)?,
+                    })
                 })
-            })
-            .collect()
-    })
-    .with_db_context(|| format!("profile the columns of {table}"))
+                .collect()
+        })
+        .with_db_context(|| format!("profile the columns of {table}"))?;
+    let mut it = found.into_iter();
+    Ok(picked
+        .iter()
+        .map(|&p| if p { it.next() } else { None })
+        .collect())
 }
 
 /// The type a column gets from its affinity and its values, with the reason when it is not
@@ -105,10 +131,6 @@ fn decide(declared: &str, logical: &LogicalType, v: Classes) -> Option<(LogicalT
             text,
             format!("declared {declared:?} (NUMERIC affinity) holds non-numeric values ({values})"),
         )),
-        LogicalType::Int { .. } if v.real > 0 && v.text + v.blob == 0 => Some((
-            LogicalType::Float64,
-            format!("declared {declared:?} (INTEGER affinity) holds reals ({values})"),
-        )),
         _ => None,
     }
 }
@@ -124,6 +146,7 @@ pub fn columns(
     let classes = scan(conn, table, s)?;
     let mut notes = Vec::new();
     for (c, v) in s.columns.iter_mut().zip(classes) {
+        let Some(v) = v else { continue };
         if let Some((t, why)) = decide(&c.source_type, &c.logical, v) {
             notes.push(format!("{db}.{table}.{}: created as {t:?}: {why}", c.name));
             c.logical = t;
