@@ -1023,3 +1023,98 @@ fn declared_types_follow_affinity_and_values() {
         "{report}"
     );
 }
+
+/// Generic mode keeps the schema (fixtures/sqlite/schema.sql): after the migration the
+/// application inserts without a key into every table that had INTEGER PRIMARY KEY; every
+/// foreign key (with its actions) and every plain or unique index of the source exists;
+/// translatable defaults are set; the view works; what does not translate (a partial and an
+/// expression index, the CHECK, the trigger, a non-constant default) is listed in the
+/// report; the rollback removes it all.
+#[test]
+fn generic_mode_keeps_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("music.db");
+    let sql = fs_err::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sqlite/schema.sql"),
+    )
+    .unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&sql)
+        .unwrap();
+    let pg = PgDb::new("cons_schema");
+    let mut c = tool("sqlite-consolidate", dir.path());
+    c.args([
+        "music.db",
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+        "--no-backup",
+        "--report",
+        "r.json",
+    ]);
+    let r = run(c);
+    assert_exit(&r, 0);
+    pg.exec(
+        "INSERT INTO music.artist (\"Name\") VALUES ('New'); \
+         INSERT INTO music.album (\"Title\", \"ArtistId\") VALUES ('Next', 1); \
+         INSERT INTO music.track (\"Name\") VALUES ('Intro')",
+    );
+    assert_eq!(
+        pg.query("SELECT \"ArtistId\"::text, rating::text, country, created IS NOT NULL FROM music.artist WHERE \"Name\" = 'New'"),
+        vec![vec![Some("8".into()), Some("3".into()), Some("unknown".into()), Some("t".into())]]
+    );
+    let fks = pg.query(
+        "SELECT conrelid::regclass::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE contype = 'f' AND connamespace = 'music'::regnamespace ORDER BY 1",
+    );
+    let fks: Vec<String> = fks.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    assert_eq!(
+        fks,
+        [
+            "music.album FOREIGN KEY (\"ArtistId\") REFERENCES music.artist(\"ArtistId\") ON DELETE CASCADE",
+            "music.track FOREIGN KEY (\"AlbumId\") REFERENCES music.album(\"AlbumId\") ON DELETE SET NULL",
+        ]
+    );
+    let idx = pg.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'music' AND indexname NOT LIKE '%pkey' ORDER BY 1");
+    let idx: Vec<String> = idx.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    assert_eq!(idx, ["album_artist", "artist_name"]);
+    assert_eq!(
+        pg.scalar("SELECT albums FROM music.album_count WHERE artist = 'AC/DC'")
+            .as_deref(),
+        Some("2")
+    );
+    pg.exec("DELETE FROM music.artist WHERE \"ArtistId\" = 7");
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM music.album WHERE \"ArtistId\" = 7")
+            .as_deref(),
+        Some("0")
+    );
+    let report = fs_err::read_to_string(dir.path().join("r.json")).unwrap();
+    for what in [
+        "index album_recent not translated",
+        "index album_title_lower not translated",
+        "CHECK constraints not translated",
+        "trigger not translated",
+        "slug: default not translated",
+    ] {
+        assert!(report.contains(what), "{what}: {report}");
+    }
+    let mut rb = tool("sqlite-consolidate", dir.path());
+    rb.args([
+        "--rollback",
+        "latest",
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+        "--execute",
+    ]);
+    assert_exit(&run(rb), 0);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace('music')")
+            .as_deref(),
+        None.or(Some("0"))
+    );
+}

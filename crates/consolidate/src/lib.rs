@@ -13,6 +13,7 @@
 pub mod config;
 pub mod convert;
 pub mod migrate;
+mod objects;
 pub mod plan;
 pub mod profile;
 pub mod state;
@@ -231,6 +232,11 @@ pub async fn run(args: Args) -> ferry_shared::Result<Exit> {
         dry_run: settings.mode.dry_run(),
     };
     let outcome = runner.run(&levels, &mut report).await?;
+    if cfg.tables.is_empty() && !settings.mode.dry_run() && outcome.failure.is_none() {
+        if let Some(ep) = &ep {
+            keep_schema(ep, &shared, &plans, &mut report).await?;
+        }
+    }
     let finishing = Finish {
         shared: &shared,
         plans: &plans,
@@ -240,6 +246,37 @@ pub async fn run(args: Args) -> ferry_shared::Result<Exit> {
         common: &common,
     };
     finish::finish(&finishing, report, outcome)
+}
+
+/// Generic mode, after the rows: the source schema's identity columns, defaults, indexes,
+/// foreign keys and views on the tables this migration created ([`objects`]).
+async fn keep_schema(
+    ep: &ferry_shared::conn::Endpoint,
+    shared: &migrate::Shared,
+    plans: &[TablePlan],
+    report: &mut ferry_shared::report::RunReport,
+) -> ferry_shared::Result<()> {
+    let client = ferry_shared::conn::connect_postgres(ep).await?;
+    let mut st = shared
+        .state
+        .lock()
+        .map_err(|_| FerryError::Checkpoint("state lock".into()))?
+        .0
+        .clone();
+    let mut notes = Vec::new();
+    objects::recreate(&client, plans, &mut st, &mut notes).await?;
+    let mut guard = shared
+        .state
+        .lock()
+        .map_err(|_| FerryError::Checkpoint("state lock".into()))?;
+    let (state, cp) = &mut *guard;
+    state.views_created = st.views_created;
+    cp.save(state)?;
+    for n in notes {
+        tracing::warn!("{n}");
+        report.notes.push(n);
+    }
+    Ok(())
 }
 
 /// What every table task shares: conversion settings, rejects file, state, progress.

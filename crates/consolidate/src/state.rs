@@ -66,6 +66,9 @@ pub struct RunState {
     /// Tables (keys) rolled back one by one (`--rollback ID --table T`).
     #[serde(default)]
     pub rolled_back_tables: Vec<String>,
+    /// Views this migration created (generic mode), quoted `schema.view`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views_created: Vec<String>,
 }
 
 /// The checkpoint of a migration folder.
@@ -146,6 +149,11 @@ pub fn write_rollback(run_dir: &Path, st: &RunState, only: &[String]) -> Result<
         st.migration_id, st.started_at, st.target
     )?;
     writeln!(w, "BEGIN;")?;
+    if only.is_empty() {
+        for v in st.views_created.iter().rev() {
+            writeln!(w, "DROP VIEW IF EXISTS {v};")?;
+        }
+    }
     for key in st.order.iter().rev() {
         let Some(t) = st.tables.get(key) else {
             continue;
@@ -155,7 +163,9 @@ pub fn write_rollback(run_dir: &Path, st: &RunState, only: &[String]) -> Result<
         }
         let rel = format!("{}.{}", q(&t.schema), q(&t.table));
         if t.created {
-            writeln!(w, "DROP TABLE IF EXISTS {rel};")?;
+            // CASCADE: the foreign keys and views this migration added between its own
+            // tables go with them, whatever the order.
+            writeln!(w, "DROP TABLE IF EXISTS {rel} CASCADE;")?;
         } else if t.empty_keyless {
             writeln!(w, "DELETE FROM {rel};")?;
         } else if let Some(j) = &t.journal {
