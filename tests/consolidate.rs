@@ -1118,3 +1118,78 @@ fn generic_mode_keeps_the_schema() {
         None.or(Some("0"))
     );
 }
+
+/// Names: two columns (and two tables) equal in their first 63 bytes are created under
+/// distinct, deterministic shortened names, recorded in the report, every value loaded;
+/// two files with one stem are refused before anything is created.
+#[test]
+fn long_names_and_same_stem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "a_column_name_that_goes_on_and_on_well_past_what_postgres_keeps_";
+    let t_long = "a_table_name_that_goes_on_and_on_well_past_what_postgres_keeps_";
+    rusqlite::Connection::open(dir.path().join("names.db"))
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TABLE {t_long}one (id INTEGER PRIMARY KEY, {long}x TEXT, {long}y TEXT); \
+             CREATE TABLE {t_long}two (id INTEGER PRIMARY KEY); \
+             INSERT INTO {t_long}one VALUES (1, 'x', 'y'); INSERT INTO {t_long}two VALUES (5);"
+        ))
+        .unwrap();
+    let pg = PgDb::new("cons_names");
+    let mut c = tool("sqlite-consolidate", dir.path());
+    c.args([
+        "names.db",
+        "--target",
+        &pg.url(),
+        "--work-dir",
+        "runs",
+        "--no-backup",
+        "--report",
+        "r.json",
+    ]);
+    assert_exit(&run(c), 0);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'names'")
+            .as_deref(),
+        Some("2")
+    );
+    let cols = pg.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'names' \
+         AND column_name <> 'id' ORDER BY ordinal_position",
+    );
+    assert_eq!(cols.len(), 2);
+    assert_ne!(cols[0], cols[1]);
+    let report = fs_err::read_to_string(dir.path().join("r.json")).unwrap();
+    assert!(report.contains("over 63 bytes, created as"), "{report}");
+
+    for d in ["a", "b"] {
+        fs_err::create_dir_all(dir.path().join(d)).unwrap();
+        rusqlite::Connection::open(dir.path().join(d).join("app.db"))
+            .unwrap()
+            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .unwrap();
+    }
+    let pg2 = PgDb::new("cons_stem");
+    let mut c = tool("sqlite-consolidate", dir.path());
+    c.args([
+        "a/app.db",
+        "b/app.db",
+        "--target",
+        &pg2.url(),
+        "--work-dir",
+        "runs2",
+        "--no-backup",
+    ]);
+    let r = run(c);
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("are both database \"app\""),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        pg2.scalar("SELECT to_regnamespace('app') IS NULL")
+            .as_deref(),
+        Some("t")
+    );
+}

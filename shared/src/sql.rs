@@ -52,9 +52,37 @@ pub fn split_qualified(name: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// A name PostgreSQL keeps whole. It stores 63 bytes of an identifier and silently drops the
+/// rest, so two long names can become one; a longer name is shortened deterministically:
+/// its first bytes, `_`, and 8 hex digits of a hash of the whole name (the same name gives
+/// the same result on every run).
+pub fn pg_identifier(name: &str) -> String {
+    const MAX: usize = 63;
+    if name.len() <= MAX {
+        return name.to_string();
+    }
+    let h = crate::checksum::row_hash(name.as_bytes()) as u32;
+    let mut cut = MAX - 9;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{h:08x}", &name[..cut])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_identifiers_shorten_without_colliding() {
+        let a = format!("{}_alpha", "x".repeat(70));
+        let b = format!("{}_beta", "x".repeat(70));
+        assert_eq!(pg_identifier("short"), "short");
+        assert_eq!(pg_identifier(&a).len(), 63);
+        assert_ne!(pg_identifier(&a), pg_identifier(&b));
+        assert_eq!(pg_identifier(&a), pg_identifier(&a));
+        assert!(pg_identifier(&"é".repeat(40)).len() <= 63);
+    }
 
     #[test]
     fn load_data_escaping() {

@@ -159,7 +159,7 @@ fn database_arg(s: &str) -> (String, PathBuf) {
                     }
                 })
                 .collect();
-            (name, p)
+            (ferry_shared::sql::pg_identifier(&name), p)
         }
     }
 }

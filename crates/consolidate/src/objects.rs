@@ -401,7 +401,10 @@ fn known_names(conn: &Connection) -> Result<std::collections::HashMap<String, St
         )
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .db_context("read the file's names")?;
-    Ok(names.into_iter().map(|n| (n.to_ascii_lowercase(), n)).collect())
+    Ok(names
+        .into_iter()
+        .map(|n| (n.to_ascii_lowercase(), n))
+        .collect())
 }
 
 /// `sql` with every bare name that is a table or column of the file written quoted, with
@@ -421,7 +424,10 @@ fn quote_known(sql: &str, known: &std::collections::HashMap<String, String>) -> 
             out.push_str(&sql[i..end]);
             i = end;
         } else if c.is_ascii_alphabetic() || c == b'_' {
-            let end = i + b[i..].iter().take_while(|x| x.is_ascii_alphanumeric() || **x == b'_').count();
+            let end = i + b[i..]
+                .iter()
+                .take_while(|x| x.is_ascii_alphanumeric() || **x == b'_')
+                .count();
             let word = &sql[i..end];
             match known.get(&word.to_ascii_lowercase()) {
                 Some(exact) => out.push_str(&q(exact)),
@@ -462,12 +468,19 @@ mod tests {
 
     #[test]
     fn known_names_are_quoted_with_their_case() {
-        let known = [("artistid", "ArtistId"), ("album", "album"), ("name", "Name")]
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .into_iter()
-            .collect();
+        let known = [
+            ("artistid", "ArtistId"),
+            ("album", "album"),
+            ("name", "Name"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .into_iter()
+        .collect();
         assert_eq!(
-            quote_known("SELECT a.Name, count(*) FROM album a WHERE a.artistid = 'Name'", &known),
+            quote_known(
+                "SELECT a.Name, count(*) FROM album a WHERE a.artistid = 'Name'",
+                &known
+            ),
             "SELECT a.\"Name\", count(*) FROM \"album\" a WHERE a.\"ArtistId\" = 'Name'"
         );
     }

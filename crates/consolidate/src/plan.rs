@@ -5,7 +5,7 @@ use crate::config::{ColumnMap, Rules, TableMap};
 use crate::convert::convertible_type;
 use ferry_engine::load::{ddl, TargetColumn, TargetTable};
 use ferry_shared::conn::Engine;
-use ferry_shared::schema::LogicalType;
+use ferry_shared::schema::{LogicalType, TableSchema};
 use ferry_shared::sql::{literal_pg, quote_pg as q};
 use ferry_shared::{DbContext, FerryError, Result};
 use rusqlite::Connection;
@@ -354,6 +354,29 @@ fn create_mapped(plans: &[TablePlan], i: usize) -> Vec<String> {
     out
 }
 
+/// The table's and columns' PostgreSQL names ([`ferry_shared::sql::pg_identifier`]), each
+/// shortened one noted; returns the table's.
+fn pg_names(db: &str, table: &str, s: &mut TableSchema, notes: &mut Vec<String>) -> String {
+    let target = ferry_shared::sql::pg_identifier(table);
+    if target != table {
+        notes.push(format!("{db}.{table}: over 63 bytes, created as {target}"));
+    }
+    for c in &mut s.columns {
+        let n = ferry_shared::sql::pg_identifier(&c.name);
+        if n != c.name {
+            notes.push(format!(
+                "{db}.{table}.{}: over 63 bytes, created as {n}",
+                c.name
+            ));
+            for k in s.primary_key.iter_mut().filter(|k| **k == c.name) {
+                *k = n.clone();
+            }
+            c.name = n;
+        }
+    }
+    target
+}
+
 /// Plans every table of every file, one PostgreSQL schema per file (named after the
 /// database), columns typed by the documented SQLite → PostgreSQL mapping.
 pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
@@ -368,7 +391,9 @@ pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
                 name,
             };
             let mut s = src.describe(&t).await?;
-            let notes = crate::profile::columns(&conn, db, &t.name, &mut s)?;
+            let select = s.columns.iter().map(|c| c.name.clone()).collect();
+            let mut notes = crate::profile::columns(&conn, db, &t.name, &mut s)?;
+            let target = pg_names(db, &t.name, &mut s, &mut notes);
             let mut columns = Vec::new();
             for (i, c) in s.columns.iter().enumerate() {
                 let pg_type = ddl::pg_type(c, Engine::Sqlite);
@@ -395,12 +420,12 @@ pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
                 total: count(&conn, &t.name)?,
                 source: t.name.clone(),
                 schema: db.clone(),
-                target: t.name.clone(),
-                select: s.columns.iter().map(|c| c.name.clone()).collect(),
+                create: vec![ddl::create_pg(db, &target, &s)],
+                target,
+                select,
                 columns,
                 unmapped: Vec::new(),
                 referenced: false,
-                create: vec![ddl::create_pg(db, &t.name, &s)],
                 notes,
             });
         }

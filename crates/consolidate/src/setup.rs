@@ -157,11 +157,23 @@ pub(crate) fn database_files(
             )
         })
         .collect();
+    // A file or --database replaces the configuration's database of that name; two of
+    // them with one name (`a/app.db`, `b/app.db`) are refused, never one dropped.
+    let mut given: Vec<(String, PathBuf)> = Vec::new();
     for s in args.files.iter().chain(&args.databases) {
         let (n, p) = crate::database_arg(s);
+        if let Some((_, other)) = given.iter().find(|g| g.0 == n) {
+            return Err(FerryError::Usage(format!(
+                "{} and {} are both database {n:?}: name them, e.g. {n}_2={}",
+                other.display(),
+                p.display(),
+                p.display()
+            )));
+        }
         files.retain(|f| f.0 != n);
-        files.push((n, p));
+        given.push((n, p));
     }
+    files.extend(given);
     if files.is_empty() {
         return Err(FerryError::Usage(
             "no SQLite databases: give files, --database NAME=PATH or a --config with sqlite_databases".into(),
