@@ -63,7 +63,7 @@ fn latest_run(dir: &Path) -> PathBuf {
     runs.pop().unwrap().1
 }
 
-const TABLES: [(&str, i64); 11] = [
+const TABLES: [(&str, i64); 12] = [
     ("users", 4),
     ("user_profiles", 3),
     ("onboarding_progress", 3),
@@ -75,10 +75,17 @@ const TABLES: [(&str, i64); 11] = [
     ("system_alerts", 2),
     ("important_dates", 2),
     ("notification_preferences", 3),
+    ("encrypted_financial_profiles", 2),
 ];
 
 /// Every invalid fixture row: (target table, source rowid, rule, column).
-const REJECTS: [(&str, i64, &str, &str); 22] = [
+const REJECTS: [(&str, i64, &str, &str); 23] = [
+    (
+        "encrypted_financial_profiles",
+        3,
+        "required",
+        "profile_type",
+    ),
     ("users", 3, "email", "email"),
     ("users", 5, "required", "email"),
     ("users", 7, "future_date", "created_at"),
@@ -156,6 +163,11 @@ fn assert_table_counts(pg: &PgDb) {
             "{t}"
         );
     }
+    // Ciphertext moves as opaque bytes, exactly.
+    assert_eq!(
+        pg.query("SELECT encode(encrypted_data, 'hex') FROM public.encrypted_financial_profiles ORDER BY created_at"),
+        vec![vec![Some("8f3a00ffc2".to_string())], vec![Some("00ff".to_string())]]
+    );
 }
 
 /// The users, converted exactly.
@@ -350,6 +362,23 @@ fn assert_rejects(run_dir: &Path) {
     assert_eq!(zip["record"]["first_name"], "Zoë");
     let utf8 = rejects.iter().find(|r| r["rule"] == "utf8").unwrap();
     assert_eq!(utf8["record"]["comment"]["base64"], "TmljZSBhcHD/IQ==");
+    // Secrets never reach a rejects file: password hashes and ciphertext are redacted.
+    let email = rejects.iter().find(|r| r["rule"] == "email").unwrap();
+    assert_eq!(email["record"]["password_hash"], "[redacted]");
+    let enc = rejects
+        .iter()
+        .find(|r| {
+            r["table"]
+                .as_str()
+                .unwrap()
+                .ends_with("encrypted_financial_profiles")
+        })
+        .unwrap();
+    assert_eq!(enc["record"]["encrypted_data"], "[redacted]");
+    assert!(
+        !rejects.iter().any(|r| r.to_string().contains("pbkdf2")),
+        "{rejects:?}"
+    );
 }
 
 /// The migration report of the run.
@@ -359,12 +388,12 @@ fn assert_report(run_dir: &Path) {
         &fs_err::read_to_string(run_dir.join("migration_report.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(report["overall_stats"]["total_records"], 50);
-    assert_eq!(report["overall_stats"]["successful_records"], 28);
-    assert_eq!(report["overall_stats"]["failed_records"], 22);
-    assert_eq!(report["overall_stats"]["success_rate"], 56.0);
+    assert_eq!(report["overall_stats"]["total_records"], 53);
+    assert_eq!(report["overall_stats"]["successful_records"], 30);
+    assert_eq!(report["overall_stats"]["failed_records"], 23);
+    assert_eq!(report["overall_stats"]["success_rate"], 56.6);
     assert_eq!(report["table_stats"]["public.users"]["failed_records"], 3);
-    assert_eq!(report["errors"].as_array().unwrap().len(), 22);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 23);
     assert_eq!(report["summary"]["exit_code"], 3);
     assert!(report["migration_id"].as_str().unwrap().len() == 36);
 }
@@ -412,7 +441,7 @@ fn dry_run_and_validate_only_write_nothing() {
         Some("0")
     );
     let rejects = read_ndjson(&latest_run(dir.path()).join("rejects.ndjson"));
-    assert_eq!(rejects.len(), 22);
+    assert_eq!(rejects.len(), 23);
     assert!(!dir.path().join("backups").exists());
 
     // Validate only: not even a connection (the target below does not exist).
@@ -427,7 +456,7 @@ fn dry_run_and_validate_only_write_nothing() {
         &fs_err::read_to_string(latest_run(dir.path()).join("migration_report.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(report["overall_stats"]["successful_records"], 28);
+    assert_eq!(report["overall_stats"]["successful_records"], 30);
     assert_eq!(report["summary"]["validate_only"], true);
     assert_eq!(fingerprint(&pg, "public"), before);
 }
@@ -455,7 +484,7 @@ fn second_run_changes_nothing_and_rollback_restores() {
     )
     .unwrap();
     assert_eq!(report["overall_stats"]["successful_records"], 0);
-    assert_eq!(report["overall_stats"]["skipped_records"], 28);
+    assert_eq!(report["overall_stats"]["skipped_records"], 30);
 
     // Rows deleted by hand, then a third run puts exactly those back, into tables that
     // existed before it: its rollback deletes exactly those rows by key.

@@ -96,6 +96,10 @@ pub struct ColumnMap {
     /// Validation rules.
     #[serde(default)]
     pub rules: Rules,
+    /// Keep the value out of rejects and reports (`[redacted]`). Default: on for columns
+    /// named like `*password*`, `*secret*`, `*token*`, `*encrypted*`.
+    #[serde(default)]
+    pub redact: Option<bool>,
 }
 
 impl ColumnMap {

@@ -109,6 +109,9 @@ fn key_bytes(v: &Val<'_>) -> Option<Vec<u8>> {
 }
 
 /// The source row as a JSON object (for the rejects file).
+/// What a redacted value is written as.
+const REDACTED: &str = "\"[redacted]\"";
+
 fn row_record(p: &TablePlan, row: &rusqlite::Row<'_>) -> Box<RawValue> {
     let mut s = String::from("{");
     for (i, name) in p.select.iter().enumerate() {
@@ -117,6 +120,10 @@ fn row_record(p: &TablePlan, row: &rusqlite::Row<'_>) -> Box<RawValue> {
         }
         s.push_str(&serde_json::Value::from(name.as_str()).to_string());
         s.push(':');
+        if p.redact.contains(name) {
+            s.push_str(REDACTED);
+            continue;
+        }
         s.push_str(
             &row.get_ref(i + 1)
                 .map(value_json)
@@ -357,12 +364,27 @@ impl Reader<'_> {
             }
             return Ok(());
         };
+        let secret = self
+            .p
+            .columns
+            .iter()
+            .find(|c| c.name == f.column)
+            .and_then(|c| c.source_idx)
+            .is_some_and(|i| self.p.redact.contains(&self.p.select[i]));
+        let (value, reason) = if secret {
+            (
+                REDACTED.to_string(),
+                format!("the value (redacted) fails the {} rule", f.failure.rule),
+            )
+        } else {
+            (f.value, f.failure.reason)
+        };
         chunk.rejects.push(RowReject {
             rowid,
             column: Some(f.column),
             rule: f.failure.rule,
-            value: Some(f.value),
-            reason: f.failure.reason,
+            value: Some(value),
+            reason,
             record: row_record(self.p, row),
         });
         Ok(())

@@ -65,6 +65,16 @@ pub struct TablePlan {
     pub create: Vec<String>,
     /// What the plan decided and why (generic mode's column types), for the report.
     pub notes: Vec<String>,
+    /// Source columns whose values never reach a rejects file or report.
+    pub redact: Vec<String>,
+}
+
+/// A column whose name says it holds a secret: its values are redacted by default.
+pub fn is_secret(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["password", "secret", "token", "encrypted"]
+        .iter()
+        .any(|w| n.contains(w))
 }
 
 impl TablePlan {
@@ -238,6 +248,15 @@ pub fn mapped(
             total,
             create: Vec::new(),
             notes: Vec::new(),
+            redact: t
+                .columns
+                .iter()
+                .filter(|c| {
+                    c.redact
+                        .unwrap_or(is_secret(c.source()) || is_secret(&c.name))
+                })
+                .map(|c| c.source().to_string())
+                .collect(),
         });
     }
     for i in 0..plans.len() {
@@ -391,7 +410,8 @@ pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
                 name,
             };
             let mut s = src.describe(&t).await?;
-            let select = s.columns.iter().map(|c| c.name.clone()).collect();
+            let select: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
+            let redact = select.iter().filter(|c| is_secret(c)).cloned().collect();
             let mut notes = crate::profile::columns(&conn, db, &t.name, &mut s)?;
             let target = pg_names(db, &t.name, &mut s, &mut notes);
             let mut columns = Vec::new();
@@ -427,6 +447,7 @@ pub async fn generic(files: &[(String, PathBuf)]) -> Result<Vec<TablePlan>> {
                 unmapped: Vec::new(),
                 referenced: false,
                 notes,
+                redact,
             });
         }
     }
