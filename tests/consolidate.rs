@@ -725,6 +725,14 @@ fn kill_and_resume_gives_the_source() {
     );
 }
 
+/// `sqlite-consolidate FILE --target URL --work-dir RUNS --no-backup EXTRA…` in `dir`.
+fn generic(dir: &Path, file: &str, url: &str, runs: &str, extra: &[&str]) -> Run {
+    let mut c = tool("sqlite-consolidate", dir);
+    c.args([file, "--target", url, "--work-dir", runs, "--no-backup"]);
+    c.args(extra);
+    run(c)
+}
+
 /// A keyless table (200,000 rows) crashed at five moments: a plain rerun is refused (it
 /// would double the rows), `--resume` (which picks the interrupted migration of this
 /// target, not a finished one) ends exactly equal to the source every time.
@@ -998,18 +1006,13 @@ fn declared_types_follow_affinity_and_values() {
         )
         .unwrap();
     let pg = PgDb::new("cons_types");
-    let mut c = tool("sqlite-consolidate", dir.path());
-    c.args([
+    let r = generic(
+        dir.path(),
         "types.db",
-        "--target",
         &pg.url(),
-        "--work-dir",
         "runs",
-        "--no-backup",
-        "--report",
-        "r.json",
-    ]);
-    let r = run(c);
+        &["--report", "r.json"],
+    );
     assert_exit(&r, 0);
     let types = pg.query(
         "SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns \
@@ -1072,18 +1075,13 @@ fn generic_mode_keeps_the_schema() {
         .execute_batch(&sql)
         .unwrap();
     let pg = PgDb::new("cons_schema");
-    let mut c = tool("sqlite-consolidate", dir.path());
-    c.args([
+    let r = generic(
+        dir.path(),
         "music.db",
-        "--target",
         &pg.url(),
-        "--work-dir",
         "runs",
-        "--no-backup",
-        "--report",
-        "r.json",
-    ]);
-    let r = run(c);
+        &["--report", "r.json"],
+    );
     assert_exit(&r, 0);
     pg.exec(
         "INSERT INTO music.artist (\"Name\") VALUES ('New'); \
