@@ -204,6 +204,7 @@ pub async fn run(args: Args) -> ferry_shared::Result<Exit> {
                 dry_run: settings.mode.dry_run(),
                 resume: args.resume,
                 journals: settings.enable_rollback.then_some(migration.dir.as_path()),
+                work_dir: &args.work_dir,
             };
             prepare::prepare(ep, &mut plans, &levels, target).await?
         }

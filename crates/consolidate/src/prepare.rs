@@ -60,6 +60,8 @@ pub(crate) struct Target<'a> {
     pub resume: bool,
     /// Where the journals of existing tables go; none without rollback.
     pub journals: Option<&'a Path>,
+    /// `--work-dir`: the other migrations' folders (a partial load to take over).
+    pub work_dir: &'a Path,
 }
 
 /// Prepares the target of every table (in load order) and returns each table's action.
@@ -160,7 +162,6 @@ impl Preparer<'_> {
     ) -> Result<Action> {
         p.adopt(t)?;
         let key = p.key();
-        let created = prior.as_ref().is_some_and(|t| t.created);
         let pk = p.primary_key();
         let mut ts = prior.clone().unwrap_or(TableState {
             schema: p.schema.clone(),
@@ -171,6 +172,7 @@ impl Preparer<'_> {
         if pk.is_empty() {
             self.keyless_resume_point(p, &mut ts).await?;
         }
+        let created = ts.created;
         let action = if prior.as_ref().is_some_and(|t| t.done) && self.t.resume {
             Action::Skip(Skip::DoneBefore)
         } else if pk.is_empty() && !created && !prior.as_ref().is_some_and(|t| t.empty_keyless) {
@@ -219,10 +221,7 @@ impl Preparer<'_> {
             return Ok(());
         };
         if id != self.t.st.migration_id {
-            return Err(ferry_shared::FerryError::Usage(format!(
-                "{} holds a partial load of migration {id}, which was interrupted: continue it with --resume --migration-id {id}, or undo it with --rollback {id} --execute",
-                p.rel()
-            )));
+            return self.take_over(p, ts, &id).await;
         }
         if ts.after_rowid.is_none_or(|a| a < after) {
             tracing::info!(
@@ -231,6 +230,58 @@ impl Preparer<'_> {
             );
             ts.after_rowid = Some(after);
         }
+        Ok(())
+    }
+
+    /// A plain rerun meets a keyless table that interrupted migration `id` created and half
+    /// loaded: the table passes to this migration (the other's rollback no longer drops it,
+    /// this one's does), is emptied, and is loaded again whole — exactly the source, as a
+    /// `--resume` of `id` would have made it. Anything else (a finished or unknown migration,
+    /// a table it did not create) is refused.
+    async fn take_over(&mut self, p: &TablePlan, ts: &mut TableState, id: &str) -> Result<()> {
+        let refuse = || {
+            ferry_shared::FerryError::Usage(format!(
+                "{} holds a partial load of migration {id}: continue it with --resume --migration-id {id}, or undo it with --rollback {id} --execute",
+                p.rel()
+            ))
+        };
+        let dir = self.t.work_dir.join(id);
+        let cp = crate::state::checkpoint(&dir, id);
+        let Some(mut other) = crate::state::read(&dir).ok() else {
+            return Err(refuse());
+        };
+        let key = p.key();
+        let theirs = other.tables.get(&key).is_some_and(|t| t.created);
+        if other.finished || other.rolled_back || !theirs {
+            return Err(refuse());
+        }
+        if self.t.dry_run {
+            tracing::info!(
+                "dry run: would empty {} (a partial load of migration {id}) and load it again",
+                p.rel()
+            );
+            return Ok(());
+        }
+        other.rolled_back_tables.push(key);
+        cp.save(&other)?;
+        *ts = TableState {
+            created: true,
+            ..ts.clone()
+        };
+        ts.after_rowid = None;
+        self.t.st.tables.insert(p.key(), ts.clone());
+        self.t.cp.save(self.t.st)?;
+        self.client
+            .batch_execute(&format!(
+                "TRUNCATE {0}; COMMENT ON TABLE {0} IS NULL",
+                p.rel()
+            ))
+            .await
+            .with_db_context(|| format!("empty {}", p.rel()))?;
+        tracing::warn!(
+            "{}: a partial load of interrupted migration {id}; emptied and loaded again by this migration",
+            p.rel()
+        );
         Ok(())
     }
 
