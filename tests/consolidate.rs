@@ -725,6 +725,11 @@ fn kill_and_resume_gives_the_source() {
     );
 }
 
+/// A SQLite fixture's SQL (`fixtures/sqlite/NAME`).
+fn sqlite_fixture(name: &str) -> String {
+    fs_err::read_to_string(workspace().join("fixtures/sqlite").join(name)).unwrap()
+}
+
 /// `sqlite-consolidate FILE --target URL --work-dir RUNS --no-backup EXTRA…` in `dir`.
 fn generic(dir: &Path, file: &str, url: &str, runs: &str, extra: &[&str]) -> Run {
     let mut c = tool("sqlite-consolidate", dir);
@@ -869,13 +874,7 @@ fn generic_dates_are_never_guessed() {
     let db = dir.path().join("dates.db");
     rusqlite::Connection::open(&db)
         .unwrap()
-        .execute_batch(
-            "CREATE TABLE d (id INTEGER PRIMARY KEY, at DATETIME); INSERT INTO d VALUES \
-             (1, '2024-01-15 10:30:00'), (2, 2460371.5), (3, 0), (4, '0000-00-00 00:00:00'), \
-             (5, '2024-00-00'), (6, '2017-08-08'); \
-             CREATE TABLE day (id INTEGER PRIMARY KEY, d DATE); INSERT INTO day VALUES \
-             (1, '2024-01-15'), (2, '2024-01-15 10:30:00'), (3, 20240115);",
-        )
+        .execute_batch(&sqlite_fixture("dates.sql"))
         .unwrap();
     let pg = PgDb::new("cons_dates");
     let mut c = tool("sqlite-consolidate", dir.path());
@@ -1004,12 +1003,7 @@ fn declared_types_follow_affinity_and_values() {
     let db = dir.path().join("types.db");
     rusqlite::Connection::open(&db)
         .unwrap()
-        .execute_batch(
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, s STRING, n NUM, tm TIME, u UUID, bad_u UUID, i INT, d DECIMAL(6,2)); \
-             INSERT INTO t VALUES (1, 'abc', 'x1', '10:30:00', '6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'nope', 1, 1.5), \
-             (2, '007', 12, '23:59:59.5', '6ba7b811-9dad-11d1-80b4-00c04fd430c8', 'x', 2, 2); \
-             CREATE TABLE copy AS SELECT s, n FROM t;",
-        )
+        .execute_batch(&sqlite_fixture("types.sql"))
         .unwrap();
     let pg = PgDb::new("cons_types");
     let r = generic(
@@ -1072,10 +1066,7 @@ fn declared_types_follow_affinity_and_values() {
 fn generic_mode_keeps_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("music.db");
-    let sql = fs_err::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sqlite/schema.sql"),
-    )
-    .unwrap();
+    let sql = sqlite_fixture("schema.sql");
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute_batch(&sql)
