@@ -431,8 +431,9 @@ fn to_when<'a>(
     ctx: &Ctx,
     conv: &mut Option<&'static str>,
 ) -> Result<Val<'a>, Failure> {
-    let w = match (number_in(input.v), ctx.date_numbers) {
-        (Some(_), Some(None)) => {
+    let w = match (date_input(input.v), ctx.date_numbers) {
+        (DateInput::When(w), _) => Some(w),
+        (DateInput::Number(_), Some(None)) => {
             return Err(fail(
                 "type",
                 format!(
@@ -441,7 +442,8 @@ fn to_when<'a>(
                 ),
             ))
         }
-        (Some(x), Some(Some(unit))) => in_unit(x, unit, conv),
+        (DateInput::Number(x), Some(Some(unit))) => in_unit(x, unit, conv),
+        // Numbers under the mapping's magnitude rule, and the other text forms.
         _ => when(input.v, conv),
     }
     .ok_or_else(|| {
@@ -604,20 +606,28 @@ fn when(v: ValueRef<'_>, conv: &mut Option<&'static str>) -> Option<When> {
     }
 }
 
-/// The number a date column's value is, when it is one (an INTEGER, a REAL, or text that
-/// reads as a number and not as a date).
-fn number_in(v: ValueRef<'_>) -> Option<f64> {
+/// A date column's value, read once: ISO 8601 text, a number (an INTEGER, a REAL, or text
+/// that reads as one), or something else for [`when`]'s other forms.
+enum DateInput {
+    When(When),
+    Number(f64),
+    Other,
+}
+
+fn date_input(v: ValueRef<'_>) -> DateInput {
     match v {
-        ValueRef::Integer(i) => Some(i as f64),
-        ValueRef::Real(x) => Some(x),
+        ValueRef::Integer(i) => DateInput::Number(i as f64),
+        ValueRef::Real(x) => DateInput::Number(x),
         ValueRef::Text(b) => {
-            let s = std::str::from_utf8(b).ok()?.trim();
-            if parse_when(s).is_some() {
-                return None;
+            let Some(s) = std::str::from_utf8(b).ok().map(str::trim) else {
+                return DateInput::Other;
+            };
+            if let Some(w) = parse_when(s) {
+                return DateInput::When(w);
             }
-            s.parse().ok()
+            s.parse().map_or(DateInput::Other, DateInput::Number)
         }
-        _ => None,
+        _ => DateInput::Other,
     }
 }
 
