@@ -877,17 +877,13 @@ fn generic_dates_are_never_guessed() {
         .execute_batch(&sqlite_fixture("dates.sql"))
         .unwrap();
     let pg = PgDb::new("cons_dates");
-    let mut c = tool("sqlite-consolidate", dir.path());
-    c.args([
+    let r = generic(
+        dir.path(),
         "dates.db",
-        "--target",
         &pg.url(),
-        "--work-dir",
         "runs",
-        "--no-backup",
-    ]);
-    c.args(["--rejects", "rej.ndjson", "--report", "r.json"]);
-    let r = run(c);
+        &["--rejects", "rej.ndjson", "--report", "r.json"],
+    );
     assert_exit(&r, 3);
     let rej: Vec<String> = read_ndjson(&dir.path().join("rej.ndjson"))
         .iter()
@@ -964,17 +960,13 @@ fn a_failed_run_reports_what_it_committed() {
         )
         .unwrap();
     let pg = PgDb::new("cons_fail");
-    let mut c = tool("sqlite-consolidate", dir.path());
-    c.args([
+    let r = generic(
+        dir.path(),
         "fail.db",
-        "--target",
         &pg.url(),
-        "--work-dir",
         "runs",
-        "--no-backup",
-    ]);
-    c.args(["--batch-size", "10000", "--max-rejects", "1"]);
-    let r = run(c);
+        &["--batch-size", "10000", "--max-rejects", "1"],
+    );
     assert_exit(&r, 3);
     let committed = pg.scalar("SELECT count(*) FROM fail.t").unwrap();
     assert_eq!(committed, "30000");

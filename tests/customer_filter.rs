@@ -59,17 +59,21 @@ fn setup(target_base: &str, mapped: bool) -> Setup {
 
 impl Setup {
     fn servers(&self, target_base: &str) -> Vec<String> {
+        self.servers_into(target_base, (&self.sf2, &self.ob2))
+    }
+    /// The source server, `target_base`, and `--map` pairs when the target names differ.
+    fn servers_into(&self, target_base: &str, (sf, ob): (&MyDb, &MyDb)) -> Vec<String> {
         let mut v = vec![
             "--source".to_string(),
             format!("{}/", mysql_base()),
             "--target".to_string(),
             format!("{target_base}/"),
         ];
-        if self.sf2.name != self.sf.name {
+        if sf.name != self.sf.name {
             v.push("--map".into());
-            v.push(format!("{}={}", self.sf.name, self.sf2.name));
+            v.push(format!("{}={}", self.sf.name, sf.name));
             v.push("--map".into());
-            v.push(format!("{}={}", self.ob.name, self.ob2.name));
+            v.push(format!("{}={}", self.ob.name, ob.name));
         }
         v
     }
@@ -420,14 +424,7 @@ fn mapped_copy(s: &Setup, base: &str, prefix: &str) -> (MyDb, MyDb) {
     let sf = MyDb::reserve_on(base, &format!("{prefix}_sf"));
     let ob = MyDb::reserve_on(base, &format!("{prefix}_ob"));
     let mut c = tool("schema-copy", s.dir.path());
-    c.args([
-        "--source",
-        &format!("{}/", mysql_base()),
-        "--target",
-        &format!("{base}/"),
-    ]);
-    c.args(["--map", &format!("{}={}", s.sf.name, sf.name)]);
-    c.args(["--map", &format!("{}={}", s.ob.name, ob.name)]);
+    c.args(s.servers_into(base, (&sf, &ob)));
     c.args(["--databases", &format!("{},{}", s.sf.name, s.ob.name), "-q"]);
     assert_exit(&run(c), 0);
     (sf, ob)
@@ -438,22 +435,13 @@ fn mapped_copy(s: &Setup, base: &str, prefix: &str) -> (MyDb, MyDb) {
 fn filter_into(
     s: &Setup,
     base: &str,
-    (sf, ob): (&MyDb, &MyDb),
+    target: (&MyDb, &MyDb),
     ids: &str,
     state: &str,
     extra: &[&str],
 ) -> Run {
     let mut c = tool("customer-filter", s.dir.path());
-    c.args([
-        "--source",
-        &format!("{}/", mysql_base()),
-        "--target",
-        &format!("{base}/"),
-    ]);
-    if sf.name != s.sf.name {
-        c.args(["--map", &format!("{}={}", s.sf.name, sf.name)]);
-        c.args(["--map", &format!("{}={}", s.ob.name, ob.name)]);
-    }
+    c.args(s.servers_into(base, target));
     c.args([
         "--databases",
         &format!("{},{}", s.sf.name, s.ob.name),
