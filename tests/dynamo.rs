@@ -352,3 +352,89 @@ fn kill_9_then_resume_gives_the_source() {
         assert_eq!(&items[k], &normalized(v), "item {k}");
     }
 }
+
+/// Numbers stay exact (a JSON number keeps its text), and what DynamoDB would refuse or
+/// silently change is rejected before sending, naming the attribute (path) and the rule:
+/// NULL false, a name twice in one object, over 38 significant digits, a magnitude out of
+/// range, duplicate set members (NS compared as numbers), empty names.
+#[test]
+fn numbers_stay_exact_and_refusals_are_named_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = DynTable::new("nx");
+    let lines = [
+        // 1-2: good, with JSON numbers (not strings) that no f64 holds.
+        r#"{"id":{"S":"n1"},"big":{"N":12345678901234567890.5},"tiny":{"N":-0.000000000000000000000000000001},"u":{"N":18446744073709551617},"z":{"NULL":true}}"#,
+        r#"{"id":{"S":"n2"},"ns":{"NS":[1,"2.50",100000000000000000001]},"top":{"N":"9.9999999999999999999999999999999999999E+125"},"low":{"N":"-1E-130"},"d38":{"N":"12345678901234567890123456789012345678"},"l":{"L":[{"N":0.1},{"M":{"k":{"N":-7E+3}}}]}}"#,
+        // 3-15: each refused, naming the attribute and the rule.
+        r#"{"id":{"S":"b1"},"gone":{"NULL":false}}"#,
+        r#"{"id":{"S":"b2"},"a":{"S":"x"},"a":{"S":"y"}}"#,
+        r#"{"id":{"S":"b3"},"m":{"M":{"k":{"N":"1"},"k":{"N":"2"}}}}"#,
+        r#"{"id":{"S":"b4"},"p":{"N":"123456789012345678901234567890123456789"}}"#,
+        r#"{"id":{"S":"b5"},"p":{"N":"1E-131"}}"#,
+        r#"{"id":{"S":"b6"},"p":{"N":-1E126}}"#,
+        r#"{"id":{"S":"b7"},"t":{"SS":["a","b","a"]}}"#,
+        r#"{"id":{"S":"b8"},"t":{"NS":["1","2","1.0"]}}"#,
+        r#"{"id":{"S":"b9"},"t":{"BS":["AAE=","AAE="]}}"#,
+        r#"{"id":{"S":"b10"},"":{"S":"x"}}"#,
+        r#"{"id":{"S":"b11"},"m":{"M":{"":{"S":"x"}}}}"#,
+        r#"{"id":{"S":"b12"},"l":{"L":[{"N":"1"},{"M":{"z":{"NULL":false}}}]}}"#,
+        r#"{"id":{"S":"b13"},"q":{"NS":[1e-200]}}"#,
+    ];
+    fs_err::write(d.join("n.ndjson"), lines.join("\n") + "\n").unwrap();
+    let r = run(load(d, "n.ndjson", &t.name, &["--report", "n.json"]));
+    assert_exit(&r, 3);
+    let rejects = read_ndjson(&d.join("n.ndjson.load.rejects.ndjson"));
+    let got: Vec<(u64, &str, &str)> = rejects
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["column"].as_str().unwrap_or("-"),
+                r["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let dup = "DynamoDB refuses duplicate set members";
+    let want: Vec<(u64, &str, String)> = vec![
+        (3, "gone", r#"attribute "gone": NULL must be true"#.into()),
+        (4, "a", r#"attribute "a": the name appears twice in one object (DynamoDB keeps one value per name)"#.into()),
+        (5, "m", r#"attribute "m.k": the name appears twice in one object (DynamoDB keeps one value per name)"#.into()),
+        (6, "p", r#"attribute "p": N "123456789012345678901234567890123456789" has 39 significant digits (DynamoDB keeps at most 38)"#.into()),
+        (7, "p", r#"attribute "p": N "1E-131" is nearer zero than 1E-130 (DynamoDB's smallest magnitude)"#.into()),
+        (8, "p", r#"attribute "p": N "-1E126" is beyond 9.9999999999999999999999999999999999999E+125 (DynamoDB's largest magnitude)"#.into()),
+        (9, "t", format!(r#"attribute "t": SS holds "a" twice ({dup})"#)),
+        (10, "t", format!(r#"attribute "t": NS holds "1" and "1.0", the same number ({dup})"#)),
+        (11, "t", format!(r#"attribute "t": BS holds "AAE=" twice ({dup})"#)),
+        (12, "", r#"attribute "": empty attribute name (DynamoDB refuses it)"#.into()),
+        (13, "m", r#"attribute "m": a key of the map is empty (DynamoDB refuses empty attribute names)"#.into()),
+        (14, "l", r#"attribute "l[1].z": NULL must be true"#.into()),
+        (15, "q", r#"attribute "q": N "1e-200" is nearer zero than 1E-130 (DynamoDB's smallest magnitude)"#.into()),
+    ];
+    let got_owned: Vec<(u64, &str, String)> = got
+        .iter()
+        .map(|(l, c, r)| (*l, *c, r.to_string()))
+        .collect();
+    assert_eq!(got_owned, want, "{}", r.stderr);
+    let rep: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(d.join("n.json")).unwrap()).unwrap();
+    assert_eq!(rep["totals"]["migrated"], 2);
+    assert_eq!(rep["totals"]["errors"], 13);
+
+    // The two good items arrive exactly: every number as the text it was written in.
+    let items = t.items("id", d);
+    let expected = [
+        serde_json::json!({"id":{"S":"n1"},"big":{"N":"12345678901234567890.5"},"tiny":{"N":"-0.000000000000000000000000000001"},"u":{"N":"18446744073709551617"},"z":{"NULL":true}}),
+        serde_json::json!({"id":{"S":"n2"},"ns":{"NS":["1","2.50","100000000000000000001"]},"top":{"N":"9.9999999999999999999999999999999999999E+125"},"low":{"N":"-1E-130"},"d38":{"N":"12345678901234567890123456789012345678"},"l":{"L":[{"N":"0.1"},{"M":{"k":{"N":"-7E+3"}}}]}}),
+    ];
+    assert_eq!(items.len(), 2, "{items:?}");
+    for e in expected {
+        let id = e["id"]["S"].as_str().unwrap();
+        let mut got = items[id].clone();
+        // A set comes back in the server's order.
+        if let Some(ns) = got.pointer_mut("/ns/NS").and_then(|v| v.as_array_mut()) {
+            ns.sort_by_key(|v| v.as_str().unwrap().len());
+        }
+        assert_eq!(got, normalized(&e), "item {id}");
+    }
+}

@@ -6,6 +6,8 @@ pub mod av;
 pub mod backup;
 pub mod client;
 pub mod count;
+pub mod json;
 pub mod load;
+pub mod number;
 pub mod scan;
 pub mod table;

@@ -2,9 +2,11 @@
 //! BatchWriteItem.
 //!
 //! How it keeps the contracts:
-//! - **Nothing dropped.** An item DynamoDB would refuse (over 400 KB, no key, a value of no
-//!   DynamoDB type) is rejected before sending, with its reason. UnprocessedItems and
-//!   throttling errors are retried with exponential backoff and jitter up to
+//! - **Nothing dropped or changed.** An item DynamoDB would refuse (over 400 KB, no key, a
+//!   value of no DynamoDB type, a number out of its range, a duplicate set member, an empty
+//!   name) or silently change (a name twice, NULL false) is rejected before sending, with its
+//!   attribute and reason ([`crate::av`]); a number keeps its text, also a JSON number.
+//!   UnprocessedItems and throttling errors are retried with exponential backoff and jitter up to
 //!   `--max-retries`; what is still not written then goes to the rejects file and the exit
 //!   code is 3.
 //! - **Keyed puts, in file order.** A key seen twice in one batch would fail the whole
@@ -15,8 +17,9 @@
 //!   which every item is written or rejected. A rerun with `--resume` continues there;
 //!   items after it may be put again, which changes nothing (puts are keyed).
 
-use crate::av::{item_from_json, json_item_size, SdkItem, MAX_ITEM_BYTES};
+use crate::av::{item_from_json, item_size, SdkItem, MAX_ITEM_BYTES};
 use crate::client::{backoff, classify, code, db_error, message, DynamoArgs, Failure};
+use crate::json::Json;
 use crate::table::{self, IndexSpec, KeySpec, TableSpec};
 use anyhow::Context;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -204,34 +207,43 @@ struct Retry {
     dry_run: bool,
 }
 
-/// The key of an item as one string (partition, then sort), for duplicate detection.
-fn key_string(
-    spec: &KeySpec,
-    obj: &serde_json::Map<String, serde_json::Value>,
-) -> Result<String, (String, String)> {
+/// The key of an item as one string (partition, then sort), equal for equal keys (a number
+/// in its canonical form: `1` and `1.0` are one key): for duplicate detection and to match
+/// the items DynamoDB returns unprocessed to their input lines. The error names the key
+/// attribute and what is wrong with it.
+pub(crate) fn key_of_item(spec: &KeySpec, item: &SdkItem) -> Result<String, (String, String)> {
     let mut out = String::new();
     for a in spec.attrs() {
-        let v = obj
-            .get(&a.name)
-            .and_then(|v| v.get(&a.kind))
-            .ok_or_else(|| {
-                (
-                    a.name.clone(),
-                    format!("key attribute {:?} ({}) is missing", a.name, a.kind),
-                )
-            })?;
-        let text = match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => other.to_string(),
+        let fail = |why: String| Err((a.name.clone(), why));
+        let text = match (a.kind.as_str(), item.get(&a.name)) {
+            (_, None) => {
+                return fail(format!(
+                    "key attribute {:?} ({}) is missing",
+                    a.name, a.kind
+                ))
+            }
+            ("S", Some(AttributeValue::S(s))) => s.clone(),
+            ("N", Some(AttributeValue::N(n))) => {
+                crate::number::Decimal::parse(n).map_or_else(|| n.clone(), |d| d.canonical())
+            }
+            ("B", Some(AttributeValue::B(b))) => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+            }
+            (_, Some(other)) => {
+                return fail(format!(
+                    "key attribute {:?} must be {} (the table's key type), found {}",
+                    a.name,
+                    a.kind,
+                    crate::av::type_name(other)
+                ))
+            }
         };
         if text.is_empty() {
-            return Err((
-                a.name.clone(),
-                format!(
-                    "key attribute {:?} is an empty string (DynamoDB refuses it)",
-                    a.name
-                ),
+            let what = if a.kind == "B" { "binary" } else { "string" };
+            return fail(format!(
+                "key attribute {:?} is an empty {what} (DynamoDB refuses it)",
+                a.name
             ));
         }
         if !out.is_empty() {
@@ -242,26 +254,24 @@ fn key_string(
     Ok(out)
 }
 
-fn key_of_item(spec: &KeySpec, item: &SdkItem) -> String {
-    let mut out = String::new();
-    for a in spec.attrs() {
-        let t = match item.get(&a.name) {
-            Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
-            Some(AttributeValue::B(b)) => {
-                use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+/// The members of a line's item: the object itself, or the `{"Item": {...}}` of the AWS CLI
+/// and of backups.
+fn line_members(raw: &[u8]) -> Result<Vec<(String, Json)>, String> {
+    match Json::parse(raw) {
+        Ok(Json::Object(mut m)) => {
+            if m.len() == 1 && m[0].0 == "Item" && matches!(m[0].1, Json::Object(_)) {
+                if let Some((_, Json::Object(inner))) = m.pop() {
+                    return Ok(inner);
+                }
             }
-            _ => String::new(),
-        };
-        if !out.is_empty() {
-            out.push('\u{1f}');
+            Ok(m)
         }
-        out.push_str(&t);
+        Ok(other) => Err(format!("not a JSON object: {}", other.text())),
+        Err(e) => Err(format!("malformed JSON: {e}")),
     }
-    out
 }
 
-/// Parses and checks one line; `Ok(None)` for control lines.
+/// Parses and checks one line.
 fn parse_line(spec: &KeySpec, line: u64, raw: &[u8]) -> Result<(Entry, usize), Bad> {
     let bad = |column: Option<String>, reason: String| Bad {
         line,
@@ -269,22 +279,17 @@ fn parse_line(spec: &KeySpec, line: u64, raw: &[u8]) -> Result<(Entry, usize), B
         column,
         reason,
     };
-    let obj: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(raw).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
-    // Backups and the AWS CLI wrap items as {"Item": {...}}: accept that form too.
-    let obj = match obj.get("Item") {
-        Some(serde_json::Value::Object(inner)) if obj.len() == 1 => inner.clone(),
-        _ => obj,
-    };
-    let size = json_item_size(&obj);
+    let members = line_members(raw).map_err(|e| bad(None, e))?;
+    let size = item_size(&members);
     if size > MAX_ITEM_BYTES {
         return Err(bad(
             None,
             format!("item is {size} bytes, over DynamoDB's 400 KB ({MAX_ITEM_BYTES} bytes) limit"),
         ));
     }
-    let key = key_string(spec, &obj).map_err(|(c, r)| bad(Some(c), r))?;
-    let item = item_from_json(&obj).map_err(|e| bad(None, e))?;
+    let item =
+        item_from_json(&members).map_err(|r| bad(Some(r.attribute.clone()), r.to_string()))?;
+    let key = key_of_item(spec, &item).map_err(|(c, r)| bad(Some(c), r))?;
     Ok((
         Entry {
             line,
@@ -467,7 +472,7 @@ impl BatchWrite<'_> {
         for req in requests {
             let k = req
                 .put_request()
-                .map(|p| key_of_item(&self.w.spec, p.item()))
+                .and_then(|p| key_of_item(&self.w.spec, p.item()).ok())
                 .unwrap_or_default();
             if let Some((line, raw)) = self.lines.remove(&k) {
                 self.failed.push(Bad {
@@ -502,7 +507,10 @@ impl BatchWrite<'_> {
     async fn on_unprocessed(&mut self, unprocessed: Vec<WriteRequest>) -> Step {
         let still: std::collections::HashSet<String> = unprocessed
             .iter()
-            .filter_map(|w| w.put_request().map(|p| key_of_item(&self.w.spec, p.item())))
+            .filter_map(|w| {
+                w.put_request()
+                    .and_then(|p| key_of_item(&self.w.spec, p.item()).ok())
+            })
             .collect();
         self.lines.retain(|k, _| still.contains(k));
         let retry = self.w.retry;
