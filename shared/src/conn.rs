@@ -89,8 +89,12 @@ pub struct Endpoint {
     pub tls: Tls,
     /// Endpoint URL for a DynamoDB-compatible local server.
     pub endpoint_url: Option<String>,
-    /// Connect timeout in seconds (`?connect_timeout=`; default 10).
+    /// Connect timeout in seconds (`?connect_timeout=`; default 10). It bounds each whole
+    /// attempt (TCP, TLS, authentication and session set-up), not only the TCP handshake,
+    /// so a server that accepts the connection and never answers cannot hang a run.
     pub connect_timeout: Option<u64>,
+    /// Statement timeout in milliseconds (`?statement_timeout=`), set in the session.
+    pub statement_timeout_ms: Option<u64>,
     /// Which side this is ("source" or "target"), for messages.
     pub side: &'static str,
     /// Where the password came from when it is not the usual place (the document's
@@ -254,6 +258,7 @@ impl Endpoint {
             tls: Tls::Disable,
             endpoint_url: None,
             connect_timeout: None,
+            statement_timeout_ms: None,
             side,
             password_from: None,
         }
@@ -276,6 +281,12 @@ impl Endpoint {
                     .parse()
                     .map_err(|_| format!("connect_timeout {v:?} is not seconds"))?;
                 self.connect_timeout = Some(secs);
+            }
+            "statement_timeout" => {
+                let ms = v
+                    .parse()
+                    .map_err(|_| format!("statement_timeout {v:?} is not milliseconds"))?;
+                self.statement_timeout_ms = Some(ms);
             }
             "endpoint" | "endpoint_url" => self.endpoint_url = Some(v.to_string()),
             _ => return Err(format!("unknown parameter {k:?}")),
@@ -448,8 +459,127 @@ fn io_transient(e: &std::io::Error) -> bool {
     )
 }
 
-/// Connects to PostgreSQL; the connection task runs in the background.
+/// A failed PostgreSQL connection attempt: the server's or driver's error, or no answer
+/// within the connect timeout.
+#[derive(Debug)]
+enum PgAttempt {
+    Pg(tokio_postgres::Error),
+    TimedOut(Duration),
+}
+
+impl fmt::Display for PgAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PgAttempt::Pg(e) => write!(f, "{e}"),
+            PgAttempt::TimedOut(d) => write!(
+                f,
+                "no answer within the connect timeout of {}s (the server accepted the connection but did not complete the start-up)",
+                d.as_secs()
+            ),
+        }
+    }
+}
+
+fn pg_transient(e: &PgAttempt) -> bool {
+    let PgAttempt::Pg(e) = e else {
+        return true;
+    };
+    if let Some(db) = e.as_db_error() {
+        // 57P03: the database system is starting up; 53300: too many connections.
+        return matches!(db.code().code(), "57P03" | "53300");
+    }
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(io_transient)
+        || e.to_string().contains("timed out")
+}
+
+/// One connection attempt, TLS or not, bounded as a whole by `limit`; the connection task
+/// runs in the background.
+async fn pg_attempt(
+    cfg: &tokio_postgres::Config,
+    tls: Option<&postgres_native_tls::MakeTlsConnector>,
+    limit: Duration,
+) -> std::result::Result<tokio_postgres::Client, PgAttempt> {
+    let attempt = async {
+        match tls {
+            None => {
+                let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("postgres connection closed: {e}");
+                    }
+                });
+                Ok(client)
+            }
+            Some(tls) => {
+                let (client, conn) = cfg.connect(tls.clone()).await?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("postgres connection closed: {e}");
+                    }
+                });
+                Ok(client)
+            }
+        }
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(r) => r.map_err(PgAttempt::Pg),
+        Err(_) => Err(PgAttempt::TimedOut(limit)),
+    }
+}
+
+/// The TLS connector for `Tls::Require`/`Tls::Verify`, none for `Tls::Disable`.
+fn pg_tls(ep: &Endpoint) -> Result<Option<postgres_native_tls::MakeTlsConnector>> {
+    if ep.tls == Tls::Disable {
+        return Ok(None);
+    }
+    let mut b = native_tls::TlsConnector::builder();
+    if ep.tls == Tls::Require {
+        b.danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true);
+    }
+    let connector = b
+        .build()
+        .map_err(|e| FerryError::Connect(format!("TLS setup failed: {e}")))?;
+    Ok(Some(postgres_native_tls::MakeTlsConnector::new(connector)))
+}
+
+/// The error for a connection that could not be made, naming where and what to check.
+fn pg_connect_error(ep: &Endpoint, e: &PgAttempt) -> FerryError {
+    let db_error = match e {
+        PgAttempt::Pg(e) => e.as_db_error(),
+        PgAttempt::TimedOut(_) => None,
+    };
+    // 28P01 bad password, 28000 no such role/auth rule, 3D000 no such database.
+    let auth = db_error.is_some_and(|d| matches!(d.code().code(), "28P01" | "28000" | "3D000"));
+    let detail = match (db_error, e) {
+        (Some(db), _) => db.message().to_string(),
+        (None, PgAttempt::Pg(e)) => std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| e.to_string()),
+        (None, t) => t.to_string(),
+    };
+    let make = if auth {
+        FerryError::Auth
+    } else {
+        FerryError::Connect
+    };
+    make(format!(
+        "cannot connect to PostgreSQL at {} as {:?}, database {:?}: {}; check that the server runs and the URL{} is right",
+        ep.addr(),
+        ep.user,
+        ep.database.as_deref().unwrap_or(&ep.user),
+        redact_urls(&detail),
+        if ep.side == "source" { " and FERRY_SOURCE_PASSWORD" } else { " and FERRY_TARGET_PASSWORD" }
+    ))
+}
+
+/// Connects to PostgreSQL; the connection task runs in the background. Every attempt,
+/// start-up and session set-up included, is bounded by the connect timeout; a statement
+/// timeout from the URL is set in the session.
 pub async fn connect_postgres(ep: &Endpoint) -> Result<tokio_postgres::Client> {
+    let limit = Duration::from_secs(ep.connect_timeout.unwrap_or(10).max(1));
     let mut cfg = tokio_postgres::Config::new();
     match &ep.socket {
         Some(s) => cfg.host_path(s),
@@ -459,89 +589,27 @@ pub async fn connect_postgres(ep: &Endpoint) -> Result<tokio_postgres::Client> {
         .user(&ep.user)
         .dbname(ep.database.as_deref().unwrap_or(&ep.user))
         .application_name("ferry")
-        .connect_timeout(Duration::from_secs(ep.connect_timeout.unwrap_or(10)));
+        .connect_timeout(limit);
     if let Some(p) = &ep.password {
         cfg.password(p.expose());
     }
-    let transient = |e: &tokio_postgres::Error| {
-        if let Some(db) = e.as_db_error() {
-            // 57P03: the database system is starting up; 53300: too many connections.
-            return matches!(db.code().code(), "57P03" | "53300");
-        }
-        std::error::Error::source(e)
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
-            .is_some_and(io_transient)
-            || e.to_string().contains("timed out")
-    };
-    let client = match ep.tls {
-        Tls::Disable => {
-            with_retry(
-                ep,
-                || async {
-                    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!("postgres connection closed: {e}");
-                        }
-                    });
-                    Ok(client)
-                },
-                transient,
-            )
-            .await
-        }
-        Tls::Require | Tls::Verify => {
-            let mut b = native_tls::TlsConnector::builder();
-            if ep.tls == Tls::Require {
-                b.danger_accept_invalid_certs(true)
-                    .danger_accept_invalid_hostnames(true);
-            }
-            let connector = b
-                .build()
-                .map_err(|e| FerryError::Connect(format!("TLS setup failed: {e}")))?;
-            let tls = postgres_native_tls::MakeTlsConnector::new(connector);
-            cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
-            with_retry(
-                ep,
-                || async {
-                    let (client, conn) = cfg.connect(tls.clone()).await?;
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!("postgres connection closed: {e}");
-                        }
-                    });
-                    Ok(client)
-                },
-                transient,
-            )
-            .await
-        }
-    };
-    let client = client.map_err(|e| {
-        // 28P01 bad password, 28000 no such role/auth rule, 3D000 no such database.
-        let auth = e
-            .as_db_error()
-            .is_some_and(|d| matches!(d.code().code(), "28P01" | "28000" | "3D000"));
-        let detail = match e.as_db_error() {
-            Some(db) => db.message().to_string(),
-            None => std::error::Error::source(&e)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| e.to_string()),
-        };
-        let make = if auth { FerryError::Auth } else { FerryError::Connect };
-        make(format!(
-            "cannot connect to PostgreSQL at {} as {:?}, database {:?}: {}; check that the server runs and the URL{} is right",
-            ep.addr(),
-            ep.user,
-            ep.database.as_deref().unwrap_or(&ep.user),
-            redact_urls(&detail),
-            if ep.side == "source" { " and FERRY_SOURCE_PASSWORD" } else { " and FERRY_TARGET_PASSWORD" }
-        ))
-    })?;
-    client
-        .batch_execute("SET TimeZone = 'UTC'; SET extra_float_digits = 1; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'")
+    let tls = pg_tls(ep)?;
+    if tls.is_some() {
+        cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+    }
+    let client = with_retry(ep, || pg_attempt(&cfg, tls.as_ref(), limit), pg_transient)
         .await
-        .with_db_context(|| format!("session setup on {}", ep.addr()))?;
+        .map_err(|e| pg_connect_error(ep, &e))?;
+    let mut setup = String::from(
+        "SET TimeZone = 'UTC'; SET extra_float_digits = 1; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'",
+    );
+    if let Some(ms) = ep.statement_timeout_ms {
+        setup.push_str(&format!("; SET statement_timeout = {ms}"));
+    }
+    match tokio::time::timeout(limit, client.batch_execute(&setup)).await {
+        Ok(r) => r.with_db_context(|| format!("session setup on {}", ep.addr()))?,
+        Err(_) => return Err(pg_connect_error(ep, &PgAttempt::TimedOut(limit))),
+    }
     Ok(client)
 }
 

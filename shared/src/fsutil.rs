@@ -57,3 +57,39 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<
     bytes.push(b'\n');
     write_atomic(path, &bytes)
 }
+
+/// What a file held when it was recorded: its length and the xxh3-64 of its bytes. A
+/// checkpoint keeps it for every file a step wrote, so a resume can tell the files on disk
+/// are still that step's output and not another run's (or a hand-edited copy).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileDigest {
+    /// Bytes.
+    pub len: u64,
+    /// xxh3-64 of the bytes, 16 hex digits.
+    pub xxh3: String,
+}
+
+/// The digest of a file, streamed (memory stays flat); `None` when it does not exist.
+pub fn file_digest(path: &Path) -> Result<Option<FileDigest>> {
+    use std::io::Read;
+    let mut f = match fs_err::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok(Some(FileDigest {
+        len,
+        xxh3: format!("{:016x}", h.digest()),
+    }))
+}

@@ -44,3 +44,79 @@ pub async fn count_items(
     }
     Ok(Some(n))
 }
+
+/// Which of `keys` (values of the string partition key `attr`, at most 100) `table` does
+/// not hold, asked with BatchGetItem (unprocessed keys asked again with a backoff). A
+/// missing table holds none of them.
+pub async fn absent_keys(
+    client: &Client,
+    table: &str,
+    attr: &str,
+    keys: &[String],
+) -> Result<Vec<String>, FerryError> {
+    use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+    use std::collections::HashSet;
+    let mut want: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            std::collections::HashMap::from([(attr.to_string(), AttributeValue::S(k.clone()))])
+        })
+        .collect();
+    let mut found: HashSet<String> = HashSet::new();
+    let mut attempt = 0u32;
+    while !want.is_empty() {
+        let ka = KeysAndAttributes::builder()
+            .set_keys(Some(want.clone()))
+            .projection_expression("#k")
+            .expression_attribute_names("#k", attr)
+            .consistent_read(true)
+            .build()
+            .map_err(|e| FerryError::Failed(format!("BatchGetItem request: {e}")))?;
+        let out = match client
+            .batch_get_item()
+            .request_items(table, ka)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if crate::client::code(&e) == "ResourceNotFoundException" => {
+                return Ok(keys.to_vec());
+            }
+            Err(e) => {
+                return Err(crate::client::db_error(
+                    format!("look up keys in {table}"),
+                    e,
+                ))
+            }
+        };
+        for item in out
+            .responses()
+            .and_then(|r| r.get(table))
+            .into_iter()
+            .flatten()
+        {
+            if let Some(AttributeValue::S(k)) = item.get(attr) {
+                found.insert(k.clone());
+            }
+        }
+        want = out
+            .unprocessed_keys()
+            .and_then(|u| u.get(table))
+            .map(|k| k.keys().to_vec())
+            .unwrap_or_default();
+        if !want.is_empty() {
+            attempt += 1;
+            if attempt > 10 {
+                return Err(FerryError::Failed(format!(
+                    "{table}: keys still unprocessed after 10 retries of BatchGetItem"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(8))).await;
+        }
+    }
+    Ok(keys
+        .iter()
+        .filter(|k| !found.contains(*k))
+        .cloned()
+        .collect())
+}

@@ -3,10 +3,15 @@
 //! (`{"buyers": {"source": 1250, "target": 1250, "match": true}, …}`).
 //!
 //! Dirty rows are not migrated but never silently lost: each is in a rejects file (the
-//! transform's, the validation's or the load's). So an entity matches when
-//! `target = source − rejected`; the report shows all four numbers, and any difference
-//! exits 1.
+//! transform's or the validation's). So `expected = source − rejected`, and an entity
+//! matches only when the table holds exactly those keys: every key of the validated items
+//! is looked up (BatchGetItem, 100 at a time, memory flat), their number must be
+//! `expected`, and without a `--filter` the table must hold nothing else. Items the loader
+//! gave up on or refused are not "rejected": they are counted apart (`given_up`,
+//! `load_rejected`) and are missing from the table, so the entity does not match. Any
+//! difference exits 1.
 
+use crate::transform::Entity;
 use clap::Parser;
 use ferry_dynamo::client::DynamoArgs;
 use ferry_shared::cli::CommonArgs;
@@ -15,7 +20,7 @@ use ferry_shared::{DbContext, Exit, FerryError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Command line of `compare-counts`.
 #[derive(Parser, Debug, serde::Serialize)]
@@ -49,6 +54,14 @@ pub struct Args {
     /// data/reports/validation_rejects.ndjson and data/reports/load-ENTITY.rejects.ndjson.
     #[arg(long = "rejects", value_name = "FILE")]
     pub rejects: Vec<PathBuf>,
+    /// A load's rejects file (repeatable): items given up after retries or refused by the
+    /// loader; counted apart, never as rejected. Default data/reports/load-ENTITY.rejects.ndjson.
+    #[arg(long = "load-rejects", value_name = "FILE")]
+    pub load_rejects: Vec<PathBuf>,
+    /// The items that must be in the table, per entity: ENTITY=FILE (repeatable; default
+    /// data/validated/ENTITY.ndjson).
+    #[arg(long = "expected", value_name = "ENTITY=FILE")]
+    pub expected: Vec<String>,
     /// The same --filter the extraction used, per entity: ENTITY=SQL; repeatable.
     #[arg(long = "filter", value_name = "ENTITY=SQL")]
     pub filters: Vec<String>,
@@ -70,21 +83,34 @@ pub struct Args {
 /// One entity's line of the comparison.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Count {
-    /// Rows in S9.
+    /// Rows in S9 (those the filter selects).
     pub source: u64,
     /// Items in the DynamoDB table.
     pub target: u64,
-    /// Rows in a rejects file (not migrated, on purpose and on record).
+    /// Rows in a transform or validation rejects file (not migrated, on purpose and on
+    /// record).
     pub rejected: u64,
     /// source − rejected.
     pub expected: u64,
-    /// target == expected.
+    /// Keys of the validated items (the keys the run was to write).
+    pub keys: u64,
+    /// Of those, keys the table does not hold.
+    pub missing: u64,
+    /// Items the loader gave up on after its retries.
+    pub given_up: u64,
+    /// Items the loader refused before sending.
+    pub load_rejected: u64,
+    /// keys == expected, missing == 0 and (without a filter) target == expected.
     #[serde(rename = "match")]
     pub matches: bool,
+    /// The first missing keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_keys: Vec<String>,
 }
 
-/// Counts reject lines per `table` value.
-fn count_rejects(files: &[PathBuf]) -> ferry_shared::Result<BTreeMap<String, u64>> {
+/// Reject lines per `table` value; with `split`, lines whose reason starts with
+/// "gave up" are counted under `TABLE/gave_up` instead.
+fn count_rejects(files: &[PathBuf], split: bool) -> ferry_shared::Result<BTreeMap<String, u64>> {
     let mut out = BTreeMap::new();
     for f in files {
         let file = match fs_err::File::open(f) {
@@ -103,7 +129,13 @@ fn count_rejects(files: &[PathBuf]) -> ferry_shared::Result<BTreeMap<String, u64
                     line: n as u64 + 1,
                     reason: format!("not a reject line: {e}"),
                 })?;
-            let table = v["table"].as_str().unwrap_or("").to_string();
+            let mut table = v["table"].as_str().unwrap_or("").to_string();
+            let gave_up = v["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("gave up"));
+            if split && gave_up {
+                table.push_str("/gave_up");
+            }
             *out.entry(table).or_default() += 1;
         }
     }
@@ -116,12 +148,171 @@ fn default_rejects() -> Vec<PathBuf> {
         v.push(PathBuf::from(format!(
             "data/transformed/{e}.rejects.ndjson"
         )));
-        v.push(PathBuf::from(format!(
-            "data/reports/load-{e}.rejects.ndjson"
-        )));
     }
     v.push(PathBuf::from("data/reports/validation_rejects.ndjson"));
     v
+}
+
+/// The key attribute of an entity's items.
+fn key_attr(e: Entity) -> &'static str {
+    crate::validate::key_attribute(e)
+}
+
+/// Looks up every key of `file` in `table`; returns (keys read, keys missing, the first
+/// missing ones).
+async fn check_keys(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    attr: &str,
+    file: &Path,
+) -> ferry_shared::Result<(u64, u64, Vec<String>)> {
+    let reader = match fs_err::File::open(file) {
+        Ok(f) => std::io::BufReader::new(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!("{}: no such file: no keys to look up", file.display());
+            return Ok((0, 0, Vec::new()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (mut keys, mut missing, mut first) = (0u64, 0u64, Vec::new());
+    let mut chunk = Vec::with_capacity(100);
+    let mut lines = reader.lines();
+    loop {
+        let line = lines.next().transpose()?;
+        if let Some(l) = &line {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            if let Some(k) = v[attr]["S"].as_str() {
+                chunk.push(k.to_string());
+            }
+        }
+        if chunk.len() == 100 || (line.is_none() && !chunk.is_empty()) {
+            keys += chunk.len() as u64;
+            let absent = ferry_dynamo::count::absent_keys(client, table, attr, &chunk).await?;
+            missing += absent.len() as u64;
+            first.extend(absent.into_iter().take(10usize.saturating_sub(first.len())));
+            chunk.clear();
+        }
+        if line.is_none() {
+            return Ok((keys, missing, first));
+        }
+    }
+}
+
+/// The source rows of an entity (those the filter selects).
+async fn source_count(
+    pg: &tokio_postgres::Client,
+    name: &str,
+    filter: Option<&str>,
+) -> anyhow::Result<u64> {
+    let filter = filter
+        .map(|f| {
+            ferry_shared::user_sql::Filter::from_flag("--filter", f.trim().trim_end_matches(';'))
+        })
+        .transpose()?;
+    let sql = match filter {
+        Some(f) => format!(
+            "SELECT count(*) FROM {} WHERE ({})",
+            ferry_shared::sql::quote_pg(name),
+            f.sql()
+        ),
+        None => format!("SELECT count(*) FROM {}", ferry_shared::sql::quote_pg(name)),
+    };
+    let n: i64 = pg
+        .query_one(sql.as_str(), &[])
+        .await
+        .with_db_context(|| format!("count {name}"))?
+        .get(0);
+    Ok(n.max(0) as u64)
+}
+
+/// What one entity's comparison reads.
+struct Inputs<'a> {
+    pg: &'a tokio_postgres::Client,
+    client: &'a aws_sdk_dynamodb::Client,
+    rejected: &'a BTreeMap<String, u64>,
+    loads: &'a BTreeMap<String, u64>,
+}
+
+/// Compares one entity.
+async fn compare_entity(args: &Args, inp: &Inputs<'_>, e: Entity) -> anyhow::Result<Count> {
+    let name = e.name();
+    let table = args.table(e);
+    let filter = per_entity(&args.filters, name);
+    let source = source_count(inp.pg, name, filter.as_deref()).await?;
+    let target = match ferry_dynamo::count::count_items(inp.client, table, args.segments).await? {
+        Some(n) => n,
+        None => {
+            tracing::error!("{name}: table {table} does not exist (counted as 0 items)");
+            0
+        }
+    };
+    let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+    let rejected = get(inp.rejected, name) + get(inp.rejected, table);
+    let given_up =
+        get(inp.loads, &format!("{name}/gave_up")) + get(inp.loads, &format!("{table}/gave_up"));
+    let load_rejected = get(inp.loads, name) + get(inp.loads, table);
+    let expected = source.saturating_sub(rejected);
+    let file = per_entity(&args.expected, name)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("data/validated/{name}.ndjson")));
+    let (keys, missing, missing_keys) = check_keys(inp.client, table, key_attr(e), &file).await?;
+    let matches = keys == expected && missing == 0 && (filter.is_some() || target == expected);
+    Ok(Count {
+        source,
+        target,
+        rejected,
+        expected,
+        keys,
+        missing,
+        given_up,
+        load_rejected,
+        matches,
+        missing_keys,
+    })
+}
+
+/// The value of `ENTITY=VALUE` for this entity among repeated flags.
+fn per_entity(flags: &[String], name: &str) -> Option<String> {
+    flags
+        .iter()
+        .find_map(|f| f.strip_prefix(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+impl Args {
+    fn table(&self, e: Entity) -> &str {
+        match e {
+            Entity::Buyers => &self.buyers_table,
+            Entity::Producers => &self.producers_table,
+            Entity::Sales => &self.sales_table,
+        }
+    }
+}
+
+/// One line of the console summary.
+fn log_count(name: &str, table: &str, c: &Count) {
+    let line = format!(
+        "{name:<10} source {:>8}  rejected {:>6}  expected {:>8}  target {:>8}  missing {:>6}  given up {:>6}  {}",
+        c.source,
+        c.rejected,
+        c.expected,
+        c.target,
+        c.missing,
+        c.given_up,
+        if c.matches { "match" } else { "MISMATCH" }
+    );
+    if c.matches {
+        tracing::info!("{line}");
+    } else {
+        tracing::error!("{line} ({table})");
+        if c.keys != c.expected {
+            tracing::error!(
+                "{name}: {} keys in the validated items, {} expected (source − rejected)",
+                c.keys,
+                c.expected
+            );
+        }
+    }
 }
 
 /// Runs `compare-counts`.
@@ -144,85 +335,39 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         args.rejects.clone()
     };
-    let rejected = count_rejects(&files)?;
     let entities = if args.entity.is_empty() {
-        vec![
-            crate::transform::Entity::Buyers,
-            crate::transform::Entity::Producers,
-            crate::transform::Entity::Sales,
-        ]
+        vec![Entity::Buyers, Entity::Producers, Entity::Sales]
     } else {
         args.entity.clone()
+    };
+    let load_files = if args.load_rejects.is_empty() {
+        entities
+            .iter()
+            .map(|e| PathBuf::from(format!("data/reports/load-{}.rejects.ndjson", e.name())))
+            .collect()
+    } else {
+        args.load_rejects.clone()
+    };
+    let rejected = count_rejects(&files, false)?;
+    let loads = count_rejects(&load_files, true)?;
+    let inputs = Inputs {
+        pg: &pg,
+        client: &client,
+        rejected: &rejected,
+        loads: &loads,
     };
     let mut report: BTreeMap<&str, Count> = BTreeMap::new();
     let mut all = true;
     for e in entities {
-        let name = e.name();
-        let table = match e {
-            crate::transform::Entity::Buyers => &args.buyers_table,
-            crate::transform::Entity::Producers => &args.producers_table,
-            crate::transform::Entity::Sales => &args.sales_table,
-        };
-        let filter = args
-            .filters
-            .iter()
-            .find_map(|f| f.strip_prefix(&format!("{name}=")))
-            .map(|f| {
-                ferry_shared::user_sql::Filter::from_flag(
-                    "--filter",
-                    f.trim().trim_end_matches(';'),
-                )
-            })
-            .transpose()?;
-        let sql = match filter {
-            Some(f) => format!(
-                "SELECT count(*) FROM {} WHERE ({})",
-                ferry_shared::sql::quote_pg(name),
-                f.sql()
-            ),
-            None => format!("SELECT count(*) FROM {}", ferry_shared::sql::quote_pg(name)),
-        };
-        let source: i64 = pg
-            .query_one(sql.as_str(), &[])
-            .await
-            .with_db_context(|| format!("count {name}"))?
-            .get(0);
-        let target = match ferry_dynamo::count::count_items(&client, table, args.segments).await? {
-            Some(n) => n,
-            None => {
-                tracing::error!("{name}: table {table} does not exist (counted as 0 items)");
-                0
-            }
-        };
-        let rej = rejected.get(name).copied().unwrap_or(0)
-            + rejected.get(table.as_str()).copied().unwrap_or(0);
-        let source = source.max(0) as u64;
-        let expected = source.saturating_sub(rej);
-        let matches = target == expected;
-        all &= matches;
-        let line = format!(
-            "{name:<10} source {source:>8}  rejected {rej:>6}  expected {expected:>8}  target {target:>8}  {}",
-            if matches { "match" } else { "MISMATCH" }
-        );
-        if matches {
-            tracing::info!("{line}");
-        } else {
-            tracing::error!("{line} ({table})");
-        }
-        let mut stats = ferry_shared::report::TableStats::new(name);
-        stats.migrated = target;
-        stats.skipped = rej;
+        let c = compare_entity(&args, &inputs, e).await?;
+        log_count(e.name(), args.table(e), &c);
+        all &= c.matches;
+        let mut stats = ferry_shared::report::TableStats::new(e.name());
+        stats.migrated = c.target;
+        stats.skipped = c.rejected;
+        stats.errors = c.missing;
         run_report.tables.push(stats);
-        report.insert(
-            name,
-            Count {
-                source,
-                target,
-                rejected: rej,
-                expected,
-                matches,
-            },
-        );
+        report.insert(e.name(), c);
     }
     ferry_shared::fsutil::write_json_atomic(&args.output, &report)?;
     tracing::info!("count comparison → {}", args.output.display());
@@ -231,7 +376,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         run_report.fail(Exit::Failure);
     }
     run_report.notes.push(format!(
-        "migrated = items in the table, skipped = rejected source rows; comparison in {}",
+        "migrated = items in the table, skipped = rejected source rows, errors = missing keys; comparison in {}",
         args.output.display()
     ));
     if let Some(p) = args.common.report.as_deref() {

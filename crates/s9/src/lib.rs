@@ -5,6 +5,8 @@
 
 pub mod compare;
 pub mod extract;
+pub mod files;
+pub mod integrity;
 pub mod item;
 pub mod migrate;
 pub mod transform;

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 pub use ferry_dynamo::av::MAX_ITEM_BYTES;
 
 /// Which entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Entity {
     /// S9 buyers → BuyersTable.

@@ -60,13 +60,17 @@ use std::path::PathBuf;
     name = "validate-s9",
     version,
     about = "Validate transformed S9 items (DynamoDB JSON) before loading: required attributes, types, formats, business rules, references, duplicates.",
-    after_help = "Valid items are copied unchanged to --output DIR/ENTITY.ndjson, invalid ones go to --rejects with the rule that failed, and --report-file counts everything.\nExit codes: 0 all valid (or --continue-on-error), 2 usage error, 3 invalid items.\n\nExamples:\n  validate-s9\n  validate-s9 --input data/transformed/ --dry-run\n  validate-s9 --entity sales --continue-on-error\n  jq '.entities.sales.by_rule' data/reports/validation_report.json"
+    after_help = "Valid items are copied unchanged to --output DIR/ENTITY.ndjson, invalid ones go to --rejects with the rule that failed, and --report-file counts everything.\nExit codes: 0 all valid (or --continue-on-error), 2 usage error, 3 invalid items.\n\nExamples:\n  validate-s9\n  validate-s9 --input data/transformed/ --verbose --strict\n  validate-s9 --entity sales --continue-on-error\n  jq '.entities.sales.by_rule' data/reports/validation_report.json"
 )]
 pub struct Args {
     /// Folder of transformed items: buyers.ndjson, producers.ndjson, sales.ndjson, and the
     /// transforms' ENTITY.rejects.ndjson when they rejected records.
     #[arg(long, value_name = "DIR", default_value = "data/transformed")]
     pub input: PathBuf,
+    /// Where the entities read only for the sales' references are (default: --input):
+    /// a batch of sales checks against the buyers and producers of every batch.
+    #[arg(long, value_name = "DIR")]
+    pub references: Option<PathBuf>,
     /// Folder for the valid items, ENTITY.ndjson, each line byte for byte as read.
     #[arg(short, long, value_name = "DIR", default_value = "data/validated")]
     pub output: PathBuf,
@@ -89,8 +93,12 @@ pub struct Args {
     #[arg(long = "entity", value_enum, value_name = "ENTITY")]
     pub entities: Vec<Entity>,
     /// Exit 0 even when items are invalid (the rejects file and report are still written).
-    #[arg(long, env = "FERRY_CONTINUE_ON_ERROR")]
+    #[arg(long, env = "FERRY_CONTINUE_ON_ERROR", conflicts_with = "strict")]
     pub continue_on_error: bool,
+    /// Any rejected record fails the run (exit 3): invalid items and records the
+    /// transforms rejected alike (the document's `validate_data.py --strict`).
+    #[arg(long)]
+    pub strict: bool,
     /// Validate and write the report and rejects, but not the validated item files.
     #[arg(long)]
     pub dry_run: bool,

@@ -74,7 +74,7 @@ impl Run<'_> {
     /// sales' references can be checked: nothing is written for it.
     fn entity(&mut self, e: Entity, emit: bool, rep: &mut EntityReport) -> anyhow::Result<()> {
         let name = e.name();
-        let path = self.args.input.join(format!("{name}.ndjson"));
+        let path = source_dir(self.args, emit).join(format!("{name}.ndjson"));
         rep.file = path.display().to_string();
         let mut reader = RecordReader::open(Some(&path))?;
         let out = self.args.output.join(format!("{name}.ndjson"));
@@ -195,6 +195,15 @@ fn entities(args: &Args) -> (Vec<Entity>, Vec<Entity>) {
     (selected, needed)
 }
 
+/// Where an entity's files are read: the input, or for one read only for the sales'
+/// references, `--references` when given.
+fn source_dir(args: &Args, emit: bool) -> &Path {
+    match (&args.references, emit) {
+        (Some(r), false) => r,
+        _ => &args.input,
+    }
+}
+
 /// Every input is checked before anything is written, so a usage error leaves no trace.
 fn check_inputs(args: &Args, selected: &[Entity], needed: &[Entity]) -> anyhow::Result<()> {
     if !args.input.is_dir() {
@@ -205,7 +214,7 @@ fn check_inputs(args: &Args, selected: &[Entity], needed: &[Entity]) -> anyhow::
         .into());
     }
     for &e in needed {
-        let p = args.input.join(format!("{}.ndjson", e.name()));
+        let p = source_dir(args, selected.contains(&e)).join(format!("{}.ndjson", e.name()));
         if !p.is_file() {
             let why = if selected.contains(&e) {
                 format!("run transform-{}", e.name())
@@ -219,9 +228,13 @@ fn check_inputs(args: &Args, selected: &[Entity], needed: &[Entity]) -> anyhow::
 }
 
 /// What an earlier run left must not pass for this run's result if this one stops
-/// half-way: its rejects, its report, and (unless a dry run) its validated files.
+/// half-way: its rejects of the entities validated now (those of the others stay: a run
+/// for sales alone must not erase the buyers' rejects), its report, and (unless a dry
+/// run) its validated files.
 fn remove_stale(args: &Args, selected: &[Entity]) -> anyhow::Result<()> {
-    let mut stale = vec![args.rejects.clone(), args.report_file.clone()];
+    let names: Vec<&str> = selected.iter().map(|e| e.name()).collect();
+    crate::files::retain_other_tables(&args.rejects, &names)?;
+    let mut stale = vec![args.report_file.clone()];
     if !args.dry_run {
         stale.extend(
             selected
@@ -260,7 +273,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let mut run = Run {
         args: &args,
         validator: Validator::new(),
-        rejects: Rejects::new(args.rejects.clone(), false, args.max_rejects),
+        rejects: Rejects::new(args.rejects.clone(), true, args.max_rejects),
         listed: Vec::new(),
         not_listed: 0,
     };
@@ -271,7 +284,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let emit = selected.contains(&e);
         let t0 = std::time::Instant::now();
         let mut rep = EntityReport::default();
-        let tr = args.input.join(format!("{name}.rejects.ndjson"));
+        let tr = source_dir(&args, emit).join(format!("{name}.rejects.ndjson"));
         read_transform_rejects(&tr, e, &mut run.validator, args.max_listed, &mut rep)
             .with_context(|| format!("read {}", tr.display()))?;
         run.entity(e, emit, &mut rep)
@@ -302,6 +315,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     run.rejects.flush()?;
     let totals = totals(&entities);
     let invalid = totals.invalid;
+    let transform_rejected = totals.rejected_by_transform;
     if invalid > 0 && args.continue_on_error {
         tracing::warn!(
             "{invalid} invalid items (see {}); exiting 0 because of --continue-on-error",
@@ -339,6 +353,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     report.notes.extend(notes);
     if invalid > 0 && args.continue_on_error {
         code = Exit::Ok;
+        report.exit_code = code.code();
+    }
+    if args.strict && transform_rejected > 0 && code == Exit::Ok {
+        tracing::error!("--strict: {transform_rejected} records were rejected by the transforms");
+        code = Exit::Rejects;
         report.exit_code = code.code();
     }
     report.emit(args.common.quiet, args.common.report.as_deref())?;
