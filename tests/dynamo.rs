@@ -257,8 +257,12 @@ fn faults_are_retried_counted_and_nothing_is_lost() {
     }
 }
 
+/// Items given up when the retries run out are no bad data: they are in the rejects file
+/// (reason "gave up …") so they can be loaded again, the report counts them, and the run
+/// fails (exit 1) with one line saying how many and what to do, not exit 3 ("rows rejected
+/// as bad data").
 #[test]
-fn retries_run_out_into_rejects_with_exit_3() {
+fn retries_run_out_into_rejects_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let t = DynTable::new("gu");
@@ -285,13 +289,26 @@ fn retries_run_out_into_rejects_with_exit_3() {
     let r = run(c);
     let _ = proxy.kill();
     let _ = proxy.wait();
-    assert_exit(&r, 3);
+    assert_exit(&r, 1);
+    let last = r.stderr.lines().last().unwrap();
+    assert_eq!(
+        last,
+        "load-dynamo: error: 100 items were given up after 2 retries (throttling or transient \
+         errors): they are in items.ndjson.load.rejects.ndjson; rerun the load to write them",
+        "{}",
+        r.stderr
+    );
     let rejects = read_ndjson(&d.join("items.ndjson.load.rejects.ndjson"));
     assert_eq!(rejects.len(), 100);
-    assert!(rejects[0]["reason"]
-        .as_str()
-        .unwrap()
-        .starts_with("not written after 2 retries: ProvisionedThroughputExceededException"));
+    for r in &rejects {
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("gave up after 2 retries: ProvisionedThroughputExceededException"),
+            "{r}"
+        );
+    }
     let lines: Vec<u64> = rejects
         .iter()
         .map(|r| r["line"].as_u64().unwrap())
@@ -304,7 +321,13 @@ fn retries_run_out_into_rejects_with_exit_3() {
     let rep: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(d.join("report.json")).unwrap()).unwrap();
     assert_eq!(rep["counters"]["gave_up_items"], 100);
-    assert_eq!(rep["exit_code"], 3);
+    assert_eq!(rep["exit_code"], 1);
+    assert_eq!(rep["status"], "failed");
+    assert_eq!(rep["rejects_file"], "items.ndjson.load.rejects.ndjson");
+    // The rerun the message asks for writes them all.
+    let r = run(load(d, "items.ndjson", &t.name, &[]));
+    assert_exit(&r, 0);
+    assert_eq!(t.items("id", d).len(), 100);
 }
 
 #[test]

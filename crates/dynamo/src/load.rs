@@ -7,8 +7,9 @@
 //!   name) or silently change (a name twice, NULL false) is rejected before sending, with its
 //!   attribute and reason ([`crate::av`]); a number keeps its text, also a JSON number.
 //!   UnprocessedItems and throttling errors are retried with exponential backoff and jitter up to
-//!   `--max-retries`; what is still not written then goes to the rejects file and the exit
-//!   code is 3.
+//!   `--max-retries`; what is still not written then goes to the rejects file (reason
+//!   "gave up …", counter `gave_up_items`) and the run fails (exit 1: no bad data, a rerun
+//!   writes them).
 //! - **Keyed puts, in file order.** A key seen twice in one batch would fail the whole
 //!   request, so the batch is sent before the second one is added; a batch holding a key
 //!   that is still in flight in another batch waits for it. The last line for a key wins,
@@ -205,6 +206,22 @@ struct Retry {
     base: Duration,
     delay: Duration,
     dry_run: bool,
+}
+
+impl Retry {
+    fn of(t: &Tuning, dry_run: bool) -> Retry {
+        Retry {
+            max: t.max_retries,
+            base: Duration::from_millis(t.retry_delay_ms.max(1)),
+            delay: Duration::from_millis(t.batch_delay_ms),
+            dry_run,
+        }
+    }
+
+    /// The wait before retry number `attempt` (1-based).
+    fn wait(&self, attempt: u32) -> Duration {
+        backoff(attempt, self.base)
+    }
 }
 
 /// The key of an item as one string (partition, then sort), equal for equal keys (a number
@@ -517,7 +534,7 @@ impl BatchWrite<'_> {
         self.attempt += 1;
         if self.attempt > retry.max {
             let reason = format!(
-                "not written: still in UnprocessedItems after {} retries",
+                "gave up: still in UnprocessedItems after {} retries",
                 retry.max
             );
             self.fail_all(&unprocessed, &reason);
@@ -533,7 +550,7 @@ impl BatchWrite<'_> {
             "retried_unprocessed_items",
             unprocessed.len() as u64,
         );
-        let wait = backoff(self.attempt, retry.base);
+        let wait = retry.wait(self.attempt);
         log_retry(
             &self.w.table,
             self.seq,
@@ -588,13 +605,13 @@ impl BatchWrite<'_> {
         count(&mut self.counters, &format!("error_{}", code(e)), 1);
         self.attempt += 1;
         if self.attempt > retry.max {
-            let reason = format!("not written after {} retries: {why}", retry.max);
+            let reason = format!("gave up after {} retries: {why}", retry.max);
             self.fail_all(&rebuilt, &reason);
             count(&mut self.counters, "gave_up_items", rebuilt.len() as u64);
             return Step::Stop;
         }
         count(&mut self.counters, "retried_requests", 1);
-        let wait = backoff(self.attempt, retry.base);
+        let wait = retry.wait(self.attempt);
         log_retry(
             &self.w.table,
             self.seq,
@@ -865,13 +882,36 @@ async fn backup_before_load(
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
     check_args(&args)?;
-    let input = args.input.clone().filter(|p| p.as_os_str() != "-");
     let client = args.conn.client().await?;
-    let (spec, existed) = resolve_table(&args, &client, input.as_deref()).await?;
+    let mut report = RunReport::start("load-dynamo");
+    report.target = Some(format!("{} table {}", args.conn.describe(), args.table));
+    report.dry_run = args.run.dry_run;
+    let result = load_into(&args, &client, &mut report).await;
+    // A load that stopped after it began has its report (marked failed); one that could not
+    // begin (usage, no table) has none to show.
+    if result.is_ok() || report.status == "failed" {
+        report.emit(args.common.quiet, args.common.report.as_deref())?;
+    }
+    result
+}
 
-    let cp = checkpoint_of(&args, input.as_deref());
-    let rejects_path = rejects_path_of(&args, input.as_deref());
-    let mut state = initial_state(&args, &cp)?;
+/// The load itself, for `load-dynamo` and for `restore-dynamo` (which puts a backup's items
+/// back through it): resolves (or creates) the table, reads and checks the input, writes it
+/// with retries, keeps the checkpoint and the rejects, and puts the table's numbers, the
+/// counters and the rejects file in `report`, closed with [`RunReport::finish`]. An error
+/// after the load began leaves `report` marked failed. Items given up after the retries are
+/// an error (exit 1), not rejects (exit 3): they are no bad data, a rerun writes them.
+pub(crate) async fn load_into(
+    args: &Args,
+    client: &Client,
+    report: &mut RunReport,
+) -> anyhow::Result<Exit> {
+    let input = args.input.clone().filter(|p| p.as_os_str() != "-");
+    let (spec, existed) = resolve_table(args, client, input.as_deref()).await?;
+
+    let cp = checkpoint_of(args, input.as_deref());
+    let rejects_path = rejects_path_of(args, input.as_deref());
+    let mut state = initial_state(args, &cp)?;
     let resumed = state.line > 0;
     let state_written = state.written;
     let mut rejects = if resumed {
@@ -883,11 +923,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         Rejects::new(rejects_path.clone(), false, args.run.max_rejects)
     };
-
-    let mut report = RunReport::start("load-dynamo");
-    report.target = Some(format!("{} table {}", args.conn.describe(), args.table));
-    report.dry_run = args.run.dry_run;
-    backup_before_load(&args, &client, existed, &mut state, &cp, &mut report).await?;
+    backup_before_load(args, client, existed, &mut state, &cp, report).await?;
 
     let mut reader = RecordReader::open(input.as_deref())?;
     if resumed {
@@ -904,19 +940,6 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 
     let (tx, mut rx) = mpsc::channel::<Vec<Msg>>(16);
     let reader_thread = spawn_reader(reader, spec.clone(), tx);
-    let writer = Writer {
-        client,
-        table: Arc::from(args.table.as_str()),
-        spec: Arc::new(spec),
-        retry: Retry {
-            max: args.tuning.max_retries,
-            base: Duration::from_millis(args.tuning.retry_delay_ms.max(1)),
-            delay: Duration::from_millis(args.tuning.batch_delay_ms),
-            dry_run: args.run.dry_run,
-        },
-    };
-    let started = Instant::now();
-
     let mut run = Runner {
         inflight: JoinSet::new(),
         inflight_keys: HashMap::new(),
@@ -925,39 +948,58 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         settled_seq: 0,
         state,
         rejects: &mut rejects,
-        file: file.clone(),
+        file,
         table_name: args.table.clone(),
         cp: (!args.run.dry_run).then_some(&cp),
         last_save: Instant::now(),
         progress: &mut progress,
         written_before: state_written,
-        writer,
+        writer: Writer {
+            client: client.clone(),
+            table: Arc::from(args.table.as_str()),
+            spec: Arc::new(spec),
+            retry: Retry::of(&args.tuning, args.run.dry_run),
+        },
         concurrency: args.tuning.concurrency,
         batch_size: args.tuning.batch_size,
-        started,
+        started: Instant::now(),
         resumed,
     };
     let result = run.pump(&mut rx).await;
     drop(rx);
     let _ = reader_thread.join();
     if let Err(e) = result {
-        return run.abandon(e, &mut report, &args.common).await;
+        return Err(run.abandon(e, report, &rejects_path).await);
     }
     run.rejects.flush()?;
-    let stats = run.stats();
-    let counters = run.state.counters.clone();
+    report.tables.push(run.stats());
+    report.counters = run.state.counters.clone();
     progress.finish();
     if !args.run.dry_run {
         cp.clear()?;
     }
-    report.tables.push(stats);
-    report.counters = counters;
     if rejects.count() > 0 || report.tables[0].errors > 0 {
         report.rejects_file = Some(rejects_path.display().to_string());
     }
     let exit = report.finish();
-    report.emit(args.common.quiet, args.common.report.as_deref())?;
+    if let Some(e) = gave_up_error(&report.counters, args.tuning.max_retries, &rejects_path) {
+        report.fail(Exit::Failure);
+        return Err(e.into());
+    }
     Ok(exit)
+}
+
+/// Items given up after the retries (`gave_up_items`) as the run's error: one line with the
+/// count and what to do.
+fn gave_up_error(counters: &BTreeMap<String, u64>, max: u32, rejects: &Path) -> Option<FerryError> {
+    let n = counters.get("gave_up_items").copied().unwrap_or(0);
+    (n > 0).then(|| {
+        FerryError::Failed(format!(
+            "{n} items were given up after {max} retries (throttling or transient errors): \
+             they are in {}; rerun the load to write them",
+            rejects.display()
+        ))
+    })
 }
 
 fn next_batch(b: &mut Batch, seq: &mut u64) -> Batch {
@@ -1074,20 +1116,29 @@ impl Runner<'_> {
     }
 
     /// The load stopped on `e`: settles what is in flight so the checkpoint is as far as it
-    /// can be, reports, and returns `e`.
+    /// can be, puts the numbers in `report` (marked failed) and returns the error to stop
+    /// with: `e`, or the given-up items when they are why `--max-rejects` was reached.
     async fn abandon(
         &mut self,
         e: anyhow::Error,
         report: &mut RunReport,
-        common: &CommonArgs,
-    ) -> anyhow::Result<Exit> {
+        rejects_path: &Path,
+    ) -> anyhow::Error {
         while matches!(self.settle_one().await, Ok(true)) {}
         let _ = self.save();
-        self.rejects.flush()?;
+        let _ = self.rejects.flush();
         report.tables.push(self.stats());
         report.counters = self.state.counters.clone();
+        report.rejects_file =
+            Some(rejects_path.display().to_string()).filter(|_| self.state.rejected > 0);
+        let max = self.writer.retry.max;
+        let e = match gave_up_error(&report.counters, max, rejects_path) {
+            Some(g) if matches!(e.downcast_ref(), Some(FerryError::TooManyRejects(_))) => {
+                anyhow::Error::new(g).context("stopped at --max-rejects")
+            }
+            _ => e,
+        };
         report.fail(ferry_shared::exit::exit_code_for(&e));
-        report.emit(common.quiet, common.report.as_deref())?;
         if let Some(cp) = self.cp {
             tracing::info!(
                 "checkpoint {} at line {}: rerun with --resume to continue",
@@ -1095,7 +1146,7 @@ impl Runner<'_> {
                 self.state.line
             );
         }
-        Err(e)
+        e
     }
 
     /// Waits for one batch; false when none is in flight.
