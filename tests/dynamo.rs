@@ -461,3 +461,60 @@ fn numbers_stay_exact_and_refusals_are_named_before_sending() {
         assert_eq!(got, normalized(&e), "item {id}");
     }
 }
+
+/// `--input FILE` is the positional FILE (both at once: usage error), and `--fixed-delay`
+/// waits exactly `--retry-delay-ms` before every retry.
+#[test]
+fn input_flag_and_fixed_retry_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = DynTable::new("fd");
+    write_items(&d.join("items.ndjson"), 30, "f");
+    let (mut proxy, url) = fault_proxy(d, "1.0", "0");
+    let mut c = tool("load-dynamo", d);
+    c.args([
+        "--input",
+        "items.ndjson",
+        "--table",
+        &t.name,
+        "--endpoint-url",
+        &url,
+    ]);
+    c.args(["--create-table", "--key", "id:S", "--concurrency", "1"]);
+    c.args([
+        "--max-retries",
+        "3",
+        "--retry-delay-ms",
+        "30",
+        "--fixed-delay",
+    ]);
+    let r = run(c);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert_exit(&r, 1);
+    let waits: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.split_once("; retry ").map(|(_, w)| w))
+        .collect();
+    assert_eq!(
+        waits,
+        ["1/3 in 30 ms", "2/3 in 30 ms", "3/3 in 30 ms"].repeat(2),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("30 items were given up after 3 retries"));
+
+    let mut both = load(d, "items.ndjson", &t.name, &["--input", "items.ndjson"]);
+    both.env("FERRY_ENDPOINT_URL", dynamo_url());
+    let r = run(both);
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.starts_with(
+            "load-dynamo: error: the argument '[FILE]' cannot be used with '--input <FILE>'"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}

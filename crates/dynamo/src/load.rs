@@ -50,6 +50,11 @@ const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 const EXAMPLES: &str = "\
 Examples:
+  # the document's spelling: --input FILE is the positional FILE
+  load-dynamo --input data/transformed/sales.json --table SalesTable-dev
+  # exactly 1 s before each retry (the document's \"exponentialBackoff\": false)
+  load-dynamo sales.ndjson --table SalesTable-dev --max-retries 3 \\
+      --retry-delay-ms 1000 --fixed-delay
   # a transformed file into a local DynamoDB-compatible server, creating the table
   load-dynamo data/validated/sales.ndjson --table SalesTable-dev \\
       --endpoint-url http://127.0.0.1:5500 --create-table --key saleId:S \\
@@ -61,7 +66,8 @@ Examples:
   # restore a backup (keys and indexes from its .dynamo.json sidecar)
   load-dynamo data/backups/SalesTable-dev-20260130-150000.ndjson --table SalesTable-dev --create-table";
 
-/// Command line of `load-dynamo`.
+/// Command line of `load-dynamo`. `--input FILE` (the migration document's spelling of the
+/// input) is added to it by [`parse_from`], not a field: other tools build this struct.
 #[derive(Parser, Debug, serde::Serialize)]
 #[command(
     name = "load-dynamo",
@@ -130,6 +136,10 @@ pub struct Tuning {
     /// First backoff in milliseconds (doubling each retry, with jitter, capped at 20 s).
     #[arg(long, default_value_t = 50, value_name = "MS")]
     pub retry_delay_ms: u64,
+    /// Wait exactly --retry-delay-ms before every retry: no doubling, no jitter (the
+    /// document's `"exponentialBackoff": false` with its `retryDelay`).
+    #[arg(long)]
+    pub fixed_delay: bool,
     /// Pause after each request, in milliseconds (rate limiting: the document's batchDelay).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub batch_delay_ms: u64,
@@ -203,24 +213,37 @@ struct Done {
 #[derive(Clone, Copy)]
 struct Retry {
     max: u32,
+    /// The first wait (exponential), or every wait (`fixed`).
     base: Duration,
+    fixed: bool,
     delay: Duration,
     dry_run: bool,
 }
 
 impl Retry {
     fn of(t: &Tuning, dry_run: bool) -> Retry {
+        let ms = if t.fixed_delay {
+            t.retry_delay_ms
+        } else {
+            t.retry_delay_ms.max(1)
+        };
         Retry {
             max: t.max_retries,
-            base: Duration::from_millis(t.retry_delay_ms.max(1)),
+            base: Duration::from_millis(ms),
+            fixed: t.fixed_delay,
             delay: Duration::from_millis(t.batch_delay_ms),
             dry_run,
         }
     }
 
-    /// The wait before retry number `attempt` (1-based).
+    /// The wait before retry number `attempt` (1-based): `--retry-delay-ms` exactly with
+    /// `--fixed-delay`, else the shared exponential backoff with jitter.
     fn wait(&self, attempt: u32) -> Duration {
-        backoff(attempt, self.base)
+        if self.fixed {
+            self.base
+        } else {
+            backoff(attempt, self.base)
+        }
     }
 }
 
@@ -1219,10 +1242,83 @@ impl Runner<'_> {
     }
 }
 
+/// The command line of `load-dynamo`: [`Args`] plus `--input FILE`, the same as the
+/// positional FILE (the document's `load_sales.py --input FILE`); both at once is a usage
+/// error.
+pub fn parse_from<I, T>(argv: I) -> Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let cmd = Args::command().arg(
+        clap::Arg::new("input_flag")
+            .long("input")
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .conflicts_with("input")
+            .help("The input, as the positional FILE (`-`: stdin)")
+            .display_order(0),
+    );
+    let mut m = cmd.try_get_matches_from(argv)?;
+    let flag = m.remove_one::<PathBuf>("input_flag");
+    let mut args = Args::from_arg_matches_mut(&mut m)?;
+    if flag.is_some() {
+        args.input = flag;
+    }
+    Ok(args)
+}
+
 /// The whole of `load-dynamo`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::main_with("load-dynamo", |args: Args| {
-        ferry_shared::exit::block_on(run(args))
-    })
+    ferry_shared::cli::main_parsed(
+        "load-dynamo",
+        || parse_from(std::env::args_os()),
+        |args: Args| ferry_shared::exit::block_on(run(args)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuning(delay_ms: u64, fixed: bool) -> Tuning {
+        let mut t = ferry_shared::cli::from_env::<Tuning>();
+        t.retry_delay_ms = delay_ms;
+        t.fixed_delay = fixed;
+        t
+    }
+
+    #[test]
+    fn fixed_delay_waits_exactly_the_retry_delay() {
+        let r = Retry::of(&tuning(250, true), false);
+        for attempt in 1..=12 {
+            assert_eq!(
+                r.wait(attempt),
+                Duration::from_millis(250),
+                "retry {attempt}"
+            );
+        }
+        assert_eq!(Retry::of(&tuning(0, true), false).wait(3), Duration::ZERO);
+        // Without it: doubling from the delay, with jitter up to twice the floor.
+        let r = Retry::of(&tuning(250, false), false);
+        let third = r.wait(3);
+        assert!(third >= Duration::from_millis(1000) && third <= Duration::from_millis(2000));
+    }
+
+    #[test]
+    fn input_is_a_flag_or_the_positional_file_not_both() {
+        let parse =
+            |argv: &[&str]| parse_from(std::iter::once("load-dynamo").chain(argv.iter().copied()));
+        let a = parse(&["--input", "data/transformed/sales.json", "--table", "T"]).unwrap();
+        assert_eq!(a.input, Some(PathBuf::from("data/transformed/sales.json")));
+        let a = parse(&["sales.ndjson", "--table", "T"]).unwrap();
+        assert_eq!(a.input, Some(PathBuf::from("sales.ndjson")));
+        assert_eq!(parse(&["--table", "T"]).unwrap().input, None);
+        let e = parse(&["a.ndjson", "--input", "b.ndjson", "--table", "T"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{e}");
+        let a = parse(&["--table", "T", "--fixed-delay", "--retry-delay-ms", "1000"]).unwrap();
+        assert!(a.tuning.fixed_delay);
+    }
 }
