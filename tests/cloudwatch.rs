@@ -5,11 +5,10 @@
 //! values and log streams, so tests run in parallel and again on the same server.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use ferry_cloudwatch::{
-    log_lines_from_file, sdk_config, CloudWatchConfig, CloudWatchError, LogLine, Metric, Sink,
+    log_lines_from_file, CloudWatchConfig, CloudWatchError, LogLine, Metric, Sink,
 };
+use ferry_tests::cloudwatch::log_events;
 use ferry_tests::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -56,61 +55,9 @@ fn now_ms() -> i64 {
     .unwrap()
 }
 
-/// The Sum of a metric over the last and the next hour, read with the SDK directly.
+/// The Sum of a metric of the "Migration" namespace.
 async fn metric_sum(name: &str, entity: &str, phase: &str) -> (f64, Vec<String>) {
-    let conf = sdk_config(REGION, Some(&dynamo_url())).await;
-    let client = aws_sdk_cloudwatch::Client::new(&conf);
-    let now = SystemTime::now();
-    let dims = [("Entity", entity), ("Phase", phase)]
-        .map(|(n, v)| Dimension::builder().name(n).value(v).build());
-    let out = client
-        .get_metric_statistics()
-        .namespace("Migration")
-        .metric_name(name)
-        .set_dimensions(Some(dims.to_vec()))
-        .start_time(DateTime::from(now - Duration::from_secs(3600)))
-        .end_time(DateTime::from(now + Duration::from_secs(3600)))
-        .period(3600)
-        .statistics(Statistic::Sum)
-        .send()
-        .await
-        .unwrap();
-    let points = out.datapoints();
-    let sum = points.iter().map(|p| p.sum().unwrap()).sum();
-    let units = points
-        .iter()
-        .map(|p| p.unit().unwrap().as_str().to_string())
-        .collect();
-    (sum, units)
-}
-
-/// Every event of a log stream, oldest first, following the forward tokens.
-async fn log_events(group: &str, stream: &str) -> Vec<(i64, String)> {
-    let conf = sdk_config(REGION, Some(&dynamo_url())).await;
-    let client = aws_sdk_cloudwatchlogs::Client::new(&conf);
-    let (mut out, mut token) = (Vec::new(), None::<String>);
-    loop {
-        let page = client
-            .get_log_events()
-            .log_group_name(group)
-            .log_stream_name(stream)
-            .start_from_head(true)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .unwrap();
-        let events = page.events();
-        out.extend(
-            events
-                .iter()
-                .map(|e| (e.timestamp().unwrap(), e.message().unwrap().to_string())),
-        );
-        let next = page.next_forward_token().map(str::to_string);
-        if events.is_empty() || next.is_none() || next == token {
-            return out;
-        }
-        token = next;
-    }
+    ferry_tests::cloudwatch::metric_sum("Migration", name, entity, phase).await
 }
 
 #[tokio::test]

@@ -101,19 +101,28 @@ fn extract_transform_sales_buyers_producers() {
 
 /// A config.json for `migrate-s9` against the test database and fresh tables.
 fn config(dir: &Path, pg: &PgDb, tables: &[&DynTable; 3], migration: &str) {
+    config_with(dir, pg, tables, migration, &dynamo_url(), "");
+}
+
+/// [`config`] with another DynamoDB endpoint and more top-level keys (`extra`, with its
+/// leading comma).
+fn config_with(
+    dir: &Path,
+    pg: &PgDb,
+    tables: &[&DynTable; 3],
+    migration: &str,
+    endpoint: &str,
+    extra: &str,
+) {
     let cfg = format!(
         r#"{{
   "source": {{"type": "postgresql", "host": "127.0.0.1", "port": 5432, "database": "{}",
              "username": "postgres", "password": "${{DB_PASSWORD}}", "ssl": false}},
-  "target": {{"region": "us-east-1", "endpointUrl": "{}", "buyersTable": "{}",
+  "target": {{"region": "us-east-1", "endpointUrl": "{endpoint}", "buyersTable": "{}",
              "producersTable": "{}", "salesTable": "{}"}},
-  "migration": {migration}
+  "migration": {migration}{extra}
 }}"#,
-        pg.name,
-        dynamo_url(),
-        tables[0].name,
-        tables[1].name,
-        tables[2].name
+        pg.name, tables[0].name, tables[1].name, tables[2].name
     );
     fs_err::write(dir.join("config.json"), cfg).unwrap();
 }
@@ -505,4 +514,402 @@ fn migrate_s9_crash_during_the_load_then_resume() {
         let v: serde_json::Value = serde_json::from_str(&v.to_string()).unwrap();
         assert_eq!(got[k], v, "sale {k}");
     }
+}
+
+/// The S9 fixture in a new database, three new table names and a working folder.
+fn fixture(prefix: &str, sales: Option<&str>) -> (tempfile::TempDir, PgDb, [DynTable; 3]) {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::new(prefix);
+    let mut g = tool("ferry-gen", dir.path());
+    g.args(["s9", "--target", &pg.url()]);
+    if let Some(n) = sales {
+        g.args(["--sales", n]);
+    }
+    assert_exit(&run(g), 0);
+    let t = [
+        DynTable::new(&format!("{prefix}b")),
+        DynTable::new(&format!("{prefix}p")),
+        DynTable::new(&format!("{prefix}s")),
+    ];
+    (dir, pg, t)
+}
+
+const LENIENT: &str =
+    r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": true, "backupBeforeLoad": true}"#;
+
+/// Day 1 `--full` completes; day 2 a buyer is added, `--full` is killed during
+/// `extract:sales` and `--resume` continues day 2's run: the new buyer is loaded. A resume
+/// whose files are not the run's own, or that asks for another plan, is refused (exit 2).
+#[test]
+fn day_two_resume_continues_its_own_run() {
+    let (dir, pg, [b, p, s]) = fixture("s9d", None);
+    let d = dir.path();
+    config(d, &pg, &[&b, &p, &s], LENIENT);
+    assert_exit(&run(migrate(d, &["--full", "-q"])), 3);
+    assert_eq!(legacy_ids(&b.items("buyerId", d)), [1, 2, 3, 4]);
+
+    pg.exec(
+        "INSERT INTO buyers (id, buyer_code, company_name, contact_name, email, vat_number, phone, \
+         address_line1, address_line2, city, postal_code, country_code, status, created_at, updated_at, deleted_at) \
+         SELECT 500, 'B500', 'Day Two GmbH', contact_name, 'day2@buyer.example', vat_number, phone, address_line1, \
+         address_line2, city, postal_code, country_code, status, created_at, updated_at, deleted_at FROM buyers WHERE id = 1",
+    );
+    let mut c = migrate(d, &["--full", "-q"]);
+    c.env("FERRY_TEST_CRASH_AT", "extract-sales:1");
+    let r = run(c);
+    assert_exit(&r, 1);
+    assert!(
+        r.stderr.contains("extract-sales was killed by signal 6"),
+        "{}",
+        r.stderr
+    );
+
+    // Another plan than the run's: refused, nothing run.
+    let r = run(migrate(d, &["--resume", "--entity", "buyers"]));
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr
+            .contains("--resume refused: the run was started with"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(migrate(d, &["--resume"]));
+    assert_exit(&r, 3); // the fixture's dirty rows
+    assert!(
+        r.stderr.contains("extract:buyers: done in this run"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(legacy_ids(&b.items("buyerId", d)), [1, 2, 3, 4, 500]);
+    let counts = json_file(&d.join("data/reports/count_comparison.json"));
+    assert_eq!(counts["buyers"]["expected"], 5, "{counts}");
+    assert_eq!(counts["buyers"]["match"], true, "{counts}");
+
+    // Day 3: killed again; a file of a completed step changed by hand → refused.
+    let mut c = migrate(d, &["--full", "-q"]);
+    c.env("FERRY_TEST_CRASH_AT", "extract-sales:1");
+    assert_exit(&run(c), 1);
+    let f = d.join("data/extracted/buyers.ndjson");
+    let mut text = fs_err::read_to_string(&f).unwrap();
+    text.push('\n');
+    fs_err::write(&f, text).unwrap();
+    let r = run(migrate(d, &["--resume"]));
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr
+            .contains("extracted/buyers.ndjson is not the file step extract:buyers wrote"),
+        "{}",
+        r.stderr
+    );
+    // Without a checkpoint there is nothing to resume.
+    fs_err::remove_file(d.join("data/.checkpoint.json")).unwrap();
+    let r = run(migrate(d, &["--resume"]));
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("there is no run to resume"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Every write throttled, one retry: the load gives up on every item, the run exits 1 and
+/// count_comparison.json says `match: false` with the given-up count.
+#[test]
+fn every_write_throttled_fails_with_the_given_up_count() {
+    let (dir, pg, [b, p, s]) = fixture("s9t", None);
+    let d = dir.path();
+    let (mut proxy, url) = fault_proxy(d, "1.0", "0");
+    config_with(
+        d,
+        &pg,
+        &[&b, &p, &s],
+        r#"{"batchSize": 25, "maxRetries": 1, "retryDelay": 0.01, "continueOnError": true, "backupBeforeLoad": false}"#,
+        &url,
+        "",
+    );
+    let r = run(migrate(d, &["--full"]));
+    proxy.kill().unwrap();
+    let _ = proxy.wait();
+    assert_exit(&r, 1);
+    assert!(
+        r.stderr
+            .contains("load of buyers failed (exit 1): 4 items were given up after 1 retries"),
+        "{}",
+        r.stderr
+    );
+    let counts = json_file(&d.join("data/reports/count_comparison.json"));
+    let buyers = &counts["buyers"];
+    assert_eq!(
+        (
+            buyers["expected"].as_u64(),
+            buyers["target"].as_u64(),
+            buyers["given_up"].as_u64()
+        ),
+        (Some(4), Some(0), Some(4)),
+        "{counts}"
+    );
+    assert_eq!(buyers["missing"], 4, "{counts}");
+    assert_eq!(buyers["match"], false, "{counts}");
+    let load = json_file(&d.join("data/reports/load_report.json"));
+    assert_eq!(load["entities"]["buyers"]["status"], "failed", "{load}");
+    assert_eq!(load["entities"]["buyers"]["gave_up"], 4, "{load}");
+    assert_eq!(load["entities"]["sales"]["status"], "not run", "{load}");
+}
+
+/// A load that fails after others succeeded: every table this run wrote to is restored
+/// from the backup it took first (a table that held an item keeps exactly that item; a
+/// new table is emptied).
+#[test]
+fn a_failed_load_rolls_back_what_the_run_wrote() {
+    let (dir, pg, [b, p, s]) = fixture("s9r", None);
+    let d = dir.path();
+    let ep = dynamo_url();
+    fs_err::write(
+        d.join("pre.ndjson"),
+        "{\"buyerId\": {\"S\": \"pre-existing\"}}\n",
+    )
+    .unwrap();
+    let r = sh(
+        &format!(
+            "load-dynamo pre.ndjson --table {} --endpoint-url {ep} --create-table --key buyerId:S -q && \
+             load-dynamo pre.ndjson --table {} --endpoint-url {ep} --create-table --key buyerId:S -q",
+            b.name, s.name
+        ),
+        d,
+    );
+    assert_exit(&r, 0);
+    config(d, &pg, &[&b, &p, &s], LENIENT);
+    let r = run(migrate(d, &["--full"]));
+    assert_exit(&r, 1);
+    assert!(
+        r.stderr.contains("load of sales failed (exit 2)"),
+        "{}",
+        r.stderr
+    );
+    for t in [&b, &p, &s] {
+        assert!(
+            r.stderr
+                .contains(&format!("rolled back {} to its backup", t.name)),
+            "{}",
+            r.stderr
+        );
+    }
+    let buyers = b.items("buyerId", d);
+    assert_eq!(buyers.keys().collect::<Vec<_>>(), ["pre-existing"]);
+    assert!(p.items("producerId", d).is_empty());
+}
+
+/// Buyers in three batches, then producers and sales whole: every valid sale is loaded
+/// (its buyer may be in any batch), the duplicate of buyer 6 that falls in the third batch
+/// is still rejected, and the final verify counts every batch.
+#[test]
+fn incremental_batches_then_sales_verify_every_batch() {
+    let (dir, pg, [b, p, s]) = fixture("s9i", None);
+    let d = dir.path();
+    config(d, &pg, &[&b, &p, &s], LENIENT);
+    for offset in ["0", "3", "6"] {
+        let r = run(migrate(
+            d,
+            &[
+                "--entity",
+                "buyers",
+                "--batch-size",
+                "3",
+                "--offset",
+                offset,
+                "-q",
+            ],
+        ));
+        assert!(matches!(r.code, 0 | 3), "batch {offset}: {}", r.stderr);
+    }
+    let r = run(migrate(
+        d,
+        &[
+            "--entity",
+            "buyers",
+            "--batch-size",
+            "3",
+            "--offset",
+            "4",
+            "-q",
+        ],
+    ));
+    assert_exit(&r, 2);
+    assert!(r.stderr.contains("overlaps the batch"), "{}", r.stderr);
+    for e in ["producers", "sales"] {
+        let r = run(migrate(d, &["--entity", e, "-q"]));
+        assert_exit(&r, 3);
+    }
+    assert_eq!(legacy_ids(&b.items("buyerId", d)), [1, 2, 3, 4]);
+    assert_eq!(legacy_ids(&s.items("saleId", d)), [100, 101, 106]);
+    let r = run(migrate(d, &["--phase", "verify"]));
+    assert_exit(&r, 0);
+    let counts = json_file(&d.join("data/reports/count_comparison.json"));
+    for e in ["buyers", "producers", "sales"] {
+        assert_eq!(counts[e]["match"], true, "{e}: {counts}");
+    }
+    assert_eq!(counts["buyers"]["rejected"], 4, "{counts}");
+    assert_eq!(counts["sales"]["keys"], 3, "{counts}");
+    let rejects = sh(
+        "cat data/batches/*/reports/validation_rejects.ndjson | grep -c duplicate_key",
+        d,
+    );
+    assert_eq!(rejects.stdout.trim(), "1", "{}", rejects.stdout);
+}
+
+/// A filtered run into a table that already holds items verifies the keys it was meant to
+/// write; the integrity check of the tables lists the sales whose buyer was deleted by hand.
+#[test]
+fn filtered_run_and_integrity_of_the_tables() {
+    let (dir, pg, [b, p, s]) = fixture("s9f", None);
+    let d = dir.path();
+    config(d, &pg, &[&b, &p, &s], LENIENT);
+    assert_exit(&run(migrate(d, &["--full", "-q"])), 3);
+    let r = run(migrate(
+        d,
+        &["--entity", "sales", "--filter", "id >= 101", "-q"],
+    ));
+    assert_exit(&r, 3); // the dirty rows among them
+    let counts = json_file(&d.join("data/reports/count_comparison.json"));
+    assert_eq!(counts["sales"]["match"], true, "{counts}");
+    assert_eq!(counts["sales"]["keys"], 2, "{counts}");
+    assert_eq!(counts["sales"]["target"], 3, "{counts}");
+
+    let r = run(migrate(d, &["--phase", "validate", "--target"]));
+    assert_exit(&r, 0);
+    let rep = json_file(&d.join("data/reports/integrity_report.json"));
+    assert_eq!(rep["passed"], true, "{rep}");
+    // Delete the buyer of sale 101 by hand.
+    let sales = s.items("saleId", d);
+    let s101 = sales
+        .values()
+        .find(|i| i["legacyId"]["N"] == "101")
+        .unwrap();
+    let buyer = s101["buyerId"]["S"].as_str().unwrap().to_string();
+    let dangling: Vec<&String> = sales
+        .iter()
+        .filter(|(_, v)| v["buyerId"]["S"] == buyer.as_str())
+        .map(|(k, _)| k)
+        .collect();
+    delete_item(d, &b.name, "buyerId", &buyer);
+    let r = run(migrate(d, &["--phase", "validate", "--target"]));
+    assert_exit(&r, 1);
+    let rep = json_file(&d.join("data/reports/integrity_report.json"));
+    assert_eq!(rep["passed"], false);
+    let fk = &rep["checks"]["foreign_keys"];
+    assert_eq!(fk["failed"].as_u64(), Some(dangling.len() as u64), "{rep}");
+    let mut listed: Vec<&str> = fk["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["key"].as_str().unwrap())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, dangling, "{rep}");
+    assert!(fk["examples"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains(&buyer));
+}
+
+/// Deletes one item through the AWS SDK for Python that moto ships with.
+fn delete_item(d: &Path, table: &str, key: &str, value: &str) {
+    let script = format!(
+        "import boto3; boto3.client('dynamodb', endpoint_url='{}', region_name='us-east-1', \
+         aws_access_key_id='test', aws_secret_access_key='test')\
+         .delete_item(TableName='{table}', Key={{'{key}': {{'S': '{value}'}}}})",
+        dynamo_url()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// connectionTimeout bounds a server that accepts the connection and never answers.
+#[test]
+fn connection_timeout_bounds_a_silent_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cfg = format!(
+        r#"{{"source": {{"host": "127.0.0.1", "port": {port}, "database": "s9", "username": "u",
+             "connectionTimeout": 1500}},
+            "target": {{"region": "us-east-1", "endpointUrl": "{}"}}}}"#,
+        dynamo_url()
+    );
+    fs_err::write(d.join("config.json"), cfg).unwrap();
+    let mut c = migrate(d, &["--phase", "extract", "--entity", "buyers", "-q"]);
+    c.env("FERRY_CONNECT_RETRIES", "1");
+    let r = run(c);
+    drop(listener);
+    assert_exit(&r, 1);
+    assert!(
+        r.stderr
+            .contains("no answer within the connect timeout of 2s"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// With CloudWatch enabled, `--full` sends each step's metrics (read back with the SDK's
+/// GetMetricStatistics) and the run's log lines (GetLogEvents on the run's stream).
+#[test]
+fn cloudwatch_metrics_and_logs_of_a_full_run() {
+    let (dir, pg, [b, p, s]) = fixture("s9c", None);
+    let d = dir.path();
+    let ns = format!("Ferry-Test-{}", s.name);
+    let group = format!("/ferry/test/{}", s.name);
+    config_with(
+        d,
+        &pg,
+        &[&b, &p, &s],
+        LENIENT,
+        &dynamo_url(),
+        &format!(
+            r#", "cloudwatch": {{"enabled": true, "endpointUrl": "{}", "namespace": "{ns}", "logGroup": "{group}"}}"#,
+            dynamo_url()
+        ),
+    );
+    let r = run(migrate(d, &["--full"]));
+    assert_exit(&r, 3);
+    assert!(
+        r.stderr
+            .contains(&format!("CloudWatch: metrics in namespace {ns}")),
+        "{}",
+        r.stderr
+    );
+    let run_id = json_file(&d.join("data/.checkpoint.json"))["state"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let m = |name: &str, e: &str, ph: &str| {
+        rt.block_on(ferry_tests::cloudwatch::metric_sum(&ns, name, e, ph))
+            .0
+    };
+    assert_eq!(m("RecordsProcessed", "sales", "load"), 3.0);
+    assert_eq!(m("RecordsProcessed", "buyers", "load"), 4.0);
+    assert_eq!(m("Errors", "sales", "transform"), 2.0);
+    assert_eq!(m("RecordsProcessed", "all", "verify"), 10.0);
+    assert!(m("Duration", "sales", "load") > 0.0);
+    let events = rt.block_on(ferry_tests::cloudwatch::log_events(&group, &run_id));
+    assert!(
+        events
+            .iter()
+            .any(|(_, m)| m.contains(&format!("S9 → DynamoDB, run {run_id}"))),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|(_, m)| m.contains("matches no buyer")),
+        "{events:?}"
+    );
 }

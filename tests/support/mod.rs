@@ -6,6 +6,8 @@
 //! (base URLs without a database).
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod cloudwatch;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -527,4 +529,28 @@ pub fn verify_equal(
         );
     }
     r.stderr
+}
+
+/// Starts tests/tools/fault_proxy.py in front of the local DynamoDB server in `dir`, with
+/// the share of BatchWriteItem requests to throttle and to answer with unprocessed items;
+/// returns it (kill it when done) and its URL.
+pub fn fault_proxy(dir: &Path, throttle: &str, unprocessed: &str) -> (std::process::Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fault_proxy.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .args([&dynamo_url(), "proxy.port", "proxy.stats.json"])
+        .args(["--throttle", throttle, "--unprocessed", unprocessed])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tests/tools/fault_proxy.py");
+    let port_file = dir.join("proxy.port");
+    let start = std::time::Instant::now();
+    while !port_file.exists() {
+        assert!(start.elapsed().as_secs() < 30, "fault proxy did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let port = fs_err::read_to_string(port_file).expect("read the proxy's port");
+    (child, format!("http://127.0.0.1:{}", port.trim()))
 }

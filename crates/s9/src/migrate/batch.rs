@@ -81,6 +81,22 @@ impl Batch {
         Ok(())
     }
 
+    /// `ENTITY=FILE` of the transformed items of the batches before this one, for
+    /// validate-s9's `--before` (duplicates across batches decided as in one run).
+    pub fn earlier(&self, data: &Path) -> anyhow::Result<Vec<String>> {
+        let name = self.entity.name();
+        Ok(batch_dirs(data, self.entity)?
+            .into_iter()
+            .filter(|d| range_of(d).is_some_and(|(o, _)| o < self.offset))
+            .map(|d| {
+                format!(
+                    "{name}={}",
+                    d.join(format!("transformed/{name}.ndjson")).display()
+                )
+            })
+            .collect())
+    }
+
     /// Rebuilds the entity's files under `data/` from its batches.
     pub fn publish(&self, data: &Path, e: Entity) -> anyhow::Result<()> {
         let dirs = batch_dirs(data, e)?;

@@ -15,6 +15,9 @@ pub struct Config {
     pub target: TargetCfg,
     #[serde(default)]
     pub migration: MigrationCfg,
+    /// CloudWatch metrics and logs (docs/cloudwatch.md).
+    #[serde(default)]
+    pub cloudwatch: ferry_cloudwatch::CloudWatchConfig,
 }
 
 /// The S9 database.
@@ -31,9 +34,9 @@ pub struct SourceCfg {
     pub connection_timeout: Option<u64>,
 }
 
-/// The DynamoDB tables.
+/// The DynamoDB tables (each key may be left out: the document's names).
 #[derive(Debug, Deserialize, Clone)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct TargetCfg {
     pub region: String,
     pub sales_table: String,
@@ -55,9 +58,9 @@ impl Default for TargetCfg {
     }
 }
 
-/// How the load behaves.
+/// How the load behaves (each key may be left out: the document's values).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct MigrationCfg {
     pub batch_size: u64,
     pub max_retries: u32,

@@ -76,7 +76,7 @@ impl Runner {
         }
         let args = self.load_args(e, &id)?;
         let code = self.launch(&id, "load-dynamo", &args)?;
-        if matches!(code, 0 | 2 | 3) {
+        if matches!(code, 0 | 3) {
             return self.settle(&id, "load-dynamo", code, &[]);
         }
         Err(LoadFailed { entity: e, code }.into())
@@ -102,9 +102,8 @@ impl Runner {
             // The document's retryDelay is in seconds.
             tuning.retry_delay_ms = (d * 1000.0) as u64;
         }
-        if m.exponential_backoff == Some(false) {
-            tracing::warn!("exponentialBackoff false: load-dynamo backs off exponentially (with jitter) as DynamoDB asks");
-        }
+        // The document's `exponentialBackoff: false`: every retry waits exactly retryDelay.
+        tuning.fixed_delay = m.exponential_backoff == Some(false);
         if let Some(d) = m.batch_delay {
             tuning.batch_delay_ms = d;
         }

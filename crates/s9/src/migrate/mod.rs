@@ -17,6 +17,7 @@
 mod batch;
 mod config;
 mod loading;
+mod monitor;
 mod record;
 mod runner;
 mod verify;

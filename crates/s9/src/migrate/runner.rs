@@ -26,6 +26,7 @@ pub struct Runner {
     rejects_seen: bool,
     report: RunReport,
     started: std::time::Instant,
+    monitor: Option<super::monitor::Monitor>,
 }
 
 pub(super) fn entity_title(e: Entity) -> &'static str {
@@ -96,6 +97,16 @@ impl Runner {
         report.source = source_url.clone();
         report.target = Some(format!("dynamodb://{}", cfg.target.region));
         report.dry_run = args.dry_run;
+        let monitor = if args.dry_run {
+            None
+        } else {
+            super::monitor::Monitor::connect(
+                &cfg.cloudwatch,
+                &cfg.target.region,
+                &progress.run_id,
+                args.common.log_file.clone(),
+            )
+        };
         Ok(Runner {
             args,
             cfg,
@@ -107,6 +118,7 @@ impl Runner {
             rejects_seen: false,
             report,
             started: std::time::Instant::now(),
+            monitor,
         })
     }
 
@@ -182,7 +194,16 @@ impl Runner {
         self.progress.forget(id);
         self.progress.current = Some(id.to_string());
         self.save()?;
-        self.tool(name, args)
+        let report = self.step_report(id);
+        if report.exists() {
+            // A report left by an earlier run must not pass for this step's.
+            fs_err::remove_file(&report)?;
+        }
+        let code = self.tool(name, args);
+        if let Some(m) = self.monitor.as_mut() {
+            m.step(id, &super::loading::read_json(&report));
+        }
+        code
     }
 
     /// Records a step's outcome: 0 and 3 complete it (with the digests of `outputs`), 2 is
@@ -290,10 +311,15 @@ impl Runner {
     fn validate(&mut self, entities: &[Entity]) -> anyhow::Result<u8> {
         let id = "validate:all".to_string();
         let w = self.work();
-        let batch = batch::Batch::of(self.plan()).is_some();
+        let batch = batch::Batch::of(self.plan());
+        let before = match &batch {
+            Some(b) => b.earlier(&self.args.data_dir)?,
+            None => Vec::new(),
+        };
         let args = crate::validate::Args {
             input: w.join("transformed"),
-            references: batch.then(|| self.data("transformed")),
+            references: batch.is_some().then(|| self.data("transformed")),
+            before,
             output: w.join("validated"),
             rejects: w.join("reports/validation_rejects.ndjson"),
             report_file: w.join("reports/validation_report.json"),
@@ -399,10 +425,16 @@ impl Runner {
             Ok(exit) => exit,
             Err(e) => {
                 self.finish_report(Exit::Failure, &e.to_string())?;
+                if let Some(m) = self.monitor.as_mut() {
+                    m.flush_logs();
+                }
                 return Err(e);
             }
         };
         self.finish_report(exit, "")?;
+        if let Some(m) = self.monitor.as_mut() {
+            m.flush_logs();
+        }
         Ok(exit)
     }
 

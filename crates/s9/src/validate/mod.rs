@@ -71,6 +71,12 @@ pub struct Args {
     /// a batch of sales checks against the buyers and producers of every batch.
     #[arg(long, value_name = "DIR")]
     pub references: Option<PathBuf>,
+    /// Items of an entity that come before --input's in source order (earlier batches of
+    /// an incremental migration): ENTITY=FILE, repeatable, in order. They are read first,
+    /// only to claim their keys and emails, so a duplicate across batches is rejected
+    /// exactly as in one whole run.
+    #[arg(long, value_name = "ENTITY=FILE")]
+    pub before: Vec<String>,
     /// Folder for the valid items, ENTITY.ndjson, each line byte for byte as read.
     #[arg(short, long, value_name = "DIR", default_value = "data/validated")]
     pub output: PathBuf,

@@ -74,6 +74,9 @@ impl Run<'_> {
     /// sales' references can be checked: nothing is written for it.
     fn entity(&mut self, e: Entity, emit: bool, rep: &mut EntityReport) -> anyhow::Result<()> {
         let name = e.name();
+        if emit {
+            self.claim_before(e)?;
+        }
         let path = source_dir(self.args, emit).join(format!("{name}.ndjson"));
         rep.file = path.display().to_string();
         let mut reader = RecordReader::open(Some(&path))?;
@@ -97,6 +100,25 @@ impl Run<'_> {
             }
         }
         rep.source_records = rep.total + rep.rejected_by_transform;
+        Ok(())
+    }
+
+    /// Reads the `--before` files of an entity so their keys and emails are claimed; nothing
+    /// of them is counted or written.
+    fn claim_before(&mut self, e: Entity) -> anyhow::Result<()> {
+        let prefix = format!("{}=", e.name());
+        let files: Vec<std::path::PathBuf> = self
+            .args
+            .before
+            .iter()
+            .filter_map(|b| b.strip_prefix(&prefix).map(std::path::PathBuf::from))
+            .collect();
+        for f in files {
+            let mut reader = RecordReader::open(Some(&f))?;
+            let mut scratch = EntityReport::default();
+            self.items(e, false, &mut reader, None, &mut scratch)
+                .with_context(|| format!("read {}", f.display()))?;
+        }
         Ok(())
     }
 
