@@ -327,6 +327,16 @@ fn assert_reports_and_logs(d: &Path, r: &Run) {
     assert_eq!(integrity["checks"]["foreign_keys"]["checked"], 6);
     let load = json_file(&d.join("data/reports/load_report.json"));
     assert_eq!(load["entities"]["sales"]["written"], 3, "{load}");
+    // The document's spellings: .json names, --input/--output, validate --verbose --strict.
+    let r = sh(
+        "transform-producers --input data/extracted/producers.json --output p.json -q && \
+         cmp p.json data/transformed/producers.ndjson && \
+         validate-s9 --input data/transformed/ --verbose --strict --output v --rejects v.rej \
+           --report-file v.json -q",
+        d,
+    );
+    assert_exit(&r, 3);
+    assert!(d.join("v/buyers.ndjson").is_file());
     assert_eq!(load["entities"]["sales"]["status"], "completed");
 }
 

@@ -90,6 +90,40 @@ pub fn main_parsed<T>(
     }
 }
 
+/// Parses `argv` as `A` plus `--input FILE`, the same as `A`'s positional argument
+/// `input` (the S9 document's `--input FILE` spelling of a tool's input); both at once is
+/// a usage error. Not a field of `A`, because orchestrators build `A` and hand it over as
+/// flags ([`to_argv`]) with the positional form.
+pub fn parse_with_input_flag<A, I, T>(argv: I) -> Result<A, clap::Error>
+where
+    A: clap::CommandFactory + clap::FromArgMatches + InputArg,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cmd = A::command().arg(
+        clap::Arg::new("input_flag")
+            .long("input")
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .conflicts_with("input")
+            .help("The input, as the positional FILE (`-`: stdin)")
+            .display_order(0),
+    );
+    let mut m = cmd.try_get_matches_from(argv)?;
+    let flag = m.remove_one::<PathBuf>("input_flag");
+    let mut args = A::from_arg_matches_mut(&mut m)?;
+    if let Some(f) = flag {
+        args.set_input(f);
+    }
+    Ok(args)
+}
+
+/// A tool's arguments with a positional input, for [`parse_with_input_flag`].
+pub trait InputArg {
+    /// Sets the input.
+    fn set_input(&mut self, path: PathBuf);
+}
+
 /// A clap error as one line: its message and tips, without the usage block.
 pub fn usage_error(tool: &str, e: &clap::Error) -> crate::FerryError {
     let text = e.render().to_string();

@@ -49,7 +49,7 @@ impl Entity {
 #[command(
     version,
     about = "Transform extracted S9 records (NDJSON) into DynamoDB items (typed JSON, one per line).",
-    after_help = "Examples:\n  transform-sales data/extracted/sales.ndjson -o data/transformed/sales.ndjson\n  extract --source postgres://… --query \"$(cat scripts/s9/sales.sql)\" --name sales | transform-sales - | load-dynamo …"
+    after_help = "Examples:\n  transform-sales data/extracted/sales.ndjson -o data/transformed/sales.ndjson\n  transform-producers --input data/extracted/producers.json --output data/transformed/producers.json\n  extract --source postgres://… --query \"$(cat scripts/s9/sales.sql)\" --name sales | transform-sales - | load-dynamo …"
 )]
 pub struct Args {
     /// Extracted NDJSON (default data/extracted/ENTITY.ndjson; `-` for stdin).
@@ -379,7 +379,17 @@ pub fn run(entity: Entity, args: Args) -> anyhow::Result<Exit> {
 /// The whole of `transform-ENTITY`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main(entity: Entity, tool: &str) -> std::process::ExitCode {
-    ferry_shared::cli::main_with(tool, |args: Args| run(entity, args))
+    ferry_shared::cli::main_parsed(
+        tool,
+        || ferry_shared::cli::parse_with_input_flag::<Args, _, _>(std::env::args_os()),
+        |args: Args| run(entity, args),
+    )
+}
+
+impl ferry_shared::cli::InputArg for Args {
+    fn set_input(&mut self, path: PathBuf) {
+        self.input = Some(path);
+    }
 }
 
 #[cfg(test)]

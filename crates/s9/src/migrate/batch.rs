@@ -97,14 +97,16 @@ impl Batch {
             .collect())
     }
 
-    /// Rebuilds the entity's files under `data/` from its batches.
-    pub fn publish(&self, data: &Path, e: Entity) -> anyhow::Result<()> {
+    /// Rebuilds the entity's files under `data/` from its batches; returns them.
+    pub fn publish(&self, data: &Path, e: Entity) -> anyhow::Result<Vec<PathBuf>> {
         let dirs = batch_dirs(data, e)?;
+        let mut out = Vec::new();
         for rel in published(e) {
             let parts: Vec<PathBuf> = dirs.iter().map(|d| d.join(&rel)).collect();
             crate::files::concat(&parts, &data.join(&rel))?;
+            out.push(data.join(&rel));
         }
-        Ok(())
+        Ok(out)
     }
 }
 

@@ -37,6 +37,29 @@ pub(super) fn entity_title(e: Entity) -> &'static str {
     }
 }
 
+/// The document's file names (`data/extracted/buyers.json`, …) as aliases of the item
+/// files a step wrote: a symbolic link `ENTITY.json` → `ENTITY.ndjson` beside each.
+pub(super) fn json_aliases(outputs: &[PathBuf]) -> anyhow::Result<()> {
+    for p in outputs {
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".ndjson") else {
+            continue;
+        };
+        if stem.contains('.') || !p.is_file() {
+            continue; // rejects files, or nothing written
+        }
+        let alias = p.with_file_name(format!("{stem}.json"));
+        if alias.symlink_metadata().is_ok() {
+            fs_err::remove_file(&alias)?;
+        }
+        std::os::unix::fs::symlink(name, &alias)
+            .with_context(|| format!("link {} → {name}", alias.display()))?;
+    }
+    Ok(())
+}
+
 /// A load that failed (exit 1, or killed): the caller rolls back and reports.
 #[derive(Debug)]
 pub(super) struct LoadFailed {
@@ -218,6 +241,7 @@ impl Runner {
         match code {
             0 | 3 => {
                 self.rejects_seen |= code == 3;
+                json_aliases(outputs)?;
                 self.progress.complete(id, code, outputs)?;
                 self.save()?;
                 Ok(code)
@@ -346,7 +370,8 @@ impl Runner {
             return Ok(());
         }
         if let Some(b) = batch::Batch::of(self.plan()) {
-            b.publish(&self.args.data_dir, e)?;
+            let published = b.publish(&self.args.data_dir, e)?;
+            json_aliases(&published)?;
         }
         Ok(())
     }
