@@ -518,3 +518,175 @@ fn input_flag_and_fixed_retry_delay() {
     );
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }
+
+/// `restore-dynamo` (or `backup-dynamo`) against the local server, in `d`.
+fn dyn_tool(name: &str, d: &Path, args: &[&str]) -> Command {
+    let mut c = tool(name, d);
+    c.args(args).args(["--endpoint-url", &dynamo_url()]);
+    c
+}
+
+/// The backups in `dir` (item files, not sidecars), sorted.
+fn backups_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs_err::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".ndjson"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Items of a backup file keyed by `id`, as the server would return them.
+fn backup_items(path: &Path) -> BTreeMap<String, serde_json::Value> {
+    read_ndjson(path)
+        .into_iter()
+        .map(|v| (v["id"]["S"].as_str().unwrap().to_string(), normalized(&v)))
+        .collect()
+}
+
+/// Three backups of one table within one second (two by backup-dynamo, one by
+/// load-dynamo --backup-before-load) are three files, each whole; none overwrote another.
+fn three_backups_in_one_second(d: &Path, table: &str) -> Vec<String> {
+    fs_err::write(d.join("empty.ndjson"), "").unwrap();
+    for _ in 0..5 {
+        let _ = fs_err::remove_dir_all(d.join("data/backups"));
+        // Start just after a second begins, so that the three runs share it.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(
+            1000 - u64::from(now.subsec_millis()) + 5,
+        ));
+        let second =
+            |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let start = second(std::time::SystemTime::now());
+        assert_exit(
+            &run(dyn_tool("backup-dynamo", d, &["--table", table, "-q"])),
+            0,
+        );
+        assert_exit(
+            &run(dyn_tool("backup-dynamo", d, &["--table", table, "-q"])),
+            0,
+        );
+        let mut l = load(d, "empty.ndjson", table, &["--backup-before-load", "-q"]);
+        l.env("FERRY_ENDPOINT_URL", dynamo_url());
+        assert_exit(&run(l), 0);
+        if second(std::time::SystemTime::now()) == start {
+            return backups_in(&d.join("data/backups"));
+        }
+        eprintln!("the three backups took more than a second; again");
+    }
+    panic!("could not run three backups within one second");
+}
+
+/// Two (three) backups in the same second never share a name; `restore-dynamo` returns a
+/// table to exactly the backed-up set (puts every item, deletes what the backup does not
+/// hold), `--dry-run` only counts, and a missing table is created from the sidecar.
+#[test]
+fn backups_never_collide_and_restore_returns_exactly_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = DynTable::new("rb");
+    write_items(&d.join("items.ndjson"), 50, "r");
+    assert_exit(&run(load(d, "items.ndjson", &t.name, &[])), 0);
+
+    let names = three_backups_in_one_second(d, &t.name);
+    assert_eq!(names.len(), 3, "{names:?}");
+    let first = d.join("data/backups").join(&names[0]);
+    let want = backup_items(&first);
+    assert_eq!(want.len(), 50);
+    for n in &names {
+        assert!(n.starts_with(&format!("{}-", t.name)), "{n}");
+        let p = d.join("data/backups").join(n);
+        assert_eq!(backup_items(&p), want, "{n} is whole");
+        assert!(p.with_file_name(format!("{n}.dynamo.json")).exists(), "{n}");
+    }
+
+    // After the backup: 20 new items, one item changed, one deleted.
+    write_items(&d.join("more.ndjson"), 20, "x");
+    assert_exit(&run(load(d, "more.ndjson", &t.name, &[])), 0);
+    fs_err::write(
+        d.join("changed.ndjson"),
+        "{\"id\":{\"S\":\"r000003\"},\"amount\":{\"N\":\"0\"}}\n",
+    )
+    .unwrap();
+    assert_exit(&run(load(d, "changed.ndjson", &t.name, &[])), 0);
+    let del = Command::new("python3")
+        .args([
+            "-c",
+            "import boto3,sys; boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x').delete_item(TableName=sys.argv[2], Key={'id': {'S': 'r000007'}})",
+            &dynamo_url(),
+            &t.name,
+        ])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    let before = t.items("id", d);
+    assert_eq!(before.len(), 69);
+
+    // Dry run: the counts, and nothing changes.
+    let backup = first.to_str().unwrap();
+    let r = run(dyn_tool(
+        "restore-dynamo",
+        d,
+        &["--backup", backup, "--dry-run", "--report", "dry.json"],
+    ));
+    assert_exit(&r, 0);
+    assert!(
+        r.stderr
+            .contains("would restore 50 items, would delete 20 items not in the backup"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.items("id", d), before, "a dry run changes nothing");
+    let rep: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(d.join("dry.json")).unwrap()).unwrap();
+    assert_eq!(rep["dry_run"], true);
+    assert_eq!(rep["counters"]["deleted_items"], 20);
+
+    // The restore: the table (read by a fresh backup) is the backup, item for item.
+    let r = run(dyn_tool(
+        "restore-dynamo",
+        d,
+        &["--backup", backup, "--report", "restore.json"],
+    ));
+    assert_exit(&r, 0);
+    assert!(
+        r.stderr
+            .contains("restored 50 items, deleted 20 items not in the backup"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.items("id", d), want);
+    let rep: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(d.join("restore.json")).unwrap()).unwrap();
+    assert_eq!(rep["exit_code"], 0);
+    assert_eq!(rep["totals"]["migrated"], 50);
+    assert_eq!(rep["counters"]["deleted_items"], 20);
+
+    // Into a table that does not exist: created from the sidecar's keys.
+    let copy = DynTable::new("rc");
+    let r = run(dyn_tool(
+        "restore-dynamo",
+        d,
+        &["--backup", backup, "--table", &copy.name],
+    ));
+    assert_exit(&r, 0);
+    assert_eq!(copy.items("id", d), want);
+
+    // No sidecar, no table: nothing to create it from (usage, exit 2).
+    fs_err::copy(&first, d.join("bare.ndjson")).unwrap();
+    let gone = DynTable::new("rg");
+    let r = run(dyn_tool(
+        "restore-dynamo",
+        d,
+        &["--backup", "bare.ndjson", "--table", &gone.name],
+    ));
+    assert_exit(&r, 2);
+    let r = run(dyn_tool("restore-dynamo", d, &["--backup", "bare.ndjson"]));
+    assert_exit(&r, 2);
+    assert!(r.stderr.contains("--table"), "{}", r.stderr);
+}

@@ -287,7 +287,7 @@ fn configuration_layers_flag_env_dotenv() {
 }
 
 /// Every tool, by the name users call it.
-const ALL_TOOLS: [&str; 20] = [
+const ALL_TOOLS: [&str; 21] = [
     "extract",
     "load-postgres",
     "load-mysql",
@@ -298,6 +298,7 @@ const ALL_TOOLS: [&str; 20] = [
     "sqlite-consolidate",
     "load-dynamo",
     "backup-dynamo",
+    "restore-dynamo",
     "extract-buyers",
     "extract-producers",
     "extract-sales",

@@ -63,8 +63,9 @@ Examples:
   transform-sales data/extracted/sales.ndjson -o - | load-dynamo - --table SalesTable-dev
   # after a crash: continue after the last committed line
   load-dynamo data/validated/sales.ndjson --table SalesTable-dev --resume
-  # restore a backup (keys and indexes from its .dynamo.json sidecar)
-  load-dynamo data/backups/SalesTable-dev-20260130-150000.ndjson --table SalesTable-dev --create-table";
+  # a backup's items into a new table (keys and indexes from its .dynamo.json sidecar);
+  # restore-dynamo --backup FILE returns a table to exactly a backup instead
+  load-dynamo data/backups/SalesTable-dev-20260130-150000.ndjson --table SalesTable-copy --create-table";
 
 /// Command line of `load-dynamo`. `--input FILE` (the migration document's spelling of the
 /// input) is added to it by [`parse_from`], not a field: other tools build this struct.
@@ -209,10 +210,10 @@ struct Done {
     end: (u64, u64),
 }
 
-/// Retry settings of one run.
+/// Retry settings of one run (also what `restore-dynamo`'s deletes retry with).
 #[derive(Clone, Copy)]
-struct Retry {
-    max: u32,
+pub(crate) struct Retry {
+    pub(crate) max: u32,
     /// The first wait (exponential), or every wait (`fixed`).
     base: Duration,
     fixed: bool,
@@ -221,7 +222,7 @@ struct Retry {
 }
 
 impl Retry {
-    fn of(t: &Tuning, dry_run: bool) -> Retry {
+    pub(crate) fn of(t: &Tuning, dry_run: bool) -> Retry {
         let ms = if t.fixed_delay {
             t.retry_delay_ms
         } else {
@@ -238,7 +239,7 @@ impl Retry {
 
     /// The wait before retry number `attempt` (1-based): `--retry-delay-ms` exactly with
     /// `--fixed-delay`, else the shared exponential backoff with jitter.
-    fn wait(&self, attempt: u32) -> Duration {
+    pub(crate) fn wait(&self, attempt: u32) -> Duration {
         if self.fixed {
             self.base
         } else {
@@ -292,6 +293,11 @@ pub(crate) fn key_of_item(spec: &KeySpec, item: &SdkItem) -> Result<String, (Str
         out.push_str(&text);
     }
     Ok(out)
+}
+
+/// The key of an input line, or `None` when the line is no item that would be written.
+pub(crate) fn line_key(spec: &KeySpec, raw: &[u8]) -> Option<String> {
+    parse_line(spec, 0, raw).ok().map(|(e, _)| e.key)
 }
 
 /// The members of a line's item: the object itself, or the `{"Item": {...}}` of the AWS CLI
@@ -883,12 +889,9 @@ async fn backup_before_load(
         tracing::info!("{}: no backup needed: the table is new", args.table);
     }
     if args.backup_before_load && existed && !args.run.dry_run && state.backup.is_none() {
-        let path = args.backup_dir.join(format!(
-            "{}-{}.ndjson",
-            ferry_shared::cli::file_safe(&args.table),
-            chrono::Utc::now().format("%Y%m%d-%H%M%S")
-        ));
-        let n = crate::backup::backup_table(client, &args.table, &path, 4, true).await?;
+        let dest = crate::backup::Dest::Dir(&args.backup_dir);
+        let (n, path) = crate::backup::backup(client, &args.table, dest, 4, true).await?;
+        let path = path.unwrap_or_default();
         tracing::info!("{}: backed up {n} items to {}", args.table, path.display());
         report
             .notes

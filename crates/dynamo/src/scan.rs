@@ -19,6 +19,9 @@ pub struct SegmentScan {
     segment: i32,
     total: i32,
     select: Option<Select>,
+    /// Only these attributes (ProjectionExpression `#p0, #p1`, names in `names`).
+    projection: Option<String>,
+    names: Option<HashMap<String, String>>,
     start: Option<HashMap<String, AttributeValue>>,
     done: bool,
 }
@@ -38,9 +41,30 @@ impl SegmentScan {
             segment,
             total,
             select,
+            projection: None,
+            names: None,
             start: None,
             done: false,
         }
+    }
+
+    /// Reads only the attributes `attrs` of each item (e.g. the key, to compare key sets).
+    pub fn only<'a>(mut self, attrs: impl IntoIterator<Item = &'a str>) -> Self {
+        let names: HashMap<String, String> = attrs
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| (format!("#p{i}"), a.to_string()))
+            .collect();
+        let mut refs: Vec<&String> = names.keys().collect();
+        refs.sort();
+        self.projection = Some(
+            refs.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        self.names = Some(names);
+        self
     }
 
     /// The next page, or `None` after the last one.
@@ -57,6 +81,8 @@ impl SegmentScan {
                 .segment(self.segment)
                 .total_segments(self.total)
                 .set_select(self.select.clone())
+                .set_projection_expression(self.projection.clone())
+                .set_expression_attribute_names(self.names.clone())
                 .set_exclusive_start_key(self.start.clone())
                 .send()
                 .await;

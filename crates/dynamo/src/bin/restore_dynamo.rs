@@ -1,0 +1,5 @@
+//! `restore-dynamo`: see `ferry_dynamo::restore`.
+
+fn main() -> std::process::ExitCode {
+    ferry_dynamo::restore::main()
+}
