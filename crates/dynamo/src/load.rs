@@ -1245,31 +1245,21 @@ impl Runner<'_> {
     }
 }
 
+impl ferry_shared::cli::InputArg for Args {
+    fn set_input(&mut self, path: PathBuf) {
+        self.input = Some(path);
+    }
+}
+
 /// The command line of `load-dynamo`: [`Args`] plus `--input FILE`, the same as the
 /// positional FILE (the document's `load_sales.py --input FILE`); both at once is a usage
-/// error.
+/// error ([`ferry_shared::cli::parse_with_input_flag`], as the S9 transforms).
 pub fn parse_from<I, T>(argv: I) -> Result<Args, clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    use clap::{CommandFactory, FromArgMatches};
-    let cmd = Args::command().arg(
-        clap::Arg::new("input_flag")
-            .long("input")
-            .value_name("FILE")
-            .value_parser(clap::value_parser!(PathBuf))
-            .conflicts_with("input")
-            .help("The input, as the positional FILE (`-`: stdin)")
-            .display_order(0),
-    );
-    let mut m = cmd.try_get_matches_from(argv)?;
-    let flag = m.remove_one::<PathBuf>("input_flag");
-    let mut args = Args::from_arg_matches_mut(&mut m)?;
-    if flag.is_some() {
-        args.input = flag;
-    }
-    Ok(args)
+    ferry_shared::cli::parse_with_input_flag::<Args, _, _>(argv)
 }
 
 /// The whole of `load-dynamo`: flags, runtime, exit code. In the library, so the runtime, the
