@@ -184,8 +184,30 @@ fn migrate_s9_end_to_end_on_the_fixture() {
 
 /// Dry run: everything but the writes; no table appears.
 fn dry_run_writes_nothing(d: &Path, s: &DynTable) {
-    let r = run(migrate(d, &["--dry-run", "--config", "config.json"]));
+    let r = run(migrate(
+        d,
+        &[
+            "--dry-run",
+            "--config",
+            "config.json",
+            "--report",
+            "dry.json",
+            "--log-file",
+            "dry.log",
+        ],
+    ));
     assert_exit(&r, 3);
+    // Its files are in data/dry-run/, its report and log where asked.
+    assert!(d.join("data/dry-run/validated/sales.ndjson").is_file());
+    assert!(!d.join("data/extracted").exists());
+    let report = json_file(&d.join("dry.json"));
+    assert_eq!(
+        (report["tool"].as_str(), report["dry_run"].as_bool()),
+        (Some("migrate-s9"), Some(true))
+    );
+    assert_eq!(report["exit_code"], 3, "{report}");
+    let log = fs_err::read_to_string(d.join("dry.log")).unwrap();
+    assert!(log.contains("running extract-buyers"), "{log}");
     assert!(
         r.stderr.contains("would create it (keys saleId:S)"),
         "{}",

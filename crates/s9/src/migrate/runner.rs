@@ -543,6 +543,16 @@ impl Runner {
         let Some(path) = self.args.common.report.clone() else {
             return Ok(());
         };
+        for id in self.progress.completed.clone() {
+            let r = super::loading::read_json(&self.step_report(&id));
+            let mut t = ferry_shared::report::TableStats::new(&id);
+            for x in r["tables"].as_array().into_iter().flatten() {
+                t.migrated += x["migrated"].as_u64().unwrap_or(0);
+                t.errors += x["errors"].as_u64().unwrap_or(0);
+            }
+            t.duration_secs = r["duration_secs"].as_f64().unwrap_or(0.0);
+            self.report.tables.push(t);
+        }
         let code = self.report.finish();
         if exit != Exit::Ok && exit != Exit::Rejects {
             self.report.fail(exit);
