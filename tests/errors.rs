@@ -307,6 +307,7 @@ const ALL_TOOLS: [&str; 21] = [
     "transform-sales",
     "validate-s9",
     "compare-counts",
+    "check-integrity",
     "migrate-s9",
     "ferry-gen",
 ];
