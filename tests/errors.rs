@@ -287,7 +287,7 @@ fn configuration_layers_flag_env_dotenv() {
 }
 
 /// Every tool, by the name users call it.
-const ALL_TOOLS: [&str; 21] = [
+const ALL_TOOLS: &[&str] = &[
     "extract",
     "load-postgres",
     "load-mysql",

@@ -493,9 +493,32 @@ fn migrate_s9_crash_during_the_load_then_resume() {
         &[&b, &p, &s],
         r#"{"batchSize": 25, "maxRetries": 5, "continueOnError": true, "backupBeforeLoad": false, "concurrency": 1, "batchDelay": 20}"#,
     );
-    // load-dynamo crashes (the test hook aborts it like kill -9) a few checkpoints into the
-    // sales load; migrate-s9 stops on it and a --resume finishes the work.
-    let mut c = migrate(d, &["--full", "--config", "config.json", "-q"]);
+    // Buyers and producers first; then load-dynamo crashes (the test hook aborts it like
+    // kill -9) a few checkpoints into the sales load (the hook counts per process, so it
+    // must not meet the buyers' load); migrate-s9 stops on it and a --resume finishes.
+    let r = run(migrate(
+        d,
+        &[
+            "--full",
+            "--entity",
+            "buyers",
+            "--entity",
+            "producers",
+            "-q",
+        ],
+    ));
+    assert_exit(&r, 3);
+    let mut c = migrate(
+        d,
+        &[
+            "--full",
+            "--entity",
+            "sales",
+            "--config",
+            "config.json",
+            "-q",
+        ],
+    );
     c.env(
         "FERRY_TEST_CRASH_AT",
         format!("load-dynamo:{}", crash_point(2, 3)),
@@ -530,7 +553,7 @@ fn migrate_s9_crash_during_the_load_then_resume() {
     assert_exit(&r, 3); // the fixture's dirty rows
     assert!(
         r.stderr
-            .contains("load:buyers: done in this run before it stopped"),
+            .contains("validate:all: done in this run before it stopped"),
         "{}",
         r.stderr
     );
@@ -730,6 +753,19 @@ fn a_failed_load_rolls_back_what_the_run_wrote() {
     let buyers = b.items("buyerId", d);
     assert_eq!(buyers.keys().collect::<Vec<_>>(), ["pre-existing"]);
     assert!(p.items("producerId", d).is_empty());
+    let load = json_file(&d.join("data/reports/load_report.json"));
+    let status = |e: &str| load["entities"][e]["status"].as_str().unwrap().to_string();
+    assert_eq!(
+        [status("buyers"), status("producers"), status("sales")],
+        ["rolled back", "rolled back", "failed, rolled back"],
+        "{load}"
+    );
+    assert!(
+        r.stderr
+            .contains("then rerun with --resume (the loads start over)"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Buyers in three batches, then producers and sales whole: every valid sale is loaded
@@ -769,6 +805,10 @@ fn incremental_batches_then_sales_verify_every_batch() {
     ));
     assert_exit(&r, 2);
     assert!(r.stderr.contains("overlaps the batch"), "{}", r.stderr);
+    // The refused batch did not become the run a resume continues.
+    let r = run(migrate(d, &["--resume", "-q"]));
+    assert!(matches!(r.code, 0 | 3), "{}", r.stderr);
+    assert!(!d.join("data/batches/buyers-000000000004-3").exists());
     for e in ["producers", "sales"] {
         let r = run(migrate(d, &["--entity", e, "-q"]));
         assert_exit(&r, 3);
@@ -931,7 +971,8 @@ fn cloudwatch_metrics_and_logs_of_a_full_run() {
     assert_eq!(m("RecordsProcessed", "sales", "load"), 3.0);
     assert_eq!(m("RecordsProcessed", "buyers", "load"), 4.0);
     assert_eq!(m("Errors", "sales", "transform"), 2.0);
-    assert_eq!(m("RecordsProcessed", "all", "verify"), 10.0);
+    assert_eq!(m("RecordsProcessed", "sales", "verify"), 3.0 + 3.0); // counted, then read back
+    assert_eq!(m("Errors", "buyers", "validate"), 4.0);
     assert!(m("Duration", "sales", "load") > 0.0);
     let events = rt.block_on(ferry_tests::cloudwatch::log_events(&group, &run_id));
     assert!(

@@ -82,6 +82,14 @@ pub async fn absent_keys(
             Err(e) if crate::client::code(&e) == "ResourceNotFoundException" => {
                 return Ok(keys.to_vec());
             }
+            Err(e) if crate::client::code(&e) == "ValidationException" => {
+                // The table's key is not `attr`: none of these keys can be in it.
+                tracing::warn!(
+                    "{table}: cannot look up {attr} keys ({}): counted as missing",
+                    crate::client::message(&e)
+                );
+                return Ok(keys.to_vec());
+            }
             Err(e) => {
                 return Err(crate::client::db_error(
                     format!("look up keys in {table}"),

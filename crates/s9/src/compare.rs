@@ -50,8 +50,8 @@ pub struct Args {
     #[arg(long, value_name = "ENTITY")]
     pub entity: Vec<crate::transform::Entity>,
     /// A rejects file to count (repeatable; each line counts for the entity named by its
-    /// `table`). Default: data/transformed/ENTITY.rejects.ndjson,
-    /// data/reports/validation_rejects.ndjson and data/reports/load-ENTITY.rejects.ndjson.
+    /// `table`). Default: data/transformed/ENTITY.rejects.ndjson and
+    /// data/reports/validation_rejects.ndjson (a load's rejects are --load-rejects).
     #[arg(long = "rejects", value_name = "FILE")]
     pub rejects: Vec<PathBuf>,
     /// A load's rejects file (repeatable): items given up after retries or refused by the

@@ -282,8 +282,10 @@ fn finish(mut report: IntegrityReport, mut run: RunReport, args: &Args) -> anyho
         ferry_shared::fsutil::write_json_atomic(p, &run)?;
     }
     if failed > 0 {
+        let checks = report.checks.values().filter(|c| !c.passed).count();
         return Err(FerryError::Failed(format!(
-            "integrity: {failed} failed checks; see {}",
+            "integrity: {failed} failures in {checks} of {} checks; see {}",
+            report.checks.len(),
             args.output.display()
         ))
         .into());

@@ -30,8 +30,11 @@ pub struct SourceCfg {
     pub username: Option<String>,
     pub password: Option<String>,
     pub ssl: Option<bool>,
-    /// Milliseconds: bounds the whole connection (TCP, TLS, start-up) and each statement.
+    /// Milliseconds: bounds the whole connection (TCP, TLS, authentication, start-up).
     pub connection_timeout: Option<u64>,
+    /// Milliseconds: bounds each statement (*Ferry's addition*; none by default, since an
+    /// extraction page or a count of a large table may rightly take long).
+    pub statement_timeout: Option<u64>,
 }
 
 /// The DynamoDB tables (each key may be left out: the document's names).
@@ -120,8 +123,8 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 /// The source URL from the configuration (password kept out of it: it travels in
-/// FERRY_SOURCE_PASSWORD). `connectionTimeout` becomes `connect_timeout` (whole
-/// connection) and `statement_timeout` (each statement), both read by Ferry's connector.
+/// FERRY_SOURCE_PASSWORD). `connectionTimeout` becomes `connect_timeout` (the whole
+/// connection), `statementTimeout` `statement_timeout`, both read by Ferry's connector.
 pub fn source_url(c: &SourceCfg) -> Option<String> {
     let host = c.host.as_ref()?;
     let mut u = format!(
@@ -140,6 +143,8 @@ pub fn source_url(c: &SourceCfg) -> Option<String> {
     }
     if let Some(t) = c.connection_timeout {
         q.push(format!("connect_timeout={}", t.div_ceil(1000)));
+    }
+    if let Some(t) = c.statement_timeout {
         q.push(format!("statement_timeout={t}"));
     }
     if !q.is_empty() {
@@ -163,10 +168,11 @@ mod tests {
             password: Some("pw".into()),
             ssl: Some(true),
             connection_timeout: Some(30000),
+            statement_timeout: Some(600000),
         };
         assert_eq!(
             source_url(&c).unwrap(),
-            "postgres://migration_user@s9-database.internal:5432/s9_production?sslmode=require&connect_timeout=30&statement_timeout=30000"
+            "postgres://migration_user@s9-database.internal:5432/s9_production?sslmode=require&connect_timeout=30&statement_timeout=600000"
         );
     }
 }

@@ -43,27 +43,27 @@ pub(super) fn read_json(path: &Path) -> Value {
 }
 
 impl Runner {
-    /// Loads each entity; `Some(exit)` when a load failed (after the rollback and the
-    /// counts that show what the tables hold).
+    /// Loads each entity. When one fails (its load, or the backup before it), the tables
+    /// this run wrote to are rolled back (when configured) and counted; then `Some(exit)`
+    /// for a failed load, or the error itself.
     pub(super) fn load_phase(&mut self, entities: &[Entity]) -> anyhow::Result<Option<Exit>> {
-        let mut failed = None;
+        let mut failure = None;
         for &e in entities {
             if let Err(err) = self.load(e) {
-                match err.downcast::<LoadFailed>() {
-                    Ok(f) => {
-                        failed = Some(f);
-                        break;
-                    }
-                    Err(other) => return Err(other),
-                }
+                failure = Some((e, err));
+                break;
             }
         }
-        self.load_report(entities)?;
-        let Some(f) = failed else {
+        let Some((e, err)) = failure else {
+            self.load_report(entities, None)?;
             return Ok(None);
         };
-        self.after_failed_load(&f, entities)?;
-        Ok(Some(Exit::Failure))
+        let rolled_back = self.after_failed_load(e, &err, entities)?;
+        self.load_report(entities, Some((e, rolled_back)))?;
+        match err.downcast::<LoadFailed>() {
+            Ok(_) => Ok(Some(Exit::Failure)),
+            Err(other) => Err(other),
+        }
     }
 
     fn load(&mut self, e: Entity) -> anyhow::Result<u8> {
@@ -195,34 +195,44 @@ impl Runner {
     }
 
     /// After a failed load: roll back (when configured), then count what the tables hold.
-    fn after_failed_load(&mut self, f: &LoadFailed, entities: &[Entity]) -> anyhow::Result<()> {
-        let gave_up = self.gave_up(f.entity);
+    /// Returns whether the tables were rolled back.
+    fn after_failed_load(
+        &mut self,
+        e: Entity,
+        err: &anyhow::Error,
+        entities: &[Entity],
+    ) -> anyhow::Result<bool> {
+        let gave_up = self.gave_up(e);
         tracing::error!(
-            "{f}{}",
+            "{err}{}",
             if gave_up > 0 {
                 format!(
                     ": {gave_up} items were given up after {} retries (in {})",
                     self.cfg.migration.max_retries,
-                    self.load_rejects(f.entity).display()
+                    self.load_rejects(e).display()
                 )
             } else {
                 String::new()
             }
         );
         if self.args.dry_run {
-            return Ok(());
+            return Ok(false);
         }
-        if self.cfg.migration.rollback_on_error() {
+        let rolled_back = self.cfg.migration.rollback_on_error();
+        if rolled_back {
             self.rollback(entities)?;
+            tracing::error!(
+                "the tables are as before this run; fix the cause, then rerun with --resume (the loads start over)"
+            );
         } else {
-            tracing::warn!(
-                "no rollback (rollbackOnError is off): the tables keep what was written; fix the cause and rerun with --resume"
+            tracing::error!(
+                "no rollback (rollbackOnError is off): the tables keep what was written; fix the cause, then rerun with --resume (the load continues)"
             );
         }
         // The counts show what the tables hold now; the step stays unfinished for --resume.
         let args = self.verify_args(entities)?;
         let _ = self.tool("compare-counts", &args)?;
-        Ok(())
+        Ok(rolled_back)
     }
 
     /// Restores every table this run wrote to from the backup it took first, and makes
@@ -260,19 +270,26 @@ impl Runner {
         self.save()
     }
 
-    /// `data/reports/load_report.json`: each entity's load as its step reported it.
-    fn load_report(&self, entities: &[Entity]) -> anyhow::Result<()> {
+    /// `data/reports/load_report.json`: each entity's load as its step reported it, and
+    /// what became of it when a load failed (`failed`, `rolled back`).
+    fn load_report(
+        &self,
+        entities: &[Entity],
+        failed: Option<(Entity, bool)>,
+    ) -> anyhow::Result<()> {
         let mut out = serde_json::Map::new();
         for &e in entities {
             let id = format!("load:{}", e.name());
             let r = read_json(&self.step_report(&id));
             let t = &r["tables"][0];
-            let status = if self.progress.completed.contains(&id) {
-                "completed"
-            } else if r.is_null() {
-                "not run"
-            } else {
-                "failed"
+            let restored = failed.is_some_and(|(_, rolled)| rolled)
+                && self.progress.backups.contains_key(self.table(e));
+            let status = match failed {
+                Some((f, _)) if f == e && restored => "failed, rolled back",
+                Some((f, _)) if f == e => "failed",
+                _ if restored => "rolled back",
+                _ if self.progress.completed.contains(&id) => "completed",
+                _ => "not run",
             };
             out.insert(
                 e.name().to_string(),

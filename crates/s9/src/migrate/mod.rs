@@ -50,7 +50,7 @@ pub enum Phase {
     Validate,
     /// → DynamoDB.
     Load,
-    /// → data/reports/count_comparison.json.
+    /// → data/reports/count_comparison.json, then data/reports/integrity_report.json.
     Verify,
 }
 
@@ -91,8 +91,9 @@ pub struct Args {
     /// Only this entity; repeatable (default: buyers, producers, sales).
     #[arg(long, value_enum)]
     pub entity: Vec<Entity>,
-    /// Everything except writing to DynamoDB (extract, transform and validate run for real
-    /// into data/; the load reads, checks and batches but writes nothing).
+    /// Everything except writing to DynamoDB: extract, transform and validate run for real
+    /// into DATA/dry-run/ (the last real run's files stay as they are); the load reads,
+    /// checks and batches but writes nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Continue the run data/.checkpoint.json records: skip its completed steps (after

@@ -56,21 +56,39 @@ impl Monitor {
         })
     }
 
-    /// The metrics of one step (`phase:entity`) from its JSON report.
+    /// The metrics of one step (`phase:entity`) from its JSON report; a step over all
+    /// entities (validate, verify, the integrity check: part of verify) gives each entity
+    /// its own values from the report's per-table lines.
     pub fn step(&mut self, id: &str, report: &Value) {
         let (phase, entity) = id.split_once(':').unwrap_or((id, "all"));
+        let phase = if phase == "integrity" {
+            "verify"
+        } else {
+            phase
+        };
         let tables = report["tables"].as_array().cloned().unwrap_or_default();
-        let sum = |k: &str| tables.iter().filter_map(|t| t[k].as_u64()).sum::<u64>();
-        let errors = sum("errors") + report["counters"]["gave_up_items"].as_u64().unwrap_or(0);
-        let metrics = [
-            Metric::records_processed(entity, phase, sum("migrated")),
-            Metric::errors(entity, phase, errors),
-            Metric::duration(
-                entity,
-                phase,
-                report["duration_secs"].as_f64().unwrap_or(0.0),
-            ),
-        ];
+        let total = report["duration_secs"].as_f64().unwrap_or(0.0);
+        let gave_up = report["counters"]["gave_up_items"].as_u64().unwrap_or(0);
+        let mut metrics = Vec::new();
+        for t in &tables {
+            let name = if entity == "all" {
+                t["table"].as_str().unwrap_or("all")
+            } else {
+                entity
+            };
+            let n = |k: &str| t[k].as_u64().unwrap_or(0);
+            let secs = t["duration_secs"]
+                .as_f64()
+                .filter(|d| *d > 0.0)
+                .unwrap_or(total);
+            metrics.push(Metric::records_processed(name, phase, n("migrated")));
+            metrics.push(Metric::errors(name, phase, n("errors") + gave_up));
+            metrics.push(Metric::duration(name, phase, secs));
+        }
+        if metrics.is_empty() {
+            // A step that failed before its report: its time and one error.
+            metrics.push(Metric::errors(entity, phase, 1));
+        }
         if let Err(e) = self.rt.block_on(self.sink.put_metrics(&metrics)) {
             tracing::warn!("CloudWatch metrics of {id}: {e}");
         }
@@ -87,12 +105,18 @@ impl Monitor {
                 return;
             }
         };
-        self.offset = offset;
         if lines.is_empty() {
+            self.offset = offset;
             return;
         }
-        if let Err(e) = self.rt.block_on(self.sink.put_logs(&lines)) {
-            tracing::warn!("CloudWatch Logs: {e}");
+        // Only lines CloudWatch took are passed over: a failed send is sent again next time.
+        match self.rt.block_on(self.sink.put_logs(&lines)) {
+            Ok(()) => self.offset = offset,
+            Err(e) if e.is_unreachable() => tracing::warn!("CloudWatch Logs: {e}"),
+            Err(e) => {
+                self.offset = offset;
+                tracing::warn!("CloudWatch Logs: {e}");
+            }
         }
     }
 }

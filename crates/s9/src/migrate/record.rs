@@ -154,6 +154,9 @@ pub fn describe(p: &Plan) -> String {
             .collect::<Vec<_>>()
             .join(",")
     );
+    if p.check_target {
+        s.push_str(" --target");
+    }
     if let Some(f) = &p.filter {
         s.push_str(&format!(", --filter {f:?}"));
     }

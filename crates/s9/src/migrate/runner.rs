@@ -47,8 +47,12 @@ pub(super) fn json_aliases(outputs: &[PathBuf]) -> anyhow::Result<()> {
         let Some(stem) = name.strip_suffix(".ndjson") else {
             continue;
         };
-        if stem.contains('.') || !p.is_file() {
-            continue; // rejects files, or nothing written
+        let items_folder = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|d| matches!(d.to_str(), Some("extracted" | "transformed" | "validated")));
+        if stem.contains('.') || !items_folder || !p.is_file() {
+            continue; // rejects files and reports, or nothing written
         }
         let alias = p.with_file_name(format!("{stem}.json"));
         if alias.symlink_metadata().is_ok() {
@@ -433,8 +437,11 @@ impl Runner {
 
     /// The phases of the plan, in order; `Ok(Some(exit))` when the run stops early.
     pub fn run(&mut self) -> anyhow::Result<Exit> {
-        self.save()?;
         let plan = self.plan().clone();
+        // A batch is checked before the run is recorded: a refused batch must not become
+        // the run a later --resume continues.
+        self.prepare_batches(&plan)?;
+        self.save()?;
         tracing::info!(
             "S9 → DynamoDB, run {}: {}{}",
             self.progress.run_id,
@@ -445,7 +452,6 @@ impl Runner {
                 ""
             }
         );
-        self.prepare_batches(&plan)?;
         let exit = match self.phases(&plan) {
             Ok(exit) => exit,
             Err(e) => {
@@ -514,20 +520,26 @@ impl Runner {
             };
             if code == 3 && phase != Phase::Load && !self.continue_on_error() {
                 tracing::error!(
-                    "{}: some records were rejected (see data/reports/); stopping before the next phase. \
+                    "{}: some records were rejected (see {}); stopping before the next phase. \
                      Review them, then rerun with --resume --continue-on-error to load the valid ones",
-                    phase.name()
+                    phase.name(),
+                    self.work().join("reports").display()
                 );
                 return Ok(Exit::Rejects);
             }
         }
+        let w = self.work();
         tracing::info!(
             "S9 → DynamoDB: done in {:.1}s{}",
             self.started.elapsed().as_secs_f64(),
             if self.rejects_seen {
-                "; rejected records are in data/reports/ and data/transformed/*.rejects.ndjson"
+                format!(
+                    "; rejected records are in {} and {}",
+                    w.join("reports").display(),
+                    w.join("transformed/*.rejects.ndjson").display()
+                )
             } else {
-                ""
+                String::new()
             }
         );
         Ok(if self.rejects_seen {
@@ -558,6 +570,12 @@ impl Runner {
             self.report.fail(exit);
         } else if exit != code {
             self.report.exit_code = exit.code();
+            self.report.status = if exit == Exit::Rejects {
+                "rejects"
+            } else {
+                "ok"
+            }
+            .into();
         }
         self.report.notes.push(format!(
             "run {}: completed steps {}",

@@ -9,13 +9,15 @@ use ferry_shared::cli::to_argv;
 use std::path::PathBuf;
 
 impl Runner {
-    /// Counts, then integrity; the worse exit code.
+    /// Counts, then integrity (also when the counts differ: both reports are wanted);
+    /// the first failure, else the worse exit code.
     pub(super) fn verify_phase(&mut self, entities: &[Entity]) -> anyhow::Result<u8> {
         let id = "verify:all";
         let args = self.verify_args(entities)?;
         let out = self.data("reports/count_comparison.json");
-        let code = self.step(id, "compare-counts", args, &[out])?;
-        Ok(code.max(self.integrity(entities)?))
+        let counts = self.step(id, "compare-counts", args, &[out]);
+        let integrity = self.integrity(entities);
+        Ok(counts?.max(integrity?))
     }
 
     /// The flags of `compare-counts` for these entities: every rejects file of the run and
