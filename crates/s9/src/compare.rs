@@ -18,7 +18,7 @@ use ferry_shared::cli::CommonArgs;
 use ferry_shared::conn::SourceArgs;
 use ferry_shared::{DbContext, Exit, FerryError};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -100,9 +100,21 @@ pub struct Count {
     pub given_up: u64,
     /// Items the loader refused before sending.
     pub load_rejected: u64,
-    /// keys == expected, missing == 0 and (without a filter) target == expected.
+    /// Source rows that are neither among the validated items nor in a rejects file (a
+    /// row the extraction missed, e.g. the source changed between pages or batches).
+    pub unaccounted: u64,
+    /// Validated items or rejects whose S9 id the source does not hold (as often).
+    pub unknown: u64,
+    /// keys == expected, missing == 0, unaccounted == unknown == 0 and (without a filter)
+    /// target == expected.
     #[serde(rename = "match")]
     pub matches: bool,
+    /// The first unaccounted source ids.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unaccounted_ids: Vec<i64>,
+    /// The first unknown ids.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_ids: Vec<i64>,
     /// The first missing keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_keys: Vec<String>,
@@ -110,8 +122,8 @@ pub struct Count {
 
 /// Reject lines per `table` value; with `split`, lines whose reason starts with
 /// "gave up" are counted under `TABLE/gave_up` instead.
-fn count_rejects(files: &[PathBuf], split: bool) -> ferry_shared::Result<BTreeMap<String, u64>> {
-    let mut out = BTreeMap::new();
+fn count_rejects(files: &[PathBuf], split: bool) -> ferry_shared::Result<Tally> {
+    let mut out = Tally::default();
     for f in files {
         let file = match fs_err::File::open(f) {
             Ok(file) => file,
@@ -136,10 +148,31 @@ fn count_rejects(files: &[PathBuf], split: bool) -> ferry_shared::Result<BTreeMa
             if split && gave_up {
                 table.push_str("/gave_up");
             }
-            *out.entry(table).or_default() += 1;
+            if let Some(id) = record_legacy_id(&v["record"]) {
+                out.ids.entry(table.clone()).or_default().push(id);
+            }
+            *out.counts.entry(table).or_default() += 1;
         }
     }
     Ok(out)
+}
+
+/// Reject lines per `table`: their number, and the S9 ids of their records.
+#[derive(Default)]
+struct Tally {
+    counts: BTreeMap<String, u64>,
+    ids: BTreeMap<String, Vec<i64>>,
+}
+
+/// The S9 id of a rejected record: `id` of an extracted row (a transform's reject) or
+/// `legacyId` of an item (a validation's).
+fn record_legacy_id(r: &serde_json::Value) -> Option<i64> {
+    let id = match &r["id"] {
+        serde_json::Value::Null => &r["legacyId"]["N"],
+        v => v,
+    };
+    id.as_i64()
+        .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 fn default_rejects() -> Vec<PathBuf> {
@@ -159,12 +192,13 @@ fn key_attr(e: Entity) -> &'static str {
 }
 
 /// Looks up every key of `file` in `table`; returns (keys read, keys missing, the first
-/// missing ones).
+/// missing ones), and counts each item's `legacyId` off `ids` (the source's ids).
 async fn check_keys(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     attr: &str,
     file: &Path,
+    ids: &mut HashMap<i64, i64>,
 ) -> ferry_shared::Result<(u64, u64, Vec<String>)> {
     let reader = match fs_err::File::open(file) {
         Ok(f) => std::io::BufReader::new(f),
@@ -184,6 +218,9 @@ async fn check_keys(
             if let Some(k) = v[attr]["S"].as_str() {
                 chunk.push(k.to_string());
             }
+            if let Some(id) = record_legacy_id(&v) {
+                *ids.entry(id).or_default() -= 1;
+            }
         }
         if chunk.len() == 100 || (line.is_none() && !chunk.is_empty()) {
             keys += chunk.len() as u64;
@@ -198,39 +235,68 @@ async fn check_keys(
     }
 }
 
-/// The source rows of an entity (those the filter selects).
-async fn source_count(
+/// The ids of the source rows of an entity (those the filter selects), counted (S9 has
+/// duplicated ids). Memory: one entry per distinct id.
+async fn source_ids(
     pg: &tokio_postgres::Client,
     name: &str,
     filter: Option<&str>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<HashMap<i64, i64>> {
     let filter = filter
         .map(|f| {
             ferry_shared::user_sql::Filter::from_flag("--filter", f.trim().trim_end_matches(';'))
         })
         .transpose()?;
+    // The sales' extraction names its table `s` (docs/tools/extract-s9.md): a filter may
+    // say `s.notes = …`, so the count names it so too.
+    let alias = if name == "sales" { " s" } else { "" };
     let sql = match filter {
         Some(f) => format!(
-            "SELECT count(*) FROM {} WHERE ({})",
+            "SELECT id::bigint, count(*) FROM {}{alias} WHERE ({}) GROUP BY 1",
             ferry_shared::sql::quote_pg(name),
             f.sql()
         ),
-        None => format!("SELECT count(*) FROM {}", ferry_shared::sql::quote_pg(name)),
+        None => format!(
+            "SELECT id::bigint, count(*) FROM {} GROUP BY 1",
+            ferry_shared::sql::quote_pg(name)
+        ),
     };
-    let n: i64 = pg
-        .query_one(sql.as_str(), &[])
+    let rows = pg
+        .query(sql.as_str(), &[])
         .await
-        .with_db_context(|| format!("count {name}"))?
-        .get(0);
-    Ok(n.max(0) as u64)
+        .with_db_context(|| format!("count {name}"))?;
+    let mut ids = HashMap::new();
+    for r in rows {
+        let id: Option<i64> = r.get(0);
+        let n: i64 = r.get(1);
+        // A NULL id (no S9 row should have one) counts under i64::MIN: never accounted for.
+        *ids.entry(id.unwrap_or(i64::MIN)).or_default() += n;
+    }
+    Ok(ids)
+}
+
+/// Source rows neither in the validated items nor in a rejects file (positive), and items
+/// or rejects of ids the source does not hold (negative): counts and the first ids.
+fn unaccounted(ids: &HashMap<i64, i64>) -> ((u64, Vec<i64>), (u64, Vec<i64>)) {
+    let (mut missing, mut unknown) = ((0u64, Vec::new()), (0u64, Vec::new()));
+    let mut sorted: Vec<_> = ids.iter().filter(|(_, n)| **n != 0).collect();
+    sorted.sort();
+    for (id, n) in sorted {
+        let side = if *n > 0 { &mut missing } else { &mut unknown };
+        side.0 += n.unsigned_abs();
+        if side.1.len() < 10 {
+            side.1.push(*id);
+        }
+    }
+    (missing, unknown)
 }
 
 /// What one entity's comparison reads.
 struct Inputs<'a> {
     pg: &'a tokio_postgres::Client,
     client: &'a aws_sdk_dynamodb::Client,
-    rejected: &'a BTreeMap<String, u64>,
-    loads: &'a BTreeMap<String, u64>,
+    rejected: &'a Tally,
+    loads: &'a Tally,
 }
 
 /// Compares one entity.
@@ -238,7 +304,8 @@ async fn compare_entity(args: &Args, inp: &Inputs<'_>, e: Entity) -> anyhow::Res
     let name = e.name();
     let table = args.table(e);
     let filter = per_entity(&args.filters, name);
-    let source = source_count(inp.pg, name, filter.as_deref()).await?;
+    let mut ids = source_ids(inp.pg, name, filter.as_deref()).await?;
+    let source = ids.values().sum::<i64>().max(0) as u64;
     let target = match ferry_dynamo::count::count_items(inp.client, table, args.segments).await? {
         Some(n) => n,
         None => {
@@ -247,16 +314,27 @@ async fn compare_entity(args: &Args, inp: &Inputs<'_>, e: Entity) -> anyhow::Res
         }
     };
     let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
-    let rejected = get(inp.rejected, name) + get(inp.rejected, table);
-    let given_up =
-        get(inp.loads, &format!("{name}/gave_up")) + get(inp.loads, &format!("{table}/gave_up"));
-    let load_rejected = get(inp.loads, name) + get(inp.loads, table);
+    let rejected = get(&inp.rejected.counts, name) + get(&inp.rejected.counts, table);
+    for k in [name, table] {
+        for id in inp.rejected.ids.get(k).into_iter().flatten() {
+            *ids.entry(*id).or_default() -= 1;
+        }
+    }
+    let loads = &inp.loads.counts;
+    let given_up = get(loads, &format!("{name}/gave_up")) + get(loads, &format!("{table}/gave_up"));
+    let load_rejected = get(loads, name) + get(loads, table);
     let expected = source.saturating_sub(rejected);
     let file = per_entity(&args.expected, name)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(format!("data/validated/{name}.ndjson")));
-    let (keys, missing, missing_keys) = check_keys(inp.client, table, key_attr(e), &file).await?;
-    let matches = keys == expected && missing == 0 && (filter.is_some() || target == expected);
+    let (keys, missing, missing_keys) =
+        check_keys(inp.client, table, key_attr(e), &file, &mut ids).await?;
+    let ((unaccounted, unaccounted_ids), (unknown, unknown_ids)) = unaccounted(&ids);
+    let matches = keys == expected
+        && missing == 0
+        && unaccounted == 0
+        && unknown == 0
+        && (filter.is_some() || target == expected);
     Ok(Count {
         source,
         target,
@@ -266,8 +344,12 @@ async fn compare_entity(args: &Args, inp: &Inputs<'_>, e: Entity) -> anyhow::Res
         missing,
         given_up,
         load_rejected,
+        unaccounted,
+        unknown,
         matches,
         missing_keys,
+        unaccounted_ids,
+        unknown_ids,
     })
 }
 
@@ -305,6 +387,15 @@ fn log_count(name: &str, table: &str, c: &Count) {
         tracing::info!("{line}");
     } else {
         tracing::error!("{line} ({table})");
+        if c.unaccounted + c.unknown > 0 {
+            tracing::error!(
+                "{name}: {} source rows are neither migrated nor rejected (ids {:?}…), {} migrated or rejected ids are not in the source (ids {:?}…): the source changed during the run, or a batch missed rows",
+                c.unaccounted,
+                c.unaccounted_ids,
+                c.unknown,
+                c.unknown_ids
+            );
+        }
         if c.keys != c.expected {
             tracing::error!(
                 "{name}: {} keys in the validated items, {} expected (source − rejected)",

@@ -243,9 +243,18 @@ pub fn sale(r: &Map<String, Value>) -> Result<Item, Why> {
         .collect();
     raw_lines.sort_by_key(|l| legacy_id(l, "line_no").unwrap_or(0));
     for l in &raw_lines {
-        let qty = number(l, "quantity")?.unwrap_or_else(Decimal::zero);
-        let price = number(l, "unit_price")?.unwrap_or_else(Decimal::zero);
-        let rate = number(l, "vat_rate")?.unwrap_or_else(Decimal::zero);
+        // A missing amount is not zero: the line's and the sale's totals cannot be known.
+        let required = |f: &str| -> Result<Decimal, Why> {
+            number(l, f)?.ok_or_else(|| {
+                format!(
+                    "line {}: {f} is NULL: its totals cannot be computed",
+                    text(l, "line_no").unwrap_or_else(|| "?".into())
+                )
+            })
+        };
+        let qty = required("quantity")?;
+        let price = required("unit_price")?;
+        let rate = required("vat_rate")?;
         let total = qty.checked_mul(&price).ok_or("line total overflows")?;
         let line_vat = total
             .checked_mul(&rate)
@@ -396,6 +405,20 @@ impl ferry_shared::cli::InputArg for Args {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_null_amount_of_a_line_is_a_reject_not_zero() {
+        for f in ["quantity", "unit_price", "vat_rate"] {
+            let mut line = json!({"line_no": 2, "product_code": "X", "quantity": "1", "unit_price": "2.50", "vat_rate": "21"});
+            line[f] = Value::Null;
+            let r = json!({"id": 7, "sale_date": "2024-01-02", "lines": [line]});
+            let why = sale(r.as_object().unwrap()).unwrap_err();
+            assert_eq!(
+                why,
+                format!("line 2: {f} is NULL: its totals cannot be computed")
+            );
+        }
+    }
 
     fn rec(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()

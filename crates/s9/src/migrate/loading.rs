@@ -238,6 +238,17 @@ impl Runner {
     /// Restores every table this run wrote to from the backup it took first, and makes
     /// the loads start over on a resume.
     fn rollback(&mut self, entities: &[Entity]) -> anyhow::Result<()> {
+        // First the record: the loads are undone, so a crash during the restores leaves a
+        // run whose --resume reloads every table (never one that skips a restored load).
+        for &e in entities {
+            self.progress.forget(&format!("load:{}", e.name()));
+            let cp = self.load_checkpoint(e);
+            if cp.exists() {
+                fs_err::remove_file(&cp)?;
+            }
+        }
+        self.save()?;
+        let mut failed = Vec::new();
         for (table, backup) in self.progress.backups.clone() {
             let mut args = vec![
                 "--backup".to_string(),
@@ -251,23 +262,22 @@ impl Runner {
                 args.extend(["--endpoint-url".to_string(), u.clone()]);
             }
             args.extend(self.common_argv(&format!("rollback:{table}")));
-            let code = self.tool("restore-dynamo", &args)?;
-            if code != 0 {
-                return Err(FerryError::Failed(format!(
-                    "rollback of {table} from {backup} failed (exit {code}); restore it by hand: restore-dynamo --backup {backup} --table {table}"
-                ))
-                .into());
-            }
-            tracing::warn!("rolled back {table} to its backup {backup}");
-        }
-        for &e in entities {
-            self.progress.forget(&format!("load:{}", e.name()));
-            let cp = self.load_checkpoint(e);
-            if cp.exists() {
-                fs_err::remove_file(&cp)?;
+            match self.tool("restore-dynamo", &args)? {
+                0 => tracing::warn!("rolled back {table} to its backup {backup}"),
+                code => {
+                    tracing::error!("rollback of {table} failed (exit {code}); restore it by hand: restore-dynamo --backup {backup} --table {table}");
+                    failed.push(table);
+                }
             }
         }
-        self.save()
+        if !failed.is_empty() {
+            return Err(FerryError::Failed(format!(
+                "the rollback of {} failed (see above): those tables are not as before this run",
+                failed.join(", ")
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     /// `data/reports/load_report.json`: each entity's load as its step reported it, and

@@ -57,15 +57,10 @@ impl Monitor {
     }
 
     /// The metrics of one step (`phase:entity`) from its JSON report; a step over all
-    /// entities (validate, verify, the integrity check: part of verify) gives each entity
-    /// its own values from the report's per-table lines.
+    /// entities (validate, verify's counts, the integrity check under the phase name
+    /// `integrity`) gives each entity its own values from the report's per-table lines.
     pub fn step(&mut self, id: &str, report: &Value) {
         let (phase, entity) = id.split_once(':').unwrap_or((id, "all"));
-        let phase = if phase == "integrity" {
-            "verify"
-        } else {
-            phase
-        };
         let tables = report["tables"].as_array().cloned().unwrap_or_default();
         let total = report["duration_secs"].as_f64().unwrap_or(0.0);
         let gave_up = report["counters"]["gave_up_items"].as_u64().unwrap_or(0);

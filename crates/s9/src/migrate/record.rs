@@ -169,9 +169,16 @@ pub fn describe(p: &Plan) -> String {
 /// The hash of what decides where data comes from and goes to (the password left out: it
 /// may change without changing the run).
 pub fn config_hash(source: &super::config::SourceCfg, target: &super::config::TargetCfg) -> String {
+    // Without a host in the configuration the tools read FERRY_SOURCE: it is the source.
+    let env_source = source
+        .host
+        .is_none()
+        .then(|| std::env::var("FERRY_SOURCE").ok())
+        .flatten()
+        .map(|u| ferry_shared::conn::redact_urls(&u));
     let v = serde_json::json!({
         "host": source.host, "port": source.port, "database": source.database,
-        "username": source.username,
+        "username": source.username, "env": env_source,
         "region": target.region, "endpoint": target.endpoint_url,
         "tables": [&target.buyers_table, &target.producers_table, &target.sales_table],
     });
