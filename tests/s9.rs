@@ -912,12 +912,12 @@ fn connection_timeout_bounds_a_silent_server() {
     let d = dir.path();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let cfg = format!(
-        r#"{{"source": {{"host": "127.0.0.1", "port": {port}, "database": "s9", "username": "u",
-             "connectionTimeout": 1500}},
-            "target": {{"region": "us-east-1", "endpointUrl": "{}"}}}}"#,
-        dynamo_url()
-    );
+    let cfg = serde_json::json!({
+        "source": {"host": "127.0.0.1", "port": port, "database": "s9", "username": "u",
+                   "connectionTimeout": 1500},
+        "target": {"region": "us-east-1", "endpointUrl": dynamo_url()}
+    })
+    .to_string();
     fs_err::write(d.join("config.json"), cfg).unwrap();
     let mut c = migrate(d, &["--phase", "extract", "--entity", "buyers", "-q"]);
     c.env("FERRY_CONNECT_RETRIES", "1");
