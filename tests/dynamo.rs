@@ -6,7 +6,7 @@
 use ferry_tests::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 /// `n` items with exact decimals, nested maps and lists, non-ASCII text.
 fn write_items(path: &Path, n: usize, prefix: &str) -> BTreeMap<String, serde_json::Value> {
@@ -49,28 +49,6 @@ fn load(dir: &Path, file: &str, table: &str, extra: &[&str]) -> Command {
     ]);
     c.args(extra);
     c
-}
-
-/// Starts tests/tools/fault_proxy.py in front of the local server; returns it and its URL.
-fn fault_proxy(dir: &Path, throttle: &str, unprocessed: &str) -> (Child, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fault_proxy.py");
-    let child = Command::new("python3")
-        .arg(script)
-        .args([&dynamo_url(), "proxy.port", "proxy.stats.json"])
-        .args(["--throttle", throttle, "--unprocessed", unprocessed])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let port_file = dir.join("proxy.port");
-    let start = std::time::Instant::now();
-    while !port_file.exists() {
-        assert!(start.elapsed().as_secs() < 30, "fault proxy did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let port = fs_err::read_to_string(port_file).unwrap();
-    (child, format!("http://127.0.0.1:{}", port.trim()))
 }
 
 #[test]

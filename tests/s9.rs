@@ -603,12 +603,7 @@ fn day_two_resume_continues_its_own_run() {
     assert_exit(&run(migrate(d, &["--full", "-q"])), 3);
     assert_eq!(legacy_ids(&b.items("buyerId", d)), [1, 2, 3, 4]);
 
-    pg.exec(
-        "INSERT INTO buyers (id, buyer_code, company_name, contact_name, email, vat_number, phone, \
-         address_line1, address_line2, city, postal_code, country_code, status, created_at, updated_at, deleted_at) \
-         SELECT 500, 'B500', 'Day Two GmbH', contact_name, 'day2@buyer.example', vat_number, phone, address_line1, \
-         address_line2, city, postal_code, country_code, status, created_at, updated_at, deleted_at FROM buyers WHERE id = 1",
-    );
+    add_buyer(&pg, 500, "day2@buyer.example");
     let mut c = migrate(d, &["--full", "-q"]);
     c.env("FERRY_TEST_CRASH_AT", "extract-sales:1");
     let r = run(c);
@@ -1012,12 +1007,7 @@ fn a_row_inserted_between_batches_is_not_lost_silently() {
         assert!(matches!(r.code, 0 | 3), "batch {offset}: {}", r.stderr);
     };
     batch("0");
-    pg.exec(
-        "INSERT INTO buyers (id, buyer_code, company_name, contact_name, email, vat_number, phone, \
-         address_line1, address_line2, city, postal_code, country_code, status, created_at, updated_at, deleted_at) \
-         SELECT 0, 'B000', 'Zero SpA', contact_name, 'zero@zero.example', vat_number, phone, address_line1, \
-         address_line2, city, postal_code, country_code, status, created_at, updated_at, deleted_at FROM buyers WHERE id = 1",
-    );
+    add_buyer(&pg, 0, "zero@zero.example");
     batch("4");
     batch("8");
     let r = run(migrate(d, &["--phase", "verify", "--entity", "buyers"]));
@@ -1036,4 +1026,14 @@ fn a_row_inserted_between_batches_is_not_lost_silently() {
         "{}",
         r.stderr
     );
+}
+
+/// Adds a valid buyer to S9: a copy of buyer 1 with its own id, code and email.
+fn add_buyer(pg: &PgDb, id: i64, email: &str) {
+    pg.exec(&format!(
+        "INSERT INTO buyers (id, buyer_code, company_name, contact_name, email, vat_number, phone, \
+         address_line1, address_line2, city, postal_code, country_code, status, created_at, updated_at, deleted_at) \
+         SELECT {id}, 'B{id:03}', 'Buyer {id} GmbH', contact_name, '{email}', vat_number, phone, address_line1, \
+         address_line2, city, postal_code, country_code, status, created_at, updated_at, deleted_at FROM buyers WHERE id = 1"
+    ));
 }

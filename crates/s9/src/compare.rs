@@ -37,15 +37,9 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     pub conn: DynamoArgs,
-    /// DynamoDB table of the buyers.
-    #[arg(long, default_value = "BuyersTable-dev", value_name = "NAME")]
-    pub buyers_table: String,
-    /// DynamoDB table of the producers.
-    #[arg(long, default_value = "ProducersTable-dev", value_name = "NAME")]
-    pub producers_table: String,
-    /// DynamoDB table of the sales.
-    #[arg(long, default_value = "SalesTable-dev", value_name = "NAME")]
-    pub sales_table: String,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tables: Tables,
     /// Only this entity (buyers, producers, sales); repeatable.
     #[arg(long, value_name = "ENTITY")]
     pub entity: Vec<crate::transform::Entity>,
@@ -78,6 +72,31 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     pub common: CommonArgs,
+}
+
+/// The DynamoDB tables of the three entities, as the S9 verification tools take them.
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct Tables {
+    /// DynamoDB table of the buyers.
+    #[arg(long, default_value = "BuyersTable-dev", value_name = "NAME")]
+    pub buyers_table: String,
+    /// DynamoDB table of the producers.
+    #[arg(long, default_value = "ProducersTable-dev", value_name = "NAME")]
+    pub producers_table: String,
+    /// DynamoDB table of the sales.
+    #[arg(long, default_value = "SalesTable-dev", value_name = "NAME")]
+    pub sales_table: String,
+}
+
+impl Tables {
+    /// The table of an entity.
+    pub fn of(&self, e: Entity) -> &str {
+        match e {
+            Entity::Buyers => &self.buyers_table,
+            Entity::Producers => &self.producers_table,
+            Entity::Sales => &self.sales_table,
+        }
+    }
 }
 
 /// One entity's line of the comparison.
@@ -363,11 +382,7 @@ fn per_entity(flags: &[String], name: &str) -> Option<String> {
 
 impl Args {
     fn table(&self, e: Entity) -> &str {
-        match e {
-            Entity::Buyers => &self.buyers_table,
-            Entity::Producers => &self.producers_table,
-            Entity::Sales => &self.sales_table,
-        }
+        self.tables.of(e)
     }
 }
 

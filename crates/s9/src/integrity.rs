@@ -35,15 +35,9 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     pub conn: DynamoArgs,
-    /// DynamoDB table of the buyers.
-    #[arg(long, default_value = "BuyersTable-dev", value_name = "NAME")]
-    pub buyers_table: String,
-    /// DynamoDB table of the producers.
-    #[arg(long, default_value = "ProducersTable-dev", value_name = "NAME")]
-    pub producers_table: String,
-    /// DynamoDB table of the sales.
-    #[arg(long, default_value = "SalesTable-dev", value_name = "NAME")]
-    pub sales_table: String,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tables: crate::compare::Tables,
     /// Only this entity (repeatable; default all). Sales still read the buyers' and
     /// producers' keys for their references.
     #[arg(long, value_enum, value_name = "ENTITY")]
@@ -156,8 +150,8 @@ impl Checker<'_> {
     fn references(&mut self, m: &Map<String, Value>, key: &str) -> bool {
         let args = self.args;
         for (attr, table) in [
-            ("buyerId", &args.buyers_table),
-            ("producerId", &args.producers_table),
+            ("buyerId", &args.tables.buyers_table),
+            ("producerId", &args.tables.producers_table),
         ] {
             let value = m[attr]["S"].as_str().unwrap_or("");
             let set = if attr == "buyerId" {
@@ -236,11 +230,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         buyers: HashSet::new(),
         producers: HashSet::new(),
     };
-    for (e, table) in [
-        (Entity::Buyers, &args.buyers_table),
-        (Entity::Producers, &args.producers_table),
-        (Entity::Sales, &args.sales_table),
-    ] {
+    for e in [Entity::Buyers, Entity::Producers, Entity::Sales] {
+        let table = args.tables.of(e);
         let check = selected.contains(&e);
         if check || (sales && e != Entity::Sales) {
             c.table(&client, e, table, check).await?;

@@ -8,6 +8,15 @@ use crate::transform::Entity;
 use ferry_shared::cli::to_argv;
 use std::path::PathBuf;
 
+/// The tables of the configuration as the verification tools take them.
+fn tables(t: &super::config::TargetCfg) -> crate::compare::Tables {
+    crate::compare::Tables {
+        buyers_table: t.buyers_table.clone(),
+        producers_table: t.producers_table.clone(),
+        sales_table: t.sales_table.clone(),
+    }
+}
+
 impl Runner {
     /// Counts, then integrity (also when the counts differ: both reports are wanted);
     /// the first failure, else the worse exit code.
@@ -47,9 +56,7 @@ impl Runner {
         let args = crate::compare::Args {
             source: self.source(),
             conn: self.dynamo(),
-            buyers_table: t.buyers_table.clone(),
-            producers_table: t.producers_table.clone(),
-            sales_table: t.sales_table.clone(),
+            tables: tables(t),
             entity: entities.to_vec(),
             rejects,
             load_rejects,
@@ -69,9 +76,7 @@ impl Runner {
         let out: PathBuf = self.data("reports/integrity_report.json");
         let args = crate::integrity::Args {
             conn: self.dynamo(),
-            buyers_table: t.buyers_table.clone(),
-            producers_table: t.producers_table.clone(),
-            sales_table: t.sales_table.clone(),
+            tables: tables(t),
             entity: entities.to_vec(),
             output: out.clone(),
             max_examples: 20,
