@@ -307,11 +307,11 @@ fn assert_reports_and_logs(d: &Path, r: &Run) {
         counts,
         serde_json::json!({
             "buyers": {"source": 8, "target": 4, "rejected": 4, "expected": 4, "keys": 4,
-                       "missing": 0, "given_up": 0, "load_rejected": 0, "unaccounted": 0, "unknown": 0, "match": true},
+                       "missing": 0, "given_up": 0, "load_rejected": 0, "different": 0, "unaccounted": 0, "unknown": 0, "match": true},
             "producers": {"source": 4, "target": 3, "rejected": 1, "expected": 3, "keys": 3,
-                          "missing": 0, "given_up": 0, "load_rejected": 0, "unaccounted": 0, "unknown": 0, "match": true},
+                          "missing": 0, "given_up": 0, "load_rejected": 0, "different": 0, "unaccounted": 0, "unknown": 0, "match": true},
             "sales": {"source": 8, "target": 3, "rejected": 5, "expected": 3, "keys": 3,
-                      "missing": 0, "given_up": 0, "load_rejected": 0, "unaccounted": 0, "unknown": 0, "match": true}
+                      "missing": 0, "given_up": 0, "load_rejected": 0, "different": 0, "unaccounted": 0, "unknown": 0, "match": true}
         })
     );
     // Logs of the whole run; the password nowhere.
@@ -847,6 +847,26 @@ fn filtered_run_and_integrity_of_the_tables() {
     assert_exit(&r, 0);
     let rep = json_file(&d.join("data/reports/integrity_report.json"));
     assert_eq!(rep["passed"], true, "{rep}");
+    // An item changed by hand keeps its key and its rules: verify compares the contents.
+    let sales = s.items("saleId", d);
+    let (k101, _) = sales
+        .iter()
+        .find(|(_, i)| i["legacyId"]["N"] == "101")
+        .unwrap();
+    aws(d, &format!(
+        "update_item(TableName='{}', Key={{'saleId': {{'S': '{k101}'}}}}, \
+         UpdateExpression='SET notes = :n', ExpressionAttributeValues={{':n': {{'S': 'changed'}}}})",
+        s.name
+    ));
+    let r = run(migrate(d, &["--phase", "verify", "--entity", "sales"]));
+    assert_exit(&r, 1);
+    let counts = json_file(&d.join("data/reports/count_comparison.json"));
+    assert_eq!(counts["sales"]["different"], 1, "{counts}");
+    assert_eq!(
+        counts["sales"]["different_keys"][0],
+        k101.as_str(),
+        "{counts}"
+    );
     // Delete the buyer of sale 101 by hand.
     let sales = s.items("saleId", d);
     let s101 = sales
@@ -882,10 +902,17 @@ fn filtered_run_and_integrity_of_the_tables() {
 
 /// Deletes one item through the AWS SDK for Python that moto ships with.
 fn delete_item(d: &Path, table: &str, key: &str, value: &str) {
+    aws(
+        d,
+        &format!("delete_item(TableName='{table}', Key={{'{key}': {{'S': '{value}'}}}})"),
+    );
+}
+
+/// One call of boto3's DynamoDB client (moto ships with it) against the local server.
+fn aws(d: &Path, call: &str) {
     let script = format!(
         "import boto3; boto3.client('dynamodb', endpoint_url='{}', region_name='us-east-1', \
-         aws_access_key_id='test', aws_secret_access_key='test')\
-         .delete_item(TableName='{table}', Key={{'{key}': {{'S': '{value}'}}}})",
+         aws_access_key_id='test', aws_secret_access_key='test').{call}",
         dynamo_url()
     );
     let out = std::process::Command::new("python3")

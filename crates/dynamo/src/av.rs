@@ -235,6 +235,50 @@ pub fn type_name(av: &AttributeValue) -> &'static str {
     }
 }
 
+/// Typed JSON in a form where equal items are equal values: numbers (N, NS members) in
+/// their canonical text (`22.00` and `22` are one number, as DynamoDB stores them), the
+/// members of SS, NS and BS sorted. For comparing what was sent with what is stored.
+pub fn canonical(v: &Value) -> Value {
+    const TYPES: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
+    let typed = v
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+        .filter(|(t, _)| TYPES.contains(&t.as_str()));
+    let Some((t, x)) = typed else {
+        // An item (attribute → typed value), or something that is not typed JSON.
+        return match v {
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), canonical(x))).collect())
+            }
+            other => other.clone(),
+        };
+    };
+    let number = |x: &Value| match x {
+        Value::String(s) => crate::number::Decimal::parse(s)
+            .map_or_else(|| x.clone(), |d| Value::String(d.canonical())),
+        Value::Number(n) => crate::number::Decimal::parse(&n.to_string())
+            .map_or_else(|| x.clone(), |d| Value::String(d.canonical())),
+        other => other.clone(),
+    };
+    let set = |x: &Value, each: &dyn Fn(&Value) -> Value| {
+        let mut members: Vec<Value> = x.as_array().into_iter().flatten().map(each).collect();
+        members.sort_by_key(|m| m.to_string());
+        Value::Array(members)
+    };
+    let inner = match t.as_str() {
+        "N" => number(x),
+        "NS" => set(x, &number),
+        "SS" | "BS" => set(x, &|m: &Value| m.clone()),
+        "M" => canonical(x),
+        "L" => Value::Array(x.as_array().into_iter().flatten().map(canonical).collect()),
+        _ => x.clone(),
+    };
+    let mut o = Map::new();
+    o.insert(t.clone(), inner);
+    Value::Object(o)
+}
+
 /// An SDK item as typed JSON (for backups), attributes in name order.
 pub fn item_to_json(item: &SdkItem) -> Value {
     let mut keys: Vec<&String> = item.keys().collect();
@@ -366,6 +410,18 @@ mod tests {
 
     fn refused(text: &str) -> String {
         item(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn canonical_items_compare_by_value() {
+        let sent = serde_json::json!({"id": {"S": "a"}, "n": {"N": "22.00"},
+            "ns": {"NS": ["2", "1.0"]}, "m": {"M": {"x": {"N": "-0.50"}}}});
+        let stored = serde_json::json!({"id": {"S": "a"}, "n": {"N": "22"},
+            "ns": {"NS": ["1", "2"]}, "m": {"M": {"x": {"N": "-0.5"}}}});
+        assert_eq!(canonical(&sent), canonical(&stored));
+        let other = serde_json::json!({"id": {"S": "a"}, "n": {"N": "22.01"},
+            "ns": {"NS": ["1", "2"]}, "m": {"M": {"x": {"N": "-0.5"}}}});
+        assert_ne!(canonical(&sent), canonical(&other));
     }
 
     #[test]

@@ -45,31 +45,36 @@ pub async fn count_items(
     Ok(Some(n))
 }
 
-/// Which of `keys` (values of the string partition key `attr`, at most 100) `table` does
-/// not hold, asked with BatchGetItem (unprocessed keys asked again with a backoff). A
-/// missing table holds none of them.
-pub async fn absent_keys(
+/// The items of `table` with these `keys` (values of the string partition key `attr`, at
+/// most 100), whole or (`key_only`) just their key, asked with BatchGetItem (consistent
+/// reads; unprocessed keys asked again with a backoff). `None` when the table does not
+/// exist or its key is not `attr`: it holds none of them.
+pub async fn get_items(
     client: &Client,
     table: &str,
     attr: &str,
     keys: &[String],
-) -> Result<Vec<String>, FerryError> {
+    key_only: bool,
+) -> Result<Option<std::collections::HashMap<String, crate::av::SdkItem>>, FerryError> {
     use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-    use std::collections::HashSet;
     let mut want: Vec<_> = keys
         .iter()
         .map(|k| {
             std::collections::HashMap::from([(attr.to_string(), AttributeValue::S(k.clone()))])
         })
         .collect();
-    let mut found: HashSet<String> = HashSet::new();
+    let mut found = std::collections::HashMap::new();
     let mut attempt = 0u32;
     while !want.is_empty() {
-        let ka = KeysAndAttributes::builder()
+        let mut ka = KeysAndAttributes::builder()
             .set_keys(Some(want.clone()))
-            .projection_expression("#k")
-            .expression_attribute_names("#k", attr)
-            .consistent_read(true)
+            .consistent_read(true);
+        if key_only {
+            ka = ka
+                .projection_expression("#k")
+                .expression_attribute_names("#k", attr);
+        }
+        let ka = ka
             .build()
             .map_err(|e| FerryError::Failed(format!("BatchGetItem request: {e}")))?;
         let out = match client
@@ -79,16 +84,14 @@ pub async fn absent_keys(
             .await
         {
             Ok(o) => o,
-            Err(e) if crate::client::code(&e) == "ResourceNotFoundException" => {
-                return Ok(keys.to_vec());
-            }
+            Err(e) if crate::client::code(&e) == "ResourceNotFoundException" => return Ok(None),
             Err(e) if crate::client::code(&e) == "ValidationException" => {
                 // The table's key is not `attr`: none of these keys can be in it.
                 tracing::warn!(
-                    "{table}: cannot look up {attr} keys ({}): counted as missing",
+                    "{table}: cannot look up {attr} keys ({})",
                     crate::client::message(&e)
                 );
-                return Ok(keys.to_vec());
+                return Ok(None);
             }
             Err(e) => {
                 return Err(crate::client::db_error(
@@ -104,7 +107,7 @@ pub async fn absent_keys(
             .flatten()
         {
             if let Some(AttributeValue::S(k)) = item.get(attr) {
-                found.insert(k.clone());
+                found.insert(k.clone(), item.clone());
             }
         }
         want = out
@@ -122,9 +125,23 @@ pub async fn absent_keys(
             tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(8))).await;
         }
     }
+    Ok(Some(found))
+}
+
+/// Which of `keys` (values of the string partition key `attr`, at most 100) `table` does
+/// not hold ([`get_items`] of the keys only).
+pub async fn absent_keys(
+    client: &Client,
+    table: &str,
+    attr: &str,
+    keys: &[String],
+) -> Result<Vec<String>, FerryError> {
+    let found = get_items(client, table, attr, keys, true)
+        .await?
+        .unwrap_or_default();
     Ok(keys
         .iter()
-        .filter(|k| !found.contains(*k))
+        .filter(|k| !found.contains_key(*k))
         .cloned()
         .collect())
 }

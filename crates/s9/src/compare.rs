@@ -13,6 +13,7 @@
 
 use crate::transform::Entity;
 use clap::Parser;
+use ferry_dynamo::av::SdkItem;
 use ferry_dynamo::client::DynamoArgs;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::conn::SourceArgs;
@@ -119,15 +120,21 @@ pub struct Count {
     pub given_up: u64,
     /// Items the loader refused before sending.
     pub load_rejected: u64,
+    /// Items the table holds under a validated key but with other contents than validated
+    /// (numbers compared by value, sets in any order): changed since, or by another writer.
+    pub different: u64,
     /// Source rows that are neither among the validated items nor in a rejects file (a
     /// row the extraction missed, e.g. the source changed between pages or batches).
     pub unaccounted: u64,
     /// Validated items or rejects whose S9 id the source does not hold (as often).
     pub unknown: u64,
-    /// keys == expected, missing == 0, unaccounted == unknown == 0 and (without a filter)
-    /// target == expected.
+    /// keys == expected, missing == different == 0, unaccounted == unknown == 0 and
+    /// (without a filter) target == expected.
     #[serde(rename = "match")]
     pub matches: bool,
+    /// The first keys whose items differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub different_keys: Vec<String>,
     /// The first unaccounted source ids.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unaccounted_ids: Vec<i64>,
@@ -210,46 +217,81 @@ fn key_attr(e: Entity) -> &'static str {
     crate::validate::key_attribute(e)
 }
 
-/// Looks up every key of `file` in `table`; returns (keys read, keys missing, the first
-/// missing ones), and counts each item's `legacyId` off `ids` (the source's ids).
+/// What the table holds of the validated items.
+#[derive(Default)]
+struct KeyCheck {
+    keys: u64,
+    missing: u64,
+    missing_keys: Vec<String>,
+    different: u64,
+    different_keys: Vec<String>,
+}
+
+impl KeyCheck {
+    /// Compares a chunk of validated lines (key, item) with what the table holds.
+    fn settle(&mut self, chunk: &[(String, serde_json::Value)], found: &HashMap<String, SdkItem>) {
+        self.keys += chunk.len() as u64;
+        for (k, sent) in chunk {
+            let Some(stored) = found.get(k) else {
+                self.missing += 1;
+                if self.missing_keys.len() < 10 {
+                    self.missing_keys.push(k.clone());
+                }
+                continue;
+            };
+            let stored = ferry_dynamo::av::canonical(&ferry_dynamo::av::item_to_json(stored));
+            if stored != ferry_dynamo::av::canonical(sent) {
+                self.different += 1;
+                if self.different_keys.len() < 10 {
+                    self.different_keys.push(k.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Reads every item of `file` back from `table` (BatchGetItem, 100 at a time, memory
+/// flat): which keys are missing, which items differ from what was validated (numbers by
+/// value, sets in any order); counts each item's `legacyId` off `ids` (the source's ids).
 async fn check_keys(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     attr: &str,
     file: &Path,
     ids: &mut HashMap<i64, i64>,
-) -> ferry_shared::Result<(u64, u64, Vec<String>)> {
+) -> ferry_shared::Result<KeyCheck> {
     let reader = match fs_err::File::open(file) {
         Ok(f) => std::io::BufReader::new(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!("{}: no such file: no keys to look up", file.display());
-            return Ok((0, 0, Vec::new()));
+            return Ok(KeyCheck::default());
         }
         Err(e) => return Err(e.into()),
     };
-    let (mut keys, mut missing, mut first) = (0u64, 0u64, Vec::new());
+    let mut check = KeyCheck::default();
     let mut chunk = Vec::with_capacity(100);
     let mut lines = reader.lines();
     loop {
         let line = lines.next().transpose()?;
         if let Some(l) = &line {
             let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-            if let Some(k) = v[attr]["S"].as_str() {
-                chunk.push(k.to_string());
-            }
             if let Some(id) = record_legacy_id(&v) {
                 *ids.entry(id).or_default() -= 1;
             }
+            if let Some(k) = v[attr]["S"].as_str() {
+                chunk.push((k.to_string(), v.clone()));
+            }
         }
         if chunk.len() == 100 || (line.is_none() && !chunk.is_empty()) {
-            keys += chunk.len() as u64;
-            let absent = ferry_dynamo::count::absent_keys(client, table, attr, &chunk).await?;
-            missing += absent.len() as u64;
-            first.extend(absent.into_iter().take(10usize.saturating_sub(first.len())));
+            let keys: Vec<String> = chunk.iter().map(|(k, _)| k.clone()).collect();
+            let found = ferry_dynamo::count::get_items(client, table, attr, &keys, false)
+                .await?
+                .unwrap_or_default();
+            check.settle(&chunk, &found);
             chunk.clear();
         }
         if line.is_none() {
-            return Ok((keys, missing, first));
+            return Ok(check);
         }
     }
 }
@@ -346,11 +388,12 @@ async fn compare_entity(args: &Args, inp: &Inputs<'_>, e: Entity) -> anyhow::Res
     let file = per_entity(&args.expected, name)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(format!("data/validated/{name}.ndjson")));
-    let (keys, missing, missing_keys) =
-        check_keys(inp.client, table, key_attr(e), &file, &mut ids).await?;
+    let kc = check_keys(inp.client, table, key_attr(e), &file, &mut ids).await?;
+    let (keys, missing) = (kc.keys, kc.missing);
     let ((unaccounted, unaccounted_ids), (unknown, unknown_ids)) = unaccounted(&ids);
     let matches = keys == expected
         && missing == 0
+        && kc.different == 0
         && unaccounted == 0
         && unknown == 0
         && (filter.is_some() || target == expected);
@@ -363,10 +406,12 @@ async fn compare_entity(args: &Args, inp: &Inputs<'_>, e: Entity) -> anyhow::Res
         missing,
         given_up,
         load_rejected,
+        different: kc.different,
         unaccounted,
         unknown,
         matches,
-        missing_keys,
+        missing_keys: kc.missing_keys,
+        different_keys: kc.different_keys,
         unaccounted_ids,
         unknown_ids,
     })
@@ -402,6 +447,13 @@ fn log_count(name: &str, table: &str, c: &Count) {
         tracing::info!("{line}");
     } else {
         tracing::error!("{line} ({table})");
+        if c.different > 0 {
+            tracing::error!(
+                "{name}: {} items differ from what was validated (keys {:?}…)",
+                c.different,
+                c.different_keys
+            );
+        }
         if c.unaccounted + c.unknown > 0 {
             tracing::error!(
                 "{name}: {} source rows are neither migrated nor rejected (ids {:?}…), {} migrated or rejected ids are not in the source (ids {:?}…): the source changed during the run, or a batch missed rows",
