@@ -57,11 +57,16 @@ pub fn one_line(err: &anyhow::Error) -> String {
 pub fn block_on<F: std::future::Future<Output = anyhow::Result<Exit>>>(
     f: F,
 ) -> anyhow::Result<Exit> {
+    runtime()?.block_on(f)
+}
+
+/// The single-threaded runtime of [`block_on`], for a caller that keeps it or runs
+/// futures of another output on it.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| anyhow::anyhow!("start the async runtime: {e}"))?
-        .block_on(f)
+        .map_err(|e| anyhow::anyhow!("start the async runtime: {e}"))
 }
 
 /// Runs a tool's `run` result through the exit-code mapping. `tool` prefixes the error line.

@@ -40,8 +40,8 @@ Examples:
   # into another table (created from the sidecar's keys and indexes when missing)
   restore-dynamo --backup sales-backup.ndjson --table SalesTable-staging --report restore.json";
 
-/// Command line of `restore-dynamo`.
-#[derive(Parser, Debug)]
+/// Command line of `restore-dynamo` (serializable, so migrate-s9 hands it over as flags).
+#[derive(Parser, Debug, serde::Serialize)]
 #[command(
     name = "restore-dynamo",
     version,
@@ -58,8 +58,10 @@ pub struct Args {
     #[arg(long, short = 't', value_name = "NAME")]
     pub table: Option<String>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub conn: DynamoArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub tuning: Tuning,
     /// Check the backup and count what would be written and deleted; change nothing.
     #[arg(long)]
@@ -68,6 +70,7 @@ pub struct Args {
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub segments: i32,
     #[command(flatten)]
+    #[serde(flatten)]
     pub common: CommonArgs,
 }
 

@@ -174,7 +174,7 @@ fn count_rejects(files: &[PathBuf], split: bool) -> ferry_shared::Result<Tally> 
             if split && gave_up {
                 table.push_str("/gave_up");
             }
-            if let Some(id) = record_legacy_id(&v["record"]) {
+            if let Some(id) = crate::item::record_legacy_id(&v["record"]) {
                 out.ids.entry(table.clone()).or_default().push(id);
             }
             *out.counts.entry(table).or_default() += 1;
@@ -188,17 +188,6 @@ fn count_rejects(files: &[PathBuf], split: bool) -> ferry_shared::Result<Tally> 
 struct Tally {
     counts: BTreeMap<String, u64>,
     ids: BTreeMap<String, Vec<i64>>,
-}
-
-/// The S9 id of a rejected record: `id` of an extracted row (a transform's reject) or
-/// `legacyId` of an item (a validation's).
-fn record_legacy_id(r: &serde_json::Value) -> Option<i64> {
-    let id = match &r["id"] {
-        serde_json::Value::Null => &r["legacyId"]["N"],
-        v => v,
-    };
-    id.as_i64()
-        .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 fn default_rejects() -> Vec<PathBuf> {
@@ -275,11 +264,11 @@ async fn check_keys(
         let line = lines.next().transpose()?;
         if let Some(l) = &line {
             let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-            if let Some(id) = record_legacy_id(&v) {
+            if let Some(id) = crate::item::record_legacy_id(&v) {
                 *ids.entry(id).or_default() -= 1;
             }
-            if let Some(k) = v[attr]["S"].as_str() {
-                chunk.push((k.to_string(), v.clone()));
+            if let Some(k) = v[attr]["S"].as_str().map(str::to_string) {
+                chunk.push((k, v));
             }
         }
         if chunk.len() == 100 || (line.is_none() && !chunk.is_empty()) {

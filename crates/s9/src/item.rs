@@ -60,3 +60,14 @@ impl Item {
 pub fn number(s: &str) -> Option<ferry_shared::value::Decimal> {
     ferry_shared::value::Decimal::parse(s).filter(|d| d.int.len() + d.frac.len() <= 30)
 }
+
+/// The S9 id of a rejected record: `id` of an extracted row (a transform's reject) or
+/// `legacyId` of an item (a validation's).
+pub fn record_legacy_id(r: &serde_json::Value) -> Option<i64> {
+    let id = match &r["id"] {
+        serde_json::Value::Null => &r["legacyId"]["N"],
+        v => v,
+    };
+    id.as_i64()
+        .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
+}

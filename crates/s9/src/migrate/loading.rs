@@ -28,12 +28,6 @@ pub(super) fn keys(e: Entity) -> (&'static str, &'static [&'static str]) {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
 /// A JSON file, `Null` when absent or unreadable.
 pub(super) fn read_json(path: &Path) -> Value {
     fs_err::read_to_string(path)
@@ -161,7 +155,7 @@ impl Runner {
         }
         let path = self.backup_path(&table);
         let dynamo = self.dynamo();
-        let n = runtime()?.block_on(async {
+        let n = ferry_shared::exit::runtime()?.block_on(async {
             let client = dynamo.client().await?;
             if ferry_dynamo::table::describe(&client, &table)
                 .await?
@@ -250,18 +244,15 @@ impl Runner {
         self.save()?;
         let mut failed = Vec::new();
         for (table, backup) in self.progress.backups.clone() {
-            let mut args = vec![
-                "--backup".to_string(),
-                backup.clone(),
-                "--table".into(),
-                table.clone(),
-                "--target".into(),
-                format!("dynamodb://{}", self.cfg.target.region),
-            ];
-            if let Some(u) = &self.cfg.target.endpoint_url {
-                args.extend(["--endpoint-url".to_string(), u.clone()]);
-            }
-            args.extend(self.common_argv(&format!("rollback:{table}")));
+            let args = to_argv(&ferry_dynamo::restore::Args {
+                backup: backup.clone().into(),
+                table: Some(table.clone()),
+                conn: self.dynamo(),
+                tuning: from_env(),
+                dry_run: false,
+                segments: 4,
+                common: self.common(&format!("rollback:{table}")),
+            })?;
             match self.tool("restore-dynamo", &args)? {
                 0 => tracing::warn!("rolled back {table} to its backup {backup}"),
                 code => {

@@ -26,10 +26,7 @@ impl Monitor {
         if !cfg.enabled {
             return None;
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
+        let rt = ferry_shared::exit::runtime().ok()?;
         let sink = match rt.block_on(Sink::connect(cfg, region, run_id)) {
             Ok(s) => s,
             Err(e) => {

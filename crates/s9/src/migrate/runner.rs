@@ -408,28 +408,6 @@ impl Runner {
         }
     }
 
-    /// [`Self::common`] as flags, for a tool without an argument struct here.
-    pub(super) fn common_argv(&self, id: &str) -> Vec<String> {
-        let c = self.common(id);
-        let mut v = Vec::new();
-        for (flag, path) in [
-            ("--log-file", c.log_file),
-            ("--error-log-file", c.error_log_file),
-            ("--report", c.report),
-        ] {
-            if let Some(p) = path {
-                v.extend([flag.to_string(), p.display().to_string()]);
-            }
-        }
-        if c.quiet {
-            v.push("-q".into());
-        }
-        if c.verbose > 0 {
-            v.push("-v".into());
-        }
-        v
-    }
-
     /// Where a step's JSON report goes.
     pub(super) fn step_report(&self, id: &str) -> PathBuf {
         self.data(&format!("reports/steps/{}.json", id.replace(':', "-")))

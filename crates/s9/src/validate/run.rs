@@ -40,10 +40,7 @@ fn read_transform_rejects(
         }
         rep.rejected_by_transform += 1;
         let r: Value = serde_json::from_slice(reader.line()).unwrap_or(Value::Null);
-        let id = &r["record"]["id"];
-        let legacy = id
-            .as_i64()
-            .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()));
+        let legacy = crate::item::record_legacy_id(&r["record"]);
         if let Some(l) = legacy {
             v.transform_rejected(e, l, reader.line_no());
         }
