@@ -1,0 +1,1 @@
+//! `migrate-lustores`: the orchestrator (next).

@@ -1,0 +1,47 @@
+//! Reading an extracted legacy table line by line, with the line numbers the rejects name.
+
+use ferry_shared::Result;
+use std::io::BufRead;
+use std::path::Path;
+
+/// The data lines of an NDJSON file (`$ferry` control lines skipped). A missing file is a
+/// clear error naming it: the extract step did not run.
+pub struct Lines {
+    inner: Box<dyn BufRead>,
+    buf: String,
+    line: u64,
+}
+
+impl Lines {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<Lines> {
+        let f = fs_err::File::open(path)?;
+        Ok(Lines {
+            inner: Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
+            buf: String::new(),
+            line: 0,
+        })
+    }
+
+    /// The next data line and its 1-based number.
+    pub fn next_line(&mut self) -> Result<Option<(u64, &str)>> {
+        loop {
+            self.buf.clear();
+            if self.inner.read_line(&mut self.buf)? == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let text = self.buf.trim_end_matches(['\n', '\r']);
+            if text.is_empty() || text.starts_with("{\"$ferry\"") {
+                continue;
+            }
+            let text_len = text.len();
+            return Ok(Some((self.line, &self.buf[..text_len])));
+        }
+    }
+}
+
+/// The line as a JSON value for a rejects file: itself when it is JSON, else a string.
+pub fn raw(text: &str) -> Box<serde_json::value::RawValue> {
+    ferry_shared::rejects::record_value(text.as_bytes())
+}
