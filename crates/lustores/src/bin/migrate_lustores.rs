@@ -1,5 +1,5 @@
 //! `migrate-lustores`: see `ferry_lustores::migrate`.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    ferry_lustores::migrate::main()
 }

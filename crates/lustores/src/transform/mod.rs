@@ -41,6 +41,18 @@ pub enum Entity {
 }
 
 impl Entity {
+    /// Every entity, in the document's step order.
+    pub fn all() -> [Entity; 6] {
+        [
+            Entity::Categories,
+            Entity::Suppliers,
+            Entity::Items,
+            Entity::Chargecodes,
+            Entity::Orders,
+            Entity::Sales,
+        ]
+    }
+
     /// Its name in file names and the step list.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,0 +1,199 @@
+//! The statements `migrate-lustores` runs itself in the target: clearing it, the users, the
+//! admins' snapshot and restore, sequences, and the dry run's scratch copy of the tables.
+
+use ferry_shared::error::DbError;
+use ferry_shared::sql::quote_pg;
+use ferry_shared::{FerryError, Result};
+use tokio_postgres::Client;
+
+/// The tables step 1 empties (the real script's list, plus the charge-code tables that
+/// reference chargecodes). Users, sessions, permissions, settings and the migrations'
+/// tracking table are kept: they are the application's, not the legacy data's.
+pub const CLEAR: [&str; 16] = [
+    "sale_items",
+    "sales",
+    "quote_items",
+    "quotes",
+    "order_items",
+    "orders",
+    "sources",
+    "stock_movements",
+    "items",
+    "suppliers",
+    "charge_code_exclusions",
+    "charge_code_authorized_users",
+    "charge_code_assignments",
+    "chargecodes",
+    "categories",
+    "notes",
+];
+
+pub fn db(context: &str, e: tokio_postgres::Error) -> FerryError {
+    DbError::wrap(context.to_string(), e).into()
+}
+
+/// `schema.table`, quoted.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_pg(schema), quote_pg(table))
+}
+
+/// The base tables of `schema`.
+pub async fn tables(c: &Client, schema: &str) -> Result<Vec<String>> {
+    let rows = c
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| db("list the target's tables", e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Empties the [`CLEAR`] tables that exist, in one transaction, restarting their ids.
+pub async fn clear(c: &mut Client, schema: &str) -> Result<Vec<String>> {
+    let present = tables(c, schema).await?;
+    let list: Vec<String> = CLEAR
+        .iter()
+        .filter(|t| present.iter().any(|p| p == *t))
+        .map(|t| qualified(schema, t))
+        .collect();
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tx = c
+        .transaction()
+        .await
+        .map_err(|e| db("begin the clear", e))?;
+    tx.batch_execute(&format!("TRUNCATE {} RESTART IDENTITY", list.join(", ")))
+        .await
+        .map_err(|e| db("empty the target's tables (step 1)", e))?;
+    tx.commit().await.map_err(|e| db("commit the clear", e))?;
+    Ok(list)
+}
+
+/// The active admin users, whole, as JSON objects.
+pub async fn admins(c: &Client, schema: &str) -> Result<Vec<serde_json::Value>> {
+    let sql = format!(
+        "SELECT row_to_json(u) FROM {} u WHERE role = 'admin' AND is_active ORDER BY id",
+        qualified(schema, "users")
+    );
+    let rows = c
+        .query(&sql, &[])
+        .await
+        .map_err(|e| db("read the admin users", e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Step 9: every admin of the step-1 snapshot is present with the same id, e-mail and
+/// password hash; one that went missing is inserted back whole. Returns (kept, restored).
+pub async fn restore_admins(
+    c: &Client,
+    schema: &str,
+    snapshot: &[serde_json::Value],
+) -> Result<(u64, u64)> {
+    let users = qualified(schema, "users");
+    let (mut kept, mut restored) = (0, 0);
+    for admin in snapshot {
+        let id = admin["id"].as_str().unwrap_or_default();
+        let now = c
+            .query_opt(
+                &format!("SELECT row_to_json(u) FROM {users} u WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(|e| db("read an admin user", e))?;
+        match now.map(|r| r.get::<_, serde_json::Value>(0)) {
+            Some(row) if row["email"] == admin["email"] && row["password_hash"] == admin["password_hash"] => kept += 1,
+            Some(_) => {
+                return Err(FerryError::Failed(format!(
+                    "admin user {id} changed during the migration (e-mail or password hash): check it by hand; its step-1 state is in the run's admins.json"
+                )))
+            }
+            None => {
+                let sql = format!("INSERT INTO {users} SELECT * FROM json_populate_record(NULL::{users}, $1::text::json)");
+                c.execute(&sql, &[&admin.to_string()]).await.map_err(|e| db("restore an admin user", e))?;
+                tracing::warn!("admin user {id} was missing: restored from the step-1 snapshot");
+                restored += 1;
+            }
+        }
+    }
+    Ok((kept, restored))
+}
+
+/// Moves the `id` sequence of `table` past its largest id (ids were given explicitly).
+pub async fn sync_sequence(c: &Client, schema: &str, table: &str) -> Result<()> {
+    let t = qualified(schema, table);
+    let seq: Option<String> = c
+        .query_opt(
+            "SELECT pg_get_serial_sequence($1, 'id') FROM information_schema.columns WHERE table_schema = $2 AND table_name = $3 AND column_name = 'id'",
+            &[&t, &schema, &table],
+        )
+        .await
+        .map_err(|e| db("find an id sequence", e))?
+        .and_then(|r| r.get(0));
+    if let Some(seq) = seq {
+        c.execute(
+            &format!("SELECT setval($1::text::regclass, COALESCE((SELECT MAX(id) FROM {t}), 0) + 1, false)"),
+            &[&seq],
+        )
+        .await
+        .map_err(|e| db("move an id sequence", e))?;
+    }
+    Ok(())
+}
+
+/// Deletes every row of `table` (a load restarted without its checkpoint: its first batch
+/// may have committed).
+pub async fn empty(c: &Client, schema: &str, table: &str) -> Result<u64> {
+    c.execute(&format!("DELETE FROM {}", qualified(schema, table)), &[])
+        .await
+        .map_err(|e| db("empty a table before its load starts over", e))
+}
+
+/// The dry run's scratch schema: every table of `public` copied empty with its defaults,
+/// checks, keys and indexes, the foreign keys re-pointed inside the copy, and the users
+/// copied (rows reference them).
+pub async fn scratch(c: &Client, name: &str) -> Result<()> {
+    let s = quote_pg(name);
+    let mut sql = format!("CREATE SCHEMA {s};\n");
+    for t in tables(c, "public").await? {
+        sql.push_str(&format!(
+            "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);\n",
+            qualified(name, &t),
+            qualified("public", &t)
+        ));
+    }
+    c.batch_execute(&format!("SET search_path = public; {sql}"))
+        .await
+        .map_err(|e| db("create the dry run's scratch tables", e))?;
+    let fks = c
+        .query(
+            "SELECT c.relname::text, k.conname::text, pg_get_constraintdef(k.oid) FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND k.contype = 'f'",
+            &[],
+        )
+        .await
+        .map_err(|e| db("read the target's foreign keys", e))?;
+    let mut add = format!("SET search_path = {s}, public;\n");
+    for r in &fks {
+        let (t, k, def): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        add.push_str(&format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {def};\n",
+            qualified(name, &t),
+            quote_pg(&k)
+        ));
+    }
+    add.push_str(&format!(
+        "INSERT INTO {} SELECT * FROM public.users;\nSET search_path = public;",
+        qualified(name, "users")
+    ));
+    c.batch_execute(&add)
+        .await
+        .map_err(|e| db("copy the foreign keys into the scratch tables", e))
+}
+
+/// Drops the scratch schema.
+pub async fn drop_scratch(c: &Client, name: &str) -> Result<()> {
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_pg(name)))
+        .await
+        .map_err(|e| db("drop the dry run's scratch tables", e))
+}
