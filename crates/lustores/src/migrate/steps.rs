@@ -153,7 +153,19 @@ impl Runner {
         args: &[String],
         outputs: &[PathBuf],
     ) -> anyhow::Result<()> {
-        match self.tool(step, tool, args)? {
+        let code = self.tool(step, tool, args)?;
+        self.settled(step, tool, code, outputs)
+    }
+
+    /// Records a step's exit code: 0 and 3 complete it, anything else stops the run.
+    pub fn settled(
+        &mut self,
+        step: &str,
+        tool: &str,
+        code: u8,
+        outputs: &[PathBuf],
+    ) -> anyhow::Result<()> {
+        match code {
             0 | 3 => self.complete(step, outputs),
             2 => Err(FerryError::Usage(format!("{step}: {tool} stopped on a usage or configuration error (exit 2); see its message above")).into()),
             code => Err(FerryError::Failed(format!("{step}: {tool} failed (exit {code}); fix the cause and rerun with --resume")).into()),
@@ -183,13 +195,13 @@ impl Runner {
         ];
         a.extend(self.common_flags());
         let code = self.tool(&step, "extract", &a)?;
-        if code != 0 {
+        if code == 3 {
             return Err(FerryError::Failed(format!(
-                "{step}: extract exit {code}: the legacy table could not be read whole (see the rejects file); nothing in the target has changed"
+                "{step}: rows of the legacy table could not be read (see rejects/extract-{table}.rejects.ndjson); nothing in the target has changed"
             ))
             .into());
         }
-        self.complete(&step, &[out])
+        self.settled(&step, "extract", code, &[out])
     }
 
     /// `transform-lustores` of one entity.

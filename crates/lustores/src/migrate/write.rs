@@ -130,10 +130,12 @@ impl Runner {
         a.extend(self.common_flags());
         match self.tool(&step, "load-postgres", &a)? {
             0 | 3 => {}
-            code => return Err(FerryError::Failed(format!(
+            code => {
+                return Err(FerryError::Failed(format!(
                 "{step}: load-postgres failed (exit {code}); fix the cause and rerun with --resume"
             ))
-            .into()),
+                .into())
+            }
         }
         target::sync_sequence(c, &self.schema, table).await?;
         self.complete(&step, &[report])

@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx) -> Result<Counts> {
                     auth.write(&json!({
                         "id": auth.rows() + 1, "charge_code": code, "user_name": name,
                         "email": null, "department": null, "notes": null,
-                        "created_by": LEGACY_USER, "created_at": null,
+                        "created_by": LEGACY_USER, "created_at": null, "updated_at": null,
                     }))?;
                 }
             }

@@ -76,7 +76,7 @@ fn map_line(
         "vat_rate": text4(vat), "vat_amount": "0.00",
         "received": received,
         "received_quantity": received.then(|| text2(cols[1].value.stored)),
-        "created_at": midnight(date(&l.date)),
+        "created_at": midnight(date(&l.date)), "updated_at": midnight(date(&l.date)),
     });
     Ok((row, cols))
 }

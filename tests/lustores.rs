@@ -1,0 +1,641 @@
+//! LUStores: the legacy Physics Stores MariaDB database (fixtures/lustores/physicsstores.sql)
+//! into PostgreSQL university_inventory (fixtures/lustores/migrations) with
+//! `migrate-lustores`: every table's rows, the summary, the rejects, the verification, the
+//! admins, reruns, dry runs and resumes after a crash in steps 7 and 8.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use ferry_tests::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).to_path_buf()
+}
+
+fn schema_file() -> String {
+    workspace()
+        .join("fixtures/lustores/migrations/database_schemas_export_20250911_152208.json")
+        .display()
+        .to_string()
+}
+
+/// The legacy fixture (plus `issues` generated issues) in a new MariaDB database.
+fn legacy(dir: &Path, issues: u64) -> MyDb {
+    let my = MyDb::new("lus");
+    let mut g = tool("ferry-gen", dir);
+    g.args([
+        "lustores",
+        "--target",
+        &my.url(),
+        "--issues",
+        &issues.to_string(),
+    ]);
+    assert_exit(&run(g), 0);
+    my
+}
+
+/// `migrate-lustores` from `my` into `pg`, working in DIR/data.
+fn migrate(dir: &Path, my: &MyDb, pg: &PgDb, extra: &[&str]) -> Command {
+    let mut c = tool("migrate-lustores", dir);
+    c.args([
+        "--schema-file",
+        &schema_file(),
+        "--source",
+        &my.url(),
+        "--target",
+        &pg.url(),
+    ]);
+    c.args(["--work-dir", "data", "--log-file", "data_migration.log"]);
+    c.args(extra);
+    c
+}
+
+/// The tables a migration writes.
+const TABLES: [&str; 9] = [
+    "categories",
+    "suppliers",
+    "items",
+    "chargecodes",
+    "charge_code_authorized_users",
+    "orders",
+    "order_items",
+    "sales",
+    "sale_items",
+];
+
+/// md5 of every row of each migrated table, and of the users without their password hash
+/// (bcrypt salts differ between two databases).
+fn checksums(pg: &PgDb) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for t in TABLES {
+        let sql = format!("SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {t} t");
+        out.insert(t.to_string(), pg.scalar(&sql).unwrap());
+    }
+    let users = "SELECT count(*) || ':' || md5(string_agg(concat_ws(',', id, email, first_name, last_name, role, is_active, must_change_password), '|' ORDER BY id)) FROM users";
+    out.insert("users".into(), pg.scalar(users).unwrap());
+    out
+}
+
+fn count(pg: &PgDb, table: &str) -> i64 {
+    pg.scalar(&format!("SELECT count(*) FROM {table}"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Applies the migrations and adds an admin who must survive the migration.
+fn target_with_admin(dir: &Path) -> PgDb {
+    let pg = PgDb::new("lus");
+    let mut a = tool("apply-migrations", dir);
+    a.args(["--target", &pg.url(), "--dir"])
+        .arg(workspace().join("fixtures/lustores/migrations"));
+    assert_exit(&run(a), 0);
+    pg.exec("INSERT INTO users (id, email, password_hash, first_name, last_name, role, is_active) VALUES ('admin_001', 'admin@university.edu', '$2b$10$abcdefghijklmnopqrstuv0123456789abcdefghijklmnopqrstu', 'Ada', 'Admin', 'admin', true)");
+    pg.exec("INSERT INTO categories (name) VALUES ('Old category')");
+    pg
+}
+
+#[test]
+fn fixture_migrates_field_by_field_with_summary_rejects_and_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let pg = target_with_admin(dir.path());
+    let r = run(migrate(
+        dir.path(),
+        &my,
+        &pg,
+        &[
+            "--migrate-users",
+            "--target-password",
+            "target-pw-should-not-show",
+        ],
+    ));
+    assert_exit(&r, 3);
+    let block = r
+        .stderr
+        .lines()
+        .skip_while(|l| *l != "MIGRATION SUMMARY")
+        .take(14)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        block,
+        "MIGRATION SUMMARY
+============================================================
+users               :      7 migrated,      0 errors,      1 skipped
+categories          :      6 migrated,      0 errors,      0 skipped
+suppliers           :     14 migrated,      0 errors,      1 skipped
+items               :     27 migrated,      0 errors,      3 skipped
+chargecodes         :      9 migrated,      0 errors,      6 skipped
+orders              :     12 migrated,      0 errors,      0 skipped
+order_items         :     24 migrated,      0 errors,      1 skipped
+sales               :     59 migrated,      0 errors,     11 skipped
+sale_items          :     59 migrated,      0 errors,     11 skipped
+------------------------------------------------------------
+TOTAL               :    217 migrated,      0 errors
+Success rate: 86.5%"
+    );
+    assert!(
+        r.stderr
+            .contains("Step 0: Verifying and applying database migrations..."),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Migration completed successfully!"));
+    let log = fs_err::read_to_string(dir.path().join("data_migration.log")).unwrap();
+    for step in [
+        "Step 0:",
+        "Step 1: Clearing target database...",
+        "Step 5: Migrating items...",
+        "Step 8: Migrating issues as sales...",
+        "Step 9: Restoring admin users...",
+        "MIGRATION SUMMARY",
+    ] {
+        assert!(log.contains(step), "{step} not in data_migration.log");
+    }
+    // Counts on every table; the old category is gone, the admin is kept whole.
+    let counts: Vec<i64> = TABLES.iter().map(|t| count(&pg, t)).collect();
+    // 13 authorised users: the non-empty AUTHORISE1-3 of the 9 charge rows migrated.
+    assert_eq!(counts, [6, 14, 27, 10, 13, 12, 24, 59, 59]);
+    assert_eq!(
+        pg.query("SELECT id, email, password_hash, role FROM users WHERE id = 'admin_001'"),
+        [[
+            Some("admin_001".into()),
+            Some("admin@university.edu".into()),
+            Some("$2b$10$abcdefghijklmnopqrstuv0123456789abcdefghijklmnopqrstu".into()),
+            Some("admin".into())
+        ]]
+    );
+    assert_items(&pg);
+    assert_suppliers_chargecodes_orders(&pg);
+    assert_sales(&pg);
+    assert_rejects(dir.path());
+    assert_money_and_report(dir.path(), &pg);
+    assert_no_password_anywhere(dir.path(), &r, &["target-pw-should-not-show"]);
+}
+
+fn assert_items(pg: &PgDb) {
+    let row = pg.query("SELECT name, description, category_id::text, price::text, vat_rate::text, vat_included::text, current_stock::text, minimum_stock::text, unit, location, is_active::text, created_by FROM items WHERE sku = 'EL3301'");
+    let want = [
+        "SOLDERING IRON ANTEX",
+        "SOLDERING IRON ANTEX - 25W 240V",
+        "6",
+        "22.82",
+        "0.2000",
+        "false",
+        "4.00",
+        "2.00",
+        "pieces",
+        "C7",
+        "true",
+        "legacy-system",
+    ];
+    assert_eq!(row, [want.map(|s| Some(s.to_string()))]);
+    // Fractional stock, HIDDEN 'Y', the first of two CH5001 rows, Latin-1 text.
+    assert_eq!(
+        pg.scalar("SELECT current_stock::text FROM items WHERE sku = 'EL3493'")
+            .unwrap(),
+        "1.50"
+    );
+    assert_eq!(
+        pg.scalar("SELECT string_agg(sku, ',' ORDER BY sku) FROM items WHERE NOT is_active")
+            .unwrap(),
+        "CH5010,GH5000"
+    );
+    assert_eq!(
+        pg.scalar("SELECT name FROM items WHERE sku = 'CH5001'")
+            .unwrap(),
+        "ACETONE 2.5L"
+    );
+    assert_eq!(
+        pg.scalar("SELECT description FROM items WHERE sku = 'CH5020'")
+            .unwrap(),
+        "LIQUID NITROGEN (PER LITRE) - -196°C, DEWAR FILL"
+    );
+    assert_eq!(
+        pg.scalar("SELECT name FROM categories WHERE id = 6")
+            .unwrap(),
+        "General"
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(DISTINCT category_id) FROM items")
+            .unwrap(),
+        "1"
+    );
+}
+
+fn assert_suppliers_chargecodes_orders(pg: &PgDb) {
+    assert_eq!(
+        pg.query("SELECT id, name, phone, address, account_number FROM suppliers WHERE id IN ('A22', 'E15') ORDER BY id"),
+        [
+            ["A22", "Acorn Scientific Ltd", "01632 960101", "3 Station Road, Kendal, Cumbria, LA99 1AA", "AC-778"].map(|s| Some(s.to_string())),
+            ["E15", "Eastgate Safety Products", "01632 960315", "Eastgate Works, Preston, Lancashire, PR99 3CC", "EG-0015"].map(|s| Some(s.to_string())),
+        ]
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM chargecodes WHERE code = 'GENERAL'")
+            .unwrap(),
+        "1"
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM chargecodes WHERE code = cost_centre")
+            .unwrap(),
+        "9"
+    );
+    let p1008 = pg.query("SELECT o.status, o.supplier_id, o.total_amount::text, count(i.*)::text FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.order_id = 'P1008' GROUP BY 1, 2, 3");
+    assert_eq!(p1008.len(), 1);
+    assert_eq!(p1008[0][0].as_deref(), Some("completed"));
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM orders WHERE status = 'pending'")
+            .unwrap(),
+        "1"
+    );
+    // P1004's unknown Q77 (kept with a warning) and P1010's NULL SUPPLIER.
+    assert_eq!(pg.scalar("SELECT string_agg(order_id, ',' ORDER BY order_id) FROM orders WHERE supplier_id IS NULL").unwrap(), "P1004,P1010");
+}
+
+fn assert_sales(pg: &PgDb) {
+    let reversal = pg.query("SELECT s.sale_id, s.subtotal_amount::text, s.vat_amount::text, s.total_amount::text, s.status, s.charge_code, si.quantity::text, si.item_sku, s.customer_info->>'reason', s.customer_info->'legacy_data'->>'costcentre', s.created_at::text FROM sales s JOIN sale_items si ON si.sale_id = s.id WHERE s.sale_id = 'LEGACY-GH4794-20170214-000001'");
+    let want = [
+        "LEGACY-GH4794-20170214-000001",
+        "-3.30",
+        "-0.66",
+        "-3.96",
+        "refunded",
+        "GENERAL",
+        "-33.00",
+        "GH4794",
+        "wrong size, reversed",
+        "PYA6000",
+        "2017-02-14 00:00:00",
+    ];
+    assert_eq!(reversal, [want.map(|s| Some(s.to_string()))]);
+    assert_eq!(
+        pg.query("SELECT s.customer_info->>'matched_by', si.item_sku FROM sales s JOIN sale_items si ON si.sale_id = s.id WHERE s.customer_info->'legacy_data'->>'stock_code' IN ('EL3301 replacement tip', 'Nitrile Gloves Medium', 'gh4794') ORDER BY s.id"),
+        [["sku", "GH4794"], ["code_in_text", "EL3301"], ["name", "GH4794"]].map(|r| r.map(|s| Some(s.to_string())))
+    );
+    // Fractional quantities round to the column's two places; the rounding is listed.
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM sale_items WHERE quantity <> round(quantity, 2)")
+            .unwrap(),
+        "0"
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM sales WHERE total_amount <> subtotal_amount + vat_amount")
+            .unwrap(),
+        "0"
+    );
+    assert_eq!(
+        pg.scalar("SELECT max(length(sale_id)) <= 50 FROM sales")
+            .unwrap(),
+        "t"
+    );
+}
+
+fn assert_rejects(dir: &Path) {
+    let sales = read_ndjson(&dir.join("data/rejects/sales.rejects.ndjson"));
+    assert_eq!(sales.len(), 11);
+    let usb = sales
+        .iter()
+        .find(|r| r["record"]["STOCK_CODE"] == "usb pen drive")
+        .unwrap();
+    assert_eq!(usb["step"], "sales");
+    assert_eq!(usb["action"], "skipped");
+    assert_eq!(
+        usb["reason"],
+        "STOCK_CODE 'usb pen drive' matches no item (not a SKU, holds no SKU, is no item's name)"
+    );
+    let sup = read_ndjson(&dir.join("data/rejects/suppliers.rejects.ndjson"));
+    assert_eq!(sup.len(), 1);
+    assert_eq!(sup[0]["record"]["CODE"], "A22");
+    assert!(sup[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("duplicate supplier CODE 'A22'"));
+    let charge = read_ndjson(&dir.join("data/rejects/chargecodes.rejects.ndjson"));
+    assert_eq!(
+        charge
+            .iter()
+            .filter(|r| r["record"]["COSTCENTRE"] == "PYA6000")
+            .count(),
+        3
+    );
+    let rounding = read_ndjson(&dir.join("data/rejects/sales.rounding.ndjson"));
+    assert!(
+        rounding
+            .iter()
+            .any(|r| r["column"] == "quantity" && r["legacy"] == "0.025" && r["stored"] == "0.03"),
+        "{rounding:?}"
+    );
+    let users = read_ndjson(&dir.join("data/rejects/users.rejects.ndjson"));
+    assert_eq!(users.len(), 1);
+    assert!(users
+        .iter()
+        .all(|u| u["record"]["USERPASSWORD"].is_null()
+            || u["record"]["USERPASSWORD"] == "[redacted]"));
+}
+
+fn assert_money_and_report(dir: &Path, pg: &PgDb) {
+    let report: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(dir.join("data/reports/migration_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["exit_code"], 3);
+    assert_eq!(report["success_rate"], 86.5);
+    let checks = report["verification"].as_array().unwrap();
+    assert!(checks.len() >= 30 && checks.iter().all(|c| c["ok"] == true));
+    let items_value = checks
+        .iter()
+        .find(|c| c["what"] == "SUM(price * current_stock) of items")
+        .unwrap();
+    assert_eq!(
+        items_value["found"].as_str().unwrap(),
+        pg.scalar("SELECT sum(price * current_stock)::text FROM items")
+            .unwrap()
+    );
+    for t in report["tables"].as_object().unwrap().values() {
+        let n = |k: &str| t[k].as_u64().unwrap();
+        assert_eq!(
+            n("processed"),
+            n("migrated") + n("skipped") + n("errors"),
+            "{t}"
+        );
+    }
+}
+
+/// No legacy password (nor the one given on the command line) in any file the run wrote or
+/// in its output.
+fn assert_no_password_anywhere(dir: &Path, r: &Run, extra: &[&str]) {
+    let my_passwords = [
+        "tulip42",
+        "Winter2016",
+        "bench7",
+        "counter1",
+        "Sup3rvise",
+        "café",
+    ];
+    let mut texts = vec![r.stderr.clone(), r.stdout.clone()];
+    for entry in walk(dir) {
+        texts.push(String::from_utf8_lossy(&fs_err::read(entry).unwrap()).into_owned());
+    }
+    for t in &texts {
+        for p in extra.iter().chain(my_passwords.iter()) {
+            assert!(
+                !t.contains(p),
+                "password {p} appears in the run's output or files"
+            );
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs_err::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn rerun_is_identical_and_dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let pg = PgDb::new("lus");
+    assert_exit(&run(migrate(dir.path(), &my, &pg, &[])), 3);
+    let first = checksums(&pg);
+    let first_report =
+        fs_err::read_to_string(dir.path().join("data/reports/migration_report.json")).unwrap();
+    // A dry run against the migrated target: same counts, nothing changed, no scratch left.
+    let d = run(migrate(dir.path(), &my, &pg, &["--dry-run"]));
+    assert_exit(&d, 3);
+    assert!(d.stderr.contains("would back up"), "{}", d.stderr);
+    assert_eq!(checksums(&pg), first);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_dry_%'")
+            .unwrap(),
+        "0"
+    );
+    let dry: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(
+            dir.path()
+                .join("data/dry-run/reports/migration_report.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let real: serde_json::Value = serde_json::from_str(&first_report).unwrap();
+    assert_eq!(dry["tables"], real["tables"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["verified"], true);
+    // A second real run gives the same target, row for row.
+    assert_exit(&run(migrate(dir.path(), &my, &pg, &[])), 3);
+    assert_eq!(checksums(&pg), first);
+}
+
+/// The reference: an uninterrupted run of the same legacy database into another target.
+fn reference(dir: &Path, my: &MyDb) -> BTreeMap<String, String> {
+    let pg = PgDb::new("lus");
+    let sub = dir.join("reference");
+    fs_err::create_dir_all(&sub).unwrap();
+    assert_exit(&run(migrate(&sub, my, &pg, &["--batch-size", "7"])), 3);
+    checksums(&pg)
+}
+
+fn crash_then_resume(step: &str, checkpoint: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 300);
+    let want = reference(dir.path(), &my);
+    let pg = PgDb::new("lus");
+    let mut c = migrate(dir.path(), &my, &pg, &["--batch-size", "7"]);
+    c.env("FERRY_TEST_CRASH_STEP", step);
+    crash_at_child(c, "load-postgres", checkpoint);
+    assert!(
+        count(&pg, step.trim_start_matches("load:")) > 0,
+        "the crash came before {step} wrote anything"
+    );
+    let r = run(migrate(
+        dir.path(),
+        &my,
+        &pg,
+        &["--batch-size", "7", "--resume"],
+    ));
+    assert_exit(&r, 3);
+    assert!(
+        r.stderr.contains(&format!(
+            "{step}: continuing after its last committed batch"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(checksums(&pg), want);
+}
+
+/// Runs migrate-lustores with the crash hook for one step's tool and asserts that the tool
+/// crashed (signal 6) and the run stopped with exit 1.
+fn crash_at_child(mut c: Command, tool_name: &str, n: u64) {
+    c.env("FERRY_TEST_CRASH_AT", format!("{tool_name}:{n}"));
+    let r = run(c);
+    assert_exit(&r, 1);
+    assert!(
+        r.stderr
+            .contains(&format!("{tool_name} was killed by signal 6")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn crash_in_step_8_then_resume_gives_the_uninterrupted_target() {
+    crash_then_resume("load:sales", crash_point(2, 20));
+}
+
+#[test]
+fn crash_in_step_7_then_resume_gives_the_uninterrupted_target() {
+    crash_then_resume("load:order_items", crash_point(2, 4));
+}
+
+#[test]
+fn sigkill_of_the_whole_run_in_step_8_then_resume() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 50_000);
+    let want = reference(dir.path(), &my);
+    let pg = PgDb::new("lus");
+    let mut c = migrate(dir.path(), &my, &pg, &["--batch-size", "250"]);
+    c.process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let exists = pg
+            .scalar("SELECT to_regclass('public.sales') IS NOT NULL")
+            .unwrap()
+            == "t";
+        if exists && count(&pg, "sales") > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(jitter_ms(100)));
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before step 8 could be interrupted"
+        );
+        assert!(std::time::Instant::now() < deadline, "step 8 never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pgid = child.id();
+    assert!(Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the run was not killed"
+    );
+    let loaded = count(&pg, "sales");
+    let total: i64 = want["sales"].split(':').next().unwrap().parse().unwrap();
+    assert!(
+        loaded < total,
+        "step 8 had finished ({loaded} of {total} sales) before the kill"
+    );
+    let r = run(migrate(
+        dir.path(),
+        &my,
+        &pg,
+        &["--batch-size", "250", "--resume"],
+    ));
+    assert_exit(&r, 3);
+    assert_eq!(checksums(&pg), want);
+}
+
+#[test]
+fn resume_refuses_what_is_not_this_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let pg = PgDb::new("lus");
+    let r = run(migrate(dir.path(), &my, &pg, &["--resume"]));
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("there is no run to resume"),
+        "{}",
+        r.stderr
+    );
+    let mut c = migrate(dir.path(), &my, &pg, &[]);
+    c.env("FERRY_TEST_CRASH_STEP", "load:items");
+    crash_at_child(c, "load-postgres", 1);
+    // Another mapping is another run.
+    let other = dir.path().join("mapping.json");
+    let text = fs_err::read_to_string(workspace().join("config/lustores/mapping.json")).unwrap();
+    fs_err::write(&other, text.replace("\"GENERAL\"", "\"LEGACY\"")).unwrap();
+    let r = run(migrate(
+        dir.path(),
+        &my,
+        &pg,
+        &["--resume", "--mapping", other.to_str().unwrap()],
+    ));
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("differ from the recorded run's"),
+        "{}",
+        r.stderr
+    );
+    // A transformed file changed by hand since its step recorded it.
+    let f = dir.path().join("data/transformed/sales.ndjson");
+    let mut text = fs_err::read_to_string(&f).unwrap();
+    text.push('\n');
+    fs_err::write(&f, text).unwrap();
+    let r = run(migrate(dir.path(), &my, &pg, &["--resume"]));
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr
+            .contains("data/transformed/sales.ndjson is not the file step transform:sales wrote"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn apply_migrations_on_the_lustores_directory_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgDb::new("lus");
+    let migrations = workspace().join("fixtures/lustores/migrations");
+    let mut a = tool("apply-migrations", dir.path());
+    a.args(["--target", &pg.url(), "--dir"]).arg(&migrations);
+    assert_exit(&run(a), 0);
+    let names: Vec<String> = pg
+        .query("SELECT migration_name FROM applied_migrations ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    let mut files: Vec<String> = fs_err::read_dir(&migrations)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter_map(|n| n.strip_suffix(".sql").map(str::to_string))
+        .collect();
+    files.sort();
+    assert_eq!(
+        names, files,
+        "every file recorded once, in plain-string order"
+    );
+    let mut again = tool("apply-migrations", dir.path());
+    again
+        .args(["--target", &pg.url(), "--dir"])
+        .arg(&migrations);
+    let r = run(again);
+    assert_exit(&r, 0);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM applied_migrations")
+            .unwrap(),
+        files.len().to_string()
+    );
+}
