@@ -3,6 +3,7 @@
 //! Each tool is one module with its `Args` and `run`; the binaries in `src/bin/` only parse
 //! and map the result to an exit code.
 
+pub mod apply_migrations;
 pub mod extract;
 pub mod load_mysql;
 pub mod load_postgres;
