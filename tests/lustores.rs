@@ -77,6 +77,11 @@ fn checksums(pg: &PgDb) -> BTreeMap<String, String> {
     out
 }
 
+/// The foreign keys of the public schema.
+fn foreign_keys(pg: &PgDb) -> i64 {
+    pg.scalar("SELECT count(*) FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace WHERE n.nspname = 'public' AND k.contype = 'f'").unwrap().parse().unwrap()
+}
+
 fn count(pg: &PgDb, table: &str) -> i64 {
     pg.scalar(&format!("SELECT count(*) FROM {table}"))
         .unwrap()
@@ -475,6 +480,28 @@ fn crash_then_resume(step: &str, checkpoint: u64) {
         r.stderr
     );
     assert_eq!(checksums(&pg), want);
+    assert_eq!(
+        foreign_keys(&pg),
+        42,
+        "the keys dropped for the loads are all back"
+    );
+}
+
+#[test]
+fn a_new_run_after_a_crashed_one_puts_the_dropped_keys_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let pg = PgDb::new("lus");
+    let mut c = migrate(dir.path(), &my, &pg, &["--batch-size", "5"]);
+    c.env("FERRY_TEST_CRASH_STEP", "load:sales");
+    crash_at_child(c, "load-postgres", 2);
+    assert!(
+        foreign_keys(&pg) < 42,
+        "the crash came before the keys were dropped"
+    );
+    assert_exit(&run(migrate(dir.path(), &my, &pg, &[])), 3);
+    assert_eq!(foreign_keys(&pg), 42);
+    assert_eq!(count(&pg, "sales"), 59);
 }
 
 /// Runs migrate-lustores with the crash hook for one step's tool and asserts that the tool

@@ -68,6 +68,10 @@ impl Runner {
     async fn write(&mut self, client: &mut Client) -> anyhow::Result<Exit> {
         tracing::info!("Step 1: Clearing target database...");
         self.clear(client).await?;
+        if !self.args.resume {
+            // Keys an earlier, unfinished run dropped come back before anything is loaded.
+            self.restore_foreign_keys(client).await?;
+        }
         tracing::info!(
             "Step 2: Creating the Legacy System user{}...",
             if self.args.migrate_users {
@@ -77,12 +81,14 @@ impl Runner {
             }
         );
         self.users(client).await?;
+        self.drop_foreign_keys(client).await?;
         for (entity, n, line) in STEPS {
             tracing::info!("Step {n}: {line}");
             for table in entity.tables() {
                 self.load(client, table).await?;
             }
         }
+        self.restore_foreign_keys(client).await?;
         tracing::info!("Step 9: Restoring admin users...");
         self.admins(client).await?;
         tracing::info!("Verifying the migration...");

@@ -25,7 +25,7 @@ use crate::money::{fits, round2, text2, text4, Stored};
 use crate::output::{Action, Counts, MoneyTotal, Ndjson, SideFiles};
 use ferry_shared::{FerryError, Result};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// The item an issue's STOCK_CODE text names, and the rule that found it.
@@ -83,21 +83,88 @@ fn amounts(i: &Issue) -> std::result::Result<(Stored, Stored), String> {
 }
 
 /// The customer_info document: who, why, and every legacy field the sale has no column for.
-fn customer_info(i: &Issue, matched_by: &str) -> Value {
-    let s = |v: &Option<String>| clean(v).unwrap_or("").to_string();
-    json!({
-        "name": clean(&i.issuedto).unwrap_or("Unknown"),
-        "legacy_issue": true,
-        "reason": s(&i.reason),
-        "original_date": date(&i.date),
-        "matched_by": matched_by,
-        "legacy_data": {
-            "costcentre": s(&i.costcentre), "activity": s(&i.activity), "user": s(&i.user),
-            "periodcode": s(&i.periodcode), "pin": s(&i.pin),
-            "stock_code": i.stock_code.clone().unwrap_or_default(),
-            "quantity": i.quantity, "value": i.value,
+#[derive(Serialize)]
+struct CustomerInfo<'a> {
+    name: &'a str,
+    legacy_issue: bool,
+    reason: &'a str,
+    original_date: Option<&'a str>,
+    matched_by: &'a str,
+    legacy_data: LegacyData<'a>,
+}
+
+/// The issue's fields that have no column of their own.
+#[derive(Serialize)]
+struct LegacyData<'a> {
+    costcentre: &'a str,
+    activity: &'a str,
+    user: &'a str,
+    periodcode: &'a str,
+    pin: &'a str,
+    stock_code: &'a str,
+    quantity: Option<f64>,
+    value: Option<f64>,
+}
+
+fn customer_info<'a>(i: &'a Issue, matched_by: &'a str) -> CustomerInfo<'a> {
+    let s = |v: &'a Option<String>| clean(v).unwrap_or("");
+    CustomerInfo {
+        name: clean(&i.issuedto).unwrap_or("Unknown"),
+        legacy_issue: true,
+        reason: s(&i.reason),
+        original_date: date(&i.date),
+        matched_by,
+        legacy_data: LegacyData {
+            costcentre: s(&i.costcentre),
+            activity: s(&i.activity),
+            user: s(&i.user),
+            periodcode: s(&i.periodcode),
+            pin: s(&i.pin),
+            stock_code: i.stock_code.as_deref().unwrap_or(""),
+            quantity: i.quantity,
+            value: i.value,
         },
-    })
+    }
+}
+
+/// A `sales` row.
+#[derive(Serialize)]
+struct SaleRow<'a> {
+    id: u64,
+    sale_id: &'a str,
+    charge_code: &'a str,
+    subtotal_amount: &'a str,
+    vat_amount: &'a str,
+    total_amount: &'a str,
+    vat_applied: bool,
+    customer_info: CustomerInfo<'a>,
+    notes_id: Option<i64>,
+    status: &'a str,
+    is_paid: bool,
+    processed_by: &'a str,
+    delivered_to: Option<&'a str>,
+    delivered_to_email: Option<&'a str>,
+    delivered_at: Option<&'a str>,
+    created_at: Option<&'a str>,
+    updated_at: Option<&'a str>,
+}
+
+/// A `sale_items` row.
+#[derive(Serialize)]
+struct SaleItemRow<'a> {
+    id: u64,
+    sale_id: u64,
+    item_id: i64,
+    item_name: &'a str,
+    item_sku: &'a str,
+    unit_price: &'a str,
+    vat_rate: &'a str,
+    vat_included: bool,
+    vat_amount: &'a str,
+    quantity: String,
+    subtotal: &'a str,
+    total_with_vat: &'a str,
+    created_at: Option<&'a str>,
 }
 
 /// The step's state: outputs, the items, the per-item-and-day counters of the current day.
@@ -109,6 +176,7 @@ struct Step<'a> {
     money: MoneyTotal,
     items: &'a Items,
     vat: Decimal,
+    vat_text: String,
     charge_code: String,
     day: Option<Option<String>>,
     counter: HashMap<i64, u32>,
@@ -131,10 +199,12 @@ pub fn run(ctx: &Ctx) -> Result<Counts> {
         },
         items: &items,
         vat: ctx.vat_rate()?,
+        vat_text: String::new(),
         charge_code: ctx.mapping.sale_charge_code.clone(),
         day: None,
         counter: HashMap::new(),
     };
+    step.vat_text = text4(step.vat);
     let mut input = Lines::open(&ctx.legacy("issues"))?;
     while let Some((line, text)) = input.next_line()? {
         step.issue(line, text)?;
@@ -254,21 +324,42 @@ impl Step<'_> {
         let subtotal = value.stored;
         let vat = round2(subtotal * self.vat);
         let at = midnight(date(&i.date));
-        self.sales.write(&json!({
-            "id": id, "sale_id": sale_id, "charge_code": self.charge_code,
-            "subtotal_amount": text2(subtotal), "vat_amount": text2(vat), "total_amount": text2(subtotal + vat),
-            "vat_applied": true, "customer_info": customer_info(i, rule), "notes_id": null,
-            "status": if qty.stored.is_sign_negative() && !qty.stored.is_zero() { "refunded" } else { "completed" },
-            "is_paid": false, "processed_by": LEGACY_USER,
-            "delivered_to": clean(&i.issuedto), "delivered_to_email": null, "delivered_at": at,
-            "created_at": at, "updated_at": at,
-        }))?;
-        self.lines.write(&json!({
-            "id": id, "sale_id": id, "item_id": item.id, "item_name": item.name, "item_sku": item.sku,
-            "unit_price": item.price, "vat_rate": text4(self.vat), "vat_included": false,
-            "vat_amount": text2(vat), "quantity": text2(qty.stored), "subtotal": text2(subtotal),
-            "total_with_vat": text2(subtotal + vat), "created_at": at,
-        }))?;
+        let (sub, vat_t, total) = (text2(subtotal), text2(vat), text2(subtotal + vat));
+        let refund = qty.stored.is_sign_negative() && !qty.stored.is_zero();
+        self.sales.write(&SaleRow {
+            id,
+            sale_id,
+            charge_code: &self.charge_code,
+            subtotal_amount: &sub,
+            vat_amount: &vat_t,
+            total_amount: &total,
+            vat_applied: true,
+            customer_info: customer_info(i, rule),
+            notes_id: None,
+            status: if refund { "refunded" } else { "completed" },
+            is_paid: false,
+            processed_by: LEGACY_USER,
+            delivered_to: clean(&i.issuedto),
+            delivered_to_email: None,
+            delivered_at: at.as_deref(),
+            created_at: at.as_deref(),
+            updated_at: at.as_deref(),
+        })?;
+        self.lines.write(&SaleItemRow {
+            id,
+            sale_id: id,
+            item_id: item.id,
+            item_name: &item.name,
+            item_sku: &item.sku,
+            unit_price: &item.price,
+            vat_rate: &self.vat_text,
+            vat_included: false,
+            vat_amount: &vat_t,
+            quantity: text2(qty.stored),
+            subtotal: &sub,
+            total_with_vat: &total,
+            created_at: at.as_deref(),
+        })?;
         self.counts.table("sales").migrated += 1;
         self.counts.table("sale_items").processed += 1;
         self.counts.table("sale_items").migrated += 1;
