@@ -5,7 +5,7 @@ BIN := target/release
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: build services demo test lint bench clean samples s9-fixture s9-migrate
+.PHONY: build services demo test lint bench clean samples s9-fixture s9-migrate lustores-fixture lustores-migrate
 
 build:
 	$(CARGO) build --release --workspace --bins
@@ -46,12 +46,29 @@ s9-migrate: build services
 	DB_PASSWORD=$${DB_PASSWORD:-} AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-local} \
 	  $(BIN)/migrate-s9 --config $(S9_CONFIG) $(ARGS)
 
+# LUStores: the legacy physicsstores fixture (MariaDB, LUS_ISSUES extra generated issues) and
+# its migration into PostgreSQL university_inventory. ARGS passes migrate-lustores flags, e.g.
+#   make lustores-migrate ARGS=--dry-run      make lustores-migrate ARGS=--resume
+LUS_SOURCE ?= physicsstores
+LUS_TARGET ?= university_inventory
+LUS_ISSUES ?= 0
+lustores-fixture: build services
+	mariadb -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $(LUS_SOURCE); CREATE DATABASE $(LUS_SOURCE)"
+	$(BIN)/ferry-gen lustores --target mysql://root@127.0.0.1/$(LUS_SOURCE) --issues $(LUS_ISSUES)
+	psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $(LUS_TARGET) WITH (FORCE)" -c "CREATE DATABASE $(LUS_TARGET)"
+
+lustores-migrate: build services
+	$(BIN)/migrate-lustores --schema-file fixtures/lustores/migrations/database_schemas_export_20250911_152208.json \
+	  --source-host 127.0.0.1 --source-user root --source-database $(LUS_SOURCE) \
+	  --target-host 127.0.0.1 --target-user postgres --target-database $(LUS_TARGET) $(ARGS)
+
 # Measures the binaries users get: the `dist` profile (thin LTO, not incremental). The everyday
 # `release` profile is incremental for quick rebuilds, which costs about 8% on the hot paths.
 bench: services
 	$(CARGO) build --profile dist --workspace --bins
 	FERRY_BIN=$(CURDIR)/target/dist bash scripts/bench.sh
 	FERRY_BIN=$(CURDIR)/target/dist bash scripts/bench-dynamo.sh
+	FERRY_BIN=$(CURDIR)/target/dist bash scripts/bench-lustores.sh
 
 clean:
 	$(CARGO) clean

@@ -47,4 +47,13 @@ rc=0
     2> >(grep -v ' WARN rejected' >&2) ) || rc=$?
 [ "$rc" = 3 ] || { echo "demo: migrate-s9 exited $rc (expected 3: the fixture's dirty rows)" >&2; exit 1; }
 cat "$OUT/s9/data/reports/count_comparison.json" >&2
-echo "demo: reports in $OUT/ (extract.json, load-*.json, verify.json, consolidate.json, s9/data/reports/; rejected rows in $OUT/consolidate/*/rejects.ndjson and $OUT/s9/data/)" >&2
+echo "== LUStores: migrate-lustores on the physicsstores fixture (MariaDB ferry_demo_lus → PostgreSQL ferry_demo_lus)" >&2
+mariadb -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS ferry_demo_lus; CREATE DATABASE ferry_demo_lus"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS ferry_demo_lus WITH (FORCE)" -c "CREATE DATABASE ferry_demo_lus"
+$BIN/ferry-gen lustores --target mysql://root@127.0.0.1:3306/ferry_demo_lus
+rc=0
+$BIN/migrate-lustores --schema-file fixtures/lustores/migrations/database_schemas_export_20250911_152208.json \
+  --source mysql://root@127.0.0.1:3306/ferry_demo_lus --target postgres://postgres@127.0.0.1:5432/ferry_demo_lus \
+  --work-dir "$OUT/lustores" --log-file "$OUT/lustores/data_migration.log" || rc=$?
+[ "$rc" = 3 ] || { echo "demo: migrate-lustores exited $rc (expected 3: the fixture's skipped legacy rows)" >&2; exit 1; }
+echo "demo: reports in $OUT/ (extract.json, load-*.json, verify.json, consolidate.json, s9/data/reports/, lustores/reports/; rejected rows in $OUT/consolidate/*/rejects.ndjson $OUT/s9/data/ and $OUT/lustores/rejects/)" >&2

@@ -309,6 +309,9 @@ const ALL_TOOLS: &[&str] = &[
     "compare-counts",
     "check-integrity",
     "migrate-s9",
+    "apply-migrations",
+    "transform-lustores",
+    "migrate-lustores",
     "ferry-gen",
 ];
 

@@ -666,3 +666,39 @@ fn apply_migrations_on_the_lustores_directory_twice() {
         files.len().to_string()
     );
 }
+
+#[test]
+fn restore_puts_the_target_back_as_step_1_found_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let pg = target_with_admin(dir.path());
+    let before = checksums(&pg);
+    let hash_before = pg
+        .scalar("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM users t")
+        .unwrap();
+    assert_exit(&run(migrate(dir.path(), &my, &pg, &[])), 3);
+    assert_ne!(checksums(&pg), before);
+    let backups: Vec<PathBuf> = fs_err::read_dir(dir.path().join("data/backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let mut r = tool("migrate-lustores", dir.path());
+    r.args(["--target", &pg.url(), "--restore"])
+        .arg(&backups[0]);
+    assert_exit(&run(r), 0);
+    assert_eq!(checksums(&pg), before);
+    assert_eq!(
+        pg.scalar("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM users t")
+            .unwrap(),
+        hash_before
+    );
+    assert_eq!(foreign_keys(&pg), 42);
+    // The ids continue after the restored ones.
+    pg.exec("INSERT INTO categories (name) VALUES ('after the restore')");
+    assert_eq!(
+        pg.scalar("SELECT id FROM categories WHERE name = 'after the restore'")
+            .unwrap(),
+        "2"
+    );
+}

@@ -36,6 +36,10 @@ pub struct Args {
     /// tables (its real types and constraints), report, and leave the target unchanged.
     #[arg(long)]
     pub dry_run: bool,
+    /// Put the target's tables back exactly as a step-1 backup folder holds them
+    /// (WORK_DIR/backups/pre_migration_*), then stop. Needs only the target.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "dry_run"])]
+    pub restore: Option<PathBuf>,
     /// Continue the recorded run after its last completed step (and, inside a load, after
     /// its last committed batch).
     #[arg(long)]

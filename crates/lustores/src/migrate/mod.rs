@@ -8,6 +8,7 @@
 mod args;
 mod connect;
 mod record;
+mod restore;
 mod runner;
 mod schema_file;
 mod steps;

@@ -34,6 +34,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common())?;
     let mapping =
         Mapping::load(args.mapping.as_deref()).map_err(|e| FerryError::Usage(e.to_string()))?;
+    if let Some(dir) = args.restore.clone() {
+        let target = args.conn.target()?;
+        return ferry_shared::exit::runtime()?.block_on(super::restore::run(&args, &dir, &target));
+    }
     let (source, target) = (args.conn.source()?, args.conn.target()?);
     if args.conn.source_password.is_some() || args.conn.target_password.is_some() {
         tracing::warn!("a password was given on the command line, where other users can read it (ps); FERRY_SOURCE_PASSWORD / FERRY_TARGET_PASSWORD or a password file keep it private");
