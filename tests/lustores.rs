@@ -173,6 +173,7 @@ Success rate: 86.5%"
         ]]
     );
     assert_items(&pg);
+    assert_users_and_charge_codes(&pg);
     assert_suppliers_chargecodes_orders(&pg);
     assert_sales(&pg);
     assert_rejects(dir.path());
@@ -227,6 +228,111 @@ fn assert_items(pg: &PgDb) {
         pg.scalar("SELECT count(DISTINCT category_id) FROM items")
             .unwrap(),
         "1"
+    );
+}
+
+fn assert_users_and_charge_codes(pg: &PgDb) {
+    let users = pg.query("SELECT id, email, first_name, last_name, role, is_active::text, must_change_password::text FROM users WHERE id LIKE 'user-%' OR id = 'legacy-system' ORDER BY id");
+    let want = [
+        [
+            "legacy-system",
+            "legacy@system.local",
+            "Legacy",
+            "System",
+            "admin",
+            "false",
+            "false",
+        ],
+        [
+            "user-c.example@physics.example",
+            "c.example@physics.example",
+            "c.example@physics.example",
+            "User",
+            "admin",
+            "true",
+            "true",
+        ],
+        [
+            "user-front-desk",
+            "front.desk@physics.lancs.ac.uk",
+            "front desk",
+            "User",
+            "user",
+            "true",
+            "true",
+        ],
+        [
+            "user-guest",
+            "guest@physics.lancs.ac.uk",
+            "guest",
+            "User",
+            "user",
+            "true",
+            "true",
+        ],
+        [
+            "user-storeman",
+            "storeman@physics.lancs.ac.uk",
+            "storeman",
+            "User",
+            "admin",
+            "true",
+            "true",
+        ],
+        [
+            "user-stores.manager",
+            "stores.manager@physics.lancs.ac.uk",
+            "stores.manager",
+            "User",
+            "admin",
+            "true",
+            "true",
+        ],
+        [
+            "user-supervisor",
+            "supervisor@physics.lancs.ac.uk",
+            "supervisor",
+            "User",
+            "superuser",
+            "true",
+            "true",
+        ],
+        [
+            "user-tech1",
+            "tech1@physics.lancs.ac.uk",
+            "tech1",
+            "User",
+            "user",
+            "true",
+            "true",
+        ],
+    ];
+    assert_eq!(users, want.map(|r| r.map(|s| Some(s.to_string()))));
+    // bcrypt of the legacy password, checked by pgcrypto (which spells the same algorithm
+    // $2a$ where the bcrypt crate writes $2b$); none for a NULL password.
+    pg.exec("CREATE EXTENSION IF NOT EXISTS pgcrypto");
+    let check = "SELECT left(password_hash, 4) = '$2b$' AND crypt('counter1', '$2a$' || substr(password_hash, 5)) = '$2a$' || substr(password_hash, 5) FROM users WHERE id = 'user-front-desk'";
+    assert_eq!(pg.scalar(check).unwrap(), "t");
+    assert_eq!(
+        pg.scalar("SELECT password_hash IS NULL FROM users WHERE id = 'user-tech1'")
+            .unwrap(),
+        "t"
+    );
+    assert_eq!(
+        pg.query("SELECT title, pin, activity, valid_from::text, coalesce(valid_until::text, '-'), on_hold::text FROM chargecodes WHERE code = 'PYA1000'"),
+        [["Physics general teaching", "100001", "A10001", "2009-08-01 00:00:00", "-", "false"].map(|s| Some(s.to_string()))]
+    );
+    assert_eq!(
+        pg.scalar("SELECT string_agg(user_name, ';' ORDER BY id) FROM charge_code_authorized_users WHERE charge_code = 'PYA6000'").unwrap(),
+        "Prof E. Instance;Dr F. Trial;Mrs G. Budget"
+    );
+    assert_eq!(
+        pg.query("SELECT i.item_name, i.item_sku, i.unit_cost::text, i.quantity::text, i.total_cost::text, i.received::text FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.order_id = 'P1004' ORDER BY i.id"),
+        [["M3 NUT STAINLESS", "ME2001", "3.14", "1.00", "3.14", "true"], ["ALLEN KEY SET METRIC", "ME3050", "11.99", "2.00", "23.98", "true"]].map(|r| r.map(|s| Some(s.to_string())))
+    );
+    assert_eq!(
+        pg.query("SELECT name, icon, color FROM categories WHERE id = 6"),
+        [["General", "fas fa-box", "#6c757d"].map(|s| Some(s.to_string()))]
     );
 }
 
@@ -700,5 +806,29 @@ fn restore_puts_the_target_back_as_step_1_found_it() {
         pg.scalar("SELECT id FROM categories WHERE name = 'after the restore'")
             .unwrap(),
         "2"
+    );
+}
+
+#[test]
+fn dry_run_on_a_target_without_its_migrations_is_refused_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let pg = PgDb::new("lus");
+    let r = run(migrate(dir.path(), &my, &pg, &["--dry-run"]));
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("its migrations are not applied yet"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_dry_%'")
+            .unwrap(),
+        "0"
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+            .unwrap(),
+        "0"
     );
 }

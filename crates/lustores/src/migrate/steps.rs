@@ -56,7 +56,11 @@ impl Runner {
         }
         let mut client = connect_postgres(&self.target.endpoint).await?;
         if self.args.dry_run {
-            target::scratch(&client, &self.schema).await?;
+            self.dry_run_target(&client).await?;
+            if let Err(e) = target::scratch(&client, &self.schema).await {
+                target::drop_scratch(&client, &self.schema).await?;
+                return Err(e.into());
+            }
         }
         let result = self.write(&mut client).await;
         if self.args.dry_run {
@@ -96,6 +100,25 @@ impl Runner {
         self.finish(verified)
     }
 
+    /// A dry run copies the target's tables as they are; without its migrations applied
+    /// there is nothing to validate against (a dry run applies none).
+    async fn dry_run_target(&self, c: &Client) -> anyhow::Result<()> {
+        let present = target::tables(c, "public").await?;
+        let needed = Entity::all()
+            .into_iter()
+            .flat_map(|e| e.tables().iter().copied())
+            .chain(["users"]);
+        let missing: Vec<&str> = needed.filter(|t| !present.iter().any(|p| p == t)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(FerryError::Usage(format!(
+            "--dry-run: the target has no {} table: its migrations are not applied yet, and a dry run applies none (it changes nothing). Apply them first (apply-migrations --target … --dir …) or run without --dry-run",
+            missing.join(", ")
+        ))
+        .into())
+    }
+
     /// Logs the databases, from the schema file when one is given (the document requires it).
     fn describe(&self) -> anyhow::Result<()> {
         let names = match &self.args.schema_file {
@@ -105,15 +128,18 @@ impl Runner {
                 self.target.endpoint.database.clone().unwrap_or_default(),
             ),
         };
+        let at = |ep: &ferry_shared::conn::Endpoint| {
+            format!("{}/{}", ep.addr(), ep.database.as_deref().unwrap_or(""))
+        };
         tracing::info!(
-            "Source: {} (mysql) at {}",
+            "Source: {} (mysql), connected to {}",
             names.0,
-            self.source.endpoint.addr()
+            at(&self.source.endpoint)
         );
         tracing::info!(
-            "Target: {} (postgres) at {}",
+            "Target: {} (postgres), connected to {}",
             names.1,
-            self.target.endpoint.addr()
+            at(&self.target.endpoint)
         );
         Ok(())
     }

@@ -143,6 +143,19 @@ impl Runner {
             ))
             .into());
         }
+        let sums: Vec<String> = tables
+            .iter()
+            .map(|(n, c)| {
+                format!(
+                    "{n} {} = {} + {} + {}",
+                    c.processed, c.migrated, c.skipped, c.errors
+                )
+            })
+            .collect();
+        tracing::info!(
+            "processed = migrated + skipped + errors: {}",
+            sums.join(", ")
+        );
         tracing::info!(
             "verification: {} checks passed (counts, money totals, references)",
             checks.len()

@@ -96,7 +96,7 @@ impl Entity {
     name = "transform-lustores",
     version,
     about = "Turn extracted physicsstores rows into university_inventory rows (one entity)",
-    after_help = "Examples:\n  transform-lustores --entity items --input data/lustores/extracted --output data/lustores/transformed\n  transform-lustores --entity sales --input data/lustores/extracted --output data/lustores/transformed --mapping my-mapping.json\n\nReads INPUT/TABLE.ndjson (extract's output); writes OUTPUT/TABLE.ndjson per target table,\nOUTPUT/ENTITY.counts.json, and REJECTS/ENTITY.rejects.ndjson, REJECTS/ENTITY.rounding.ndjson.\nOrders and sales read OUTPUT/items.ndjson (and suppliers.ndjson, chargecodes.ndjson): run\nsuppliers, items and chargecodes first. Exit 3 when a legacy row was skipped or rejected."
+    after_help = "Examples:\n  transform-lustores --entity items --input data/lustores/extracted --output data/lustores/transformed\n  transform-lustores --entity sales --input data/lustores/extracted --output data/lustores/transformed --mapping my-mapping.json\n\nReads INPUT/TABLE.ndjson (extract's output); writes OUTPUT/TABLE.ndjson per target table,\nOUTPUT/ENTITY.counts.json, and REJECTS/ENTITY.rejects.ndjson, REJECTS/ENTITY.rounding.ndjson.\nOrders read OUTPUT/items.ndjson and OUTPUT/suppliers.ndjson, sales OUTPUT/items.ndjson: run\nsuppliers and items first. --report FILE writes the counts there too. Exit 3 when a legacy row was skipped or rejected."
 )]
 pub struct Args {
     /// The target entity to produce.

@@ -9,6 +9,7 @@
 //! | orders.status | `completed` when DATE is set, else `pending` |
 //! | orders.total_amount | Σ VALUE of its lines (each at two places) |
 //! | orders.created_at | DATE at 00:00 |
+//! | orders.received_at | the latest RECD_DATE, when every line has one |
 //! | order_items.item_id / item_name | the item whose SKU is STOCK_CODE (any case), else NULL / `Item <STOCK_CODE>` |
 //! | order_items.item_sku | STOCK_CODE, trimmed; empty → skipped |
 //! | order_items.unit_cost / quantity / total_cost | PRICE / QTY / VALUE, two places |
@@ -79,6 +80,12 @@ fn map_line(
         "created_at": midnight(date(&l.date)), "updated_at": midnight(date(&l.date)),
     });
     Ok((row, cols))
+}
+
+/// When every line of an order has its RECD_DATE: the latest (the order was received then).
+fn received_at(lines: &[Line]) -> Option<String> {
+    let dates: Option<Vec<&str>> = lines.iter().map(|l| date(&l.row.recd_date)).collect();
+    midnight(dates?.into_iter().max())
 }
 
 /// Writes `orders.ndjson` and `order_items.ndjson`.
@@ -193,7 +200,7 @@ impl Out<'_> {
             "notes_id": null, "total_amount": text2(total), "delivery_charge": "0.00",
             "vat_rate": text4(self.vat), "vat_included": false, "update_inventory_values": false,
             "invoice_pdf_path": null, "created_by": LEGACY_USER, "received_by": null,
-            "received_at": null, "created_at": created, "updated_at": created,
+            "received_at": received_at(lines), "created_at": created, "updated_at": created,
         }))?;
         self.counts.table("orders").migrated += 1;
         Ok(())

@@ -15,7 +15,13 @@ pub struct Lines {
 impl Lines {
     /// Opens `path`.
     pub fn open(path: &Path) -> Result<Lines> {
-        let f = fs_err::File::open(path)?;
+        let f = fs_err::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ferry_shared::FerryError::NotFound(format!(
+                "{} does not exist: run the step that writes it first (extract for the legacy tables; suppliers and items before orders and sales)",
+                path.display()
+            )),
+            _ => e.into(),
+        })?;
         Ok(Lines {
             inner: Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
             buf: String::new(),

@@ -261,13 +261,15 @@ impl Step<'_> {
             );
         }
         *self.counts.matched_by.entry(rule.to_string()).or_default() += 1;
-        for (column, s) in [("quantity", qty), ("subtotal", value)]
-            .into_iter()
-            .filter(|(_, s)| s.rounded())
-        {
-            self.counts.table("sales").rounded += 1;
-            self.side
-                .rounded(line, "sale_items", column, Some(s.legacy), s.stored)?;
+        for (table, column, s) in [
+            ("sale_items", "quantity", qty),
+            ("sales", "subtotal_amount", value),
+        ] {
+            if s.rounded() {
+                self.counts.table(table).rounded += 1;
+                self.side
+                    .rounded(line, table, column, Some(s.legacy), s.stored)?;
+            }
         }
         self.write(&issue, item, rule, &sale_id, qty, value)?;
         self.money.legacy += value.legacy;
