@@ -198,6 +198,21 @@ impl SideFiles {
         self.rejects.write(&r)
     }
 
+    /// Records a legacy row that is not migrated and adds its legacy money (`value`) to what
+    /// the step did not migrate, so the legacy total still reconciles.
+    pub fn not_migrated(
+        &mut self,
+        money: &mut MoneyTotal,
+        line: u64,
+        action: Action,
+        reason: &str,
+        record: &RawValue,
+        value: Option<f64>,
+    ) -> Result<()> {
+        money.not_migrated += value.and_then(crate::money::exact).unwrap_or_default();
+        self.reject(line, action, reason, record)
+    }
+
     /// Records a value the target holds differently: rounded to its scale, or NULL (`None`)
     /// stored as zero in a NOT NULL column.
     pub fn rounded(

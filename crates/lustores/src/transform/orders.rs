@@ -171,8 +171,8 @@ impl Out<'_> {
         text: &str,
         value: Option<f64>,
     ) -> Result<()> {
-        self.money.not_migrated += value.and_then(crate::money::exact).unwrap_or_default();
-        self.side.reject(line, action, reason, &raw(text))?;
+        self.side
+            .not_migrated(&mut self.money, line, action, reason, &raw(text), value)?;
         bump(&mut self.counts, "order_items", action);
         Ok(())
     }

@@ -305,8 +305,8 @@ impl Step<'_> {
         text: &str,
         value: Option<f64>,
     ) -> Result<()> {
-        self.money.not_migrated += value.and_then(crate::money::exact).unwrap_or_default();
-        self.side.reject(line, action, reason, &raw(text))?;
+        self.side
+            .not_migrated(&mut self.money, line, action, reason, &raw(text), value)?;
         bump(&mut self.counts, "sales", action);
         bump(&mut self.counts, "sale_items", action);
         self.counts.table("sale_items").processed += 1;
