@@ -832,3 +832,40 @@ fn dry_run_on_a_target_without_its_migrations_is_refused_and_leaves_nothing() {
         "0"
     );
 }
+
+#[test]
+fn a_second_run_in_the_same_work_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 20_000);
+    let pg = PgDb::new("lus");
+    let mut first = migrate(dir.path(), &my, &pg, &[]);
+    first
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = first.spawn().unwrap();
+    let lock = dir.path().join("data/.lock");
+    while !lock.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The file is created, then locked: give the lock a moment.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let second = run(migrate(dir.path(), &my, &pg, &["--resume"]));
+    let finished_first = child.try_wait().unwrap().is_some();
+    assert!(
+        !finished_first,
+        "the first run ended before the second started: nothing was tested"
+    );
+    assert_exit(&second, 2);
+    assert!(
+        second
+            .stderr
+            .contains("another migrate-lustores is running in data"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(3),
+        "the first run was disturbed"
+    );
+}

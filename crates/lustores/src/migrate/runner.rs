@@ -27,6 +27,8 @@ pub struct Runner {
     pub run: Run,
     ck: Checkpoint<Run>,
     bin_dir: PathBuf,
+    /// Held for the run: a second run in the same folder is refused.
+    _lock: fs_err::File,
 }
 
 /// `migrate-lustores`: reads the flags, opens or resumes the run, runs it.
@@ -54,6 +56,7 @@ impl Runner {
             args.work_dir.clone()
         };
         fs_err::create_dir_all(&work)?;
+        let lock = lock_work_dir(&work)?;
         let ck = record::checkpoint(&work);
         let mapping_text = serde_json::to_string(&mapping)?;
         let migrations = args
@@ -107,6 +110,7 @@ impl Runner {
             run,
             ck,
             bin_dir,
+            _lock: lock,
         })
     }
 
@@ -191,6 +195,26 @@ impl Runner {
             v.push("-q".into());
         }
         v
+    }
+}
+
+/// Locks `WORK_DIR/.lock` for this process: two runs writing one folder (its record, its
+/// files) would each continue the other's steps.
+fn lock_work_dir(work: &Path) -> anyhow::Result<fs_err::File> {
+    let file = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(work.join(".lock"))?;
+    match file.file().try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(FerryError::Usage(format!(
+            "another migrate-lustores is running in {} (it holds {}); wait for it, or use another --work-dir",
+            work.display(),
+            work.join(".lock").display()
+        ))
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
 }
 

@@ -55,6 +55,7 @@ impl Runner {
             self.tell_rejects(entity)?;
         }
         let mut client = connect_postgres(&self.target.endpoint).await?;
+        target::lock(&client).await?;
         if self.args.dry_run {
             self.dry_run_target(&client).await?;
             if let Err(e) = target::scratch(&client, &self.schema).await {

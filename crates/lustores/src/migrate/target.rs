@@ -37,6 +37,27 @@ pub fn qualified(schema: &str, table: &str) -> String {
     format!("{}.{}", quote_pg(schema), quote_pg(table))
 }
 
+/// A session lock on the target for the run: a second migrate-lustores into the same
+/// database (from another folder) is refused instead of clearing what this one loads.
+pub async fn lock(c: &Client) -> Result<()> {
+    let got: bool = c
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtext('ferry migrate-lustores'))",
+            &[],
+        )
+        .await
+        .map_err(|e| db("lock the target", e))?
+        .get(0);
+    if got {
+        Ok(())
+    } else {
+        Err(FerryError::Usage(
+            "another migrate-lustores is writing to this target database; wait for it to finish"
+                .into(),
+        ))
+    }
+}
+
 /// The base tables of `schema`.
 pub async fn tables(c: &Client, schema: &str) -> Result<Vec<String>> {
     let rows = c
