@@ -325,6 +325,19 @@ fn a_failing_file_stops_the_run_naming_file_and_line() {
     assert!(last.starts_with("apply-migrations: error: migration 003_bad.sql failed at line 3: SQLSTATE 42601: syntax error at or near \"CREAT\""), "{}", r.stderr);
     assert!(!exists(&db, "b"));
 
+    // An error found while executing carries no position: the statement that fails is found
+    // by replaying the file statement by statement (rolled back), past a DO block's `;`.
+    let runtime = "CREATE TABLE b (id int);\nDO $$ BEGIN PERFORM 1; END $$;\n-- a comment; with a semicolon\nALTER TABLE\n  missing_too ADD COLUMN x int;\n";
+    fs_err::write(dir.path().join("migrations/003_bad.sql"), runtime).unwrap();
+    let r = apply(dir.path(), &db.url(), &[]);
+    assert_exit(&r, 1);
+    let last = r.stderr.lines().last().unwrap();
+    assert_eq!(last, "apply-migrations: error: migration 003_bad.sql failed at line 4: SQLSTATE 42P01: relation \"missing_too\" does not exist", "{}", r.stderr);
+    assert!(
+        !exists(&db, "b"),
+        "the replay that found the line was not rolled back"
+    );
+
     fs_err::write(
         dir.path().join("migrations/003_bad.sql"),
         "CREATE TABLE b (id int);\n",

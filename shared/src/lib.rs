@@ -26,6 +26,7 @@ pub mod report;
 pub mod retry;
 pub mod schema;
 pub mod sql;
+pub mod sql_split;
 pub mod stream;
 pub mod user_sql;
 pub mod value;

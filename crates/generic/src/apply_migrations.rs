@@ -505,6 +505,23 @@ fn line_at(sql: &str, position: u32) -> u64 {
     1 + sql.chars().take(before).filter(|&c| c == '\n').count() as u64
 }
 
+/// The line of the statement that fails, for an error the server gave without a position
+/// (found while executing, not parsing): the file is replayed statement by statement in a
+/// transaction that is then rolled back, as the failed run's was.
+async fn locate(client: &mut Client, sql: &str) -> Option<u64> {
+    let tx = client.transaction().await.ok()?;
+    for (line, statement) in ferry_shared::sql_split::statements(sql) {
+        if let Err(e) = tx.batch_execute(statement).await {
+            let within = e.as_db_error().and_then(|d| match d.position() {
+                Some(ErrorPosition::Original(p)) => Some(line_at(statement, *p) - 1),
+                _ => None,
+            });
+            return Some(line + within.unwrap_or(0));
+        }
+    }
+    None
+}
+
 /// A file's error as the report and the messages show it.
 fn file_error(sql: &str, e: &tokio_postgres::Error) -> FileError {
     let line = e.as_db_error().and_then(|d| match d.position() {
@@ -620,8 +637,11 @@ async fn apply_one(
         tracing::info!("applied {} in {secs:.2}s", m.name);
         return Ok((Status::Applied, None));
     };
-    let detail = file_error(&m.sql, &e);
+    let mut detail = file_error(&m.sql, &e);
     if !already_exists(&e) {
+        if detail.line.is_none() {
+            detail.line = locate(client, &m.sql).await;
+        }
         return Err(Stop::in_file(m, detail, e));
     }
     record(client, t, m).await?;
