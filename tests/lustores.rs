@@ -869,3 +869,85 @@ fn a_second_run_in_the_same_work_dir_is_refused() {
         "the first run was disturbed"
     );
 }
+
+#[test]
+fn users_never_merge_nor_overwrite_and_odd_legacy_values_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    my.exec("INSERT INTO users VALUES ('Bob', 'pw-bob-1', 'A'), ('bob', 'pw-bob-2', 'U')");
+    my.exec("SET SESSION sql_mode = ''; INSERT INTO issues (`DATE`, COSTCENTRE, QUANTITY, STOCK_CODE, `VALUE`, ISSUEDTO) VALUES ('2018-00-15', 'PYA1000', 1, 'EL3301', 22.82, 'zero month'), ('0000-00-00', 'PYA1000', 2, 'EL3301', 45.64, 'zero date'), ('2018-03-01', 'PYA1000', 1, 'EL3301', 22.82, CONCAT('nul', CHAR(0), 'to')); UPDATE orders SET RECD_DATE = '0000-00-00' WHERE ORDER_NO = 'P1010'");
+    let pg = target_with_admin(dir.path());
+    pg.exec("INSERT INTO users (id, email, password_hash, first_name, last_name, role, is_active) VALUES ('user-storeman', 'boss@x.org', 'h', 'Boss', 'X', 'admin', true)");
+    let r = run(migrate(dir.path(), &my, &pg, &["--migrate-users"]));
+    assert_exit(&r, 3);
+    // The existing admin is untouched; Bob and bob are not merged.
+    assert_eq!(
+        pg.query("SELECT email, password_hash FROM users WHERE id = 'user-storeman'"),
+        [[Some("boss@x.org".to_string()), Some("h".to_string())]]
+    );
+    assert_eq!(
+        pg.scalar("SELECT role FROM users WHERE id = 'user-bob'")
+            .unwrap(),
+        "admin"
+    );
+    let users = read_ndjson(&dir.path().join("data/rejects/users.rejects.ndjson"));
+    let reasons: Vec<&str> = users
+        .iter()
+        .map(|u| u["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("USERNAME 'bob' gives the same user id or e-mail as 'Bob'")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("the target already has user user-storeman <boss@x.org>")),
+        "{reasons:?}"
+    );
+    // Dates that are no calendar day: kept, NULL, each with a warning; ids still unique.
+    let sales = read_ndjson(&dir.path().join("data/rejects/sales.rejects.ndjson"));
+    let warned: Vec<&str> = sales
+        .iter()
+        .filter(|r| r["action"] == "kept")
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(warned.iter().all(|w| w.contains("is no calendar day")));
+    assert_eq!(pg.scalar("SELECT count(*) FROM sales WHERE sale_id IN ('LEGACY-EL3301-20180015-000001', 'LEGACY-EL3301-00000000-000001') AND created_at IS NULL").unwrap(), "2");
+    let nul = sales
+        .iter()
+        .find(|r| r["reason"].as_str().unwrap().contains("U+0000"))
+        .unwrap();
+    assert_eq!(nul["action"], "error");
+    assert_eq!(pg.query("SELECT received::text FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.order_id = 'P1010'"), [[Some("true".to_string())]]);
+    // A dry run killed before it could drop its scratch copy: the next run drops it.
+    pg.exec("CREATE SCHEMA ferry_dry_deadbeef; CREATE TABLE ferry_dry_deadbeef.sales (id int)");
+    assert_exit(&run(migrate(dir.path(), &my, &pg, &["--migrate-users"])), 3);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ferry_dry_%'")
+            .unwrap(),
+        "0"
+    );
+}
+
+#[test]
+fn a_legacy_change_between_crash_and_resume_fails_the_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let pg = PgDb::new("lus");
+    let mut c = migrate(dir.path(), &my, &pg, &["--batch-size", "5"]);
+    c.env("FERRY_TEST_CRASH_STEP", "load:sales");
+    crash_at_child(c, "load-postgres", 2);
+    my.exec("UPDATE issues SET ISSUEDTO = 'changed after the crash' WHERE STOCK_CODE = 'EL3301'");
+    let r = run(migrate(dir.path(), &my, &pg, &["--resume"]));
+    assert_exit(&r, 1);
+    assert!(
+        r.stderr
+            .contains("legacy issues unchanged since it was read (CHECKSUM TABLE)"),
+        "{}",
+        r.stderr
+    );
+}

@@ -9,9 +9,23 @@ pub fn clean(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
-/// A legacy DATE as `YYYY-MM-DD`, `None` for NULL and MySQL's zero dates (no day to keep).
+/// A legacy DATE as `YYYY-MM-DD`, `None` for NULL and for what is no calendar day (MySQL's
+/// zero date `0000-00-00`, a zero month or day): [`not_dates`] names those, so they are
+/// reported, never dropped silently.
 pub fn date(s: &Option<String>) -> Option<&str> {
-    clean(s).filter(|d| !d.starts_with("0000") && !d.contains("-00"))
+    clean(s).filter(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+}
+
+/// A warning for each of `columns` that holds a value which is not a calendar day (it is
+/// stored as NULL).
+pub fn not_dates(columns: &[(&str, &Option<String>)]) -> Vec<String> {
+    columns
+        .iter()
+        .filter_map(|(name, v)| {
+            let text = clean(v)?;
+            date(v).is_none().then(|| format!("{name} '{text}' is no calendar day (a MySQL zero date or a zero month or day): stored as NULL"))
+        })
+        .collect()
 }
 
 /// `users`: plain-text passwords, LEVEL a letter or a digit.

@@ -19,7 +19,7 @@ fn backed_up(dir: &Path) -> anyhow::Result<Vec<String>> {
     for e in fs_err::read_dir(dir)? {
         let name = e?.file_name().to_string_lossy().into_owned();
         if let Some(t) = name.strip_suffix(".schema.json") {
-            if dir.join(format!("{t}.ndjson")).is_file() {
+            if dir.join(format!("{t}.ndjson")).is_file() && t != target::PENDING {
                 tables.push(t.to_string());
             }
         }
@@ -40,14 +40,7 @@ pub async fn run(args: &Args, dir: &Path, target: &Side) -> anyhow::Result<Exit>
     let tables = backed_up(dir)?;
     let mut c = connect_postgres(&target.endpoint).await?;
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-    let fks_file = dir.join("restore_foreign_keys.json");
-    let fks = if fks_file.exists() {
-        serde_json::from_str(&fs_err::read_to_string(&fks_file)?)?
-    } else {
-        let fks = target::foreign_keys(&c, "public", &names).await?;
-        ferry_shared::fsutil::write_json_atomic(&fks_file, &fks)?;
-        fks
-    };
+    let fks = target::foreign_keys(&c, "public", &names).await?;
     target::drop_foreign_keys(&mut c, "public", &fks).await?;
     let list: Vec<String> = names.iter().map(|t| qualified("public", t)).collect();
     c.batch_execute(&format!("TRUNCATE {} RESTART IDENTITY", list.join(", ")))
@@ -57,8 +50,7 @@ pub async fn run(args: &Args, dir: &Path, target: &Side) -> anyhow::Result<Exit>
         load(args, dir, t, target)?;
         target::sync_sequence(&c, "public", t).await?;
     }
-    target::add_foreign_keys(&mut c, "public", &fks).await?;
-    fs_err::remove_file(&fks_file)?;
+    target::add_foreign_keys(&mut c, "public").await?;
     tracing::info!("restored {} tables from {}", names.len(), dir.display());
     Ok(Exit::Ok)
 }

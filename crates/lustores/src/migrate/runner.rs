@@ -57,6 +57,8 @@ impl Runner {
         };
         fs_err::create_dir_all(&work)?;
         let lock = lock_work_dir(&work)?;
+        // This run's report replaces the last one; a failed run must not leave it standing.
+        let _ = fs_err::remove_file(work.join("reports/migration_report.json"));
         let ck = record::checkpoint(&work);
         let mapping_text = serde_json::to_string(&mapping)?;
         let migrations = args

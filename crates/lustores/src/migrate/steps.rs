@@ -47,6 +47,7 @@ impl Runner {
         tracing::info!("Step 0: Verifying and applying database migrations...");
         self.migrations()?;
         tracing::info!("Reading the legacy database and transforming it (before anything in the target changes)...");
+        self.record_legacy_checksums().await?;
         for (table, order) in EXTRACTS {
             self.extract(table, order)?;
         }
@@ -56,6 +57,7 @@ impl Runner {
         }
         let mut client = connect_postgres(&self.target.endpoint).await?;
         target::lock(&client).await?;
+        target::drop_leftover_scratch(&client).await?;
         if self.args.dry_run {
             self.dry_run_target(&client).await?;
             if let Err(e) = target::scratch(&client, &self.schema).await {

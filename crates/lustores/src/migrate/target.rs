@@ -212,6 +212,26 @@ pub async fn scratch(c: &Client, name: &str) -> Result<()> {
         .map_err(|e| db("copy the foreign keys into the scratch tables", e))
 }
 
+/// Drops the scratch schemas of dry runs that were killed before they could (the caller
+/// holds the target's lock, so none of them is in use).
+pub async fn drop_leftover_scratch(c: &Client) -> Result<()> {
+    let rows = c
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'ferry\\_dry\\_%'",
+            &[],
+        )
+        .await
+        .map_err(|e| db("look for dry runs' scratch schemas", e))?;
+    for r in rows {
+        let name: String = r.get(0);
+        tracing::warn!(
+            "dropping {name}, the scratch copy of a dry run that was stopped before it could"
+        );
+        drop_scratch(c, &name).await?;
+    }
+    Ok(())
+}
+
 /// Drops the scratch schema.
 pub async fn drop_scratch(c: &Client, name: &str) -> Result<()> {
     c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_pg(name)))
@@ -250,29 +270,80 @@ pub async fn foreign_keys(c: &Client, schema: &str, tables: &[&str]) -> Result<V
         .collect())
 }
 
-/// Drops `fks` in one transaction: a row-by-row foreign-key check costs seven times the load
-/// itself, while adding the key back checks every row in one pass (as pgloader does).
+/// Where the dropped keys wait for their return: a table in the target itself, written in
+/// the same transaction as the drops and emptied in the one that adds them back, so no crash,
+/// lost work folder or new run can forget a key.
+pub const PENDING: &str = "ferry_dropped_foreign_keys";
+
+/// Drops `fks` in one transaction, recording them in [`PENDING`]: a row-by-row foreign-key
+/// check costs seven times the load itself, while adding the key back checks every row in one
+/// pass (as pgloader does).
 pub async fn drop_foreign_keys(c: &mut Client, schema: &str, fks: &[ForeignKey]) -> Result<()> {
-    let sql: String = fks
-        .iter()
-        .map(|k| {
-            format!(
-                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};\n",
-                qualified(schema, &k.table),
-                quote_pg(&k.name)
-            )
-        })
-        .collect();
+    let pending = qualified(schema, PENDING);
     let tx = c.transaction().await.map_err(|e| db("begin", e))?;
-    tx.batch_execute(&sql)
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {pending} (table_name text NOT NULL, name text NOT NULL, definition text NOT NULL, PRIMARY KEY (table_name, name))"
+    ))
+    .await
+    .map_err(|e| db("record the foreign keys to drop", e))?;
+    for k in fks {
+        tx.execute(
+            &format!("INSERT INTO {pending} VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"),
+            &[&k.table, &k.name, &k.definition],
+        )
+        .await
+        .map_err(|e| db("record a foreign key to drop", e))?;
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+            qualified(schema, &k.table),
+            quote_pg(&k.name)
+        ))
         .await
         .map_err(|e| db("drop the foreign keys for the load", e))?;
+    }
     tx.commit().await.map_err(|e| db("commit", e))
 }
 
-/// Adds back the keys of `fks` that are missing, in one transaction, each validated against
-/// every row; an orphan row fails the step with the key's name.
-pub async fn add_foreign_keys(c: &mut Client, schema: &str, fks: &[ForeignKey]) -> Result<usize> {
+/// The keys [`PENDING`] holds (none when it does not exist).
+async fn pending(c: &Client, schema: &str) -> Result<Vec<ForeignKey>> {
+    let exists: bool = c
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&qualified(schema, PENDING)],
+        )
+        .await
+        .map_err(|e| db("look for dropped foreign keys", e))?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = c
+        .query(
+            &format!(
+                "SELECT table_name, name, definition FROM {} ORDER BY 1, 2",
+                qualified(schema, PENDING)
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| db("read the dropped foreign keys", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| ForeignKey {
+            table: r.get(0),
+            name: r.get(1),
+            definition: r.get(2),
+        })
+        .collect())
+}
+
+/// Adds back every key [`PENDING`] holds that is missing, each validated against every
+/// row, and removes the record, in one transaction. Returns how many were added.
+pub async fn add_foreign_keys(c: &mut Client, schema: &str) -> Result<usize> {
+    let fks = pending(c, schema).await?;
+    if fks.is_empty() {
+        return Ok(0);
+    }
     let present = foreign_keys(
         c,
         schema,
@@ -296,10 +367,11 @@ pub async fn add_foreign_keys(c: &mut Client, schema: &str, fks: &[ForeignKey]) 
             k.definition
         ));
     }
+    sql.push_str(&format!("DROP TABLE {};\n", qualified(schema, PENDING)));
     let tx = c.transaction().await.map_err(|e| db("begin", e))?;
-    tx.batch_execute(&sql)
-        .await
-        .map_err(|e| db("add the foreign keys back (a row refers to nothing)", e))?;
+    tx.batch_execute(&sql).await.map_err(|e| {
+        db("add the foreign keys back: a row refers to nothing. Rows the database refused in a load are in rejects/load-*.rejects.ndjson (their references then dangle); fix the legacy rows and run again: a new run empties the tables and adds the keys back first", e)
+    })?;
     tx.commit().await.map_err(|e| db("commit", e))?;
     c.batch_execute("SET search_path = public")
         .await

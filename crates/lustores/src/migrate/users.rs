@@ -10,6 +10,7 @@ use crate::transform::LEGACY_USER;
 use ferry_shared::{FerryError, Result};
 use mysql_async::prelude::Queryable;
 use serde_json::json;
+use std::collections::HashMap;
 use tokio_postgres::Client;
 
 /// A legacy user as read from the source.
@@ -99,7 +100,18 @@ pub async fn legacy_system(c: &Client, schema: &str) -> Result<()> {
     Ok(())
 }
 
+/// What writing one user did.
+enum Written {
+    /// A new row.
+    Inserted,
+    /// The row an earlier run wrote, unchanged (its password hash is never touched again).
+    Same,
+}
+
 /// Writes the mapped legacy users; each one not written goes to `reject` with its reason.
+/// Existing users are never changed: a legacy user whose id or e-mail is taken by another
+/// row (an admin, an SSO user, a user changed in the app since) is skipped with the reason,
+/// and two legacy users that map to one id or e-mail (`Bob` and `bob`) are never merged.
 pub async fn migrate(
     c: &Client,
     schema: &str,
@@ -108,58 +120,78 @@ pub async fn migrate(
     mut reject: impl FnMut(Action, &str, serde_json::Value) -> Result<()>,
 ) -> Result<TableCounts> {
     let mut counts = TableCounts::default();
+    let mut seen: HashMap<String, String> = HashMap::new();
     for u in legacy {
         counts.processed += 1;
         let shown = json!({"USERNAME": u.username, "USERPASSWORD": u.password.as_ref().map(|_| "[redacted]"), "LEVEL": u.level});
-        let row = match map(u, m) {
-            Ok(r) => r,
-            Err(why) => {
-                counts.skipped += 1;
-                reject(Action::Skipped, &why, shown)?;
-                continue;
-            }
+        let outcome = match map(u, m) {
+            Err(why) => Err((Action::Skipped, why)),
+            Ok(row) => match [&row.id, &row.email].iter().find_map(|k| seen.get(&k.to_lowercase())) {
+                Some(first) => Err((Action::Skipped, format!("USERNAME '{}' gives the same user id or e-mail as '{first}' ({}, {}): not merged", row.first_name, row.id, row.email))),
+                None => {
+                    seen.insert(row.id.to_lowercase(), row.first_name.clone());
+                    seen.insert(row.email.to_lowercase(), row.first_name.clone());
+                    write(c, schema, m, &row, u.password.as_deref()).await?.map_err(|why| (Action::Skipped, why))
+                }
+            },
         };
-        match upsert(c, schema, m, &row, u.password.as_deref()).await {
-            Ok(()) => counts.migrated += 1,
-            Err(e) => {
-                counts.errors += 1;
-                reject(Action::Error, &format!("user {}: {e}", row.id), shown)?;
+        match outcome {
+            Ok(Written::Inserted | Written::Same) => counts.migrated += 1,
+            Err((action, why)) => {
+                if action == Action::Skipped {
+                    counts.skipped += 1;
+                } else {
+                    counts.errors += 1;
+                }
+                reject(action, &why, shown)?;
             }
         }
     }
     Ok(counts)
 }
 
-/// Inserts or updates one user. The stored hash is kept when it still verifies the legacy
-/// password, so a rerun leaves the row as it was (bcrypt salts differ per hash).
-async fn upsert(
+/// Inserts a new user; an existing row with this id or e-mail is left as it is: the same
+/// user as an earlier run wrote counts as written, anyone else is the reason to skip.
+async fn write(
     c: &Client,
     schema: &str,
     m: &Mapping,
     row: &UserRow,
     password: Option<&str>,
-) -> Result<()> {
+) -> Result<std::result::Result<Written, String>> {
     let users = qualified(schema, "users");
-    let old: Option<Option<String>> = c
-        .query_opt(
-            &format!("SELECT password_hash FROM {users} WHERE id = $1"),
-            &[&row.id],
+    let found = c
+        .query(
+            &format!("SELECT id, email, first_name, last_name, role FROM {users} WHERE id = $1 OR lower(email) = lower($2) ORDER BY id"),
+            &[&row.id, &row.email],
         )
         .await
-        .map_err(|e| db("read a user", e))?
-        .map(|r| r.get(0));
-    let hash = match (password, old.flatten()) {
-        (None, _) => None,
-        (Some(p), Some(h)) if bcrypt::verify(p, &h).unwrap_or(false) => Some(h),
-        (Some(p), _) => Some(
-            bcrypt::hash(p, m.bcrypt_cost)
-                .map_err(|e| FerryError::Failed(format!("bcrypt: {e}")))?,
-        ),
-    };
+        .map_err(|e| db("read a user", e))?;
+    if let Some(r) = found.first() {
+        let existing = UserRow {
+            id: r.get(0),
+            email: r.get(1),
+            first_name: r.get::<_, Option<String>>(2).unwrap_or_default(),
+            last_name: r.get::<_, Option<String>>(3).unwrap_or_default(),
+            role: r.get(4),
+        };
+        return Ok(if found.len() == 1 && existing == *row {
+            Ok(Written::Same)
+        } else {
+            Err(format!(
+                "the target already has user {} <{}> (role {}), which this legacy user ({} <{}>) would change: it is kept as it is",
+                existing.id, existing.email, existing.role, row.id, row.email
+            ))
+        });
+    }
+    let hash = password
+        .map(|p| {
+            bcrypt::hash(p, m.bcrypt_cost).map_err(|e| FerryError::Failed(format!("bcrypt: {e}")))
+        })
+        .transpose()?;
     let sql = format!(
         "INSERT INTO {users} (id, email, password_hash, first_name, last_name, role, is_active, must_change_password, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, true, true, NULL, NULL) ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, \
-         password_hash = EXCLUDED.password_hash, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, role = EXCLUDED.role"
+         VALUES ($1, $2, $3, $4, $5, $6, true, true, NULL, NULL)"
     );
     c.execute(
         &sql,
@@ -174,7 +206,7 @@ async fn upsert(
     )
     .await
     .map_err(|e| db("write a user", e))?;
-    Ok(())
+    Ok(Ok(Written::Inserted))
 }
 
 #[cfg(test)]

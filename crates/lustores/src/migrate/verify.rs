@@ -9,6 +9,7 @@ use crate::transform::Entity;
 use mysql_async::prelude::Queryable;
 use rust_decimal::Decimal;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use tokio_postgres::Client;
 
@@ -78,7 +79,37 @@ fn check(what: String, expected: impl ToString, found: impl ToString, ok: bool) 
     }
 }
 
+/// `CHECKSUM TABLE` of the legacy tables read (MariaDB scans each; equal contents give
+/// equal sums).
+pub async fn legacy_checksums(
+    ep: &ferry_shared::conn::Endpoint,
+) -> anyhow::Result<BTreeMap<String, Option<u64>>> {
+    let mut my = ferry_shared::conn::connect_mysql(ep).await?;
+    let rows: Vec<(String, Option<u64>)> = my
+        .query("CHECKSUM TABLE `vatparams`, `supplier`, `stock`, `charge`, `orders`, `issues`, `users`")
+        .await
+        .map_err(|e| ferry_shared::FerryError::from(ferry_shared::error::DbError::wrap("checksum the legacy tables", e)))?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, sum)| (t.rsplit('.').next().unwrap_or(&t).to_string(), sum))
+        .collect())
+}
+
 impl Runner {
+    /// Before anything is read: the legacy tables' checksums, so the verification can tell
+    /// that the target was made from the legacy data as it still is (unchanged during the
+    /// reads, and between a crash and its resume).
+    pub async fn record_legacy_checksums(&mut self) -> anyhow::Result<()> {
+        let step = "legacy:checksums";
+        if self.done(step) {
+            return Ok(());
+        }
+        let sums = legacy_checksums(&self.source.endpoint).await?;
+        let file = self.path("extracted/legacy_checksums.json");
+        ferry_shared::fsutil::write_json_atomic(&file, &sums)?;
+        self.complete(step, &[file])
+    }
+
     /// Every check; each failing one is logged.
     pub async fn verify(&mut self, c: &Client) -> anyhow::Result<Vec<Check>> {
         let mut checks = Vec::new();
@@ -117,6 +148,19 @@ impl Runner {
         self.money(c, &mut checks).await?;
         self.references(c, &mut checks).await?;
         self.legacy(&mut checks).await?;
+        let then: BTreeMap<String, Option<u64>> = serde_json::from_str(&fs_err::read_to_string(
+            self.path("extracted/legacy_checksums.json"),
+        )?)?;
+        for (table, sum) in legacy_checksums(&self.source.endpoint).await? {
+            let before = then.get(&table).copied().flatten();
+            let text = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
+            checks.push(check(
+                format!("legacy {table} unchanged since it was read (CHECKSUM TABLE)"),
+                text(before),
+                text(sum),
+                before == sum,
+            ));
+        }
         for ch in checks.iter().filter(|ch| !ch.ok) {
             tracing::error!(
                 "verification: {}: expected {}, found {}",

@@ -32,7 +32,8 @@ impl Runner {
     }
 
     async fn backup(&mut self, c: &Client) -> anyhow::Result<()> {
-        let tables = target::tables(c, "public").await?;
+        let mut tables = target::tables(c, "public").await?;
+        tables.retain(|t| t != target::PENDING);
         if self.args.dry_run {
             tracing::info!(
                 "would back up {} tables before clearing (dry run: no backup)",
@@ -63,10 +64,11 @@ impl Runner {
         self.complete("1:backup", &[])
     }
 
-    /// Before the loads: the loaded tables' foreign keys are recorded in
-    /// `WORK_DIR/foreign_keys.json`, then dropped; [`Runner::restore_foreign_keys`] adds them
-    /// back after step 8, validating every row. A run that stopped between the two leaves the
-    /// file, and the next run (resumed or new) adds the keys back.
+    /// Before the loads: the loaded tables' foreign keys are dropped, and recorded in the
+    /// target in the same transaction ([`target::drop_foreign_keys`]);
+    /// [`Runner::restore_foreign_keys`] adds them back after step 8, validating every row. A
+    /// run that stopped between the two leaves the record, and the next run (resumed or new,
+    /// from any work folder) adds the keys back.
     pub async fn drop_foreign_keys(&mut self, c: &mut Client) -> anyhow::Result<()> {
         let step = "fk:drop";
         if self.done(step) {
@@ -78,31 +80,17 @@ impl Runner {
             .flat_map(|e| e.tables().iter().copied())
             .collect();
         let fks = target::foreign_keys(c, &self.schema, &tables).await?;
-        let file = self.path("foreign_keys.json");
-        if !file.exists() {
-            ferry_shared::fsutil::write_json_atomic(&file, &fks)?;
-        }
         target::drop_foreign_keys(c, &self.schema, &fks).await?;
-        tracing::info!(
-            "dropped {} foreign keys for the loads (kept in {}; added back, checked, after step 8)",
-            fks.len(),
-            file.display()
-        );
+        tracing::info!("dropped {} foreign keys for the loads (recorded in the target; added back, checked, after step 8)", fks.len());
         self.complete(step, &[])
     }
 
-    /// Adds back the foreign keys `WORK_DIR/foreign_keys.json` lists, if any are missing.
+    /// Adds back the foreign keys an earlier drop recorded, if any.
     pub async fn restore_foreign_keys(&mut self, c: &mut Client) -> anyhow::Result<()> {
-        let file = self.path("foreign_keys.json");
-        if !file.exists() {
-            return Ok(());
-        }
-        let fks: Vec<target::ForeignKey> = serde_json::from_str(&fs_err::read_to_string(&file)?)?;
-        let added = target::add_foreign_keys(c, &self.schema, &fks).await?;
+        let added = target::add_foreign_keys(c, &self.schema).await?;
         if added > 0 {
             tracing::info!("added back {added} foreign keys, every row checked");
         }
-        fs_err::remove_file(&file)?;
         Ok(())
     }
 

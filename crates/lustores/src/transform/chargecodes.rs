@@ -15,7 +15,7 @@
 use super::reader::{raw, Lines};
 use super::suppliers::bump;
 use super::{Ctx, LEGACY_USER};
-use crate::legacy::{clean, date, Charge};
+use crate::legacy::{clean, date, not_dates, Charge};
 use crate::output::{Action, Counts, Ndjson, SideFiles};
 use ferry_shared::Result;
 use serde_json::{json, Value};
@@ -26,8 +26,12 @@ pub fn midnight(d: Option<&str>) -> Option<String> {
     d.map(|d| format!("{d}T00:00:00"))
 }
 
-/// The chargecode row and the authorised users' names of a legacy charge row.
-pub fn map(c: &Charge) -> std::result::Result<(String, Value, Vec<String>), String> {
+/// The chargecode row, the authorised users' names and the warnings (dates that are no
+/// calendar day) of a legacy charge row.
+pub type Mapped = (String, Value, Vec<String>, Vec<String>);
+
+/// See [`Mapped`].
+pub fn map(c: &Charge) -> std::result::Result<Mapped, String> {
     let Some(code) = clean(&c.costcentre) else {
         return Err("COSTCENTRE is empty: a charge code needs it as code".into());
     };
@@ -48,7 +52,8 @@ pub fn map(c: &Charge) -> std::result::Result<(String, Value, Vec<String>), Stri
         .filter_map(clean)
         .map(str::to_string)
         .collect();
-    Ok((code.to_string(), row, users))
+    let warnings = not_dates(&[("START", &c.start), ("END", &c.end)]);
+    Ok((code.to_string(), row, users, warnings))
 }
 
 /// Writes `chargecodes.ndjson` and `charge_code_authorized_users.ndjson`.
@@ -66,20 +71,24 @@ pub fn run(ctx: &Ctx) -> Result<Counts> {
     while let Some((line, text)) = lines.next_line()? {
         counts.source_rows += 1;
         counts.table("chargecodes").processed += 1;
-        let outcome = serde_json::from_str::<Charge>(text)
-            .map_err(|e| (Action::Error, format!("malformed legacy row: {e}")))
+        let outcome = super::reader::parse::<Charge>(text)
+            .map_err(|e| (Action::Error, e))
             .and_then(|c| map(&c).map_err(|r| (Action::Skipped, r)))
-            .and_then(|(code, row, users)| match seen.get(&code) {
+            .and_then(|(code, row, users, warnings)| match seen.get(&code) {
                 Some(first) => Err((Action::Skipped, format!(
                     "repeated COSTCENTRE '{code}': line {first} is its charge code (this row's PIN, ACTIVITY and TITLE are not migrated)"
                 ))),
                 None => {
                     seen.insert(code.clone(), line);
-                    Ok((code, row, users))
+                    Ok((code, row, users, warnings))
                 }
             });
         match outcome {
-            Ok((code, row, users)) => {
+            Ok((code, row, users, warnings)) => {
+                for w in &warnings {
+                    side.reject(line, Action::Kept, w, &raw(text))?;
+                    bump(&mut counts, "chargecodes", Action::Kept);
+                }
                 out.write(&row)?;
                 counts.table("chargecodes").migrated += 1;
                 for name in users {

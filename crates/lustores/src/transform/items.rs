@@ -116,12 +116,13 @@ pub fn run(ctx: &Ctx) -> Result<Counts> {
     while let Some((line, text)) = lines.next_line()? {
         counts.source_rows += 1;
         counts.table("items").processed += 1;
-        let parsed = serde_json::from_str::<Stock>(text)
-            .map_err(|e| (Action::Error, format!("malformed legacy row: {e}")));
+        let parsed = super::reader::parse_only::<Stock>(text).map_err(|e| (Action::Error, e));
         let legacy_value = parsed
             .as_ref()
             .ok()
             .map(|s| legacy_product(s.price, s.balance));
+        let parsed = parsed
+            .and_then(|s| super::reader::nul(text).map_or(Ok(s), |r| Err((Action::Error, r))));
         let outcome = parsed.and_then(|s| map(&s, category, vat).map_err(|r| (Action::Skipped, r))).and_then(|(code, row, cols)| {
             match seen.get(&code.to_uppercase()) {
                 Some(first) => Err((Action::Skipped, format!("duplicate CODE '{code}': line {first} already has this SKU (kept; this row is not merged)"))),

@@ -21,7 +21,7 @@ use super::items::{number, Col};
 use super::reader::{raw, Lines};
 use super::suppliers::bump;
 use super::{categories, Ctx, LEGACY_USER};
-use crate::legacy::{clean, date, OrderLine};
+use crate::legacy::{clean, date, not_dates, OrderLine};
 use crate::money::{text2, text4};
 use crate::output::{Action, Counts, MoneyTotal, Ndjson, SideFiles};
 use ferry_shared::Result;
@@ -65,7 +65,8 @@ fn map_line(
         number("total_cost", l.value, 12)?,
     ];
     let item = items.sku(code);
-    let received = date(&l.recd_date).is_some();
+    // The document: RECD_DATE not NULL → received (a zero date is set, though no day).
+    let received = clean(&l.recd_date).is_some();
     let row = json!({
         "item_id": item.map(|i| i.id),
         "item_name": item.map_or_else(|| format!("Item {code}"), |i| i.name.clone()),
@@ -135,7 +136,11 @@ fn group(ctx: &Ctx, out: &mut Out<'_>) -> Result<BTreeMap<String, Vec<Line>>> {
     while let Some((line, text)) = lines.next_line()? {
         out.counts.source_rows += 1;
         out.counts.table("order_items").processed += 1;
-        match serde_json::from_str::<OrderLine>(text) {
+        match super::reader::parse_only::<OrderLine>(text) {
+            Ok(row) if super::reader::nul(text).is_some() => {
+                let reason = super::reader::nul(text).unwrap_or_default();
+                out.reject(line, Action::Error, &reason, text, row.value)?;
+            }
             Ok(row) => match clean(&row.order_no).map(str::to_string) {
                 Some(no) => groups.entry(no).or_default().push(Line {
                     line,
@@ -150,13 +155,7 @@ fn group(ctx: &Ctx, out: &mut Out<'_>) -> Result<BTreeMap<String, Vec<Line>>> {
                     row.value,
                 )?,
             },
-            Err(e) => out.reject(
-                line,
-                Action::Error,
-                &format!("malformed legacy row: {e}"),
-                text,
-                None,
-            )?,
+            Err(e) => out.reject(line, Action::Error, &e, text, None)?,
         }
     }
     Ok(groups)
@@ -196,7 +195,7 @@ impl Out<'_> {
         let created = midnight(date(&first.date));
         self.orders.write(&json!({
             "id": order_id, "order_id": order_no, "supplier_id": supplier,
-            "status": if date(&first.date).is_some() { "completed" } else { "pending" },
+            "status": if clean(&first.date).is_some() { "completed" } else { "pending" },
             "notes_id": null, "total_amount": text2(total), "delivery_charge": "0.00",
             "vat_rate": text4(self.vat), "vat_included": false, "update_inventory_values": false,
             "invoice_pdf_path": null, "created_by": LEGACY_USER, "received_by": null,
@@ -221,6 +220,10 @@ impl Out<'_> {
                     let reason = "this line's DATE or SUPPLIER differs from its order's first line: migrated into that order";
                     self.side
                         .reject(l.line, Action::Kept, reason, &raw(&l.text))?;
+                    self.counts.table("order_items").warnings += 1;
+                }
+                for w in not_dates(&[("DATE", &l.row.date), ("RECD_DATE", &l.row.recd_date)]) {
+                    self.side.reject(l.line, Action::Kept, &w, &raw(&l.text))?;
                     self.counts.table("order_items").warnings += 1;
                 }
                 row["id"] = json!(self.items_out.rows() + 1);

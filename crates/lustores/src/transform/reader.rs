@@ -51,3 +51,22 @@ impl Lines {
 pub fn raw(text: &str) -> Box<serde_json::value::RawValue> {
     ferry_shared::rejects::record_value(text.as_bytes())
 }
+
+/// Why a legacy row cannot be migrated as it is: text holding U+0000, which no PostgreSQL
+/// text column stores (caught here, so a sale is never refused by the database while its
+/// line is loaded).
+pub fn nul(text: &str) -> Option<String> {
+    text.contains("\\u0000")
+        .then(|| "a text value holds U+0000 (NUL), which PostgreSQL cannot store".to_string())
+}
+
+/// A legacy row of type `T`, or why it cannot be read.
+pub fn parse_only<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+    serde_json::from_str(text).map_err(|e| format!("malformed legacy row: {e}"))
+}
+
+/// [`parse_only`], then [`nul`]: for rows that carry no money.
+pub fn parse<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+    let row = parse_only(text)?;
+    nul(text).map_or(Ok(row), Err)
+}

@@ -20,7 +20,7 @@ use super::index::{ItemRef, Items};
 use super::reader::{raw, Lines};
 use super::suppliers::bump;
 use super::{Ctx, LEGACY_USER};
-use crate::legacy::{clean, date, Issue};
+use crate::legacy::{clean, date, not_dates, Issue};
 use crate::money::{fits, round2, text2, text4, Stored};
 use crate::output::{Action, Counts, MoneyTotal, Ndjson, SideFiles};
 use ferry_shared::{FerryError, Result};
@@ -228,19 +228,14 @@ impl Step<'_> {
     fn issue(&mut self, line: u64, text: &str) -> Result<()> {
         self.counts.source_rows += 1;
         self.counts.table("sales").processed += 1;
-        let issue = match serde_json::from_str::<Issue>(text) {
+        let issue = match super::reader::parse_only::<Issue>(text) {
             Ok(i) => i,
-            Err(e) => {
-                return self.reject(
-                    line,
-                    Action::Error,
-                    &format!("malformed legacy row: {e}"),
-                    text,
-                    None,
-                )
-            }
+            Err(e) => return self.reject(line, Action::Error, &e, text, None),
         };
-        self.next_day(line, date(&issue.date))?;
+        if let Some(reason) = super::reader::nul(text) {
+            return self.reject(line, Action::Error, &reason, text, issue.value);
+        }
+        self.next_day(line, clean(&issue.date))?;
         let found = find_item(clean(&issue.stock_code), self.items)
             .and_then(|(item, rule)| amounts(&issue).map(|a| (item, rule, a)));
         let (item, rule, (qty, value)) = match found {
@@ -249,7 +244,8 @@ impl Step<'_> {
         };
         let n = self.counter.entry(item.id).or_insert(0);
         *n += 1;
-        let day = date(&issue.date).map_or_else(|| "NODATE".to_string(), |d| d.replace('-', ""));
+        // The day as the legacy row wrote it (a zero month too), so ids never repeat.
+        let day = clean(&issue.date).map_or_else(|| "NODATE".to_string(), |d| d.replace('-', ""));
         let sale_id = format!("LEGACY-{}-{day}-{n:06}", item.sku);
         if sale_id.len() > 50 {
             return self.reject(
@@ -261,6 +257,10 @@ impl Step<'_> {
             );
         }
         *self.counts.matched_by.entry(rule.to_string()).or_default() += 1;
+        for w in not_dates(&[("DATE", &issue.date)]) {
+            self.side.reject(line, Action::Kept, &w, &raw(text))?;
+            self.counts.table("sales").warnings += 1;
+        }
         for (table, column, s) in [
             ("sale_items", "quantity", qty),
             ("sales", "subtotal_amount", value),

@@ -53,8 +53,8 @@ pub fn run(ctx: &Ctx) -> Result<Counts> {
     while let Some((line, text)) = lines.next_line()? {
         counts.source_rows += 1;
         counts.table("suppliers").processed += 1;
-        let mapped = serde_json::from_str::<Supplier>(text)
-            .map_err(|e| (Action::Error, format!("malformed legacy row: {e}")))
+        let mapped = super::reader::parse::<Supplier>(text)
+            .map_err(|e| (Action::Error, e))
             .and_then(|s| map(&s).map_err(|r| (Action::Skipped, r)));
         let outcome = mapped.and_then(|(code, row)| match seen.get(&code) {
             Some(first) => Err((
