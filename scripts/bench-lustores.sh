@@ -29,7 +29,7 @@ run() {
     --source "mysql://root@127.0.0.1/$DB" --target "postgres://postgres@127.0.0.1/$DB" \
     --work-dir "$WORK/data" --log-file "$WORK/data_migration.log" -q || rc=$?
   [ "$rc" = 0 ] || [ "$rc" = 3 ] || { echo "bench-lustores: migrate-lustores exited $rc" >&2; exit 1; }
-  read -r secs kb < "$WORK/time"
+  read -r secs kb < <(tail -1 "$WORK/time")
   local migrated
   migrated=$(psql -h 127.0.0.1 -U postgres -d $DB -Atc "SELECT count(*) FROM sales")
   printf '%-44s %9s issues %7.1fs %9.0f issues/s  peak RSS %d MB  (%s sales, verified, exit %s)\n' \

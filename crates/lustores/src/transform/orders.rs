@@ -181,9 +181,15 @@ impl Out<'_> {
         self.counts.table("orders").processed += 1;
         let first = &lines[0].row;
         let order_id = self.orders.rows() + 1;
-        let mut total = Decimal::ZERO;
+        let (mut total, written) = (Decimal::ZERO, self.items_out.rows());
         for l in lines {
             total += self.line(order_id, first, l)?;
+        }
+        if self.items_out.rows() == written {
+            let reason = format!("order {order_no}: none of its lines could be migrated (see them above): the order is kept with no line and a total of 0.00");
+            self.side
+                .reject(lines[0].line, Action::Kept, &reason, &raw(&lines[0].text))?;
+            self.counts.table("orders").warnings += 1;
         }
         let supplier = clean(&first.supplier).filter(|s| self.suppliers.contains(*s));
         if let (None, Some(code)) = (supplier, clean(&first.supplier)) {
