@@ -593,14 +593,20 @@ fn crash_then_resume(step: &str, checkpoint: u64) {
     );
 }
 
-#[test]
-fn a_new_run_after_a_crashed_one_puts_the_dropped_keys_back() {
+/// The fixture, a run crashed in step 8 after two committed batches of 5 sales.
+fn crashed_in_sales() -> (tempfile::TempDir, MyDb, PgDb) {
     let dir = tempfile::tempdir().unwrap();
     let my = legacy(dir.path(), 0);
     let pg = PgDb::new("lus");
     let mut c = migrate(dir.path(), &my, &pg, &["--batch-size", "5"]);
     c.env("FERRY_TEST_CRASH_STEP", "load:sales");
     crash_at_child(c, "load-postgres", 2);
+    (dir, my, pg)
+}
+
+#[test]
+fn a_new_run_after_a_crashed_one_puts_the_dropped_keys_back() {
+    let (dir, my, pg) = crashed_in_sales();
     assert!(
         foreign_keys(&pg) < 42,
         "the crash came before the keys were dropped"
@@ -935,12 +941,7 @@ fn users_never_merge_nor_overwrite_and_odd_legacy_values_are_reported() {
 
 #[test]
 fn a_legacy_change_between_crash_and_resume_fails_the_verification() {
-    let dir = tempfile::tempdir().unwrap();
-    let my = legacy(dir.path(), 0);
-    let pg = PgDb::new("lus");
-    let mut c = migrate(dir.path(), &my, &pg, &["--batch-size", "5"]);
-    c.env("FERRY_TEST_CRASH_STEP", "load:sales");
-    crash_at_child(c, "load-postgres", 2);
+    let (dir, my, pg) = crashed_in_sales();
     my.exec("UPDATE issues SET ISSUEDTO = 'changed after the crash' WHERE STOCK_CODE = 'EL3301'");
     let r = run(migrate(dir.path(), &my, &pg, &["--resume"]));
     assert_exit(&r, 1);

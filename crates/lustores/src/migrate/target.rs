@@ -247,6 +247,17 @@ pub struct ForeignKey {
     pub definition: String,
 }
 
+impl From<&tokio_postgres::Row> for ForeignKey {
+    /// A row of (table, name, definition).
+    fn from(r: &tokio_postgres::Row) -> ForeignKey {
+        ForeignKey {
+            table: r.get(0),
+            name: r.get(1),
+            definition: r.get(2),
+        }
+    }
+}
+
 /// The foreign keys declared on `tables`.
 pub async fn foreign_keys(c: &Client, schema: &str, tables: &[&str]) -> Result<Vec<ForeignKey>> {
     let names: Vec<String> = tables.iter().map(|t| (*t).to_string()).collect();
@@ -260,14 +271,7 @@ pub async fn foreign_keys(c: &Client, schema: &str, tables: &[&str]) -> Result<V
         )
         .await
         .map_err(|e| db("read the loaded tables' foreign keys", e))?;
-    Ok(rows
-        .iter()
-        .map(|r| ForeignKey {
-            table: r.get(0),
-            name: r.get(1),
-            definition: r.get(2),
-        })
-        .collect())
+    Ok(rows.iter().map(ForeignKey::from).collect())
 }
 
 /// Where the dropped keys wait for their return: a table in the target itself, written in
@@ -327,14 +331,7 @@ async fn pending(c: &Client, schema: &str) -> Result<Vec<ForeignKey>> {
         )
         .await
         .map_err(|e| db("read the dropped foreign keys", e))?;
-    Ok(rows
-        .iter()
-        .map(|r| ForeignKey {
-            table: r.get(0),
-            name: r.get(1),
-            definition: r.get(2),
-        })
-        .collect())
+    Ok(rows.iter().map(ForeignKey::from).collect())
 }
 
 /// Adds back every key [`PENDING`] holds that is missing, each validated against every
