@@ -952,3 +952,59 @@ fn a_legacy_change_between_crash_and_resume_fails_the_verification() {
         r.stderr
     );
 }
+
+#[test]
+fn transform_lustores_report_and_no_stale_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let mut x = tool("extract", dir.path());
+    x.args([
+        "--source",
+        &my.url(),
+        "--table",
+        "supplier",
+        "-o",
+        "ex/",
+        "-q",
+    ]);
+    assert_exit(&run(x), 0);
+    let mut t = tool("transform-lustores", dir.path());
+    t.args([
+        "--entity",
+        "suppliers",
+        "--input",
+        "ex",
+        "--output",
+        "out",
+        "--report",
+        "rep.json",
+        "-q",
+    ]);
+    assert_exit(&run(t), 3);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(dir.path().join("rep.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["tables"]["suppliers"]["migrated"], 14);
+    // A run that fails (no input) leaves no earlier output looking like its own.
+    let mut again = tool("transform-lustores", dir.path());
+    again.args([
+        "--entity",
+        "suppliers",
+        "--input",
+        "nowhere",
+        "--output",
+        "out",
+        "-q",
+    ]);
+    let r = run(again);
+    assert_exit(&r, 2);
+    assert!(
+        r.stderr.contains("nowhere/supplier.ndjson does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !dir.path().join("out/suppliers.ndjson").exists()
+            && !dir.path().join("out/suppliers.counts.json").exists()
+    );
+}

@@ -180,11 +180,27 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         rejects_dir,
         mapping,
     };
+    // A failed run must not leave an earlier run's complete files looking like its own.
+    let counts_file = ctx
+        .output
+        .join(format!("{}.counts.json", args.entity.name()));
+    for f in args
+        .entity
+        .tables()
+        .iter()
+        .map(|t| ctx.target(t))
+        .chain([counts_file.clone()])
+    {
+        match fs_err::remove_file(&f) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
     let counts = transform(&ctx, args.entity)?;
-    counts.write(
-        &ctx.output
-            .join(format!("{}.counts.json", args.entity.name())),
-    )?;
+    counts.write(&counts_file)?;
+    if let Some(report) = &args.common.report {
+        counts.write(report)?;
+    }
     for (table, c) in &counts.tables {
         tracing::info!(
             "{table}: {} processed, {} to migrate, {} skipped, {} errors, {} values rounded",
