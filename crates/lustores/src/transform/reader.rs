@@ -54,9 +54,22 @@ pub fn raw(text: &str) -> Box<serde_json::value::RawValue> {
 
 /// Why a legacy row cannot be migrated as it is: text holding U+0000, which no PostgreSQL
 /// text column stores (caught here, so a sale is never refused by the database while its
-/// line is loaded).
+/// line is loaded). Only a line whose JSON spells `\u0000` is decoded to look: a legacy text
+/// with a backslash followed by `u0000` is not taken for one.
 pub fn nul(text: &str) -> Option<String> {
-    text.contains("\\u0000")
+    fn holds(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(holds),
+            serde_json::Value::Object(m) => m.values().any(holds),
+            _ => false,
+        }
+    }
+    if !text.contains("\\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    holds(&value)
         .then(|| "a text value holds U+0000 (NUL), which PostgreSQL cannot store".to_string())
 }
 
@@ -69,4 +82,17 @@ pub fn parse_only<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Re
 pub fn parse<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
     let row = parse_only(text)?;
     nul(text).map_or(Ok(row), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nul;
+
+    #[test]
+    fn only_a_real_nul_is_one() {
+        let line = |text: &str| serde_json::json!({ "ISSUEDTO": text }).to_string();
+        assert!(nul(&line("nul\u{0}to")).is_some());
+        assert!(nul(&line("a backslash \\u0000 is text")).is_none());
+        assert!(nul(&line("plain")).is_none());
+    }
 }
