@@ -1008,3 +1008,48 @@ fn transform_lustores_report_and_no_stale_outputs() {
             && !dir.path().join("out/suppliers.counts.json").exists()
     );
 }
+
+#[test]
+fn rows_the_database_refuses_stop_the_run_and_every_legacy_table_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = legacy(dir.path(), 0);
+    let pg = PgDb::new("lus");
+    // A category name longer than categories.name's 100 characters: the load refuses it.
+    let mapping = dir.path().join("mapping.json");
+    let text = fs_err::read_to_string(workspace().join("config/lustores/mapping.json")).unwrap();
+    fs_err::write(
+        &mapping,
+        text.replace("\"General\"", &format!("\"{}\"", "G".repeat(150))),
+    )
+    .unwrap();
+    let r = run(migrate(
+        dir.path(),
+        &my,
+        &pg,
+        &["--mapping", mapping.to_str().unwrap()],
+    ));
+    assert_exit(&r, 1);
+    assert!(r.stderr.contains("load:categories: the database refused rows (see rejects/load-categories.rejects.ndjson)"), "{}", r.stderr);
+    let refused = read_ndjson(
+        &dir.path()
+            .join("data/rejects/load-categories.rejects.ndjson"),
+    );
+    assert_eq!(refused.len(), 1);
+    // A good run checks that every supplier and charge row was examined.
+    assert_exit(&run(migrate(dir.path(), &my, &pg, &[])), 3);
+    let report: serde_json::Value = serde_json::from_str(
+        &fs_err::read_to_string(dir.path().join("data/reports/migration_report.json")).unwrap(),
+    )
+    .unwrap();
+    let whats: Vec<&str> = report["verification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["what"].as_str().unwrap())
+        .collect();
+    assert!(
+        whats.contains(&"legacy supplier rows examined")
+            && whats.contains(&"legacy charge rows examined"),
+        "{whats:?}"
+    );
+}

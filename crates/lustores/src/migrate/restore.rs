@@ -39,6 +39,8 @@ fn backed_up(dir: &Path) -> anyhow::Result<Vec<String>> {
 pub async fn run(args: &Args, dir: &Path, target: &Side) -> anyhow::Result<Exit> {
     let tables = backed_up(dir)?;
     let mut c = connect_postgres(&target.endpoint).await?;
+    // Never under a running migration: it would truncate what that one loads.
+    target::lock(&c).await?;
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
     let fks = target::foreign_keys(&c, "public", &names).await?;
     target::drop_foreign_keys(&mut c, "public", &fks).await?;

@@ -59,6 +59,9 @@ impl Runner {
         let lock = lock_work_dir(&work)?;
         // This run's report replaces the last one; a failed run must not leave it standing.
         let _ = fs_err::remove_file(work.join("reports/migration_report.json"));
+        if let Some(report) = &args.report {
+            let _ = fs_err::remove_file(report);
+        }
         let ck = record::checkpoint(&work);
         let mapping_text = serde_json::to_string(&mapping)?;
         let migrations = args

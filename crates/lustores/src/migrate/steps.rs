@@ -44,8 +44,6 @@ impl Runner {
             }
         );
         self.describe()?;
-        tracing::info!("Step 0: Verifying and applying database migrations...");
-        self.migrations()?;
         tracing::info!("Reading the legacy database and transforming it (before anything in the target changes)...");
         self.record_legacy_checksums().await?;
         for (table, order) in EXTRACTS {
@@ -55,6 +53,8 @@ impl Runner {
             self.transform(entity)?;
             self.tell_rejects(entity)?;
         }
+        tracing::info!("Step 0: Verifying and applying database migrations...");
+        self.migrations()?;
         let mut client = connect_postgres(&self.target.endpoint).await?;
         target::lock(&client).await?;
         target::drop_leftover_scratch(&client).await?;

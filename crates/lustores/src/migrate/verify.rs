@@ -148,6 +148,7 @@ impl Runner {
         self.money(c, &mut checks).await?;
         self.references(c, &mut checks).await?;
         self.legacy(&mut checks).await?;
+        self.legacy_rows(&mut checks).await?;
         let then: BTreeMap<String, Option<u64>> = serde_json::from_str(&fs_err::read_to_string(
             self.path("extracted/legacy_checksums.json"),
         )?)?;
@@ -224,6 +225,34 @@ impl Runner {
                 0,
                 &dangling,
                 dangling == "0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The legacy tables without money: every row was examined.
+    async fn legacy_rows(&self, checks: &mut Vec<Check>) -> anyhow::Result<()> {
+        let mut my = ferry_shared::conn::connect_mysql(&self.source.endpoint).await?;
+        for (entity, table) in [
+            (Entity::Suppliers, "supplier"),
+            (Entity::Chargecodes, "charge"),
+        ] {
+            let rows: u64 = my
+                .query_first(format!("SELECT COUNT(*) FROM `{table}`"))
+                .await
+                .map_err(|e| {
+                    ferry_shared::FerryError::from(ferry_shared::error::DbError::wrap(
+                        "verify the legacy tables",
+                        e,
+                    ))
+                })?
+                .unwrap_or(0);
+            let read = self.counts(entity)?.source_rows;
+            checks.push(check(
+                format!("legacy {table} rows examined"),
+                rows,
+                read,
+                rows == read,
             ));
         }
         Ok(())

@@ -160,11 +160,19 @@ impl Runner {
         }
         a.extend(self.common_flags());
         match self.tool(&step, "load-postgres", &a)? {
-            0 | 3 => {}
+            0 => {}
+            // Rows the database refused: this run cannot verify, and resuming would only skip
+            // them again.
+            3 => {
+                return Err(FerryError::Failed(format!(
+                    "{step}: the database refused rows (see rejects/load-{table}.rejects.ndjson); fix the legacy rows or the mapping, then start a new run without --resume (it empties the tables again)"
+                ))
+                .into())
+            }
             code => {
                 return Err(FerryError::Failed(format!(
-                "{step}: load-postgres failed (exit {code}); fix the cause and rerun with --resume"
-            ))
+                    "{step}: load-postgres failed (exit {code}); fix the cause and rerun with --resume"
+                ))
                 .into())
             }
         }
