@@ -5,7 +5,7 @@ BIN := target/release
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: build services demo test lint bench clean samples s9-fixture s9-migrate lustores-fixture lustores-migrate
+.PHONY: build services demo test lint bench clean samples s9-fixture s9-migrate lustores-fixture lustores-migrate abparts-fixture abparts-migrate
 
 build:
 	$(CARGO) build --release --workspace --bins
@@ -62,6 +62,20 @@ lustores-migrate: build services
 	  --source-host 127.0.0.1 --source-user root --source-database $(LUS_SOURCE) \
 	  --target-host 127.0.0.1 --target-user postgres --target-database $(LUS_TARGET) $(ARGS)
 
+# ABParts: the BEFORE fixture (fixtures/abparts/before.sql; ABP_SAMPLE=production_scale etc.
+# for a generated sample instead) and its in-place restructuring. ARGS passes migrate-abparts
+# arguments (default: migrate --yes), e.g.
+#   make abparts-migrate ARGS="migrate --dry-run"     make abparts-migrate ARGS=validate
+#   make abparts-migrate ARGS="rollback --migration-id ID"
+ABP_DATABASE ?= abparts
+ABP_SAMPLE ?=
+abparts-fixture: build services
+	psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $(ABP_DATABASE) WITH (FORCE)" -c "CREATE DATABASE $(ABP_DATABASE)"
+	$(BIN)/ferry-gen abparts --target postgres://postgres@127.0.0.1/$(ABP_DATABASE) $(if $(ABP_SAMPLE),--sample $(ABP_SAMPLE),)
+
+abparts-migrate: build services
+	$(BIN)/migrate-abparts --target postgres://postgres@127.0.0.1/$(ABP_DATABASE) $(or $(ARGS),migrate --yes)
+
 # Measures the binaries users get: the `dist` profile (thin LTO, not incremental). The everyday
 # `release` profile is incremental for quick rebuilds, which costs about 8% on the hot paths.
 bench: services
@@ -69,6 +83,7 @@ bench: services
 	FERRY_BIN=$(CURDIR)/target/dist bash scripts/bench.sh
 	FERRY_BIN=$(CURDIR)/target/dist bash scripts/bench-dynamo.sh
 	FERRY_BIN=$(CURDIR)/target/dist bash scripts/bench-lustores.sh
+	FERRY_BIN=$(CURDIR)/target/dist bash scripts/bench-abparts.sh
 
 clean:
 	$(CARGO) clean

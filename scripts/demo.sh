@@ -56,4 +56,17 @@ $BIN/migrate-lustores --schema-file fixtures/lustores/migrations/database_schema
   --source mysql://root@127.0.0.1:3306/ferry_demo_lus --target postgres://postgres@127.0.0.1:5432/ferry_demo_lus \
   --work-dir "$OUT/lustores" --log-file "$OUT/lustores/data_migration.log" || rc=$?
 [ "$rc" = 3 ] || { echo "demo: migrate-lustores exited $rc (expected 3: the fixture's skipped legacy rows)" >&2; exit 1; }
-echo "demo: reports in $OUT/ (extract.json, load-*.json, verify.json, consolidate.json, s9/data/reports/, lustores/reports/; rejected rows in $OUT/consolidate/*/rejects.ndjson $OUT/s9/data/ and $OUT/lustores/rejects/)" >&2
+echo "== ABParts: migrate-abparts on the BEFORE fixture (PostgreSQL ferry_demo_abp, restructured in place)" >&2
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS ferry_demo_abp WITH (FORCE)" -c "CREATE DATABASE ferry_demo_abp"
+$BIN/ferry-gen abparts --target postgres://postgres@127.0.0.1:5432/ferry_demo_abp
+ABP=("$BIN/migrate-abparts" --target postgres://postgres@127.0.0.1:5432/ferry_demo_abp
+     --logs-dir "$OUT/abparts/logs" --reports-dir "$OUT/abparts/reports" --backups-dir "$OUT/abparts/backups")
+rc=0
+"${ABP[@]}" validate || rc=$?
+[ "$rc" = 1 ] || { echo "demo: migrate-abparts validate exited $rc (expected 1: the fixture's rows no rule covers)" >&2; exit 1; }
+echo "demo: the operator's resolution of those rows (fixtures/abparts/RULES.md section 3)" >&2
+sed -n '/^DELETE FROM users/,/^DELETE FROM organizations/p' fixtures/abparts/RULES.md \
+  | psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d ferry_demo_abp
+"${ABP[@]}" migrate --yes
+"${ABP[@]}" status
+echo "demo: reports in $OUT/ (extract.json, load-*.json, verify.json, consolidate.json, s9/data/reports/, lustores/reports/, abparts/reports/; rejected rows in $OUT/consolidate/*/rejects.ndjson $OUT/s9/data/ and $OUT/lustores/rejects/)" >&2

@@ -20,6 +20,12 @@ pub fn init(args: &CommonArgs) -> crate::Result<()> {
             _ => LevelFilter::TRACE,
         }
     };
+    init_at(args, level)
+}
+
+/// [`init`] with the console level given (a tool whose document names the levels, such as
+/// `--log-level WARNING`); the log file still gets debug lines.
+pub fn init_at(args: &CommonArgs, level: LevelFilter) -> crate::Result<()> {
     use std::io::IsTerminal;
     // The final error line is printed by `exit::finish`; its copy for the log file carries
     // the target below and is kept off stderr so it shows once.

@@ -54,7 +54,8 @@ pub struct Args {
 }
 
 /// One migration file, read whole.
-struct Migration {
+#[derive(Debug, Clone)]
+pub struct Migration {
     /// File name, `0001_init.sql`.
     file: String,
     /// Tracking name: the file name without `.sql`.
@@ -410,6 +411,63 @@ fn read_migrations(dir: &Path) -> Result<Vec<Migration>> {
         out.push(Migration { file, name, sql });
     }
     Ok(out)
+}
+
+impl Migration {
+    /// A migration whose text is already in memory (a tool that ships its migrations).
+    pub fn new(file: &str, sql: &str) -> Migration {
+        let name = file.strip_suffix(".sql").unwrap_or(file).to_string();
+        Migration {
+            file: file.to_string(),
+            name,
+            sql: sql.to_string(),
+        }
+    }
+
+    /// The file name.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+}
+
+/// The migrations of `dir`, read whole, in the order they are applied.
+pub fn read_dir(dir: &Path) -> Result<Vec<Migration>> {
+    read_migrations(dir)
+}
+
+/// Applies the files not yet recorded in `table`, in order, inside a transaction the caller
+/// owns, and records each. For a tool whose schema change and data changes must commit or
+/// fail together (the ABParts restructuring). The rules are this tool's but one: inside a
+/// single transaction a failed statement aborts everything, so "already exists" stops too
+/// (write the files idempotent). Returns the names applied.
+pub async fn apply_in_transaction(
+    tx: &tokio_postgres::Transaction<'_>,
+    migrations: &[Migration],
+    table: &str,
+) -> Result<Vec<String>> {
+    let t = TrackingTable::parse(table)?;
+    tx.batch_execute(&t.create_sql())
+        .await
+        .with_db_context(|| format!("create the tracking table {}", t.given))?;
+    let rows = tx
+        .query(&format!("SELECT migration_name FROM {}", t.quoted), &[])
+        .await
+        .with_db_context(|| format!("read the tracking table {}", t.given))?;
+    let applied: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    let mut done = Vec::new();
+    for m in migrations.iter().filter(|m| !applied.contains(&m.name)) {
+        if Kind::of(&m.sql) == Kind::Statements {
+            if let Err(e) = tx.batch_execute(&m.sql).await {
+                let detail = file_error(&m.sql, &e);
+                return Err(Stop::in_file(m, detail, e).error);
+            }
+        }
+        tx.execute(&t.insert_sql(), &[&m.name])
+            .await
+            .with_db_context(|| format!("record {} in {}", m.file, t.given))?;
+        done.push(m.name.clone());
+    }
+    Ok(done)
 }
 
 /// The target: a PostgreSQL URL that names its database. Required, because applying a

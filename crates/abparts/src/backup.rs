@@ -1,0 +1,221 @@
+//! Step 2's backup, `backups/migration_backup_{migration_id}.json`: everything needed to put
+//! schema `public` back as it was — its schema as `pg_dump` writes it (taken from the
+//! migration's own snapshot, so it is exactly what the rows below belong to), every table's
+//! rows, the sequences' positions and the fingerprint a rollback must reproduce.
+//!
+//! The file is one JSON document, laid out one row per line so that a million rows are
+//! written and read back as a stream:
+//!
+//! ```text
+//! {"header":{…},
+//! "tables":[
+//! {"table":"inventory","rows":[
+//! {…row…}
+//! ,{…row…}
+//! ],"row_count":2}
+//! ,{"table":"machines","rows":[
+//! …
+//! ]}
+//! ```
+
+use crate::fingerprint::Fingerprint;
+use ferry_shared::conn::Endpoint;
+use ferry_shared::sql::quote_pg;
+use ferry_shared::{DbContext, FerryError, Result};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio_postgres::Transaction;
+
+/// The format written in `header.format`.
+pub const FORMAT: &str = "ferry-abparts-backup/1";
+
+/// COPY options that pass a JSON text through untouched: JSON holds no raw control
+/// characters, so neither the quote (0x01) nor the delimiter (0x02) can occur in it.
+pub const VERBATIM: &str = "(FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')";
+
+/// A sequence's position.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SequenceState {
+    /// Name in schema public.
+    pub name: String,
+    /// `last_value`, none when never used.
+    pub last_value: Option<i64>,
+    /// Where it starts.
+    pub start_value: i64,
+}
+
+/// Everything but the rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    /// [`FORMAT`].
+    pub format: String,
+    /// The run that wrote it.
+    pub migration_id: String,
+    /// When.
+    pub created_at: String,
+    /// The database (no password).
+    pub database: String,
+    /// Schema and rows as they were.
+    pub fingerprint: Fingerprint,
+    /// `pg_dump --section=pre-data` of schema public (types, functions, tables).
+    pub pre_data: String,
+    /// `pg_dump --section=post-data` (keys, indexes, triggers).
+    pub post_data: String,
+    /// Sequences.
+    pub sequences: Vec<SequenceState>,
+    /// The tables, in the order of the file.
+    pub tables: Vec<String>,
+}
+
+/// The file of a migration id in `dir`.
+pub fn path_for(dir: &Path, migration_id: &str) -> PathBuf {
+    dir.join(format!("migration_backup_{migration_id}.json"))
+}
+
+/// Runs `pg_dump` for one section of schema public, on the migration's exported snapshot.
+fn pg_dump(ep: &Endpoint, snapshot: &str, section: &str) -> Result<String> {
+    let mut cmd = std::process::Command::new("pg_dump");
+    cmd.args([
+        "--schema-only",
+        "--schema=public",
+        "--section",
+        section,
+        "--snapshot",
+        snapshot,
+    ])
+    .args(["--host", ep.socket.as_deref().unwrap_or(&ep.host)])
+    .args(["--port", &ep.port.to_string(), "--username", &ep.user])
+    .args(["--dbname", ep.database.as_deref().unwrap_or(&ep.user)])
+    .env("PGCONNECT_TIMEOUT", "10");
+    if let Some(p) = &ep.password {
+        cmd.env("PGPASSWORD", p.expose());
+    }
+    let out = cmd.output().map_err(|e| {
+        FerryError::Failed(format!("cannot run pg_dump (PostgreSQL's client tools; apt-get install postgresql-client): {e}"))
+    })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(FerryError::Failed(format!(
+            "pg_dump --section {section} failed: {}",
+            err.trim()
+        )));
+    }
+    let text = String::from_utf8(out.stdout)
+        .map_err(|_| FerryError::Failed("pg_dump wrote text that is not UTF-8".into()))?;
+    Ok(clean_dump(&text))
+}
+
+/// Keeps what a plain SQL batch can run on a database whose schema public exists: psql's
+/// `\restrict` lines and the schema's own creation go.
+fn clean_dump(text: &str) -> String {
+    text.lines()
+        .filter(|l| {
+            !(l.starts_with('\\')
+                || l.starts_with("CREATE SCHEMA public;")
+                || l.starts_with("COMMENT ON SCHEMA public "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn sequences(tx: &Transaction<'_>) -> Result<Vec<SequenceState>> {
+    let rows = tx
+        .query("SELECT sequencename::text, last_value, start_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1", &[])
+        .await
+        .db_context("read the sequences")?;
+    Ok(rows
+        .iter()
+        .map(|r| SequenceState {
+            name: r.get(0),
+            last_value: r.get(1),
+            start_value: r.get(2),
+        })
+        .collect())
+}
+
+/// What step 2 wrote.
+pub struct Written {
+    /// The file.
+    pub path: PathBuf,
+    /// Rows in it.
+    pub rows: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// Writes the backup (to a temporary name, renamed when complete and synced).
+pub async fn write(
+    tx: &Transaction<'_>,
+    ep: &Endpoint,
+    snapshot: &str,
+    header: &mut Header,
+    path: &Path,
+) -> Result<Written> {
+    header.pre_data = pg_dump(ep, snapshot, "pre-data")?;
+    header.post_data = pg_dump(ep, snapshot, "post-data")?;
+    header.sequences = sequences(tx).await?;
+    header.tables = header.fingerprint.tables.keys().cloned().collect();
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.partial");
+    let mut out =
+        std::io::BufWriter::with_capacity(1 << 20, ferry_shared::fsutil::create_private(&tmp)?);
+    let head = serde_json::to_string(&header).map_err(|e| FerryError::Failed(e.to_string()))?;
+    writeln!(out, "{{\"header\":{head},\n\"tables\":[")?;
+    let mut rows = 0;
+    for (i, table) in header.tables.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        writeln!(
+            out,
+            "{sep}{{\"table\":{},\"rows\":[",
+            serde_json::Value::from(table.as_str())
+        )?;
+        let n = copy_rows(tx, table, &mut out).await?;
+        writeln!(out, "],\"row_count\":{n}}}")?;
+        rows += n;
+    }
+    writeln!(out, "]}}")?;
+    let file = out
+        .into_inner()
+        .map_err(|e| FerryError::Io(e.into_error()))?;
+    file.sync_all()?;
+    fs_err::rename(&tmp, path)?;
+    ferry_shared::fsutil::sync_dir(path.parent().unwrap_or(Path::new(".")));
+    let bytes = fs_err::metadata(path)?.len();
+    Ok(Written {
+        path: path.to_path_buf(),
+        rows,
+        bytes,
+    })
+}
+
+/// Streams one table's rows as JSON lines, a comma before every row but the first.
+async fn copy_rows(tx: &Transaction<'_>, table: &str, out: &mut impl Write) -> Result<u64> {
+    let sql = format!(
+        "COPY (SELECT row_to_json(t) FROM public.{} t) TO STDOUT {VERBATIM}",
+        quote_pg(table)
+    );
+    let stream = tx
+        .copy_out(&sql)
+        .await
+        .with_db_context(|| format!("back up {table}"))?;
+    futures_util::pin_mut!(stream);
+    let (mut rows, mut line_start) = (0_u64, true);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.with_db_context(|| format!("back up {table}"))?;
+        for piece in chunk.split_inclusive(|b| *b == b'\n') {
+            if line_start && rows > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(piece)?;
+            line_start = piece.last() == Some(&b'\n');
+            if line_start {
+                rows += 1;
+            }
+        }
+    }
+    Ok(rows)
+}
