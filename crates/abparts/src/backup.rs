@@ -9,14 +9,17 @@
 //! ```text
 //! {"header":{…},
 //! "tables":[
-//! {"table":"inventory","rows":[
-//! {…row…}
-//! ,{…row…}
+//! {"table":"inventory","columns":["id","organization_id",…],"rows":[
+//! "e0000000-…\td0000000-…\t\\N\t150\t70\t…"
+//! ,"…"
 //! ],"row_count":2}
-//! ,{"table":"machines","rows":[
+//! ,{"table":"machines","columns":[…],"rows":[
 //! …
 //! ]}
 //! ```
+//!
+//! Each row is PostgreSQL's own COPY text line for the listed columns (`\N` for NULL), as a
+//! JSON string: exact for every type, and fed back to COPY unchanged by a rollback.
 
 use crate::fingerprint::Fingerprint;
 use ferry_shared::conn::Endpoint;
@@ -30,10 +33,6 @@ use tokio_postgres::Transaction;
 
 /// The format written in `header.format`.
 pub const FORMAT: &str = "ferry-abparts-backup/1";
-
-/// COPY options that pass a JSON text through untouched: JSON holds no raw control
-/// characters, so neither the quote (0x01) nor the delimiter (0x02) can occur in it.
-pub const VERBATIM: &str = "(FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')";
 
 /// A sequence's position.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,12 +167,11 @@ pub async fn write(
     let mut rows = 0;
     for (i, table) in header.tables.iter().enumerate() {
         let sep = if i == 0 { "" } else { "," };
-        writeln!(
-            out,
-            "{sep}{{\"table\":{},\"rows\":[",
-            serde_json::Value::from(table.as_str())
-        )?;
-        let n = copy_rows(tx, table, &mut out).await?;
+        let columns = columns(tx, table).await?;
+        let section = serde_json::json!({"table": table, "columns": columns});
+        let open = section.to_string();
+        writeln!(out, "{sep}{},\"rows\":[", &open[..open.len() - 1])?;
+        let n = copy_rows(tx, table, &columns, &mut out).await?;
         writeln!(out, "],\"row_count\":{n}}}")?;
         rows += n;
     }
@@ -192,30 +190,61 @@ pub async fn write(
     })
 }
 
-/// Streams one table's rows as JSON lines, a comma before every row but the first.
-async fn copy_rows(tx: &Transaction<'_>, table: &str, out: &mut impl Write) -> Result<u64> {
-    let sql = format!(
-        "COPY (SELECT row_to_json(t) FROM public.{} t) TO STDOUT {VERBATIM}",
-        quote_pg(table)
-    );
+/// The columns a row is made of (generated ones are computed again on restore).
+pub async fn columns(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>> {
+    let rows = tx
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = ('public.' || quote_ident($1))::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            &[&table],
+        )
+        .await
+        .with_db_context(|| format!("read the columns of {table}"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// `COPY public.t (c1, c2, …)`: the statement both directions use.
+pub fn copy_target(table: &str, columns: &[String]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote_pg(c)).collect();
+    format!("public.{} ({})", quote_pg(table), cols.join(", "))
+}
+
+/// Streams one table's rows, each PostgreSQL's own COPY text line (exact for every type, and
+/// what a restore feeds back to COPY) written as a JSON string, a comma before all but the first.
+async fn copy_rows(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &[String],
+    out: &mut impl Write,
+) -> Result<u64> {
+    let sql = format!("COPY {} TO STDOUT", copy_target(table, columns));
     let stream = tx
         .copy_out(&sql)
         .await
         .with_db_context(|| format!("back up {table}"))?;
     futures_util::pin_mut!(stream);
-    let (mut rows, mut line_start) = (0_u64, true);
+    let (mut rows, mut carry) = (0_u64, Vec::new());
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.with_db_context(|| format!("back up {table}"))?;
-        for piece in chunk.split_inclusive(|b| *b == b'\n') {
-            if line_start && rows > 0 {
-                out.write_all(b",")?;
-            }
-            out.write_all(piece)?;
-            line_start = piece.last() == Some(&b'\n');
-            if line_start {
-                rows += 1;
-            }
+        carry.extend_from_slice(&chunk);
+        let Some(end) = carry.iter().rposition(|b| *b == b'\n') else {
+            continue;
+        };
+        for line in carry[..end].split(|b| *b == b'\n') {
+            write_row(out, line, rows)?;
+            rows += 1;
         }
+        carry.drain(..=end);
     }
     Ok(rows)
+}
+
+fn write_row(out: &mut impl Write, line: &[u8], index: u64) -> Result<()> {
+    let text = std::str::from_utf8(line)
+        .map_err(|_| FerryError::Failed("COPY wrote a line that is not UTF-8".into()))?;
+    if index > 0 {
+        out.write_all(b",")?;
+    }
+    serde_json::to_writer(&mut *out, text).map_err(|e| FerryError::Failed(e.to_string()))?;
+    out.write_all(b"\n")?;
+    Ok(())
 }

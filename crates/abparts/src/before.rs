@@ -329,16 +329,9 @@ async fn sql_findings(
          "FROM machines WHERE NOT organization_id = ANY($1::text[]::uuid[])", "serial_number", &[customers]),
     ];
     for (name, severity, what, from, detail, params) in list {
-        let sql = format!("SELECT count(*), (SELECT json_agg(d) FROM (SELECT {detail} AS d {from} LIMIT 20) x) {from}");
-        let row = client
-            .query_one(&sql, params)
+        let (n, details) = crate::checks::count_and_examples(client, from, detail, params)
             .await
             .with_db_context(|| format!("check {name}"))?;
-        let n: i64 = row.get(0);
-        let details: Option<serde_json::Value> = row.get(1);
-        let details = details
-            .and_then(|d| d.as_array().cloned())
-            .unwrap_or_default();
         out.push(finding(
             name,
             severity,

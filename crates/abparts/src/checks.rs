@@ -191,24 +191,34 @@ const AFTER: [Check; 31] = [
     check("inconsistent_unit_of_measure", Warning, "inventory unit different from its part's", "FROM inventory i JOIN parts p ON p.id = i.part_id WHERE i.unit_of_measure IS DISTINCT FROM p.unit_of_measure", "json_build_object('inventory', i.id, 'unit', i.unit_of_measure, 'part_unit', p.unit_of_measure)"),
 ];
 
+/// How many rows `from` (a `FROM … WHERE …` clause) finds, and `detail` of up to 20 of
+/// them, in one scan (a window count rather than a count and a second query).
+pub async fn count_and_examples(
+    client: &impl GenericClient,
+    from: &str,
+    detail: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> std::result::Result<(i64, Vec<serde_json::Value>), tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT count(*) OVER (), to_json(d) FROM (SELECT {detail} AS d {from}) s LIMIT 20"
+    );
+    let rows = client.query(&sql, params).await?;
+    let n = rows.first().map_or(0, |r| r.get(0));
+    Ok((n, rows.iter().map(|r| r.get(1)).collect()))
+}
+
 /// Runs one check: how many rows, and up to 20 of them.
 async fn run_one(client: &impl GenericClient, c: &Check) -> Result<CheckResult> {
-    let sql = format!(
-        "SELECT count(*), (SELECT json_agg(d) FROM (SELECT {} AS d {} LIMIT 20) x) {}",
-        c.detail, c.from, c.from
-    );
-    let row = client
-        .query_one(&sql, &[])
+    let (n, details) = count_and_examples(client, c.from, c.detail, &[])
         .await
         .with_db_context(|| format!("check {}", c.name))?;
-    let n: i64 = row.get(0);
     Ok(CheckResult {
         check_name: c.name.to_string(),
         severity: c.severity,
         passed: n == 0,
         message: c.what.to_string(),
         affected_records: n,
-        details: row.get(1),
+        details: (!details.is_empty()).then_some(serde_json::Value::Array(details)),
     })
 }
 

@@ -108,7 +108,7 @@ async fn open<'a>(
         .await
         .db_context("begin the migration's transaction")?;
     tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = '30s'; LOCK TABLE {} IN EXCLUSIVE MODE",
+        "SET LOCAL lock_timeout = '30s'; SET LOCAL work_mem = '128MB'; SET LOCAL maintenance_work_mem = '256MB'; LOCK TABLE {} IN EXCLUSIVE MODE",
         list.join(", ")
     ))
     .await
@@ -214,13 +214,11 @@ async fn migrate_steps(
     rep: &mut MigrationReport,
 ) -> Result<()> {
     let m = &ctx.mapping;
-    step!(
+    let early = step!(
         rep,
         ctx,
         2,
-        steps::organizations(tx, m, plan, &ctx.migrations)
-            .await
-            .map(|c| ((), c))
+        steps::organizations(tx, m, plan, &ctx.migrations).await
     );
     step!(rep, ctx, 3, steps::warehouses(tx, m).await.map(|c| ((), c)));
     step!(rep, ctx, 4, steps::users(tx, plan).await.map(|c| ((), c)));
@@ -251,7 +249,12 @@ async fn migrate_steps(
         steps::transactions(tx, m, at).await.map(|c| ((), c))
     );
     step!(rep, ctx, 9, post_validation(tx, rep).await);
-    step!(rep, ctx, 10, steps::cleanup(tx).await.map(|c| ((), c)));
+    step!(
+        rep,
+        ctx,
+        10,
+        steps::cleanup(tx, early).await.map(|c| ((), c))
+    );
     Ok(())
 }
 
@@ -268,7 +271,7 @@ async fn post_validation(
     rep.post_validation = Some(v);
     let unbalanced = steps::unbalanced(tx).await?;
     if unbalanced > 0 {
-        return Err(FerryError::Failed(format!("{unbalanced} (warehouse, part) pair(s) whose opening transactions do not add up to the stock")));
+        return Err(FerryError::Failed(format!("{unbalanced} part(s) or warehouse(s) whose opening transactions do not add up to their stock")));
     }
     if !valid {
         rep.validation_errors = problems

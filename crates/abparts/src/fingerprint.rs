@@ -53,12 +53,13 @@ SELECT line FROM (
 ) catalog
 ORDER BY line COLLATE "C""#;
 
-/// A table's rows, order-free: their number and the sum of a 64-bit hash of each row's text.
+/// A table's rows, order-free: their number and the sum of a 64-bit hash of each row's text
+/// (`hashtextextended`, PostgreSQL's own: several times cheaper than md5 on a million rows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSum {
     /// Rows.
     pub rows: i64,
-    /// Σ of the first 64 bits of md5(row text), as decimal text (it outgrows 64 bits).
+    /// Σ of hashtextextended(row text, 0), as decimal text (it outgrows 64 bits).
     pub hash_sum: String,
 }
 
@@ -82,7 +83,7 @@ impl Fingerprint {
         let mut tables = BTreeMap::new();
         for name in crate::db::public_tables(client).await? {
             let q = format!(
-                "SELECT count(*), COALESCE(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text FROM public.{} t",
+                "SELECT count(*), COALESCE(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM public.{} t",
                 ferry_shared::sql::quote_pg(&name)
             );
             let row = client

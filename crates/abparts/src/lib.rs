@@ -16,6 +16,7 @@ pub mod commands;
 pub mod db;
 pub mod engine;
 pub mod fingerprint;
+pub mod keys;
 pub mod mapping;
 pub mod report;
 pub mod restore;

@@ -1,10 +1,9 @@
 //! `rollback`: puts schema public back from a backup, in one transaction that commits only
 //! when the database's fingerprint equals the one the backup recorded before the migration.
 
-use crate::backup::{Header, FORMAT, VERBATIM};
+use crate::backup::{Header, FORMAT};
 use crate::fingerprint::Fingerprint;
 use bytes::Bytes;
-use ferry_shared::sql::quote_pg;
 use ferry_shared::{DbContext, FerryError, Result};
 use futures_util::SinkExt;
 use std::io::BufRead;
@@ -87,13 +86,19 @@ async fn run_section(tx: &Transaction<'_>, name: &str, sql: &str) -> Result<()> 
     Ok(())
 }
 
-/// Loads one table's section of the file: its rows through a temporary table of JSON.
-async fn load_table(tx: &Transaction<'_>, table: &str, r: &mut impl BufRead) -> Result<u64> {
-    tx.batch_execute("TRUNCATE ferry_restore")
-        .await
-        .db_context("empty ferry_restore")?;
+/// Loads one table's section of the file: each row's COPY text line back through COPY.
+async fn load_table(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &[String],
+    r: &mut impl BufRead,
+) -> Result<u64> {
+    let sql = format!(
+        "COPY {} FROM STDIN",
+        crate::backup::copy_target(table, columns)
+    );
     let sink = tx
-        .copy_in(&format!("COPY ferry_restore (j) FROM STDIN {VERBATIM}"))
+        .copy_in(&sql)
         .await
         .with_db_context(|| format!("restore {table}"))?;
     futures_util::pin_mut!(sink);
@@ -108,7 +113,13 @@ async fn load_table(tx: &Transaction<'_>, table: &str, r: &mut impl BufRead) -> 
         if line.starts_with("],\"row_count\":") {
             break;
         }
-        buf.extend_from_slice(line.strip_prefix(',').unwrap_or(&line).as_bytes());
+        let text: String =
+            serde_json::from_str(line.trim_end().strip_prefix(',').unwrap_or(line.trim_end()))
+                .map_err(|e| {
+                    FerryError::Failed(format!("backup of {table}, row {}: {e}", sent + 1))
+                })?;
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(b'\n');
         sent += 1;
         if buf.len() >= 1 << 20 {
             let chunk = Bytes::from(std::mem::take(&mut buf));
@@ -126,14 +137,10 @@ async fn load_table(tx: &Transaction<'_>, table: &str, r: &mut impl BufRead) -> 
     sink.send(Bytes::from(buf))
         .await
         .with_db_context(|| format!("restore {table}"))?;
-    sink.finish()
+    let n = sink
+        .finish()
         .await
         .with_db_context(|| format!("restore {table}"))?;
-    let q = quote_pg(table);
-    let n = tx
-        .execute(&format!("INSERT INTO public.{q} OVERRIDING SYSTEM VALUE SELECT r.* FROM ferry_restore, json_populate_record(NULL::public.{q}, j) r"), &[])
-        .await
-        .with_db_context(|| format!("restore the rows of {table}"))?;
     if n != expected || sent != expected {
         return Err(FerryError::Failed(format!(
             "backup of {table}: {expected} rows recorded, {sent} read, {n} restored"
@@ -142,28 +149,32 @@ async fn load_table(tx: &Transaction<'_>, table: &str, r: &mut impl BufRead) -> 
     Ok(n)
 }
 
+/// A table section's first line: `{"table":…,"columns":[…],"rows":[`.
+#[derive(serde::Deserialize)]
+struct Section {
+    table: String,
+    columns: Vec<String>,
+}
+
 /// Reads the table sections in file order.
 async fn load_tables(tx: &Transaction<'_>, header: &Header, r: &mut impl BufRead) -> Result<u64> {
-    tx.batch_execute("CREATE TEMP TABLE ferry_restore (j json) ON COMMIT DROP")
-        .await
-        .db_context("create ferry_restore")?;
     let mut line = String::new();
     r.read_line(&mut line)?;
     let mut total = 0;
     for table in &header.tables {
         line.clear();
         r.read_line(&mut line)?;
-        let want = format!(
-            "{{\"table\":{},\"rows\":[",
-            serde_json::Value::from(table.as_str())
-        );
-        if line.trim_end().strip_prefix(',').unwrap_or(line.trim_end()) != want {
+        let open = line.trim_end().strip_prefix(',').unwrap_or(line.trim_end());
+        let section: Option<Section> = open
+            .strip_suffix(",\"rows\":[")
+            .and_then(|o| serde_json::from_str(&format!("{o}}}")).ok());
+        let Some(section) = section.filter(|s| &s.table == table) else {
             return Err(FerryError::Failed(format!(
                 "backup: expected the rows of {table}, found {:.60}",
                 line.trim_end()
             )));
-        }
-        total += load_table(tx, table, r).await?;
+        };
+        total += load_table(tx, table, &section.columns, r).await?;
         tracing::debug!("restored {table}");
     }
     Ok(total)
