@@ -312,6 +312,7 @@ const ALL_TOOLS: &[&str] = &[
     "apply-migrations",
     "transform-lustores",
     "migrate-lustores",
+    "migrate-abparts",
     "ferry-gen",
 ];
 

@@ -56,6 +56,10 @@ pub struct Header {
     pub created_at: String,
     /// The database (no password).
     pub database: String,
+    /// The server's system identifier and the database's name: a rollback refuses to
+    /// restore this backup into any other database.
+    #[serde(default)]
+    pub database_id: Option<String>,
     /// Schema and rows as they were.
     pub fingerprint: Fingerprint,
     /// `pg_dump --section=pre-data` of schema public (types, functions, tables).
@@ -119,6 +123,15 @@ fn clean_dump(text: &str) -> String {
         .join("\n")
 }
 
+/// `system identifier/database name`: which database a backup belongs to.
+pub async fn database_id(client: &impl tokio_postgres::GenericClient) -> Result<String> {
+    let row = client
+        .query_one("SELECT (SELECT system_identifier FROM pg_control_system())::text || '/' || current_database()", &[])
+        .await
+        .db_context("read the database's identity")?;
+    Ok(row.get(0))
+}
+
 async fn sequences(tx: &Transaction<'_>) -> Result<Vec<SequenceState>> {
     let rows = tx
         .query("SELECT sequencename::text, last_value, start_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1", &[])
@@ -155,6 +168,7 @@ pub async fn write(
     header.pre_data = pg_dump(ep, snapshot, "pre-data")?;
     header.post_data = pg_dump(ep, snapshot, "post-data")?;
     header.sequences = sequences(tx).await?;
+    header.database_id = Some(database_id(tx).await?);
     header.tables = header.fingerprint.tables.keys().cloned().collect();
     if let Some(dir) = path.parent() {
         fs_err::create_dir_all(dir)?;

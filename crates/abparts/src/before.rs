@@ -167,7 +167,10 @@ fn organizations(m: &Mapping, orgs: &[Org], plan: &mut Plan, out: &mut Vec<Check
         if !of_type(&e.when_no_organization_of_type).is_empty() {
             continue;
         }
-        match orgs.iter().find(|o| o.name == e.name || o.id == e.id) {
+        match orgs
+            .iter()
+            .find(|o| o.name.to_lowercase() == e.name.to_lowercase() || o.id == e.id)
+        {
             Some(o) => taken.push(json!({"name": e.name, "held_by": o.name, "type": o.text})),
             None => plan.create.push(i),
         }

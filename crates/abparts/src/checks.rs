@@ -95,7 +95,12 @@ impl ValidationReport {
 
     /// The failed checks, worst first, one line each (for the log).
     pub fn problems(&self) -> Vec<String> {
-        let mut failed: Vec<&CheckResult> = self.results.iter().filter(|r| !r.passed).collect();
+        // INFO findings pass, but their rows are shown: rows the run will not migrate.
+        let mut failed: Vec<&CheckResult> = self
+            .results
+            .iter()
+            .filter(|r| !r.passed || (r.severity == Severity::Info && r.affected_records > 0))
+            .collect();
         failed.sort_by_key(|r| std::cmp::Reverse(r.severity as u8));
         failed
             .iter()

@@ -161,11 +161,18 @@ async fn run_once(ctx: &Ctx, dry_run: bool) -> Result<Exit> {
 }
 
 /// The backup file a rollback names.
-fn backup_file(ctx: &Ctx, a: &RollbackArgs) -> PathBuf {
+fn backup_file(ctx: &Ctx, a: &RollbackArgs) -> Result<PathBuf> {
     match (&a.backup, &a.migration_id) {
-        (Some(p), _) => p.clone(),
-        (None, Some(id)) => crate::backup::path_for(&ctx.backups, id),
-        (None, None) => PathBuf::new(),
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(id)) => {
+            uuid::Uuid::parse_str(id).map_err(|_| {
+                FerryError::Usage(format!("--migration-id {id}: not a migration id (a UUID)"))
+            })?;
+            Ok(crate::backup::path_for(&ctx.backups, id))
+        }
+        (None, None) => Err(FerryError::Usage(
+            "rollback needs --backup FILE or --migration-id ID".into(),
+        )),
     }
 }
 
@@ -174,20 +181,27 @@ fn committed_digest(reports: &Path, id: &str) -> Option<String> {
     let p = reports.join(format!("migration_report_{id}.json"));
     let text = fs_err::read_to_string(p).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    (v["status"] == "completed" && v["dry_run"] == false)
+    ((v["status"] == "completed" || v["status"] == "committing") && v["dry_run"] == false)
         .then(|| v["fingerprint_after"].as_str().map(str::to_string))?
 }
 
 /// `rollback`.
 pub async fn rollback(ctx: &Ctx, a: &RollbackArgs) -> Result<Exit> {
-    let path = backup_file(ctx, a);
+    let path = backup_file(ctx, a)?;
     let (header, mut reader) = crate::restore::read_header(&path)?;
     let mut client = crate::db::connect(&ctx.ep).await?;
+    crate::db::lock(&client).await?;
     let tx = client
         .transaction()
         .await
         .db_context("begin the rollback")?;
-    crate::db::lock(&tx).await?;
+    let here = crate::backup::database_id(&tx).await?;
+    if let Some(id) = header.database_id.as_ref().filter(|id| **id != here) {
+        return Err(FerryError::Usage(format!(
+            "{} is the backup of another database ({id}; this is {here}): refused, whatever the flags",
+            path.display()
+        )));
+    }
     let now = Fingerprint::take(&tx).await?;
     if now == header.fingerprint {
         say(&format!(

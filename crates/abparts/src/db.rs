@@ -33,28 +33,11 @@ pub async fn public_tables(client: &impl GenericClient) -> Result<Vec<String>> {
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Takes the transaction-level advisory lock of this database's restructuring, so two runs
-/// (or a run and a rollback) never interleave. Refuses at once rather than waiting.
+/// Takes the advisory lock of this database's restructuring for the whole connection, so two
+/// runs (or a run and a rollback) never interleave; the server drops it with the connection.
+/// Taken before the transaction, whose first statement must be the table lock. Refuses at
+/// once rather than waiting.
 pub async fn lock(client: &impl GenericClient) -> Result<()> {
-    let got: bool = client
-        .query_one(
-            "SELECT pg_try_advisory_xact_lock(hashtext('ferry migrate-abparts'))",
-            &[],
-        )
-        .await
-        .db_context("take the advisory lock")?
-        .get(0);
-    if !got {
-        return Err(FerryError::Failed(
-            "another migrate-abparts run (migrate, rollback or test) holds this database; wait for it to end".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The session-level form of [`lock`], held by a migration for its whole connection (taken
-/// before its transaction, whose first statement must be the table lock).
-pub async fn lock_session(client: &impl GenericClient) -> Result<()> {
     let got: bool = client
         .query_one(
             "SELECT pg_try_advisory_lock(hashtext('ferry migrate-abparts'))",

@@ -94,7 +94,7 @@ macro_rules! step {
 async fn open<'a>(
     client: &'a mut tokio_postgres::Client,
 ) -> Result<(Transaction<'a>, String, Fingerprint)> {
-    crate::db::lock_session(client).await?;
+    crate::db::lock(client).await?;
     before::require_before(client).await?;
     let tables = crate::db::public_tables(client).await?;
     let list: Vec<String> = tables
@@ -177,6 +177,7 @@ async fn validate_and_back_up(
         migration_id: rep.migration_id.clone(),
         created_at: crate::report::now(),
         database: ctx.ep.to_string(),
+        database_id: None,
         fingerprint: fp.clone(),
         pre_data: String::new(),
         post_data: String::new(),
@@ -309,6 +310,9 @@ pub async fn run(ctx: &Ctx, dry_run: bool) -> (MigrationReport, Result<()>) {
 async fn run_in(ctx: &Ctx, dry_run: bool, rep: &mut MigrationReport) -> Result<()> {
     let mut client = crate::db::connect(&ctx.ep).await?;
     let result = transaction(ctx, &mut client, dry_run, rep).await;
+    if result.is_ok() && !dry_run {
+        return result;
+    }
     let fp_before = rep.fingerprint_before.clone();
     // The transaction is over (committed, or rolled back by the dry run or the failure):
     // read the database again, so the report says what it holds, not what it should.
@@ -321,7 +325,7 @@ async fn run_in(ctx: &Ctx, dry_run: bool, rep: &mut MigrationReport) -> Result<(
         Err(e) => return Err(e),
     };
     rep.fingerprint_after = Some(now.digest());
-    if fp_before.is_some() && (result.is_err() || dry_run) {
+    if fp_before.is_some() {
         let equal = fp_before.as_deref() == Some(now.digest().as_str());
         let how = if dry_run {
             "dry run rolled back"
@@ -394,13 +398,18 @@ async fn transaction(
         }
         return Ok(());
     }
-    tx.commit().await.db_context("commit the migration")?;
+    // What the commit will make, recorded before it: a run killed right after the commit
+    // still leaves a report that a rollback can check the database against.
+    rep.fingerprint_after = Some(Fingerprint::take(&tx).await?.digest());
     if let Some(info) = rep.rollback_info.as_mut() {
         info.command = Some(format!(
             "migrate-abparts --target {} rollback --migration-id {}",
             ctx.ep, rep.migration_id
         ));
     }
+    rep.status = "committing";
+    rep.write(&ctx.reports)?;
+    tx.commit().await.db_context("commit the migration")?;
     tracing::info!("committed migration {}", rep.migration_id);
     Ok(())
 }

@@ -48,6 +48,29 @@ SELECT line FROM (
       AND NOT EXISTS (SELECT 1 FROM pg_depend dp
                       WHERE dp.classid = 'pg_proc'::regclass AND dp.objid = p.oid AND dp.deptype = 'e')
     UNION ALL
+    SELECT CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' END || c.relname
+           || ' md5 ' || md5(pg_get_viewdef(c.oid))
+           || CASE WHEN c.relkind = 'm' AND NOT c.relispopulated THEN ' not populated' ELSE '' END
+    FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm')
+    UNION ALL
+    SELECT 'type ' || c.relname || ' (' || string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) || ')'
+    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'c' GROUP BY c.relname
+    UNION ALL
+    SELECT 'domain ' || t.typname || ' ' || format_type(t.typbasetype, t.typtypmod)
+           || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+           || COALESCE(' ' || (SELECT string_agg(pg_get_constraintdef(co.oid), ' ' ORDER BY co.conname) FROM pg_constraint co WHERE co.contypid = t.oid), '')
+    FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace AND t.typtype = 'd'
+    UNION ALL
+    SELECT 'row security ' || c.relname || CASE WHEN c.relforcerowsecurity THEN ' forced' ELSE '' END
+    FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relrowsecurity
+    UNION ALL
+    SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || COALESCE(qual, '') || ' / ' || COALESCE(with_check, '')
+    FROM pg_policies WHERE schemaname = 'public'
+    UNION ALL
+    SELECT 'rule ' || tablename || ' ' || rulename || ' md5 ' || md5(definition)
+    FROM pg_rules WHERE schemaname = 'public'
+    UNION ALL
     SELECT 'sequence ' || sequencename || ' ' || data_type::text || ' last ' || COALESCE(last_value::text, 'none')
     FROM pg_sequences WHERE schemaname = 'public'
 ) catalog

@@ -178,7 +178,10 @@ impl Mapping {
     /// The default rules, or the file given with `--mapping`.
     pub fn load(path: Option<&Path>) -> Result<Mapping, Error> {
         let (text, name) = match path {
-            Some(p) => (fs_err::read_to_string(p)?, p.display().to_string()),
+            Some(p) => (
+                fs_err::read_to_string(p).map_err(|e| Error::Usage(format!("--mapping: {e}")))?,
+                p.display().to_string(),
+            ),
             None => (DEFAULT.to_string(), "the built-in mapping".to_string()),
         };
         let m: Mapping = serde_json::from_str(&text)

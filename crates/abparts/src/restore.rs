@@ -39,21 +39,23 @@ async fn drop_public(tx: &Transaction<'_>) -> Result<()> {
     let sql = r"
         SELECT stmt FROM (
           SELECT 1 AS o, format('DROP %s IF EXISTS public.%I CASCADE',
-                 CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                 CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'c' THEN 'TYPE'
                                 WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
                  c.relname) AS stmt
           FROM pg_class c
-          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
           UNION ALL
+          -- Functions, procedures and aggregates; not a range type's own constructors (they go
+          -- with their type).
           SELECT 2, format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::regprocedure)
           FROM pg_proc p
-          WHERE p.pronamespace = 'public'::regnamespace AND p.prokind IN ('f', 'p')
-            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+          WHERE p.pronamespace = 'public'::regnamespace AND p.prokind IN ('f', 'p', 'a')
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype IN ('e', 'i'))
           UNION ALL
           SELECT 3, format('DROP TYPE IF EXISTS public.%I CASCADE', t.typname)
           FROM pg_type t
-          WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('e', 'd', 'r', 'm')
+          WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('e', 'd', 'r')
             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
         ) s ORDER BY o";
     tx.batch_execute("SET LOCAL client_min_messages = warning")
@@ -196,6 +198,30 @@ async fn set_sequences(tx: &Transaction<'_>, header: &Header) -> Result<()> {
     Ok(())
 }
 
+/// Fills the materialized views that were populated (a schema-only dump creates them
+/// empty); the fingerprint's catalog says which ones.
+async fn refresh_matviews(tx: &Transaction<'_>, header: &Header) -> Result<()> {
+    for line in &header.fingerprint.catalog {
+        let Some(rest) = line.strip_prefix("materialized view ") else {
+            continue;
+        };
+        if rest.ends_with(" not populated") {
+            continue;
+        }
+        let Some(name) = rest.rfind(" md5 ").map(|i| &rest[..i]) else {
+            continue;
+        };
+        let stmt = format!(
+            "REFRESH MATERIALIZED VIEW public.{}",
+            ferry_shared::sql::quote_pg(name)
+        );
+        tx.batch_execute(&stmt)
+            .await
+            .with_db_context(|| stmt.clone())?;
+    }
+    Ok(())
+}
+
 /// Restores; returns the rows put back. Fails (and the caller's transaction rolls back)
 /// unless the result's fingerprint equals the backup's.
 pub async fn restore(tx: &Transaction<'_>, header: &Header, r: &mut impl BufRead) -> Result<u64> {
@@ -204,6 +230,7 @@ pub async fn restore(tx: &Transaction<'_>, header: &Header, r: &mut impl BufRead
     let rows = load_tables(tx, header, r).await?;
     set_sequences(tx, header).await?;
     run_section(tx, "post-data", &header.post_data).await?;
+    refresh_matviews(tx, header).await?;
     let now = Fingerprint::take(tx).await?;
     let diff = header.fingerprint.differences(&now);
     if !diff.is_empty() {
