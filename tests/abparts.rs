@@ -559,7 +559,8 @@ fn test_comprehensive_passes_every_sample_with_rollback() {
 }
 
 /// Objects the tool knows nothing about — a composite type, an aggregate, a range type, a
-/// view, a populated materialized view, a table of awkward values, a sequence part-way —
+/// partitioned table, a view, a populated materialized view, a table of awkward values, a
+/// sequence part-way —
 /// come back exactly after migrate + rollback; a view created after the migration counts as
 /// a change (rollback refuses); another database's backup is refused whatever the flags.
 #[test]
@@ -576,7 +577,11 @@ fn unknown_objects_survive_rollback_and_foreign_backups_are_refused() {
           (NULL, 'null', '{}', 1e-20, '', NULL, 'empty');
         CREATE SEQUENCE counter START 7; SELECT setval('counter', 42);
         CREATE VIEW part_names AS SELECT part_number, name FROM parts;
-        CREATE MATERIALIZED VIEW odd_count AS SELECT count(*) AS n FROM odd;"#);
+                CREATE MATERIALIZED VIEW odd_count AS SELECT count(*) AS n FROM odd;
+        CREATE TABLE readings (k int, v text) PARTITION BY RANGE (k);
+        CREATE TABLE readings_low PARTITION OF readings FOR VALUES FROM (0) TO (100);
+        CREATE TABLE readings_high PARTITION OF readings FOR VALUES FROM (100) TO (1000);
+        INSERT INTO readings SELECT g, 'r' || g FROM generate_series(1, 300) g;"#);
     let before = fingerprint(dir.path(), &pg);
     let r = abparts(dir.path(), &pg, &["validate"]);
     assert!(
@@ -634,6 +639,11 @@ fn unknown_objects_survive_rollback_and_foreign_backups_are_refused() {
     assert_eq!(pg.scalar("SELECT n::text FROM odd_count").unwrap(), "2");
     assert_eq!(pg.scalar("SELECT my_sum(id)::text FROM odd").unwrap(), "3");
     assert_eq!(pg.scalar("SELECT nextval('counter')::text").unwrap(), "43");
+    assert_eq!(
+        pg.scalar("SELECT count(*) || ':' || sum(k) FROM readings_high")
+            .unwrap(),
+        "201:40200"
+    );
     assert_eq!(
         pg.scalar("SELECT t FROM odd WHERE id = 1").unwrap(),
         "tab\there\nline \\ back"

@@ -123,6 +123,18 @@ fn clean_dump(text: &str) -> String {
         .join("\n")
 }
 
+/// The tables that hold rows themselves: a partitioned table's rows are in its partitions
+/// (backed up one by one), and COPY cannot read the parent.
+async fn tables_with_rows(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    let all = crate::db::public_tables(tx).await?;
+    let rows = tx
+        .query("SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'p'", &[])
+        .await
+        .db_context("list the partitioned tables")?;
+    let parents: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(all.into_iter().filter(|t| !parents.contains(t)).collect())
+}
+
 /// `system identifier/database name`: which database a backup belongs to.
 pub async fn database_id(client: &impl tokio_postgres::GenericClient) -> Result<String> {
     let row = client
@@ -169,7 +181,7 @@ pub async fn write(
     header.post_data = pg_dump(ep, snapshot, "post-data")?;
     header.sequences = sequences(tx).await?;
     header.database_id = Some(database_id(tx).await?);
-    header.tables = header.fingerprint.tables.keys().cloned().collect();
+    header.tables = tables_with_rows(tx).await?;
     if let Some(dir) = path.parent() {
         fs_err::create_dir_all(dir)?;
     }
