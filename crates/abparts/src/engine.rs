@@ -324,9 +324,10 @@ async fn run_in(ctx: &Ctx, dry_run: bool, rep: &mut MigrationReport) -> Result<(
         }
         Err(e) => return Err(e),
     };
-    rep.fingerprint_after = Some(now.digest());
+    let digest = now.digest();
+    rep.fingerprint_after = Some(digest.clone());
     if fp_before.is_some() {
-        let equal = fp_before.as_deref() == Some(now.digest().as_str());
+        let equal = fp_before.as_deref() == Some(digest.as_str());
         let how = if dry_run {
             "dry run rolled back"
         } else {
@@ -346,9 +347,11 @@ async fn run_in(ctx: &Ctx, dry_run: bool, rep: &mut MigrationReport) -> Result<(
             } else {
                 "NOT as before"
             },
-            now.digest()
+            digest
         );
-        if result.is_err() {
+        // Only a database proven unchanged makes the backup useless: after a failed COMMIT
+        // whose outcome is unknown, it may be the one way back.
+        if result.is_err() && equal {
             remove_useless_backup(ctx, rep);
         }
         if !equal {
