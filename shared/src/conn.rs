@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod credentials;
+
 /// Which kind of server or file a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,8 +100,12 @@ pub struct Endpoint {
     /// Which side this is ("source" or "target"), for messages.
     pub side: &'static str,
     /// Where the password came from when it is not the usual place (the document's
-    /// `READ_DB_PASSWORD`), so a refused login names the variable the user set.
+    /// `READ_DB_PASSWORD`, `PGPASSWORD`, `~/.pgpass line 3`, `~/.my.cnf`), so a refused
+    /// login names what the user set.
     pub password_from: Option<String>,
+    /// Whether the URL named the user (else the engine's default is in `user`, and
+    /// `~/.my.cnf` may name another).
+    pub user_in_url: bool,
 }
 
 impl fmt::Display for Endpoint {
@@ -261,6 +267,7 @@ impl Endpoint {
             statement_timeout_ms: None,
             side,
             password_from: None,
+            user_in_url: false,
         }
     }
 
@@ -306,6 +313,7 @@ impl Endpoint {
         }
         if !u.username().is_empty() {
             self.user = percent_decode(u.username());
+            self.user_in_url = true;
         }
         if let Some(p) = u.password() {
             self.password = Some(Secret::new(percent_decode(p)));
@@ -360,18 +368,43 @@ pub struct TargetArgs {
     pub endpoint_url: Option<String>,
 }
 
+/// One side's endpoint: the flag or its FERRY_ variable (clap has read both into `url`), else
+/// `DATABASE_URL` when the tool talks to this one database only (`database_url`); then the
+/// password from the URL, the password file or `{env_prefix}_PASSWORD`. The client
+/// conventions (`PGPASSWORD`, `.pgpass`, `.my.cnf`) come last, at connect time, so they
+/// also follow the documents' own variables ([`with_client_conventions`]).
 fn resolve(
     url: Option<&str>,
     password_file: Option<&Path>,
     side: &'static str,
     env_prefix: &str,
+    database_url: bool,
 ) -> Result<Endpoint> {
-    let url = url.ok_or_else(|| {
-        FerryError::Usage(format!(
-            "no --{side} given (or {env_prefix} in the environment or .env)"
-        ))
-    })?;
-    let mut ep = parse_url(url, side)?;
+    let fallback = if url.is_none() && database_url {
+        std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+    } else {
+        None
+    };
+    let mut ep = match (url, fallback.as_deref()) {
+        (Some(url), _) => parse_url(url, side)?,
+        (None, Some(url)) => {
+            let ep = parse_url(url, side).map_err(|e| {
+                FerryError::Usage(format!(
+                    "DATABASE_URL (the --{side}, as neither --{side} nor {env_prefix} is set): {e}"
+                ))
+            })?;
+            tracing::info!("--{side} from DATABASE_URL: {ep}");
+            ep
+        }
+        (None, None) => {
+            let or_database_url = if database_url { " or DATABASE_URL" } else { "" };
+            return Err(FerryError::Usage(format!(
+                "no --{side} given (or {env_prefix}{or_database_url} in the environment or .env)"
+            )));
+        }
+    };
     if ep.password.is_none() {
         if let Some(file) = password_file {
             let text = fs_err::read_to_string(file).map_err(|e| {
@@ -388,11 +421,23 @@ fn resolve(
 impl SourceArgs {
     /// The source endpoint, with its password resolved.
     pub fn endpoint(&self) -> Result<Endpoint> {
+        self.resolve(false)
+    }
+
+    /// The source of a tool that talks to this one database only (`extract`): as
+    /// [`endpoint`](Self::endpoint), and `DATABASE_URL` when neither `--source` nor
+    /// `FERRY_SOURCE` is given.
+    pub fn endpoint_or_database_url(&self) -> Result<Endpoint> {
+        self.resolve(true)
+    }
+
+    fn resolve(&self, database_url: bool) -> Result<Endpoint> {
         resolve(
             self.source.as_deref(),
             self.source_password_file.as_deref(),
             "source",
             "FERRY_SOURCE",
+            database_url,
         )
     }
 }
@@ -400,16 +445,73 @@ impl SourceArgs {
 impl TargetArgs {
     /// The target endpoint, with its password resolved.
     pub fn endpoint(&self) -> Result<Endpoint> {
+        self.resolve(false)
+    }
+
+    /// The target of a tool that talks to this one database only (the loaders,
+    /// `apply-migrations`, `migrate-abparts`): as [`endpoint`](Self::endpoint), and
+    /// `DATABASE_URL` when neither `--target` nor `FERRY_TARGET` is given.
+    pub fn endpoint_or_database_url(&self) -> Result<Endpoint> {
+        self.resolve(true)
+    }
+
+    fn resolve(&self, database_url: bool) -> Result<Endpoint> {
         let mut ep = resolve(
             self.target.as_deref(),
             self.target_password_file.as_deref(),
             "target",
             "FERRY_TARGET",
+            database_url,
         )?;
         if self.endpoint_url.is_some() {
             ep.endpoint_url.clone_from(&self.endpoint_url);
         }
         Ok(ep)
+    }
+}
+
+/// `ep` as it connects: Ferry's own password (URL, variable, file, a document's variables)
+/// when it has one, else the client conventions of its engine ([`credentials`]): for
+/// PostgreSQL `PGPASSWORD`, then the passfile; for MySQL `~/.my.cnf`'s `password`, and its
+/// `user` when the URL names none. Where the password came from goes to the debug log and
+/// into refused-login messages; the password itself never.
+fn with_client_conventions(ep: &Endpoint) -> std::borrow::Cow<'_, Endpoint> {
+    use std::borrow::Cow;
+    match ep.engine {
+        Engine::Postgres if ep.password.is_none() => {
+            let port = ep.port.to_string();
+            let key = credentials::PgKey {
+                host: credentials::pgpass_host(&ep.host, ep.socket.as_deref()),
+                port: &port,
+                database: ep.database.as_deref().unwrap_or(&ep.user),
+                user: &ep.user,
+            };
+            let Some(found) = credentials::postgres_password(&key) else {
+                return Cow::Borrowed(ep);
+            };
+            tracing::debug!("{ep}: password from {}", found.from);
+            let mut ep = ep.clone();
+            ep.password = Some(found.password);
+            ep.password_from = Some(found.from);
+            Cow::Owned(ep)
+        }
+        Engine::Mysql if ep.password.is_none() || !ep.user_in_url => {
+            let Some((cnf, path)) = credentials::my_cnf() else {
+                return Cow::Borrowed(ep);
+            };
+            let mut out = ep.clone();
+            if let (Some(user), false) = (cnf.user, ep.user_in_url) {
+                tracing::debug!("{ep}: user {user:?} from {}", path.display());
+                out.user = user;
+            }
+            if let (Some(password), None) = (cnf.password, &ep.password) {
+                tracing::debug!("{ep}: password from {}", path.display());
+                out.password = Some(password);
+                out.password_from = Some(path.display().to_string());
+            }
+            Cow::Owned(out)
+        }
+        _ => Cow::Borrowed(ep),
     }
 }
 
@@ -571,7 +673,10 @@ fn pg_connect_error(ep: &Endpoint, e: &PgAttempt) -> FerryError {
         ep.user,
         ep.database.as_deref().unwrap_or(&ep.user),
         redact_urls(&detail),
-        if ep.side == "source" { " and FERRY_SOURCE_PASSWORD" } else { " and FERRY_TARGET_PASSWORD" }
+        match &ep.password_from {
+            Some(from) => format!(" and the password (from {from})"),
+            None => format!(" and FERRY_{}_PASSWORD", ep.side.to_uppercase()),
+        }
     ))
 }
 
@@ -579,6 +684,7 @@ fn pg_connect_error(ep: &Endpoint, e: &PgAttempt) -> FerryError {
 /// start-up and session set-up included, is bounded by the connect timeout; a statement
 /// timeout from the URL is set in the session.
 pub async fn connect_postgres(ep: &Endpoint) -> Result<tokio_postgres::Client> {
+    let ep = &*with_client_conventions(ep);
     let limit = Duration::from_secs(ep.connect_timeout.unwrap_or(10).max(1));
     let mut cfg = tokio_postgres::Config::new();
     match &ep.socket {
@@ -616,6 +722,7 @@ pub async fn connect_postgres(ep: &Endpoint) -> Result<tokio_postgres::Client> {
 /// Connects to MySQL/MariaDB with utf8mb4, UTC and strict mode, so values are never changed
 /// silently by the server.
 pub async fn connect_mysql(ep: &Endpoint) -> Result<mysql_async::Conn> {
+    let ep = &*with_client_conventions(ep);
     let mut b = mysql_async::OptsBuilder::default()
         .ip_or_hostname(ep.host.clone())
         .tcp_port(ep.port)

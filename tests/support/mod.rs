@@ -290,6 +290,11 @@ pub fn tool(name: &str, dir: &Path) -> Command {
             c.env_remove(k);
         }
     }
+    // The client conventions Ferry reads after its own (docs/configuration.md): a developer's
+    // DATABASE_URL or PGPASSWORD must not steer a test.
+    for k in ["DATABASE_URL", "PGPASSWORD", "PGPASSFILE"] {
+        c.env_remove(k);
+    }
     c.env("FERRY_PROGRESS_SECS", "3600").env("NO_COLOR", "1");
     c.envs(aws_env());
     c.stdin(Stdio::null());

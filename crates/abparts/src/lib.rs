@@ -98,7 +98,7 @@ fn context(cli: &Cli) -> Result<engine::Ctx, FerryError> {
         target_password_file: cli.target_password_file.clone(),
         endpoint_url: None,
     };
-    let ep = target.endpoint()?;
+    let ep = target.endpoint_or_database_url()?;
     if ep.engine != ferry_shared::conn::Engine::Postgres {
         return Err(FerryError::Usage(format!(
             "--target {ep} is not a postgres:// URL"

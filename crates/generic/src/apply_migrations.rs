@@ -473,7 +473,7 @@ pub async fn apply_in_transaction(
 /// The target: a PostgreSQL URL that names its database. Required, because applying a
 /// schema to the user's default database by accident is hard to undo.
 fn postgres_target(args: &TargetArgs) -> Result<Endpoint> {
-    let ep = args.endpoint()?;
+    let ep = args.endpoint_or_database_url()?;
     if ep.engine != Engine::Postgres {
         return Err(FerryError::Usage(format!(
             "--target {ep} is not a postgres:// URL"

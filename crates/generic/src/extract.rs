@@ -172,7 +172,7 @@ async fn resolve_tables(args: &Args, src: &mut Source) -> ferry_shared::Result<V
 /// Runs `extract`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
-    let ep = args.source.endpoint()?;
+    let ep = args.source.endpoint_or_database_url()?;
     if args.tables.is_empty() && args.query.is_none() {
         return Err(
             FerryError::Usage("give --table NAME (repeatable) or --query SQL".into()).into(),

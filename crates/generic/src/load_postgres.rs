@@ -77,7 +77,7 @@ async fn without_postgis(
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let a = &args.load;
     ferry_shared::logging::init(&a.common)?;
-    let ep = a.target.endpoint()?;
+    let ep = a.target.endpoint_or_database_url()?;
     if ep.engine != Engine::Postgres {
         return Err(FerryError::Usage(format!("--target {ep} is not a postgres:// URL")).into());
     }
