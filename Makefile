@@ -5,6 +5,8 @@
 CARGO ?= cargo## the cargo of `build`, `test`, `lint`, `bench`
 BIN := target/release## where the binaries are run from (BIN=DIR with -o build: no cargo at all)
 ARGS ?=## NAME-migrate ARGS="…": run that migration's own tool once with these flags, not the steps
+PREFIX ?= $(HOME)/.local## make install: the tools to PREFIX/bin, completions and man pages under PREFIX/share
+DESTDIR ?=## make install/uninstall: a staging root put before PREFIX (for packaging)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 # A recipe that fails leaves no target behind (a stamp or a file is made only by success).
@@ -24,6 +26,35 @@ help: ## this list: every target, then the variables you can set
 
 build: ## cargo build --release of every binary (skip it with -o build and BIN=DIR)
 	$(CARGO) build --release --workspace --bins
+
+# The tools are the names `ferry list --names` prints (shared/src/tools.rs, which a test keeps
+# equal to the workspace's binaries); each prints its own completions and man page when run
+# with FERRY_GENERATE=bash|zsh|fish|man. bash-completion >= 2.9 and man-db find them under
+# ~/.local/share (or PREFIX/share when PREFIX/bin is on PATH) by themselves.
+INSTALL_DIRS = bin share/bash-completion/completions share/zsh/site-functions share/fish/vendor_completions.d share/man/man1
+.PHONY: install uninstall
+install: build ## the tools to PREFIX/bin [~/.local], their bash/zsh/fish completions and man pages under PREFIX/share
+	@d='$(DESTDIR)$(PREFIX)'; tools=$$($(BIN)/ferry list --names); \
+	for sub in $(INSTALL_DIRS); do mkdir -p "$$d/$$sub"; done; \
+	for t in $$tools; do \
+	  install -m 755 '$(BIN)'/$$t "$$d/bin/$$t"; \
+	  FERRY_GENERATE=bash '$(BIN)'/$$t > "$$d/share/bash-completion/completions/$$t"; \
+	  FERRY_GENERATE=zsh '$(BIN)'/$$t > "$$d/share/zsh/site-functions/_$$t"; \
+	  FERRY_GENERATE=fish '$(BIN)'/$$t > "$$d/share/fish/vendor_completions.d/$$t.fish"; \
+	  FERRY_GENERATE=man '$(BIN)'/$$t > "$$d/share/man/man1/$$t.1"; \
+	done; \
+	echo "installed $$(echo $$tools | wc -w) tools in $$d/bin, with completions and man pages under $$d/share"; \
+	case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "note: $(PREFIX)/bin is not on PATH: add it (export PATH=\"$(PREFIX)/bin:\$$PATH\")";; esac; \
+	echo "zsh: fpath+=($(PREFIX)/share/zsh/site-functions) before compinit; bash, fish and man find theirs"
+
+uninstall: ## remove what make install put under PREFIX
+	@d='$(DESTDIR)$(PREFIX)'; \
+	tools=$$("$$d/bin/ferry" list --names 2>/dev/null || '$(BIN)'/ferry list --names); \
+	for t in $$tools; do \
+	  rm -f "$$d/bin/$$t" "$$d/share/bash-completion/completions/$$t" "$$d/share/zsh/site-functions/_$$t" \
+	    "$$d/share/fish/vendor_completions.d/$$t.fish" "$$d/share/man/man1/$$t.1"; \
+	done; \
+	echo "removed $$(echo $$tools | wc -w) tools and their completions and man pages from $$d"
 
 services: ## start (or install) MariaDB 3306+3307, PostgreSQL 5432, moto_server 5500; says what it did
 	bash scripts/services.sh

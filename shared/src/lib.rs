@@ -23,11 +23,13 @@ pub mod progress;
 pub mod record;
 pub mod rejects;
 pub mod report;
+pub mod report_html;
 pub mod retry;
 pub mod schema;
 pub mod sql;
 pub mod sql_split;
 pub mod stream;
+pub mod tools;
 pub mod user_sql;
 pub mod value;
 
