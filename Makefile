@@ -182,7 +182,7 @@ s9-fixture: $(S9_DIR)/fixture.stamp ## the S9 fixture in PostgreSQL S9_DATABASE 
 ifdef ARGS
 s9-migrate: | build services-up
 	DB_PASSWORD=$${DB_PASSWORD:-} AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-local} \
-	  $(BIN)/migrate-s9 --config $(S9_CONFIG) --data-dir $(S9_DIR) $(ARGS) $(OK3)
+	  $(BIN)/migrate-s9 --config $(S9_CONFIG) --work-dir $(S9_DIR) $(ARGS) $(OK3)
 else
 s9-migrate: s9-verify ## every step below, into DynamoDB; ARGS="…" runs migrate-s9 ARGS instead
 endif
@@ -215,12 +215,12 @@ $(S9_DIR)/validated/sales.ndjson: $(S9_TRANSFORMED)
 $(S9_VALIDATED): $(S9_DIR)/validated/%.ndjson: | build
 	@mkdir -p $(@D) $(S9_STEPS)
 	$(BIN)/validate-s9 --input $(S9_DIR)/transformed -o $(@D) --entity $* \
-	  --rejects $(S9_DIR)/reports/validation_rejects-$*.ndjson --report-file $(S9_DIR)/reports/validation_report-$*.json \
+	  --rejects $(S9_DIR)/reports/validation_rejects-$*.ndjson --validation-report $(S9_DIR)/reports/validation_report-$*.json \
 	  --report $(S9_STEPS)/validate-$*.json $(OK3)
 
 $(S9_LOADED): $(S9_DIR)/loaded/%.stamp: $(S9_DIR)/validated/%.ndjson $(S9_CONFIG) | build services-up
 	@mkdir -p $(@D) $(S9_STEPS)
-	$(BIN)/load-dynamo $< --table $(S9_TABLE_$*) $(S9_DYNAMO) --create-table $(S9_KEYS_$*) \
+	$(BIN)/load-dynamo $< --table $(S9_TABLE_$*) $(S9_DYNAMO) --create $(S9_KEYS_$*) \
 	  --batch-size $(call s9cfg,.migration.batchSize,25) --max-retries $(call s9cfg,.migration.maxRetries,3) \
 	  $(if $(filter true,$(call s9cfg,.migration.backupBeforeLoad,true)),--backup-before-load --backup-dir $(S9_DIR)/backups) \
 	  --checkpoint $(S9_DIR)/.load-$*.checkpoint.json --rejects $(S9_DIR)/reports/load-$*.rejects.ndjson \
@@ -228,12 +228,10 @@ $(S9_LOADED): $(S9_DIR)/loaded/%.stamp: $(S9_DIR)/validated/%.ndjson $(S9_CONFIG
 	echo "dynamodb $(S9_TABLE_$*) $(or $(call s9cfg,.target.endpointUrl),aws) $(call s9cfg,.target.region,us-east-1)" > $@
 
 # Every rejects file counts (a missing one is none); /dev/null keeps the defaults (data/…) out.
-# compare-counts names that flag --count-rejects in newer builds, --rejects in older ones.
-S9_COUNT_REJECTS = $(if $(shell $(BIN)/compare-counts --help 2>/dev/null | grep -e --count-rejects),--count-rejects,--rejects)
 $(S9_DIR)/verify/counts.stamp: $(S9_LOADED) | build services-up
 	@mkdir -p $(@D) $(S9_STEPS)
 	$(S9_PASSWORD) $(BIN)/compare-counts --source '$(S9_SOURCE)' $(S9_DYNAMO) $(S9_TABLES) \
-	  $(addprefix $(S9_COUNT_REJECTS) ,$(or $(wildcard $(S9_ENTITIES:%=$(S9_DIR)/transformed/%.rejects.ndjson) \
+	  $(addprefix --count-rejects ,$(or $(wildcard $(S9_ENTITIES:%=$(S9_DIR)/transformed/%.rejects.ndjson) \
 	    $(S9_ENTITIES:%=$(S9_DIR)/reports/validation_rejects-%.ndjson)),/dev/null)) \
 	  $(addprefix --load-rejects ,$(or $(wildcard $(S9_ENTITIES:%=$(S9_DIR)/reports/load-%.rejects.ndjson)),/dev/null)) \
 	  $(foreach e,$(S9_ENTITIES),--expected $(e)=$(S9_DIR)/validated/$(e).ndjson) \
@@ -337,7 +335,7 @@ mingus-clean: ## remove data/make/mingus and drop MINGUS_DATABASE (when the fixt
 
 $(MINGUS_DBS) &: | build
 	rm -rf $(MINGUS_DIR)/sqlite $(MINGUS_DIR)/sqlite.part
-	$(BIN)/ferry-gen mingus --out $(MINGUS_DIR)/sqlite.part
+	$(BIN)/ferry-gen mingus -o $(MINGUS_DIR)/sqlite.part
 	mv $(MINGUS_DIR)/sqlite.part $(MINGUS_DIR)/sqlite
 
 $(MINGUS_DIR)/fixture.stamp: $(MINGUS_DIR)/fixture.vars | build services-up
@@ -448,7 +446,7 @@ ABP_DATABASE ?= abparts## PostgreSQL database restructured in place
 ABP_SAMPLE ?=## a generated sample instead of the fixture (minimal_sample … production_scale)
 ABP_DIR := $(MAKE_DATA)/abparts
 ABP = $(BIN)/migrate-abparts --target postgres://postgres@127.0.0.1:5432/$(ABP_DATABASE) \
-  --logs-dir $(ABP_DIR)/logs --reports-dir $(ABP_DIR)/reports --backups-dir $(ABP_DIR)/backups
+  --log-dir $(ABP_DIR)/logs --report-dir $(ABP_DIR)/reports --backup-dir $(ABP_DIR)/backups
 
 ifneq ($(call goals-of,abparts),)
 $(call remember,$(ABP_DIR)/fixture.vars,$(ABP_DATABASE) $(ABP_SAMPLE))
@@ -470,7 +468,7 @@ abparts-clean: ## remove data/make/abparts (its backups too) and drop ABP_DATABA
 
 $(ABP_DIR)/fixture.stamp: $(ABP_DIR)/fixture.vars | build services-up
 	$(call pg-recreate,$(ABP_DATABASE))
-	$(BIN)/ferry-gen abparts --target postgres://postgres@127.0.0.1:5432/$(ABP_DATABASE)$(if $(ABP_SAMPLE), --sample $(ABP_SAMPLE))
+	$(BIN)/ferry-gen abparts --target postgres://postgres@127.0.0.1:5432/$(ABP_DATABASE)$(if $(ABP_SAMPLE), --sample-size $(ABP_SAMPLE))
 	$(call record,"postgres $(ABP_DATABASE)")
 
 # The operator's resolution of the fixture's rows no rule covers: RULES.md section 3, as SQL.

@@ -28,9 +28,9 @@ echo
 echo "ABParts benchmark on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 DB=ferry_bench_abp_prod
 fresh $DB
-"$BIN/ferry-gen" abparts --target "postgres://postgres@127.0.0.1/$DB" --sample production_scale
+"$BIN/ferry-gen" abparts --target "postgres://postgres@127.0.0.1/$DB" --sample-size production_scale
 A=("$BIN/migrate-abparts" --target "postgres://postgres@127.0.0.1/$DB" --log-level WARNING
-   --logs-dir "$WORK/logs" --reports-dir "$WORK/reports" --backups-dir "$WORK/backups")
+   --log-dir "$WORK/logs" --report-dir "$WORK/reports" --backup-dir "$WORK/backups")
 echo "production_scale (7,500 inventory rows):"
 total=0
 timed "migrate --yes --force" "${A[@]}" migrate --yes --force
@@ -45,7 +45,7 @@ t0=$(date +%s.%N)
 "$BIN/ferry-gen" abparts --target "postgres://postgres@127.0.0.1/$DB" --orgs 1000 --users 2000 --parts 1000 --machines 1500 --inventory "$INV"
 echo "$INV inventory rows (generated in $(echo "$(date +%s.%N) - $t0" | bc -l | xargs printf '%.1f') s):"
 A=("$BIN/migrate-abparts" --target "postgres://postgres@127.0.0.1/$DB" --log-level WARNING
-   --logs-dir "$WORK/logs" --reports-dir "$WORK/reports1m" --backups-dir "$WORK/backups1m")
+   --log-dir "$WORK/logs" --report-dir "$WORK/reports1m" --backup-dir "$WORK/backups1m")
 total=0
 timed "migrate --yes --force" "${A[@]}" migrate --yes --force
 printf '  %-40s %s transactions, backup %s MB (goal < 60 s, < 200 MB)\n' "" \

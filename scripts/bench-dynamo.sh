@@ -51,13 +51,13 @@ measure() { # label items command...
 
 T_REF=FerryBenchRef T_OURS=FerryBenchOurs T_LOAD=FerryBenchLoad
 for t in $T_REF $T_OURS $T_LOAD; do drop_table "$t"; done
-"$BIN/load-dynamo" /dev/null --table $T_REF --endpoint-url "$ENDPOINT" --create-table --key saleId:S -q
+"$BIN/load-dynamo" /dev/null --table $T_REF --endpoint-url "$ENDPOINT" --create --key saleId:S -q
 say "reference: sequential 25-item batch writer (boto3), $ITEMS items"
 measure reference "$ITEMS" python3 scripts/s9/reference_writer.py "$WORK/sales.items.ndjson" $T_REF "$ENDPOINT"
 say "ferry: transform-sales | load-dynamo, $ITEMS items"
-measure transform+load "$ITEMS" bash -c "'$BIN/transform-sales' '$WORK/sales.extracted.ndjson' -o - --rejects '$WORK/r.ndjson' -q | '$BIN/load-dynamo' - --table $T_OURS --endpoint-url '$ENDPOINT' --create-table --key saleId:S -q --rejects '$WORK/load.rejects.ndjson'"
+measure transform+load "$ITEMS" bash -c "'$BIN/transform-sales' '$WORK/sales.extracted.ndjson' -o - --rejects '$WORK/r.ndjson' -q | '$BIN/load-dynamo' - --table $T_OURS --endpoint-url '$ENDPOINT' --create --key saleId:S -q --rejects '$WORK/load.rejects.ndjson'"
 say "ferry: load-dynamo alone, $ITEMS items"
-measure load-dynamo "$ITEMS" "$BIN/load-dynamo" "$WORK/sales.items.ndjson" --table $T_LOAD --endpoint-url "$ENDPOINT" --create-table --key saleId:S -q --rejects "$WORK/load2.rejects.ndjson"
+measure load-dynamo "$ITEMS" "$BIN/load-dynamo" "$WORK/sales.items.ndjson" --table $T_LOAD --endpoint-url "$ENDPOINT" --create --key saleId:S -q --rejects "$WORK/load2.rejects.ndjson"
 read -r ref_rate ref_cpu <"$WORK/reference.result"
 read -r our_rate our_cpu <"$WORK/transform+load.result"
 printf 'ferry transform+load vs reference: items/s ×%.2f, client CPU per item ×%.3f (%.1f× less)\n' \

@@ -30,7 +30,7 @@ $BIN/verify --source "$MY" --target "$PG" --table orders --table awkward --repor
 
 echo "== sqlite-consolidate: the five MINGUS SQLite files (with dirty rows) → ferry_demo_mingus" >&2
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS ferry_demo_mingus WITH (FORCE)" -c "CREATE DATABASE ferry_demo_mingus"
-$BIN/ferry-gen mingus --out "$OUT/mingus"
+$BIN/ferry-gen mingus -o "$OUT/mingus"
 rc=0
 $BIN/sqlite-consolidate --config config/mingus.json --sqlite-dir "$OUT/mingus" \
   --target postgres://postgres@127.0.0.1:5432/ferry_demo_mingus --work-dir "$OUT/consolidate" \
@@ -60,7 +60,7 @@ echo "== ABParts: migrate-abparts on the BEFORE fixture (PostgreSQL ferry_demo_a
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS ferry_demo_abp WITH (FORCE)" -c "CREATE DATABASE ferry_demo_abp"
 $BIN/ferry-gen abparts --target postgres://postgres@127.0.0.1:5432/ferry_demo_abp
 ABP=("$BIN/migrate-abparts" --target postgres://postgres@127.0.0.1:5432/ferry_demo_abp
-     --logs-dir "$OUT/abparts/logs" --reports-dir "$OUT/abparts/reports" --backups-dir "$OUT/abparts/backups")
+     --log-dir "$OUT/abparts/logs" --report-dir "$OUT/abparts/reports" --backup-dir "$OUT/abparts/backups")
 rc=0
 "${ABP[@]}" validate || rc=$?
 [ "$rc" = 1 ] || { echo "demo: migrate-abparts validate exited $rc (expected 1: the fixture's rows no rule covers)" >&2; exit 1; }

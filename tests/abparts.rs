@@ -356,7 +356,7 @@ fn a_failure_at_any_step_leaves_the_database_exactly_as_it_was() {
         c.args([
             "--target",
             &pg.url(),
-            "--reports-dir",
+            "--report-dir",
             &format!("reports{step}"),
             "migrate",
             "--force",

@@ -16,10 +16,11 @@ fn migrations(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// `apply-migrations --target URL --dir migrations EXTRA…`, run in `dir`.
+/// `apply-migrations --target URL --migrations-dir migrations EXTRA…`, run in `dir`.
 fn apply(dir: &Path, url: &str, extra: &[&str]) -> Run {
     let mut c = tool("apply-migrations", dir);
-    c.args(["--target", url, "--dir", "migrations"]).args(extra);
+    c.args(["--target", url, "--migrations-dir", "migrations"])
+        .args(extra);
     run(c)
 }
 
@@ -52,7 +53,7 @@ fn schema_of(db: &PgDb) -> Vec<Vec<Option<String>>> {
 fn statuses(report: &Path) -> Vec<(String, String)> {
     let v: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(report).unwrap()).unwrap();
-    v["files"]
+    v["details"]["files"]
         .as_array()
         .unwrap()
         .iter()
@@ -249,8 +250,8 @@ fn already_exists_and_duplicate_are_rolled_back_and_recorded() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
-    assert_eq!(report["files"][1]["error"]["sqlstate"], "42P07");
-    assert_eq!(report["files"][2]["error"]["sqlstate"], "23505");
+    assert_eq!(report["details"]["files"][1]["error"]["sqlstate"], "42P07");
+    assert_eq!(report["details"]["files"][2]["error"]["sqlstate"], "23505");
     let warns: Vec<&str> = r.stderr.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warns.len(), 2, "{}", r.stderr);
     assert!(
@@ -434,7 +435,7 @@ fn concurrent_runs_apply_each_file_once() {
     ]);
     let spawn = || {
         let mut c = tool("apply-migrations", dir.path());
-        c.args(["--target", &db.url(), "--dir", "migrations"])
+        c.args(["--target", &db.url(), "--migrations-dir", "migrations"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         c.spawn().unwrap()
@@ -465,18 +466,26 @@ fn concurrent_runs_apply_each_file_once() {
     assert!(runs.iter().all(|r| !r.stderr.contains("WARN")), "{runs:#?}");
 }
 
-/// `--table` names the tracking table, schema-qualified and quoted: a space and capitals
+/// `--tracking-table` names the tracking table, schema-qualified and quoted: a space and capitals
 /// survive, and the default table is not created.
 #[test]
 fn tracking_table_name_is_configurable_and_quoted() {
     let db = PgDb::new("am_table");
     db.exec("CREATE SCHEMA ops");
     let dir = migrations(&[("001_t.sql", "CREATE TABLE t (id int);\n")]);
-    let r = apply(dir.path(), &db.url(), &["--table", "ops.Schema History"]);
+    let r = apply(
+        dir.path(),
+        &db.url(),
+        &["--tracking-table", "ops.Schema History"],
+    );
     assert_exit(&r, 0);
     assert_eq!(tracked(&db, "ops.\"Schema History\""), ["001_t"]);
     assert!(!exists(&db, "applied_migrations"));
-    let r = apply(dir.path(), &db.url(), &["--table", "ops.Schema History"]);
+    let r = apply(
+        dir.path(),
+        &db.url(),
+        &["--tracking-table", "ops.Schema History"],
+    );
     assert!(
         r.stderr.contains("0 applied, 1 already applied"),
         "{}",
@@ -498,18 +507,18 @@ fn usage_errors_exit_2_with_one_line_and_no_password() {
     fs_err::write(dir.path().join("migrations/notes.txt"), "SELECT 1;").unwrap();
     let cases: [(Vec<&str>, &str); 6] = [
         (
-            vec!["--target", &url, "--dir", "nowhere"],
-            "--dir nowhere: no such directory",
+            vec!["--target", &url, "--migrations-dir", "nowhere"],
+            "--migrations-dir nowhere: no such directory",
         ),
         (
-            vec!["--target", &url, "--dir", "migrations"],
-            "--dir migrations holds no .sql files",
+            vec!["--target", &url, "--migrations-dir", "migrations"],
+            "--migrations-dir migrations holds no .sql files",
         ),
         (
             vec![
                 "--target",
                 "mysql://root:hunter2@127.0.0.1/db",
-                "--dir",
+                "--migrations-dir",
                 "migrations",
             ],
             "is not a postgres:// URL",
@@ -518,7 +527,7 @@ fn usage_errors_exit_2_with_one_line_and_no_password() {
             vec![
                 "--target",
                 "postgres://postgres:hunter2@127.0.0.1",
-                "--dir",
+                "--migrations-dir",
                 "migrations",
             ],
             "names no database",
@@ -527,7 +536,7 @@ fn usage_errors_exit_2_with_one_line_and_no_password() {
             vec![
                 "--target",
                 "postgres://u:hunter2@127.0.0.1:99999/db",
-                "--dir",
+                "--migrations-dir",
                 "migrations",
             ],
             "--target postgres://u:***@",

@@ -250,10 +250,15 @@ fn verify_agrees(dir: &Path, my: &MyDb, pg: &PgDb) {
     assert_exit(&r, 0);
     let rep: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(dir.join("verify.json")).unwrap()).unwrap();
-    assert_eq!(rep["equal"], true);
-    assert_eq!(rep["tables"][0]["conversions"]["zero_date_to_null"], 3);
-    assert_eq!(rep["tables"][0]["conversions"]["nul_removed"], 1);
-    assert_eq!(rep["tables"][0]["source_rows"], 5);
+    assert_eq!(rep["status"], "ok");
+    assert_eq!(rep["details"]["equal"], true);
+    assert_eq!(
+        rep["details"]["tables"][0]["conversions"]["zero_date_to_null"],
+        3
+    );
+    assert_eq!(rep["details"]["tables"][0]["conversions"]["nul_removed"], 1);
+    assert_eq!(rep["details"]["tables"][0]["source_rows"], 5);
+    assert_eq!(rep["tables"][0]["migrated"], 5);
 }
 
 /// A changed value is found and named by key and column.
@@ -274,7 +279,9 @@ fn verify_finds_a_changed_value(dir: &Path, my: &MyDb, pg: &PgDb) {
     assert_exit(&r, 1);
     let rep: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(dir.join("verify2.json")).unwrap()).unwrap();
-    let d = &rep["tables"][0]["first_differences"][0];
+    assert_eq!(rep["status"], "different");
+    assert_eq!(rep["tables"][0]["errors"], 1);
+    let d = &rep["details"]["tables"][0]["first_differences"][0];
     assert_eq!(d["key"][0], "2");
     assert_eq!(d["columns"][0]["column"], "dec38");
 }

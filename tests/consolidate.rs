@@ -16,7 +16,7 @@ fn workspace() -> PathBuf {
 fn fixture(dir: &Path) -> PathBuf {
     let out = dir.join("sqlite");
     let mut c = tool("ferry-gen", dir);
-    c.args(["mingus", "--out", out.to_str().unwrap()]);
+    c.args(["mingus", "-o", out.to_str().unwrap()]);
     assert_exit(&run(c), 0);
     out
 }
@@ -633,7 +633,7 @@ fn generic_mode_public_sample_and_bench_verify_equal() {
         &pg.url(),
         "--work-dir",
         "runs",
-        "--workers",
+        "--concurrency",
         "2",
     ]);
     assert_exit(&run(t), 0);

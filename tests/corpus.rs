@@ -197,13 +197,14 @@ fn carry(src: &Source, dst: &Target, table: &str, dir: &Path) -> Carried {
         table,
     ]);
     v.args([
-        "--max-diffs",
+        "--max-examples",
         "1000",
         "--report",
         &format!("{table}.verify.json"),
     ]);
     let verify = run(v);
-    let verdict = read_json(&dir.join(format!("{table}.verify.json")))["tables"][0].clone();
+    let verdict =
+        read_json(&dir.join(format!("{table}.verify.json")))["details"]["tables"][0].clone();
     Carried {
         rejected: rejected(dir, table),
         run: loaded,

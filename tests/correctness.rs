@@ -101,7 +101,7 @@ const HOSTILE_WHERE: &[&str] = &[
     "name = 'a\\' OR 1=1",
 ];
 
-/// Each hostile filter on `url`: exit 2, a message naming --where, and the table intact.
+/// Each hostile filter on `url`: exit 2, a message naming --filter, and the table intact.
 fn hostile_filters(url: &str, count: &dyn Fn() -> i64) {
     let dir = tempfile::tempdir().unwrap();
     for f in HOSTILE_WHERE {
@@ -111,14 +111,14 @@ fn hostile_filters(url: &str, count: &dyn Fn() -> i64) {
             url,
             "--table",
             "t",
-            "--where",
+            "--filter",
             f,
             "-o",
             "out.ndjson",
         ]);
         let r = run(c);
         assert_exit(&r, 2);
-        assert!(r.stderr.contains("--where refused"), "{f}: {}", r.stderr);
+        assert!(r.stderr.contains("--filter refused"), "{f}: {}", r.stderr);
         assert_eq!(count(), 3, "table changed by {f:?}");
     }
     let mut c = tool("extract", dir.path());
@@ -127,7 +127,7 @@ fn hostile_filters(url: &str, count: &dyn Fn() -> i64) {
         url,
         "--table",
         "t",
-        "--where",
+        "--filter",
         "id >= 2 AND name <> 'x;y'",
     ]);
     c.args(["-o", "out.ndjson"]);
@@ -570,10 +570,10 @@ fn ctrl_c_stops_between_batches_and_says_how_to_resume() {
         }
         c
     };
-    let child = load(false)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut first = load(false);
+    let report = dir.path().join("interrupted.json");
+    first.env("FERRY_REPORT", &report);
+    let child = first.stderr(std::process::Stdio::piped()).spawn().unwrap();
     // Once a batch is committed (a checkpoint exists), press Ctrl+C.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while pg.scalar("SELECT count(*) FROM t").as_deref() == Some("0") {
@@ -594,12 +594,24 @@ fn ctrl_c_stops_between_batches_and_says_how_to_resume() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     let line = stderr
         .lines()
-        .find(|l| l.contains("interrupted"))
+        .find(|l| l.contains("interrupted:"))
         .unwrap_or_default();
     assert!(
         line.contains("--resume") && line.contains("rows are loaded"),
         "{stderr}"
     );
+    // The report is written all the same, saying so, with the command that continues.
+    let text = fs_err::read_to_string(&report).unwrap();
+    assert_report_valid("load-postgres (interrupted)", &text);
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["status"], "interrupted", "{text}");
+    assert_eq!(r["exit_code"], 130, "{text}");
+    let resume = r["resume_command"].as_str().unwrap();
+    assert!(
+        resume.starts_with("load-postgres ") && resume.ends_with(" --resume"),
+        "{resume}"
+    );
+    assert!(line.contains(resume), "{line} / {resume}");
     let loaded: u64 = pg
         .scalar("SELECT count(*) FROM t")
         .unwrap()
@@ -699,4 +711,63 @@ fn rejected_ids_in(path: &Path) -> Vec<i64> {
         .iter()
         .map(|r| r["record"]["id"].as_i64().unwrap())
         .collect()
+}
+
+/// SIGTERM (what `kill`, systemd and Kubernetes send) to a tool that does not stop between
+/// units itself: one line with what was done and the exact command that continues, the
+/// report written with status `interrupted`, and the resumed run gives the whole table.
+#[test]
+fn sigterm_says_how_to_continue_and_the_report_says_interrupted() {
+    let my = MyDb::new("sigterm_my");
+    let dir = tempfile::tempdir().unwrap();
+    gen_bench(&my.url(), "b", 400_000, dir.path());
+    let report = dir.path().join("r.json");
+    let mut first = tool("extract", dir.path());
+    first
+        .args(["--source", &my.url(), "--table", "b", "-o", "b.ndjson"])
+        .args(["--batch-size", "5000"])
+        .env("FERRY_REPORT", &report)
+        .stderr(std::process::Stdio::piped());
+    let child = first.spawn().unwrap();
+    let checkpoint = dir.path().join("b.ndjson.checkpoint.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !checkpoint.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no page written in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        !dir.path().join("b.ndjson").exists(),
+        "finished before SIGTERM: {stderr}"
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("extract: interrupted by SIGTERM"))
+        .unwrap_or_else(|| panic!("no interrupt line: {stderr}"));
+    assert!(line.contains("rows processed"), "{line}");
+    let text = fs_err::read_to_string(&report).unwrap();
+    assert_report_valid("extract (SIGTERM)", &text);
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["status"], "interrupted", "{text}");
+    let resume = r["resume_command"].as_str().unwrap();
+    assert!(line.ends_with(&format!("to continue: {resume}")), "{line}");
+    assert!(
+        resume.starts_with("extract --source ") && resume.ends_with(" --resume"),
+        "{resume}"
+    );
+    // The printed command, run as printed, finishes the file.
+    let r = sh(resume, dir.path());
+    assert_exit(&r, 0);
+    assert_eq!(read_ndjson(&dir.path().join("b.ndjson")).len(), 400_000);
 }

@@ -43,7 +43,7 @@ fn load(dir: &Path, file: &str, table: &str, extra: &[&str]) -> Command {
         table,
         "--endpoint-url",
         &dynamo_url(),
-        "--create-table",
+        "--create",
         "--key",
         "id:S",
     ]);
@@ -164,7 +164,7 @@ fn rejects_before_sending_and_restores_a_backup() {
         &restored.name,
         "--endpoint-url",
         &dynamo_url(),
-        "--create-table",
+        "--create",
     ]);
     assert_exit(&run(c), 0);
     assert_eq!(restored.items("id", d), items);
@@ -184,7 +184,7 @@ fn faults_are_retried_counted_and_nothing_is_lost() {
         &t.name,
         "--endpoint-url",
         &url,
-        "--create-table",
+        "--create",
         "--key",
         "id:S",
         "--max-retries",
@@ -254,7 +254,7 @@ fn retries_run_out_into_rejects_with_exit_1() {
         &t.name,
         "--endpoint-url",
         &url,
-        "--create-table",
+        "--create",
         "--key",
         "id:S",
         "--max-retries",
@@ -458,7 +458,7 @@ fn input_flag_and_fixed_retry_delay() {
         "--endpoint-url",
         &url,
     ]);
-    c.args(["--create-table", "--key", "id:S", "--concurrency", "1"]);
+    c.args(["--create", "--key", "id:S", "--concurrency", "1"]);
     c.args([
         "--max-retries",
         "3",

@@ -93,7 +93,7 @@ fn count(pg: &PgDb, table: &str) -> i64 {
 fn target_with_admin(dir: &Path) -> PgDb {
     let pg = PgDb::new("lus");
     let mut a = tool("apply-migrations", dir);
-    a.args(["--target", &pg.url(), "--dir"])
+    a.args(["--target", &pg.url(), "--migrations-dir"])
         .arg(workspace().join("fixtures/lustores/migrations"));
     assert_exit(&run(a), 0);
     pg.exec("INSERT INTO users (id, email, password_hash, first_name, last_name, role, is_active) VALUES ('admin_001', 'admin@university.edu', '$2b$10$abcdefghijklmnopqrstuv0123456789abcdefghijklmnopqrstu', 'Ada', 'Admin', 'admin', true)");
@@ -749,7 +749,8 @@ fn apply_migrations_on_the_lustores_directory_twice() {
     let pg = PgDb::new("lus");
     let migrations = workspace().join("fixtures/lustores/migrations");
     let mut a = tool("apply-migrations", dir.path());
-    a.args(["--target", &pg.url(), "--dir"]).arg(&migrations);
+    a.args(["--target", &pg.url(), "--migrations-dir"])
+        .arg(&migrations);
     assert_exit(&run(a), 0);
     let names: Vec<String> = pg
         .query("SELECT migration_name FROM applied_migrations ORDER BY id")
@@ -768,7 +769,7 @@ fn apply_migrations_on_the_lustores_directory_twice() {
     );
     let mut again = tool("apply-migrations", dir.path());
     again
-        .args(["--target", &pg.url(), "--dir"])
+        .args(["--target", &pg.url(), "--migrations-dir"])
         .arg(&migrations);
     let r = run(again);
     assert_exit(&r, 0);
@@ -984,7 +985,9 @@ fn transform_lustores_report_and_no_stale_outputs() {
     let report: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(dir.path().join("rep.json")).unwrap())
             .unwrap();
-    assert_eq!(report["tables"]["suppliers"]["migrated"], 14);
+    assert_eq!(report["details"]["tables"]["suppliers"]["migrated"], 14);
+    assert_eq!(report["tables"][0]["table"], "suppliers");
+    assert_eq!(report["status"], "rejects");
     // A run that fails (no input) leaves no earlier output looking like its own.
     let mut again = tool("transform-lustores", dir.path());
     again.args([

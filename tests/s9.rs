@@ -354,7 +354,7 @@ fn assert_reports_and_logs(d: &Path, r: &Run) {
         "transform-producers --input data/extracted/producers.json --output p.json -q && \
          cmp p.json data/transformed/producers.ndjson && \
          validate-s9 --input data/transformed/ --verbose --strict --output v --rejects v.rej \
-           --report-file v.json -q",
+           --validation-report v.json -q",
         d,
     );
     assert_exit(&r, 3);
@@ -454,7 +454,7 @@ fn pipes_give_the_same_table_as_files() {
     let r = sh(
         &format!(
             "extract-sales --source {url} -q && transform-sales -q; \
-             load-dynamo data/transformed/sales.ndjson --table {} --endpoint-url {ep} --create-table --key saleId:S -q",
+             load-dynamo data/transformed/sales.ndjson --table {} --endpoint-url {ep} --create --key saleId:S -q",
             files.name
         ),
         d,
@@ -463,7 +463,7 @@ fn pipes_give_the_same_table_as_files() {
     let r = sh(
         &format!(
             "set -o pipefail; extract-sales --source {url} -o - -q | transform-sales - -o - --rejects p.rejects.ndjson -q \
-             | load-dynamo - --table {} --endpoint-url {ep} --create-table --key saleId:S -q",
+             | load-dynamo - --table {} --endpoint-url {ep} --create --key saleId:S -q",
             pipes.name
         ),
         d,
@@ -722,8 +722,8 @@ fn a_failed_load_rolls_back_what_the_run_wrote() {
     .unwrap();
     let r = sh(
         &format!(
-            "load-dynamo pre.ndjson --table {} --endpoint-url {ep} --create-table --key buyerId:S -q && \
-             load-dynamo pre.ndjson --table {} --endpoint-url {ep} --create-table --key buyerId:S -q",
+            "load-dynamo pre.ndjson --table {} --endpoint-url {ep} --create --key buyerId:S -q && \
+             load-dynamo pre.ndjson --table {} --endpoint-url {ep} --create --key buyerId:S -q",
             b.name, s.name
         ),
         d,

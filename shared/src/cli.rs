@@ -25,6 +25,41 @@ pub struct CommonArgs {
     /// Write the JSON run report here (the summary table always goes to stderr).
     #[arg(long, env = "FERRY_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page here.
+    #[arg(long, env = "FERRY_REPORT_HTML", value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+    /// Log lines as text, or as one JSON object per line (for log collectors).
+    #[arg(long, env = "FERRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Progress display: `auto` draws a bar on a terminal (not when stdin is a pipe: the
+    /// upstream tool draws), plain lines otherwise; `always` draws even behind a pipe;
+    /// `never` shows none.
+    #[arg(long, env = "FERRY_PROGRESS", value_enum, default_value_t = ProgressMode::Auto, global = true)]
+    pub progress: ProgressMode,
+}
+
+/// `--log-format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `--progress`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressMode {
+    /// A bar on a terminal unless stdin is a pipe; plain lines off a terminal.
+    #[default]
+    Auto,
+    /// A bar on a terminal even when stdin is a pipe.
+    Always,
+    /// No progress display.
+    Never,
 }
 
 /// Flags of tools that write rows somewhere and can reject some.
@@ -71,36 +106,86 @@ pub fn main_with<T: clap::Parser>(
     tool: &str,
     run: impl FnOnce(T) -> anyhow::Result<crate::Exit>,
 ) -> std::process::ExitCode {
-    main_parsed(tool, T::try_parse, run)
+    main_parsed(
+        tool,
+        |argv| {
+            let mut m = named::<T>(tool).try_get_matches_from(argv)?;
+            T::from_arg_matches_mut(&mut m)
+        },
+        run,
+    )
 }
 
-/// [`main_with`] for a command line built at run time. `--help` and `--version` print and
-/// exit 0 (clap's own); any other command-line error is one line like every other error
-/// (what is wrong, clap's tip, where to read more), exit 2.
-pub fn main_parsed<T>(
+/// `T`'s command under the tool's own name, so `--version` and the usage line say `extract`,
+/// not the crate the tool lives in.
+pub fn named<T: clap::CommandFactory>(tool: &str) -> clap::Command {
+    T::command()
+        .name(tool.to_string())
+        .bin_name(tool.to_string())
+        .display_name(tool.to_string())
+}
+
+/// [`main_with`] for a command line built at run time (`parse` gets the process's argv).
+/// `--help` and `--version` print and exit 0 (clap's own); any other command-line error is
+/// one line like every other error (what is wrong, clap's tip, where to read more), exit 2.
+/// `FERRY_GENERATE=bash|zsh|fish|man` prints the tool's completion script or man page
+/// instead of running it (what `make install` installs).
+pub fn main_parsed<T: clap::CommandFactory>(
     tool: &str,
-    parse: impl FnOnce() -> Result<T, clap::Error>,
+    parse: impl FnOnce(Vec<std::ffi::OsString>) -> Result<T, clap::Error>,
     run: impl FnOnce(T) -> anyhow::Result<crate::Exit>,
 ) -> std::process::ExitCode {
+    if let Ok(kind) = std::env::var("FERRY_GENERATE") {
+        return crate::exit::finish(tool, generate(named::<T>(tool), &kind));
+    }
     load_dotenv();
-    match parse() {
+    let supports_resume = T::command()
+        .get_arguments()
+        .any(|a| a.get_long() == Some("resume"));
+    crate::run::begin(tool, supports_resume);
+    match parse(std::env::args_os().collect()) {
         Ok(args) => crate::exit::finish(tool, run(args)),
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => crate::exit::finish(tool, Err(usage_error(tool, &e).into())),
     }
 }
 
+/// Writes `cmd`'s completion script for a shell (`bash`, `zsh`, `fish`) or its man page
+/// (`man`) to stdout.
+fn generate(mut cmd: clap::Command, kind: &str) -> anyhow::Result<crate::Exit> {
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let mut out = std::io::stdout().lock();
+    let shell = match kind {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "man" => {
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            return Ok(crate::Exit::Ok);
+        }
+        other => {
+            return Err(crate::FerryError::Usage(format!(
+                "FERRY_GENERATE={other}: expected bash, zsh, fish or man"
+            ))
+            .into())
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    Ok(crate::Exit::Ok)
+}
+
 /// Parses `argv` as `A` plus `--input FILE`, the same as `A`'s positional argument
 /// `input` (the S9 document's `--input FILE` spelling of a tool's input); both at once is
 /// a usage error. Not a field of `A`, because orchestrators build `A` and hand it over as
 /// flags ([`to_argv`]) with the positional form.
-pub fn parse_with_input_flag<A, I, T>(argv: I) -> Result<A, clap::Error>
+pub fn parse_with_input_flag<A, I, T>(tool: &str, argv: I) -> Result<A, clap::Error>
 where
     A: clap::CommandFactory + clap::FromArgMatches + InputArg,
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cmd = A::command().arg(
+    let cmd = named::<A>(tool).arg(
         clap::Arg::new("input_flag")
             .long("input")
             .value_name("FILE")

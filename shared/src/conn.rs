@@ -328,8 +328,10 @@ impl Endpoint {
 /// Source connection flags, flattened into every tool that reads a database.
 #[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct SourceArgs {
-    /// Source URL: mysql://USER@HOST:PORT/DB, postgres://USER@HOST/DB, sqlite://PATH.
-    /// The password comes from FERRY_SOURCE_PASSWORD, a .env file or --source-password-file.
+    /// Source URL: mysql://USER@HOST:PORT/DB, mariadb://…, postgres://USER@HOST/DB or
+    /// sqlite://PATH. The password comes from FERRY_SOURCE_PASSWORD, a .env file or
+    /// --source-password-file.
+    // A tool that reads fewer kinds replaces this help with its own (`mut_arg("source", …)`).
     #[arg(
         long = "source",
         env = "FERRY_SOURCE",
@@ -345,9 +347,10 @@ pub struct SourceArgs {
 /// Target connection flags, flattened into every tool that writes a database.
 #[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct TargetArgs {
-    /// Target URL: postgres://USER@HOST/DB, mysql://USER@HOST:PORT/DB, sqlite://PATH,
-    /// dynamodb://REGION. The password comes from FERRY_TARGET_PASSWORD, a .env file or
+    /// Target URL: postgres://USER@HOST/DB, mysql://USER@HOST:PORT/DB, mariadb://… or
+    /// sqlite://PATH. The password comes from FERRY_TARGET_PASSWORD, a .env file or
     /// --target-password-file.
+    // A tool that writes fewer kinds replaces this help with its own (`mut_arg("target", …)`).
     #[arg(
         long = "target",
         env = "FERRY_TARGET",
@@ -358,13 +361,11 @@ pub struct TargetArgs {
     /// File whose first line is the target password.
     #[arg(long, env = "FERRY_TARGET_PASSWORD_FILE", value_name = "FILE")]
     pub target_password_file: Option<PathBuf>,
-    /// Endpoint URL of a DynamoDB-compatible server (local testing).
-    #[arg(
-        long,
-        env = "FERRY_ENDPOINT_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
+    /// Endpoint URL of a DynamoDB-compatible server, set by code only: no tool that takes
+    /// these flags writes to DynamoDB, so none shows `--endpoint-url` (the DynamoDB tools
+    /// have their own flags, `ferry_dynamo::client`).
+    #[arg(skip)]
+    #[serde(skip)]
     pub endpoint_url: Option<String>,
 }
 

@@ -79,8 +79,20 @@ pub fn finish(tool: &str, result: anyhow::Result<Exit>) -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let code = exit_code_for(&err);
-            eprintln!("{tool}: error: {}", one_line(&err));
-            tracing::error!(target: "ferry_log_file", "{}", one_line(&err));
+            let mut line = one_line(&err);
+            // A tool's own interrupt line may already say how to go on (or that there is
+            // nothing to continue: a dry run).
+            if code == Exit::Interrupted
+                && !line.contains("to continue")
+                && !line.contains("dry run")
+            {
+                if let Some(cmd) = crate::run::resume_command() {
+                    line.push_str(&format!(" — to continue: {cmd}"));
+                }
+            }
+            crate::progress::suspend(|| eprintln!("{tool}: error: {line}"));
+            tracing::error!(target: "ferry_log_file", "{line}");
+            crate::run::finish(&err);
             ExitCode::from(code.code())
         }
     }

@@ -26,16 +26,12 @@ pub fn init(args: &CommonArgs) -> crate::Result<()> {
 /// [`init`] with the console level given (a tool whose document names the levels, such as
 /// `--log-level WARNING`); the log file still gets debug lines.
 pub fn init_at(args: &CommonArgs, level: LevelFilter) -> crate::Result<()> {
-    use std::io::IsTerminal;
+    crate::run::configure(args);
+    crate::progress::configure(args);
     // The final error line is printed by `exit::finish`; its copy for the log file carries
     // the target below and is kept off stderr so it shows once.
     let not_file_only = tracing_subscriber::filter::filter_fn(|m| m.target() != FILE_ONLY);
-    let stderr_layer = fmt::layer()
-        .with_writer(std::io::stderr.with_max_level(tracing::Level::TRACE))
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .without_time()
-        .compact()
+    let stderr_layer = stderr_layer(args.log_format)
         .with_filter(level)
         .with_filter(not_file_only);
     let file_layer = match &args.log_file {
@@ -70,6 +66,73 @@ pub fn init_at(args: &CommonArgs, level: LevelFilter) -> crate::Result<()> {
         .with(error_layer)
         .try_init();
     Ok(())
+}
+
+/// The stderr log: JSON objects (`--log-format json`), or text — on a terminal without
+/// timestamps and in colour unless `NO_COLOR` is set, otherwise with a timestamp on every
+/// line (a log read later needs the time). Lines pass through the progress display so a bar
+/// is lifted, the line printed, and the bar drawn again below it.
+fn stderr_layer<S>(format: crate::cli::LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use std::io::IsTerminal;
+    let writer = BarAware.with_max_level(tracing::Level::TRACE);
+    if format == crate::cli::LogFormat::Json {
+        return fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_writer(writer)
+            .boxed();
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let layer = fmt::layer()
+        .with_writer(writer)
+        .with_target(false)
+        .with_ansi(colour)
+        .compact();
+    if terminal {
+        layer.without_time().boxed()
+    } else {
+        layer.boxed()
+    }
+}
+
+/// Writes stderr lines while the progress bars are lifted.
+struct BarAware;
+
+/// One log line, held until complete so it is written in one piece.
+pub struct BarAwareLine(Vec<u8>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BarAware {
+    type Writer = BarAwareLine;
+    fn make_writer(&'a self) -> Self::Writer {
+        BarAwareLine(Vec::with_capacity(128))
+    }
+}
+
+impl std::io::Write for BarAwareLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for BarAwareLine {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        crate::progress::suspend(|| {
+            use std::io::Write as _;
+            let _ = std::io::stderr().lock().write_all(&self.0);
+        });
+    }
 }
 
 /// Opens a log file for appending (several tools of one run share it), creating its folder.

@@ -9,18 +9,140 @@
 //! ```
 //!
 //! The plain line goes through `tracing::info!` every `FERRY_PROGRESS_SECS` seconds (default
-//! 5), so it lands in logs and log files when stderr is not a terminal.
+//! 5), so it lands in logs and log files (with a timestamp) when stderr is not a terminal.
+//!
+//! All bars of a process share one [`MultiProgress`], and log lines and the summary are
+//! printed through [`suspend`], so a line never lands inside a bar. Two tools in one pipe do
+//! not both draw: with `--progress auto` a tool whose stdin is a pipe draws no bar (the
+//! upstream tool, which knows the total, draws the pipe's one bar); `--progress always`
+//! makes it draw anyway.
+//!
+//! Every unit's rows also feed one process-wide counter, sampled every second or so for the
+//! report's throughput chart and the interrupt line.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use crate::cli::{CommonArgs, ProgressMode};
+use crate::report::Sample;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// The bars of this process.
+static MULTI: OnceLock<MultiProgress> = OnceLock::new();
+/// `--progress`, as a number (0 auto, 1 always, 2 never).
+static MODE: AtomicU8 = AtomicU8::new(0);
+/// Rows done by this run, all units together.
+static ROWS: AtomicU64 = AtomicU64::new(0);
+/// Throughput samples.
+static SAMPLER: Mutex<Option<Sampler>> = Mutex::new(None);
+/// At most this many samples are kept; then every other one is dropped and the interval
+/// doubles, so a week-long run still has an even chart of bounded size.
+const MAX_SAMPLES: usize = 512;
+
+/// Takes `--progress` from the common flags.
+pub fn configure(args: &CommonArgs) {
+    let m = match args.progress {
+        ProgressMode::Auto => 0,
+        ProgressMode::Always => 1,
+        ProgressMode::Never => 2,
+    };
+    MODE.store(m, Ordering::Relaxed);
+}
+
+/// Runs `f` (which writes to stderr) with the bars lifted, then draws them again.
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    match MULTI.get() {
+        Some(m) => m.suspend(f),
+        None => f(),
+    }
+}
+
+/// Removes the bars from the screen for good (the process is about to stop).
+pub fn clear() {
+    if let Some(m) = MULTI.get() {
+        let _ = m.clear();
+        m.set_draw_target(ProgressDrawTarget::hidden());
+    }
+}
+
+/// Rows done by this run so far (all units).
+pub fn rows_done() -> u64 {
+    ROWS.load(Ordering::Relaxed)
+}
+
+/// The throughput samples so far, ending with one taken now.
+pub fn samples() -> Vec<Sample> {
+    record_sample(true);
+    SAMPLER
+        .lock()
+        .ok()
+        .and_then(|s| s.as_ref().map(|s| s.samples.clone()))
+        .unwrap_or_default()
+}
+
+/// Samples at a growing interval.
+struct Sampler {
+    start: Instant,
+    every: f64,
+    last: f64,
+    samples: Vec<Sample>,
+}
+
+/// Adds a sample when the interval has passed (or `force`).
+fn record_sample(force: bool) {
+    let Ok(mut guard) = SAMPLER.lock() else {
+        return;
+    };
+    let s = guard.get_or_insert_with(|| Sampler {
+        start: crate::run::started().unwrap_or_else(Instant::now),
+        every: 1.0,
+        last: 0.0,
+        samples: vec![Sample { secs: 0.0, rows: 0 }],
+    });
+    let secs = s.start.elapsed().as_secs_f64();
+    if !force && secs - s.last < s.every {
+        return;
+    }
+    s.last = secs;
+    s.samples.push(Sample {
+        secs: (secs * 1000.0).round() / 1000.0,
+        rows: ROWS.load(Ordering::Relaxed),
+    });
+    if s.samples.len() >= MAX_SAMPLES {
+        let mut i = 0;
+        s.samples.retain(|_| {
+            i += 1;
+            i % 2 == 1
+        });
+        s.every *= 2.0;
+    }
+}
+
+/// Whether this process draws bars: on a terminal, not quiet, not `never`, and (with `auto`)
+/// not behind a pipe on stdin.
+fn draws_bars(quiet: bool) -> bool {
+    let mode = MODE.load(Ordering::Relaxed);
+    if quiet || mode == 2 || !std::io::stderr().is_terminal() {
+        return false;
+    }
+    mode == 1 || !stdin_is_pipe()
+}
+
+/// Is stdin a pipe (another tool writes into this one)?
+fn stdin_is_pipe() -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs_err::metadata("/dev/stdin").is_ok_and(|m| m.file_type().is_fifo())
+}
 
 /// Width the label (with its colon) is padded to on the bar, so stacked bars line up.
 const LABEL_WIDTH: usize = 21;
 /// Cells of the bar.
 const BAR_TEMPLATE: &str = "{prefix}{bar:20} {percent:>3}% ({pos}/{len}), {rate}, ETA {eta_short}";
 const SPINNER_TEMPLATE: &str = "{prefix}{spinner} {pos} rows, {rate}, {elapsed}";
+/// Bytes mode: the bar counts bytes of the input, the message rows.
+const BYTES_TEMPLATE: &str = "{prefix}{bar:20} {percent:>3}% ({msg}), ETA {eta_short}";
 
 /// Reports rows done for one unit of work (a table, a file).
 pub struct Progress {
@@ -33,7 +155,11 @@ pub struct Progress {
     start: Instant,
     last_line: Instant,
     every: Duration,
-    quiet: bool,
+    /// Plain lines are written (no bar, stderr not a terminal, not quiet or `never`).
+    lines: bool,
+    /// Bytes mode: the unit's input size, when percent and ETA come from bytes read.
+    bytes_total: Option<u64>,
+    bytes: u64,
 }
 
 /// `label:` padded so bars of different labels line up, as in the document.
@@ -80,6 +206,30 @@ fn plain_text(label: &str, done: u64, total: Option<u64>, rate: f64) -> String {
     out
 }
 
+/// The plain line in bytes mode: percent and ETA from bytes read, rows as counted.
+fn plain_bytes_text(
+    label: &str,
+    rows: u64,
+    bytes: u64,
+    total: u64,
+    rate: f64,
+    secs: f64,
+) -> String {
+    let mut out = format!(
+        "{label}: {}% ({rows} rows), {rate:.0} rows/s",
+        percent(bytes, total)
+    );
+    if bytes > 0 && total > bytes {
+        let eta = secs * (total - bytes) as f64 / bytes as f64;
+        let _ = write!(
+            out,
+            ", ETA {}",
+            short_duration(Duration::from_secs_f64(eta))
+        );
+    }
+    out
+}
+
 fn style(total: Option<u64>) -> Option<ProgressStyle> {
     let template = if total.is_some() {
         BAR_TEMPLATE
@@ -109,18 +259,26 @@ impl Progress {
             .and_then(|s| s.parse().ok())
             .map(Duration::from_secs_f64)
             .unwrap_or(Duration::from_secs(5));
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let draw = draws_bars(quiet);
+        let bar = draw.then(|| {
             let bar = match total {
-                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
-                None => ProgressBar::new_spinner(),
+                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::hidden()),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
             };
             if let Some(s) = style(total) {
                 bar.set_style(s);
             }
             bar.set_prefix(bar_prefix(label));
+            let bar = MULTI
+                .get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+                .add(bar);
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
+        let lines = !draw
+            && !quiet
+            && MODE.load(Ordering::Relaxed) != 2
+            && !std::io::stderr().is_terminal();
         let now = Instant::now();
         Progress {
             label: label.to_string(),
@@ -131,8 +289,43 @@ impl Progress {
             start: now,
             last_line: now,
             every,
-            quiet,
+            lines,
+            bytes_total: None,
+            bytes: 0,
         }
+    }
+
+    /// Switches to bytes mode: the unit reads an input of `total` bytes, so percent and ETA
+    /// come from [`set_bytes`](Self::set_bytes) while rows are still counted and shown.
+    pub fn set_total_bytes(&mut self, total: u64) {
+        self.bytes_total = Some(total);
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+            if let Ok(s) = ProgressStyle::with_template(BYTES_TEMPLATE) {
+                b.set_style(s.progress_chars("█░").with_key(
+                    "eta_short",
+                    |st: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&short_duration(st.eta()));
+                    },
+                ));
+            }
+        }
+    }
+
+    /// Bytes of the input read so far (bytes mode).
+    pub fn set_bytes(&mut self, pos: u64) {
+        self.bytes = pos;
+        if let Some(b) = &self.bar {
+            b.set_position(pos);
+            b.set_message(self.rows_message());
+        }
+    }
+
+    /// `N rows, R rows/s`.
+    fn rows_message(&self) -> String {
+        let secs = self.start.elapsed().as_secs_f64().max(0.001);
+        let rate = self.done.saturating_sub(self.base) as f64 / secs;
+        format!("{} rows, {rate:.0} rows/s", self.done)
     }
 
     /// Sets the starting count (after a resume).
@@ -150,11 +343,17 @@ impl Progress {
     /// Adds `n` rows.
     pub fn inc(&mut self, n: u64) {
         self.done += n;
+        ROWS.fetch_add(n, Ordering::Relaxed);
+        record_sample(false);
         if let Some(b) = &self.bar {
-            b.set_position(self.done);
+            if self.bytes_total.is_some() {
+                b.set_message(self.rows_message());
+            } else {
+                b.set_position(self.done);
+            }
             return;
         }
-        if !self.quiet && self.last_line.elapsed() >= self.every {
+        if self.lines && self.last_line.elapsed() >= self.every {
             self.last_line = Instant::now();
             self.plain_line();
         }
@@ -163,21 +362,35 @@ impl Progress {
     fn plain_line(&self) {
         let secs = self.start.elapsed().as_secs_f64().max(0.001);
         let rate = self.done.saturating_sub(self.base) as f64 / secs;
-        tracing::info!(
-            "progress {}",
-            plain_text(&self.label, self.done, self.total, rate)
-        );
+        let text = match self.bytes_total {
+            Some(t) => plain_bytes_text(&self.label, self.done, self.bytes, t, rate, secs),
+            None => plain_text(&self.label, self.done, self.total, rate),
+        };
+        // The tool's name first: two tools of one pipe may share the log.
+        tracing::info!("{} progress {text}", crate::run::tool());
     }
 
     /// Ends the display. A finished bar stays on screen at its final count (the document's
     /// stacked `[Extract] …: 100%` lines); a spinner is cleared.
     pub fn finish(self) {
-        if let Some(b) = self.bar {
-            if self.total.is_some() {
-                b.finish();
-            } else {
-                b.finish_and_clear();
-            }
+        let Some(b) = self.bar else {
+            return;
+        };
+        b.finish_and_clear();
+        if let Some(total) = self.total {
+            // Printed as a line of its own, so later output cannot clear it.
+            let secs = self.start.elapsed().as_secs_f64().max(0.001);
+            let rate = self.done.saturating_sub(self.base) as f64 / secs;
+            let line = format!(
+                "{}{} {:>3}% ({}/{total}), {rate:.0} rows/s, in {}",
+                bar_prefix(&self.label),
+                "█".repeat(20),
+                percent(self.done, total),
+                self.done,
+                short_duration(self.start.elapsed())
+            );
+            #[allow(clippy::print_stderr)]
+            suspend(|| eprintln!("{line}"));
         }
     }
 }

@@ -1,4 +1,7 @@
-//! The run report: a summary table on stderr and the same as JSON.
+//! The run report: a summary table on stderr and the same as JSON, one shape for every tool
+//! (documented by `docs/report.schema.json`). A tool fills the counts; the run's identity
+//! (version, redacted command line, throughput samples) is added here, so no tool can write
+//! a report without it.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -41,11 +44,33 @@ impl TableStats {
     }
 }
 
+/// Version of the report's shape: a consumer checks it before reading the rest.
+pub const REPORT_VERSION: u32 = 1;
+
+/// One throughput sample: rows done by this run after `secs` seconds.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq)]
+pub struct Sample {
+    /// Seconds since the run started.
+    pub secs: f64,
+    /// Rows done by then (all units of the run together).
+    pub rows: u64,
+}
+
 /// A whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// [`REPORT_VERSION`].
+    pub report_version: u32,
     /// Tool name.
     pub tool: String,
+    /// Ferry's version.
+    pub version: String,
+    /// The command line, passwords in URLs replaced by `***`.
+    pub command_line: Vec<String>,
+    /// What the run read, by name (files, redacted URLs, tables).
+    pub inputs: Vec<String>,
+    /// What the run wrote, by name.
+    pub outputs: Vec<String>,
     /// RFC 3339 start time.
     pub started_at: String,
     /// RFC 3339 end time.
@@ -69,12 +94,26 @@ pub struct RunReport {
     /// Rejects file, when rows were rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejects_file: Option<String>,
-    /// "ok", "rejects" or "failed".
+    /// `running`, `ok`, `rejects`, `different` (a comparison found a difference),
+    /// `failed` or `interrupted`.
     pub status: String,
     /// The exit code.
     pub exit_code: u8,
+    /// The one-line error, when the run failed or was interrupted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The command that continues an interrupted run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_command: Option<String>,
+    /// Things that went wrong without failing the run.
+    pub warnings: Vec<String>,
     /// Free-form facts worth knowing (resumed from, stream checksum matched, …).
     pub notes: Vec<String>,
+    /// Rows done over time, a sample every few seconds (for the HTML report's chart).
+    pub throughput: Vec<Sample>,
+    /// What only this tool reports (e.g. `verify`'s verdict per table), in its own shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
     /// Named counts of what happened on the way (e.g. `retried_unprocessed_items`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub counters: BTreeMap<String, u64>,
@@ -86,8 +125,13 @@ impl RunReport {
     /// Starts a report now.
     pub fn start(tool: &str) -> Self {
         RunReport {
+            report_version: REPORT_VERSION,
             tool: tool.to_string(),
-            started_at: now(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            command_line: crate::run::command_line(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            started_at: crate::run::started_at().unwrap_or_else(now),
             finished_at: String::new(),
             duration_secs: 0.0,
             dry_run: false,
@@ -99,9 +143,14 @@ impl RunReport {
             rejects_file: None,
             status: "running".into(),
             exit_code: 0,
+            error: None,
+            resume_command: None,
+            warnings: Vec::new(),
             notes: Vec::new(),
+            throughput: Vec::new(),
+            details: None,
             counters: BTreeMap::new(),
-            start: Some(Instant::now()),
+            start: Some(crate::run::started().unwrap_or_else(Instant::now)),
         }
     }
 
@@ -143,11 +192,51 @@ impl RunReport {
         exit
     }
 
-    /// Marks the report failed with an exit code.
+    /// Marks the report failed with an exit code (`interrupted` for Ctrl+C or SIGTERM).
     pub fn fail(&mut self, code: crate::Exit) {
         self.finish();
-        self.status = "failed".into();
+        self.status = if code == crate::Exit::Interrupted {
+            "interrupted"
+        } else {
+            "failed"
+        }
+        .into();
         self.exit_code = code.code();
+    }
+
+    /// Writes a tool's own report (a document's shape) as this report's `details`, closed
+    /// with `exit`: how a tool whose document prescribes a report still writes the common
+    /// one for `--report`.
+    pub fn emit_details<D: Serialize>(
+        mut self,
+        details: &D,
+        exit: crate::Exit,
+        json_path: Option<&Path>,
+    ) -> crate::Result<()> {
+        self.finish();
+        if exit != crate::Exit::Ok {
+            self.status = match exit {
+                crate::Exit::Rejects => "rejects",
+                crate::Exit::Interrupted => "interrupted",
+                _ => "failed",
+            }
+            .into();
+        }
+        self.exit_code = exit.code();
+        self.details = Some(
+            serde_json::to_value(details)
+                .map_err(|e| crate::FerryError::Failed(format!("report details: {e}")))?,
+        );
+        self.emit(true, json_path)
+    }
+
+    /// [`fail`](Self::fail) with the error that stopped the run.
+    pub fn fail_with(&mut self, err: &anyhow::Error) {
+        self.fail(crate::exit::exit_code_for(err));
+        self.error = Some(crate::exit::one_line(err));
+        if self.status == "interrupted" {
+            self.resume_command = crate::run::resume_command();
+        }
     }
 
     /// The summary table, as printed on stderr.
@@ -228,16 +317,19 @@ impl RunReport {
         out
     }
 
-    /// Prints the summary on stderr (unless quiet) and writes the JSON report if asked.
+    /// Prints the summary on stderr (unless quiet) and writes the JSON report (and the HTML
+    /// page, `--report-html`) if asked. Once a run has emitted its report, the exit path does
+    /// not write another.
     #[allow(clippy::print_stderr)]
     pub fn emit(&self, quiet: bool, json_path: Option<&Path>) -> crate::Result<()> {
         if !quiet {
-            eprint!("{}", self.summary_table());
+            crate::progress::suspend(|| eprint!("{}", self.summary_table()));
         }
-        if let Some(p) = json_path {
-            crate::fsutil::write_json_atomic(p, self)?;
+        let mut full = self.clone();
+        if full.throughput.is_empty() {
+            full.throughput = crate::progress::samples();
         }
-        Ok(())
+        crate::run::emitted(&full, json_path)
     }
 }
 

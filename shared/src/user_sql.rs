@@ -1,4 +1,4 @@
-//! User-written SQL (`--where`, `--query`) checked before anything reaches a server.
+//! User-written SQL (`--filter`, `--query`) checked before anything reaches a server.
 //!
 //! Ferry places a filter inside one parenthesised condition of one read-only statement
 //! (`WHERE (…)`), sent as a prepared statement in a read-only transaction. This check makes
@@ -81,7 +81,7 @@ const FUNCTION_PREFIXES: &[&str] = &["pg_", "lo_", "dblink", "xpath", "cursor_to
 /// What the text is, for the messages and the rules that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserSql {
-    /// `--where`: one boolean expression.
+    /// `--filter`: one boolean expression.
     Filter,
     /// `--query`: one `SELECT` (or `WITH … SELECT`).
     Query,
@@ -90,7 +90,7 @@ pub enum UserSql {
 impl UserSql {
     fn flag(self) -> &'static str {
         match self {
-            UserSql::Filter => "--where",
+            UserSql::Filter => "--filter",
             UserSql::Query => "--query",
         }
     }
@@ -101,7 +101,7 @@ pub fn check(kind: UserSql, text: &str) -> Result<(), FerryError> {
     check_flag(kind, kind.flag(), text)
 }
 
-/// [`check`], naming the flag the text came from (`--filter` in the S9 tools).
+/// [`check`], naming the flag the text came from (`compare-counts --filter ENTITY=SQL`, say).
 pub fn check_flag(kind: UserSql, flag: &str, text: &str) -> Result<(), FerryError> {
     let refuse = |why: String| {
         Err(FerryError::Usage(format!(
@@ -239,14 +239,14 @@ fn quoted(b: &[u8], start: usize) -> Result<(String, usize), String> {
     Err(format!("an unterminated {} quote", q as char))
 }
 
-/// A `--where` condition that passed [`check`]: the only way a filter reaches a source.
+/// A `--filter` condition that passed [`check`]: the only way a filter reaches a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter(String);
 
 impl Filter {
-    /// Checks the text as one condition (`--where`).
+    /// Checks the text as one condition (`--filter`).
     pub fn new(text: &str) -> Result<Self, FerryError> {
-        Filter::from_flag("--where", text)
+        Filter::from_flag("--filter", text)
     }
 
     /// Checks the text as one condition given with `flag`.
@@ -346,7 +346,7 @@ mod tests {
             assert!(!ok(UserSql::Filter, f), "{f}");
         }
         let e = check(UserSql::Filter, "id < 2; DROP TABLE x").unwrap_err();
-        assert!(e.to_string().contains("--where refused"), "{e}");
+        assert!(e.to_string().contains("--filter refused"), "{e}");
     }
 
     #[test]

@@ -296,6 +296,10 @@ pub fn tool(name: &str, dir: &Path) -> Command {
         c.env_remove(k);
     }
     c.env("FERRY_PROGRESS_SECS", "3600").env("NO_COLOR", "1");
+    // Every run of every test writes its report (unless the test names one), and `run`
+    // checks it against docs/report.schema.json: the report's shape is tested on every
+    // path the suite takes, successes, rejects, failures and interrupts.
+    c.env("FERRY_REPORT", report_slot());
     c.envs(aws_env());
     c.stdin(Stdio::null());
     c
@@ -388,9 +392,59 @@ impl Drop for DynTable {
     }
 }
 
-/// Runs a command to completion.
+/// Runs a command to completion (and checks the report it wrote, see [`tool`]).
 pub fn run(mut c: Command) -> Run {
-    c.output().unwrap().into()
+    let out = c.output().unwrap();
+    check_report_of(&c);
+    out.into()
+}
+
+/// A fresh path for a run's report, outside the test's folder (tests list their folders).
+fn report_slot() -> PathBuf {
+    let dir = std::env::temp_dir().join("ferry-test-reports");
+    fs_err::create_dir_all(&dir).unwrap();
+    dir.join(format!("{}.json", unique("report")))
+}
+
+/// Checks the report a command wrote to its `FERRY_REPORT` slot, if it wrote one, against
+/// the schema, then removes it.
+pub fn check_report_of(c: &Command) {
+    let Some(Some(slot)) = c
+        .get_envs()
+        .find(|(k, _)| *k == std::ffi::OsStr::new("FERRY_REPORT"))
+        .map(|(_, v)| v)
+    else {
+        return;
+    };
+    let slot = Path::new(slot);
+    let Ok(text) = fs_err::read_to_string(slot) else {
+        return;
+    };
+    let _ = fs_err::remove_file(slot);
+    let tool = c.get_program().to_string_lossy().into_owned();
+    assert_report_valid(&tool, &text);
+}
+
+/// Fails naming `what` and every schema error when `text` is not a valid Ferry report.
+pub fn assert_report_valid(what: &str, text: &str) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap();
+        jsonschema::validator_for(&schema).unwrap()
+    });
+    let value: serde_json::Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{what}: the report is not JSON ({e}): {text}"));
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: the report does not match docs/report.schema.json:\n{}\n{text}",
+        errors.join("\n")
+    );
 }
 
 /// Runs a shell pipeline in `dir` with the binaries' directory first on PATH.

@@ -50,13 +50,31 @@ pub struct Cli {
     )]
     pub log_level: LogLevel,
     /// Where migration.log goes.
-    #[arg(long, default_value = "logs", global = true, value_name = "DIR")]
+    #[arg(
+        long = "log-dir",
+        alias = "logs-dir",
+        default_value = "logs",
+        global = true,
+        value_name = "DIR"
+    )]
     pub logs_dir: PathBuf,
     /// Where the migration, validation and test reports go.
-    #[arg(long, default_value = "reports", global = true, value_name = "DIR")]
+    #[arg(
+        long = "report-dir",
+        alias = "reports-dir",
+        default_value = "reports",
+        global = true,
+        value_name = "DIR"
+    )]
     pub reports_dir: PathBuf,
     /// Where migration_backup_{id}.json goes.
-    #[arg(long, default_value = "backups", global = true, value_name = "DIR")]
+    #[arg(
+        long = "backup-dir",
+        alias = "backups-dir",
+        default_value = "backups",
+        global = true,
+        value_name = "DIR"
+    )]
     pub backups_dir: PathBuf,
     /// The decision rules (default: the built-in config/abparts/mapping.json).
     #[arg(

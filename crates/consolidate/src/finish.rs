@@ -66,13 +66,11 @@ pub(crate) fn finish(f: &Finish<'_>, mut report: RunReport, outcome: Outcome) ->
     );
     let report_path = f.migration.dir.join("migration_report.json");
     ferry_shared::fsutil::write_json_atomic(&report_path, &doc)?;
-    if let Some(p) = &f.common.report {
-        ferry_shared::fsutil::write_json_atomic(p, &doc)?;
-    }
+    report.details = serde_json::to_value(&doc).ok();
     report
         .notes
         .push(format!("report: {}", report_path.display()));
-    report.emit(f.common.quiet, None)?;
+    report.emit(f.common.quiet, f.common.report.as_deref())?;
     if let Some(e) = failure {
         return Err(e);
     }

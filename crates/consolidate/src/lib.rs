@@ -59,7 +59,10 @@ Examples:
     name = "sqlite-consolidate",
     version,
     about = "Consolidate SQLite databases into one PostgreSQL database: converted, validated, reversible.",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    mut_arg("target", |a| a.help("Target URL: postgres://USER@HOST:PORT/DB (or postgresql://; \
+default: the configuration's postgres_url). The password comes from FERRY_TARGET_PASSWORD, a \
+.env file or --target-password-file"))
 )]
 pub struct Args {
     /// SQLite files (generic mode, or added to the configuration's map): PATH or NAME=PATH.
@@ -87,8 +90,13 @@ pub struct Args {
     /// Rows per COPY batch and checkpoint (default: the configuration's, else 10000).
     #[arg(long, env = "FERRY_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<usize>,
-    /// Tables migrated at the same time (default: the configuration's, else 4).
-    #[arg(long, value_name = "N")]
+    /// Tables migrated at the same time (default: the configuration's max_workers, else 4).
+    #[arg(
+        long = "concurrency",
+        alias = "workers",
+        env = "FERRY_CONCURRENCY",
+        value_name = "N"
+    )]
     pub workers: Option<usize>,
     /// Read, convert and validate for real; check the target; write nothing.
     #[arg(long)]
@@ -124,7 +132,12 @@ pub struct Args {
     pub rollback: Option<String>,
     /// With --rollback: only these tables (target name, SCHEMA.TABLE or source DB.TABLE;
     /// repeatable). Children first is up to you: a table others still reference fails.
-    #[arg(long = "table", value_name = "NAME", requires = "rollback")]
+    #[arg(
+        long = "table",
+        short = 't',
+        value_name = "NAME",
+        requires = "rollback"
+    )]
     pub tables: Vec<String>,
     /// With --rollback: run the rollback in one transaction.
     #[arg(long, requires = "rollback")]

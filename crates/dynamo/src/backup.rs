@@ -4,7 +4,7 @@
 //! Restoring is `restore-dynamo --backup FILE` (the table returned to exactly those items).
 
 use crate::av::item_to_json;
-use crate::client::DynamoArgs;
+use crate::client::DynamoSourceArgs;
 use crate::scan::SegmentScan;
 use crate::table;
 use aws_sdk_dynamodb::Client;
@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, short = 't', value_name = "NAME")]
     pub table: String,
     #[command(flatten)]
-    pub conn: DynamoArgs,
+    pub conn: DynamoSourceArgs,
     /// Output file, which must not exist (default data/backups/TABLE-YYYYMMDD-HHMMSS.ndjson,
     /// with -2, -3, … when a backup of the same second has the name; `-` for stdout, without
     /// the sidecar).
@@ -268,7 +268,8 @@ fn link_new(from: &Path, to: &Path) -> std::io::Result<()> {
 /// Runs `backup-dynamo`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
-    let client = args.conn.client().await?;
+    let conn = args.conn.conn()?;
+    let client = conn.client().await?;
     let dest = match &args.output {
         Some(p) if p.as_os_str() == "-" => Dest::Stdout,
         Some(p) => Dest::File(p),
@@ -276,7 +277,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     };
     let started = Instant::now();
     let mut report = RunReport::start("backup-dynamo");
-    report.source = Some(format!("{} table {}", args.conn.describe(), args.table));
+    report.source = Some(format!("{} table {}", conn.describe(), args.table));
     let (n, path) = backup(&client, &args.table, dest, args.segments, args.common.quiet).await?;
     let mut stats = TableStats::new(&args.table);
     stats.migrated = n;

@@ -1,5 +1,6 @@
 //! The DynamoDB connection, the same code path for real AWS and a local server: the
-//! region comes from `--target dynamodb://REGION` (or `AWS_REGION`), credentials from the
+//! region comes from `--target dynamodb://REGION` (`--source` for `backup-dynamo`, which
+//! reads the table; or `AWS_REGION`), credentials from the
 //! standard AWS chain (environment, profile, SSO, instance role), and a local server is
 //! only an endpoint URL (`--endpoint-url`, `FERRY_ENDPOINT_URL` or `AWS_ENDPOINT_URL`).
 
@@ -14,10 +15,11 @@ use clap::Args;
 use ferry_shared::{DbCode, DbError, FerryError};
 use std::time::Duration;
 
-/// Connection flags shared by `load-dynamo`, `backup-dynamo` and `compare-counts`.
+/// Connection flags of the tools that work on the migration's DynamoDB target:
+/// `load-dynamo`, `restore-dynamo`, `compare-counts`, `check-integrity`.
 #[derive(Args, Debug, Clone, Default, serde::Serialize)]
 pub struct DynamoArgs {
-    /// dynamodb://REGION (default: AWS_REGION, else us-east-1).
+    /// Target URL: dynamodb://REGION (default: AWS_REGION, else us-east-1).
     #[arg(
         long = "target",
         env = "FERRY_TARGET",
@@ -35,23 +37,63 @@ pub struct DynamoArgs {
     pub endpoint_url: Option<String>,
 }
 
+/// The connection flags of `backup-dynamo`, which reads a table: the table is its source,
+/// so the URL is `--source` (`FERRY_SOURCE`), as for every tool that reads.
+#[derive(Args, Debug, Clone, Default, serde::Serialize)]
+pub struct DynamoSourceArgs {
+    /// Source URL: dynamodb://REGION (default: AWS_REGION, else us-east-1).
+    #[arg(
+        long = "source",
+        env = "FERRY_SOURCE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub source: Option<String>,
+    /// Endpoint URL of a DynamoDB-compatible server (e.g. http://127.0.0.1:5500).
+    #[arg(
+        long,
+        env = "FERRY_ENDPOINT_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub endpoint_url: Option<String>,
+}
+
+impl DynamoSourceArgs {
+    /// The same connection as [`DynamoArgs`] (client, description), the region checked
+    /// under `--source`.
+    pub fn conn(&self) -> ferry_shared::Result<DynamoArgs> {
+        let region = region_of(self.source.as_deref(), "source")?;
+        Ok(DynamoArgs {
+            target: Some(format!("dynamodb://{region}")),
+            endpoint_url: self.endpoint_url.clone(),
+        })
+    }
+}
+
+/// The region of `--SIDE dynamodb://REGION`, or from the environment when no URL is given.
+fn region_of(url: Option<&str>, side: &'static str) -> ferry_shared::Result<String> {
+    match url {
+        Some(t) => {
+            let ep = ferry_shared::conn::parse_url(t, side)?;
+            if ep.engine != ferry_shared::conn::Engine::Dynamodb {
+                return Err(FerryError::Usage(format!(
+                    "--{side} {ep} (or FERRY_{}): this tool works on DynamoDB; give dynamodb://REGION",
+                    side.to_ascii_uppercase()
+                )));
+            }
+            Ok(ep.database.unwrap_or_else(|| "us-east-1".into()))
+        }
+        None => Ok(std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|_| "us-east-1".into())),
+    }
+}
+
 impl DynamoArgs {
     /// The region, from the URL or the environment.
     pub fn region(&self) -> ferry_shared::Result<String> {
-        match &self.target {
-            Some(t) => {
-                let ep = ferry_shared::conn::parse_url(t, "target")?;
-                if ep.engine != ferry_shared::conn::Engine::Dynamodb {
-                    return Err(FerryError::Usage(format!(
-                        "--target {ep}: this tool writes to DynamoDB; give dynamodb://REGION"
-                    )));
-                }
-                Ok(ep.database.unwrap_or_else(|| "us-east-1".into()))
-            }
-            None => Ok(std::env::var("AWS_REGION")
-                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|_| "us-east-1".into())),
-        }
+        region_of(self.target.as_deref(), "target")
     }
 
     /// How the target is shown in logs and reports.

@@ -57,7 +57,7 @@ Examples:
       --retry-delay-ms 1000 --fixed-delay
   # a transformed file into a local DynamoDB-compatible server, creating the table
   load-dynamo data/validated/sales.ndjson --table SalesTable-dev \\
-      --endpoint-url http://127.0.0.1:5500 --create-table --key saleId:S \\
+      --endpoint-url http://127.0.0.1:5500 --create --key saleId:S \\
       --gsi buyerId-saleDate-index=buyerId:S,saleDate:S
   # through a pipe
   transform-sales data/extracted/sales.ndjson -o - | load-dynamo - --table SalesTable-dev
@@ -65,7 +65,7 @@ Examples:
   load-dynamo data/validated/sales.ndjson --table SalesTable-dev --resume
   # a backup's items into a new table (keys and indexes from its .dynamo.json sidecar);
   # restore-dynamo --backup FILE returns a table to exactly a backup instead
-  load-dynamo data/backups/SalesTable-dev-20260130-150000.ndjson --table SalesTable-copy --create-table";
+  load-dynamo data/backups/SalesTable-dev-20260130-150000.ndjson --table SalesTable-copy --create";
 
 /// Command line of `load-dynamo`. `--input FILE` (the migration document's spelling of the
 /// input) is added to it by [`parse_from`], not a field: other tools build this struct.
@@ -91,12 +91,12 @@ pub struct Args {
     pub tuning: Tuning,
     /// Create the table when it does not exist (keys from --key, or the input's
     /// .dynamo.json sidecar written by backup-dynamo).
-    #[arg(long)]
+    #[arg(long = "create", alias = "create-table")]
     pub create_table: bool,
     /// Key specification NAME:TYPE[,NAME:TYPE] (partition, sort; TYPE S, N or B).
     #[arg(long, value_name = "SPEC")]
     pub key: Option<String>,
-    /// A global secondary index for --create-table: INDEX=NAME:TYPE[,NAME:TYPE]; repeatable.
+    /// A global secondary index for --create: INDEX=NAME:TYPE[,NAME:TYPE]; repeatable.
     #[arg(long = "gsi", value_name = "SPEC")]
     pub gsi: Vec<String>,
     /// Back up the table (as backup-dynamo does) before writing to it, when it already
@@ -125,8 +125,13 @@ pub struct Args {
 /// its configuration says.
 #[derive(clap::Args, Debug, Clone, serde::Serialize)]
 pub struct Tuning {
-    /// Items per BatchWriteItem request (at most 25).
-    #[arg(long, default_value_t = MAX_BATCH_ITEMS, value_name = "N")]
+    /// Items per BatchWriteItem request (at most 25, DynamoDB's limit).
+    #[arg(
+        long,
+        env = "FERRY_BATCH_SIZE",
+        default_value_t = MAX_BATCH_ITEMS,
+        value_name = "N"
+    )]
     pub batch_size: usize,
     /// Requests in flight at once.
     #[arg(long, env = "FERRY_CONCURRENCY", default_value_t = 4, value_name = "N")]
@@ -737,7 +742,7 @@ fn default_beside(input: Option<&Path>, suffix: &str, table: &str) -> PathBuf {
 }
 
 /// The table's keys: from DynamoDB when it exists; else --key/--gsi or the input's sidecar
-/// (and the table is created when --create-table says so).
+/// (and the table is created when --create says so).
 async fn resolve_table(
     args: &Args,
     client: &Client,
@@ -779,7 +784,7 @@ async fn resolve_table(
     }
     let Some(spec) = wanted else {
         return Err(FerryError::NotFound(format!(
-            "table {} does not exist; give --create-table --key NAME:TYPE to create it",
+            "table {} does not exist; give --create --key NAME:TYPE to create it",
             args.table
         ))
         .into());
@@ -794,7 +799,7 @@ async fn resolve_table(
     }
     if !args.create_table {
         return Err(FerryError::NotFound(format!(
-            "table {} does not exist; add --create-table to create it with keys {}",
+            "table {} does not exist; add --create to create it with keys {}",
             args.table, spec.key
         ))
         .into());
@@ -1164,7 +1169,7 @@ impl Runner<'_> {
             }
             _ => e,
         };
-        report.fail(ferry_shared::exit::exit_code_for(&e));
+        report.fail_with(&e);
         if let Some(cp) = self.cp {
             tracing::info!(
                 "checkpoint {} at line {}: rerun with --resume to continue",
@@ -1259,17 +1264,15 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    ferry_shared::cli::parse_with_input_flag::<Args, _, _>(argv)
+    ferry_shared::cli::parse_with_input_flag::<Args, _, _>("load-dynamo", argv)
 }
 
 /// The whole of `load-dynamo`: flags, runtime, exit code. In the library, so the runtime, the
 /// argument parser and every future under them are compiled once, not again in the binary.
 pub fn main() -> std::process::ExitCode {
-    ferry_shared::cli::main_parsed(
-        "load-dynamo",
-        || parse_from(std::env::args_os()),
-        |args: Args| ferry_shared::exit::block_on(run(args)),
-    )
+    ferry_shared::cli::main_parsed("load-dynamo", parse_from, |args: Args| {
+        ferry_shared::exit::block_on(run(args))
+    })
 }
 
 #[cfg(test)]

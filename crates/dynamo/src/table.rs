@@ -1,6 +1,6 @@
 //! A table's keys: read from DynamoDB (DescribeTable), given on the command line
 //! (`--key saleId:S`, `--gsi status-index=status:S,statusSaleDate:S`), or read from a
-//! backup's sidecar; and table creation from them (`--create-table`).
+//! backup's sidecar; and table creation from them (`load-dynamo --create`).
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -42,7 +42,7 @@ pub struct IndexSpec {
 }
 
 /// What a table looks like: what `backup-dynamo` writes beside the items
-/// (`FILE.dynamo.json`) and what `--create-table` creates.
+/// (`FILE.dynamo.json`) and what `--create` creates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSpec {
     /// Table name (of the backed-up table).

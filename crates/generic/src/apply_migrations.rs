@@ -23,10 +23,15 @@ const TOOL: &str = "apply-migrations";
 
 const EXAMPLES: &str = "\
 Examples:
-  apply-migrations --target postgres://postgres@127.0.0.1/app --dir migrations
-  apply-migrations --target postgres://postgres@127.0.0.1/app --dir migrations --dry-run
-  apply-migrations --target postgres://app@db.example/app --dir migrations --report applied.json
-  apply-migrations --target postgres://app@db.example/app --dir migrations --table ops.schema_history";
+  apply-migrations --target postgres://postgres@127.0.0.1/app --migrations-dir migrations
+  apply-migrations --target postgres://postgres@127.0.0.1/app --migrations-dir migrations --dry-run
+  apply-migrations --target postgres://app@db.example/app --migrations-dir migrations --report applied.json
+  apply-migrations --target postgres://app@db.example/app --migrations-dir migrations --tracking-table ops.schema_history";
+
+/// `--target` of a tool that writes only to PostgreSQL.
+pub(crate) const PG_TARGET_HELP: &str = "Target URL: postgres://USER@HOST:PORT/DB (or \
+postgresql://; else DATABASE_URL). The password comes from FERRY_TARGET_PASSWORD, a .env \
+file or --target-password-file";
 
 /// Command line of `apply-migrations`.
 #[derive(Parser, Debug)]
@@ -34,18 +39,19 @@ Examples:
     name = "apply-migrations",
     version,
     about = "Apply a directory of SQL migration files to PostgreSQL, each once, in name order, recorded in a tracking table.",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    mut_arg("target", |a| a.help(PG_TARGET_HELP))
 )]
 pub struct Args {
     #[command(flatten)]
     target: TargetArgs,
     /// Directory of migration files: its `*.sql` files (not subdirectories), in byte order
     /// of their names.
-    #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    #[arg(long, alias = "dir", value_name = "DIR")]
+    migrations_dir: PathBuf,
     /// Tracking table, created if missing; SCHEMA.TABLE allowed.
     #[arg(long, default_value = "applied_migrations", value_name = "NAME")]
-    table: String,
+    tracking_table: String,
     /// Say what each file would do and change nothing (not even create the tracking table).
     #[arg(long)]
     dry_run: bool,
@@ -223,8 +229,8 @@ impl Report {
             duration_secs: 0.0,
             dry_run: args.dry_run,
             target: ep.to_string(),
-            dir: args.dir.display().to_string(),
-            table: args.table.clone(),
+            dir: args.migrations_dir.display().to_string(),
+            table: args.tracking_table.clone(),
             status: "running",
             exit_code: 0,
             counts: Counts::default(),
@@ -312,7 +318,9 @@ struct TrackingTable {
 impl TrackingTable {
     fn parse(name: &str) -> Result<TrackingTable> {
         if name.trim().is_empty() {
-            return Err(FerryError::Usage("--table: empty table name".into()));
+            return Err(FerryError::Usage(
+                "--tracking-table: empty table name".into(),
+            ));
         }
         let quoted = match split_qualified(name) {
             (Some(schema), table) => format!("{}.{}", quote_pg(schema), quote_pg(table)),
@@ -364,12 +372,12 @@ fn list_sql_files(dir: &Path) -> Result<Vec<String>> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
             return Err(FerryError::Usage(format!(
-                "--dir {shown} is not a directory"
+                "--migrations-dir {shown} is not a directory"
             )))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(FerryError::NotFound(format!(
-                "--dir {shown}: no such directory"
+                "--migrations-dir {shown}: no such directory"
             )))
         }
         Err(e) => return Err(FerryError::Io(e)),
@@ -383,13 +391,15 @@ fn list_sql_files(dir: &Path) -> Result<Vec<String>> {
             continue;
         }
         let name = raw.into_string().map_err(|n| {
-            FerryError::Usage(format!("--dir {shown}: file name {n:?} is not UTF-8"))
+            FerryError::Usage(format!(
+                "--migrations-dir {shown}: file name {n:?} is not UTF-8"
+            ))
         })?;
         names.push(name);
     }
     if names.is_empty() {
         return Err(FerryError::Usage(format!(
-            "--dir {shown} holds no .sql files"
+            "--migrations-dir {shown} holds no .sql files"
         )));
     }
     names.sort_unstable();
@@ -820,8 +830,9 @@ async fn execute(
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
     let ep = postgres_target(&args.target)?;
-    let table = TrackingTable::parse(&args.table)?;
-    let migrations = read_migrations(&args.dir)?;
+    let table = TrackingTable::parse(&args.tracking_table)?;
+    let migrations = read_migrations(&args.migrations_dir)?;
+    let run = ferry_shared::report::RunReport::start(TOOL);
     let mut report = Report::start(&args, &ep);
     let outcome = execute(&args, &ep, &table, &migrations, &mut report.files).await;
     let reached_any = !report.files.is_empty();
@@ -829,9 +840,19 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if reached_any || outcome.is_ok() {
         tracing::info!("{}", report.summary());
     }
-    if let Some(p) = &args.common.report {
-        ferry_shared::fsutil::write_json_atomic(p, &report)?;
+    let exit = match &outcome {
+        Ok(()) => Exit::Ok,
+        Err(e) => e.exit(),
+    };
+    let mut run = run;
+    run.target = Some(ep.to_string());
+    run.inputs = vec![args.migrations_dir.display().to_string()];
+    run.outputs = vec![ep.to_string()];
+    run.dry_run = args.dry_run;
+    if let Err(e) = &outcome {
+        run.error = Some(ferry_shared::conn::redact_urls(&e.to_string()));
     }
+    run.emit_details(&report, exit, args.common.report.as_deref())?;
     outcome?;
     Ok(Exit::Ok)
 }

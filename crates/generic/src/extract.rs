@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, default_value = "query", value_name = "NAME")]
     name: String,
     /// Only rows matching this SQL condition (source dialect).
-    #[arg(long = "where", value_name = "SQL")]
+    #[arg(long = "filter", alias = "where", value_name = "SQL")]
     filter: Option<Filter>,
     /// At most this many rows per table.
     #[arg(long, value_name = "N")]
@@ -235,7 +235,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         if ferry_shared::exit::is_broken_pipe(&e) {
             return Err(e);
         }
-        report.fail(ferry_shared::exit::exit_code_for(&e));
+        report.fail_with(&e);
         report.emit(args.common.quiet, args.common.report.as_deref())?;
         return Err(e);
     }

@@ -19,7 +19,10 @@ Examples:
     name = "load-mysql",
     version,
     about = "Load NDJSON into a MySQL/MariaDB table with LOAD DATA LOCAL INFILE, casting to the table's real types.",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    mut_arg("target", |a| a.help("Target URL: mysql://USER@HOST:PORT/DB or mariadb://USER@HOST:PORT/DB \
+(else DATABASE_URL). \
+The password comes from FERRY_TARGET_PASSWORD, a .env file or --target-password-file"))
 )]
 pub struct Args {
     #[command(flatten)]

@@ -33,7 +33,8 @@ pub enum Nul {
     name = "load-postgres",
     version,
     about = "Load NDJSON into a PostgreSQL table with binary COPY, casting to the table's real types.",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    mut_arg("target", |a| a.help(crate::apply_migrations::PG_TARGET_HELP))
 )]
 pub struct Args {
     #[command(flatten)]

@@ -14,6 +14,7 @@ use ferry_shared::cli::CommonArgs;
 use ferry_shared::conn::{Endpoint, SourceArgs, TargetArgs};
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::progress::Progress;
+use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::schema::{LogicalType, TableSchema};
 use ferry_shared::value::{
     format_duration_micros, format_naive, parse_duration_micros, parse_when, Decimal, When,
@@ -51,8 +52,13 @@ pub struct Args {
     /// Rows per checksum range in the report.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     range_rows: u64,
-    /// How many differing keys to list per table.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    /// How many differing keys to list per table (the examples of its report).
+    #[arg(
+        long = "max-examples",
+        alias = "max-diffs",
+        default_value_t = 20,
+        value_name = "N"
+    )]
     max_diffs: usize,
     #[command(flatten)]
     common: CommonArgs,
@@ -366,6 +372,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             FerryError::Usage("--target-table goes with exactly one --table".into()).into(),
         );
     }
+    let started = RunReport::start("verify");
     let mut report = VerifyReport {
         tool: "verify",
         source: sep.to_string(),
@@ -385,16 +392,44 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         report.tables.push(v);
     }
     if !args.common.quiet {
-        print_summary(&report);
+        ferry_shared::progress::suspend(|| print_summary(&report));
     }
-    if let Some(p) = &args.common.report {
-        ferry_shared::fsutil::write_json_atomic(p, &report)?;
-    }
+    let run = run_report(&report, started)?;
+    // The summary above is verify's own; the common report only writes the files.
+    run.emit(true, args.common.report.as_deref())?;
     Ok(if report.equal {
         Exit::Ok
     } else {
         Exit::Failure
     })
+}
+
+/// The common report: per table the rows compared and the rows that differ, verify's own
+/// verdicts under `details`, status `ok` or `different`.
+fn run_report(report: &VerifyReport, mut run: RunReport) -> anyhow::Result<RunReport> {
+    run.source = Some(report.source.clone());
+    run.target = Some(report.target.clone());
+    run.inputs = vec![report.source.clone()];
+    run.outputs = vec![report.target.clone()];
+    for v in &report.tables {
+        let mut s = TableStats::new(&v.table);
+        s.migrated = v.source_rows;
+        s.errors = v.missing_in_target + v.extra_in_target + v.different;
+        s.conversions.clone_from(&v.conversions);
+        s.duration_secs = v.duration_secs;
+        run.tables.push(s);
+    }
+    run.finish();
+    if !report.equal {
+        run.status = "different".into();
+        run.exit_code = Exit::Failure.code();
+    } else {
+        // Differences are counted as errors; equal tables have none, so this is `ok`.
+        run.status = "ok".into();
+        run.exit_code = Exit::Ok.code();
+    }
+    run.details = Some(serde_json::to_value(report)?);
+    Ok(run)
 }
 
 /// A normalized value for people: NULL, or the value (quoted when it is text).
@@ -572,7 +607,7 @@ impl Tally<'_> {
         }
     }
 
-    /// Lists a differing key, up to `--max-diffs` of them.
+    /// Lists a differing key, up to `--max-examples` of them.
     fn note(&mut self, key: Vec<Norm>, kind: &'static str, columns: Vec<ColumnDiff>) {
         if self.v.first_differences.len() < self.max_diffs {
             self.v
@@ -742,12 +777,20 @@ async fn verify_table(
     };
     let pk_idx = &plan.pk_idx;
     let started = std::time::Instant::now();
-    let mut progress = Progress::new(&t.name, None, args.common.quiet);
+    // The source's count gives the bar its percent and ETA; a count that fails (a view
+    // without rights to count) only costs the percent.
+    let total = src.count(t, None).await.ok();
+    let mut progress = Progress::new(&t.name, total, args.common.quiet);
+    let mut pending = 0u64;
     let mut ra = a.next()?;
     let mut rb = b.next()?;
     let keyed = !pk_idx.is_empty();
     loop {
-        progress.inc(1);
+        pending += 1;
+        if pending == 4096 {
+            progress.inc(pending);
+            pending = 0;
+        }
         let ord = match (&ra, &rb) {
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
@@ -783,6 +826,7 @@ async fn verify_table(
         }
         tally.close_range_if_full();
     }
+    progress.inc(pending.saturating_sub(1));
     progress.finish();
     let mut verdict = tally.finish();
     verdict.duration_secs = started.elapsed().as_secs_f64();

@@ -95,7 +95,7 @@ pub struct Args {
     /// Rows per page (one LOAD DATA, one transaction and one state update each). Default:
     /// the document's BATCH_SIZE when set, else 50000 (the document's script used 1000;
     /// larger pages are faster and resume as exactly).
-    #[arg(long, env = "FERRY_BATCH_SIZE")]
+    #[arg(long, env = "FERRY_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<usize>,
     #[command(flatten)]
     pub common: CommonArgs,

@@ -7,6 +7,14 @@ use std::collections::BTreeMap;
 
 /// Connection flags of the MariaDB tools.
 #[derive(Args, Debug, Clone, Default)]
+#[command(
+    mut_arg("source", |a| a.help("Source URL (the READ server): mysql://USER@HOST:PORT/ or \
+mariadb://USER@HOST:PORT/; default READ_DB_HOST/PORT/USER/PASSWORD. The password comes from \
+FERRY_SOURCE_PASSWORD, a .env file or --source-password-file")),
+    mut_arg("target", |a| a.help("Target URL (the WRITE server): mysql://USER@HOST:PORT/ or \
+mariadb://USER@HOST:PORT/; default WRITE_DB_HOST/PORT/USER/PASSWORD. The password comes from \
+FERRY_TARGET_PASSWORD, a .env file or --target-password-file"))
+)]
 pub struct Servers {
     #[command(flatten)]
     pub source: SourceArgs,

@@ -29,7 +29,8 @@ use std::path::{Path, PathBuf};
     name = "compare-counts",
     version,
     about = "Compare S9 row counts with DynamoDB item counts per entity, net of rejected rows.",
-    after_help = "Examples:\n  compare-counts --source postgres://migration_user@s9-database.internal/s9_production \\\n      --target dynamodb://us-east-1 --buyers-table BuyersTable-dev --producers-table ProducersTable-dev \\\n      --sales-table SalesTable-dev\n  cat data/reports/count_comparison.json"
+    after_help = "Examples:\n  compare-counts --source postgres://migration_user@s9-database.internal/s9_production \\\n      --target dynamodb://us-east-1 --buyers-table BuyersTable-dev --producers-table ProducersTable-dev \\\n      --sales-table SalesTable-dev\n  cat data/reports/count_comparison.json",
+    mut_arg("source", |a| a.help(crate::extract::S9_SOURCE_HELP))
 )]
 pub struct Args {
     #[command(flatten)]
@@ -44,11 +45,12 @@ pub struct Args {
     /// Only this entity (buyers, producers, sales); repeatable.
     #[arg(long, value_name = "ENTITY")]
     pub entity: Vec<crate::transform::Entity>,
-    /// A rejects file to count (repeatable; each line counts for the entity named by its
-    /// `table`). Default: data/transformed/ENTITY.rejects.ndjson and
-    /// data/reports/validation_rejects.ndjson (a load's rejects are --load-rejects).
-    #[arg(long = "rejects", value_name = "FILE")]
-    pub rejects: Vec<PathBuf>,
+    /// A transform's or validate-s9's rejects file to read and count (an input; repeatable;
+    /// each line counts for the entity named by its `table`). Default:
+    /// data/transformed/ENTITY.rejects.ndjson and data/reports/validation_rejects.ndjson
+    /// (a load's rejects are --load-rejects).
+    #[arg(long = "count-rejects", value_name = "FILE")]
+    pub count_rejects: Vec<PathBuf>,
     /// A load's rejects file (repeatable): items given up after retries or refused by the
     /// loader; counted apart, never as rejected. Default data/reports/load-ENTITY.rejects.ndjson.
     #[arg(long = "load-rejects", value_name = "FILE")]
@@ -62,6 +64,7 @@ pub struct Args {
     pub filters: Vec<String>,
     /// Where the comparison goes.
     #[arg(
+        short,
         long,
         default_value = "data/reports/count_comparison.json",
         value_name = "FILE"
@@ -477,10 +480,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     run_report.target = Some(args.conn.describe());
     let pg = ferry_shared::conn::connect_postgres(&ep).await?;
     let client = args.conn.client().await?;
-    let files = if args.rejects.is_empty() {
+    let files = if args.count_rejects.is_empty() {
         default_rejects()
     } else {
-        args.rejects.clone()
+        args.count_rejects.clone()
     };
     let entities = if args.entity.is_empty() {
         vec![Entity::Buyers, Entity::Producers, Entity::Sales]
@@ -526,9 +529,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         "migrated = items in the table, skipped = rejected source rows, errors = missing keys; comparison in {}",
         args.output.display()
     ));
-    if let Some(p) = args.common.report.as_deref() {
-        ferry_shared::fsutil::write_json_atomic(p, &run_report)?;
+    if !all {
+        run_report.status = "different".into();
     }
+    run_report.emit(true, args.common.report.as_deref())?;
     if all {
         Ok(Exit::Ok)
     } else {

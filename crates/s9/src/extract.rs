@@ -167,7 +167,13 @@ pub fn command(entity: Entity) -> clap::Command {
         .mut_arg("checkpoint", |a| {
             a.help("Checkpoint file for --resume (default FILE.checkpoint.json beside the output)")
         })
+        .mut_arg("source", |a| a.help(S9_SOURCE_HELP))
 }
+
+/// `--source` of the tools that read the S9 database, which is PostgreSQL.
+pub const S9_SOURCE_HELP: &str = "Source URL: the S9 database, postgres://USER@HOST:PORT/DB \
+(or postgresql://). The password comes from FERRY_SOURCE_PASSWORD, a .env file or \
+--source-password-file";
 
 /// Rows per page unless `--batch-size` or FERRY_BATCH_SIZE says otherwise.
 pub const DEFAULT_BATCH_SIZE: &str = "10000";
@@ -356,7 +362,7 @@ pub async fn run(entity: Entity, args: Args) -> anyhow::Result<Exit> {
             return Err(e);
         }
         let _ = rejects.flush();
-        report.fail(ferry_shared::exit::exit_code_for(&e));
+        report.fail_with(&e);
         report.emit(args.common.quiet, args.common.report.as_deref())?;
         return Err(e);
     }
@@ -839,7 +845,7 @@ async fn count(
 pub fn main(entity: Entity, tool: &str) -> std::process::ExitCode {
     ferry_shared::cli::main_parsed(
         tool,
-        || Args::from_arg_matches(&command(entity).try_get_matches()?),
+        |argv| Args::from_arg_matches(&command(entity).try_get_matches_from(argv)?),
         |args| ferry_shared::exit::block_on(run(entity, args)),
     )
 }

@@ -272,9 +272,10 @@ fn finish(mut report: IntegrityReport, mut run: RunReport, args: &Args) -> anyho
     if failed > 0 {
         run.fail(Exit::Failure);
     }
-    if let Some(p) = args.common.report.as_deref() {
-        ferry_shared::fsutil::write_json_atomic(p, &run)?;
+    if failed > 0 {
+        run.status = "different".into();
     }
+    run.emit(true, args.common.report.as_deref())?;
     if failed > 0 {
         let checks = report.checks.values().filter(|c| !c.passed).count();
         return Err(FerryError::Failed(format!(

@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Rejected records (default data/transformed/ENTITY.rejects.ndjson).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "FERRY_REJECTS", value_name = "FILE")]
     pub rejects: Option<PathBuf>,
     #[command(flatten)]
     #[serde(flatten)]
@@ -390,7 +390,7 @@ pub fn run(entity: Entity, args: Args) -> anyhow::Result<Exit> {
 pub fn main(entity: Entity, tool: &str) -> std::process::ExitCode {
     ferry_shared::cli::main_parsed(
         tool,
-        || ferry_shared::cli::parse_with_input_flag::<Args, _, _>(std::env::args_os()),
+        |argv| ferry_shared::cli::parse_with_input_flag::<Args, _, _>(tool, argv),
         |args: Args| run(entity, args),
     )
 }

@@ -46,7 +46,7 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Target table (SCHEMA.TABLE or DB.TABLE; the URL's database/`public` otherwise).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, short = 't', value_name = "NAME")]
     pub table: String,
     /// NDJSON input file; stdin when absent or `-`.
     #[arg(value_name = "FILE")]
@@ -593,6 +593,12 @@ pub async fn run_load<T: Target>(
 
     let mut progress = Progress::new(&args.table, None, args.common.quiet);
     progress.set_position(stats.migrated);
+    if let Some(size) = input_size(args) {
+        progress.set_total_bytes(size);
+    }
+    if !args.run.dry_run {
+        ferry_shared::run::set_checkpoint(checkpoint.path());
+    }
     let mut load = Loader {
         args,
         guard: prior.is_some() && plan.has_unique && args.mode == Mode::Insert,
@@ -610,10 +616,12 @@ pub async fn run_load<T: Target>(
         saved_line: prior.as_ref().map_or(0, |p| p.line),
     };
     let mut outcome: anyhow::Result<()> = Ok(());
-    // Ctrl+C stops between batches: what is committed stays, with its checkpoint.
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    // Ctrl+C or SIGTERM stops between batches: what is committed stays, with its checkpoint
+    // (a second one stops at once, see `ferry_shared::run`).
+    let _handled = ferry_shared::run::Handled::new();
+    let mut stop = Stop::new();
     loop {
-        let msg = match next_batch(&mut rx, sigint.as_mut()).await {
+        let msg = match next_batch(&mut rx, &mut stop).await {
             Next::Done => break,
             Next::Interrupted => {
                 outcome = Err(load.interrupted().into());
@@ -647,18 +655,60 @@ enum Next {
 
 async fn next_batch(
     rx: &mut tokio::sync::mpsc::Receiver<Result<Prepared>>,
-    sigint: Option<&mut tokio::signal::unix::Signal>,
+    stop: &mut Stop,
 ) -> Next {
-    let Some(sig) = sigint else {
-        return rx
-            .recv()
-            .await
-            .map_or(Next::Done, |m| Next::Batch(Box::new(m)));
-    };
+    if ferry_shared::run::interrupted() {
+        return Next::Interrupted;
+    }
     tokio::select! {
         m = rx.recv() => m.map_or(Next::Done, |m| Next::Batch(Box::new(m))),
-        _ = sig.recv() => Next::Interrupted,
+        () = stop.recv() => Next::Interrupted,
     }
+}
+
+/// Ctrl+C (SIGINT) and SIGTERM, as one future.
+struct Stop {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn new() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Stop {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Resolves at the next signal (never, when none could be watched).
+    async fn recv(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = one(&mut self.int) => {}
+            () = one(&mut self.term) => {}
+        }
+    }
+}
+
+/// Bytes of the input when it is a file (named, or redirected to stdin): the progress bar's
+/// total. A pipe has none.
+fn input_size(args: &LoadArgs) -> Option<u64> {
+    let path = match args.input.as_deref() {
+        Some(p) if p != std::path::Path::new("-") => p.to_path_buf(),
+        _ => PathBuf::from("/dev/stdin"),
+    };
+    fs_err::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len())
 }
 
 /// After a batch: go on with the next one, or stop the run with an error that is still
@@ -701,10 +751,12 @@ impl<T: Target> Loader<'_, T> {
             return FerryError::Interrupted("interrupted (dry run: nothing was written)".into());
         }
         FerryError::Interrupted(format!(
-            "interrupted: {} rows are loaded and saved through input line {} (checkpoint {}); run the same command with --resume to continue",
+            "interrupted: {} rows are loaded and saved through input line {} (checkpoint {}); to continue: {}",
             self.stats.migrated,
             self.saved_line,
-            self.checkpoint.path().display()
+            self.checkpoint.path().display(),
+            ferry_shared::run::resume_command()
+                .unwrap_or_else(|| "the same command with --resume".into())
         ))
     }
 
@@ -740,6 +792,7 @@ impl<T: Target> Loader<'_, T> {
             *self.stats.conversions.entry(k.to_string()).or_default() += v;
         }
         self.progress.inc(res.loaded + res.skipped);
+        self.progress.set_bytes(p.end_offset);
         self.data_lines = p.data_lines;
         self.checksum = p.checksum;
         self.header |= p.header_seen;
@@ -860,8 +913,7 @@ impl<T: Target> Loader<'_, T> {
             );
         }
         if let Err(e) = outcome {
-            let code = ferry_shared::exit::exit_code_for(&e);
-            self.report.fail(code);
+            self.report.fail_with(&e);
             self.report
                 .emit(args.common.quiet, args.common.report.as_deref())?;
             return Err(e);

@@ -188,7 +188,7 @@ impl KeysetPage {
         scan.after.as_ref().map(|_| vec!["?".to_string(); keys])
     }
 
-    /// The page's SQL. The filter is the checked `--where`, parenthesised.
+    /// The page's SQL. The filter is the checked `--filter`, parenthesised.
     pub fn sql(&self, schema: &TableSchema, scan: &Scan) -> String {
         let cols: Vec<String> = schema
             .columns

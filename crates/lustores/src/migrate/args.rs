@@ -46,10 +46,20 @@ pub struct Args {
     pub resume: bool,
     /// Rows per committed batch of each load (10,000 keeps a load of sales under 100 MB;
     /// larger batches are no faster here).
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(
+        long,
+        env = "FERRY_BATCH_SIZE",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
     pub batch_size: usize,
     /// The run's log (the document's data_migration.log).
-    #[arg(long, default_value = "data_migration.log", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "FERRY_LOG_FILE",
+        default_value = "data_migration.log",
+        value_name = "FILE"
+    )]
     pub log_file: PathBuf,
     #[arg(short, long, action = clap::ArgAction::Count)]
     /// More log output.
@@ -57,8 +67,9 @@ pub struct Args {
     /// Only errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,
-    /// The JSON report (default: WORK_DIR/reports/migration_report.json).
-    #[arg(long, value_name = "FILE")]
+    /// Also write the run in Ferry's common report shape here (the document's report is
+    /// always WORK_DIR/reports/migration_report.json).
+    #[arg(long, env = "FERRY_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
 }
 
@@ -71,6 +82,7 @@ impl Args {
             log_file: Some(self.log_file.clone()),
             error_log_file: None,
             report: None,
+            ..CommonArgs::default()
         }
     }
 }

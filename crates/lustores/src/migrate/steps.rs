@@ -116,7 +116,7 @@ impl Runner {
             return Ok(());
         }
         Err(FerryError::Usage(format!(
-            "--dry-run: the target has no {} table: its migrations are not applied yet, and a dry run applies none (it changes nothing). Apply them first (apply-migrations --target … --dir …) or run without --dry-run",
+            "--dry-run: the target has no {} table: its migrations are not applied yet, and a dry run applies none (it changes nothing). Apply them first (apply-migrations --target … --migrations-dir …) or run without --dry-run",
             missing.join(", ")
         ))
         .into())
@@ -164,7 +164,7 @@ impl Runner {
         let mut a = vec![
             "--target".into(),
             self.target.url.clone(),
-            "--dir".into(),
+            "--migrations-dir".into(),
             dir.display().to_string(),
         ];
         a.extend([

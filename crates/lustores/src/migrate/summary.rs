@@ -208,12 +208,27 @@ impl Runner {
                 .map(|d| d.display().to_string()),
             exit_code: exit.code(),
         };
-        let path = self
-            .args
-            .report
-            .clone()
-            .unwrap_or_else(|| self.path("reports/migration_report.json"));
-        ferry_shared::fsutil::write_json_atomic(&path, &report)?;
+        ferry_shared::fsutil::write_json_atomic(
+            &self.path("reports/migration_report.json"),
+            &report,
+        )?;
+        let Some(path) = &self.args.report else {
+            return Ok(());
+        };
+        let mut run = ferry_shared::report::RunReport::start("migrate-lustores");
+        run.dry_run = self.args.dry_run;
+        run.source = Some(report.source.clone());
+        run.target = Some(report.target.clone());
+        run.inputs = vec![report.source.clone()];
+        run.outputs = vec![report.target.clone()];
+        for (name, c) in tables {
+            let mut s = ferry_shared::report::TableStats::new(name);
+            s.migrated = c.migrated;
+            s.skipped = c.skipped;
+            s.errors = c.errors;
+            run.tables.push(s);
+        }
+        run.emit_details(&report, exit, Some(path))?;
         Ok(())
     }
 }

@@ -106,7 +106,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub input: PathBuf,
     /// Folder of the target rows.
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     /// Folder of the rejects and rounding files (default: OUTPUT/../rejects).
     #[arg(long, value_name = "DIR")]
@@ -196,11 +196,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             _ => {}
         }
     }
+    let run = ferry_shared::report::RunReport::start("transform-lustores");
     let counts = transform(&ctx, args.entity)?;
     counts.write(&counts_file)?;
-    if let Some(report) = &args.common.report {
-        counts.write(report)?;
-    }
     for (table, c) in &counts.tables {
         tracing::info!(
             "{table}: {} processed, {} to migrate, {} skipped, {} errors, {} values rounded",
@@ -212,7 +210,22 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         );
     }
     let rejected = counts.tables.values().any(|c| c.skipped + c.errors > 0);
-    Ok(if rejected { Exit::Rejects } else { Exit::Ok })
+    let exit = if rejected { Exit::Rejects } else { Exit::Ok };
+    let mut run = run;
+    run.inputs = vec![args.input.display().to_string()];
+    run.outputs = vec![args.output.display().to_string()];
+    for (table, c) in &counts.tables {
+        let mut s = ferry_shared::report::TableStats::new(table);
+        s.migrated = c.migrated;
+        s.skipped = c.skipped;
+        s.errors = c.errors;
+        if c.rounded > 0 {
+            s.conversions.insert("rounded".into(), c.rounded);
+        }
+        run.tables.push(s);
+    }
+    run.emit_details(&counts, exit, args.common.report.as_deref())?;
+    Ok(exit)
 }
 
 /// One entity's transform.

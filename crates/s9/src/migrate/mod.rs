@@ -103,8 +103,9 @@ pub struct Args {
     /// Configuration file (default config.json when it exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Extraction page size, or with --offset the size of the one batch to migrate.
-    #[arg(long, value_name = "N")]
+    /// Extraction page size, or with --offset the size of the one batch to migrate
+    /// (default 50000; the load's batch is the configuration's batchSize, at most 25).
+    #[arg(long, env = "FERRY_BATCH_SIZE", value_name = "N")]
     pub batch_size: Option<u64>,
     /// Incremental migration: extract only rows [offset, offset + batch-size).
     #[arg(long, value_name = "N", requires = "batch_size")]
@@ -118,10 +119,15 @@ pub struct Args {
     #[arg(long, value_name = "SQL")]
     pub filter: Option<String>,
     /// Load valid items even when some were invalid (overrides the configuration).
-    #[arg(long)]
+    #[arg(long, env = "FERRY_CONTINUE_ON_ERROR")]
     pub continue_on_error: bool,
     /// Working folder (extracted/, transformed/, validated/, reports/, backups/).
-    #[arg(long, default_value = "data", value_name = "DIR")]
+    #[arg(
+        long = "work-dir",
+        alias = "data-dir",
+        default_value = "data",
+        value_name = "DIR"
+    )]
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,

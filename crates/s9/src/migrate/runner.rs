@@ -405,6 +405,9 @@ impl Runner {
             log_file: self.args.common.log_file.clone(),
             error_log_file: self.args.common.error_log_file.clone(),
             report: Some(self.step_report(id)),
+            report_html: None,
+            log_format: self.args.common.log_format,
+            progress: self.args.common.progress,
         }
     }
 

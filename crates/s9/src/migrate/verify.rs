@@ -58,7 +58,7 @@ impl Runner {
             conn: self.dynamo(),
             tables: tables(t),
             entity: entities.to_vec(),
-            rejects,
+            count_rejects: rejects,
             load_rejects,
             expected,
             filters,

@@ -60,7 +60,7 @@ use std::path::PathBuf;
     name = "validate-s9",
     version,
     about = "Validate transformed S9 items (DynamoDB JSON) before loading: required attributes, types, formats, business rules, references, duplicates.",
-    after_help = "Valid items are copied unchanged to --output DIR/ENTITY.ndjson, invalid ones go to --rejects with the rule that failed, and --report-file counts everything.\nExit codes: 0 all valid (or --continue-on-error), 2 usage error, 3 invalid items.\n\nExamples:\n  validate-s9\n  validate-s9 --input data/transformed/ --verbose --strict\n  validate-s9 --entity sales --continue-on-error\n  jq '.entities.sales.by_rule' data/reports/validation_report.json"
+    after_help = "Valid items are copied unchanged to --output DIR/ENTITY.ndjson, invalid ones go to --rejects with the rule that failed, and --validation-report counts everything.\nExit codes: 0 all valid (or --continue-on-error), 2 usage error, 3 invalid items.\n\nExamples:\n  validate-s9\n  validate-s9 --input data/transformed/ --verbose --strict\n  validate-s9 --entity sales --continue-on-error\n  jq '.entities.sales.by_rule' data/reports/validation_report.json"
 )]
 pub struct Args {
     /// Folder of transformed items: buyers.ndjson, producers.ndjson, sales.ndjson, and the
@@ -83,13 +83,16 @@ pub struct Args {
     /// Invalid items as NDJSON rejects (file, line, table, column, value, rule, reason, record).
     #[arg(
         long,
+        env = "FERRY_REJECTS",
         value_name = "FILE",
         default_value = "data/reports/validation_rejects.ndjson"
     )]
     pub rejects: PathBuf,
     /// The validation report (JSON): counts per entity and rule, the first invalid items.
+    /// Not the run report of --report, which every tool writes.
     #[arg(
-        long,
+        long = "validation-report",
+        alias = "report-file",
         value_name = "FILE",
         default_value = "data/reports/validation_report.json"
     )]
@@ -109,7 +112,12 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// How many invalid items (and transform rejects per entity) the report lists.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(
+        long = "max-examples",
+        alias = "max-listed",
+        default_value_t = 100,
+        value_name = "N"
+    )]
     pub max_listed: usize,
     /// Stop (exit 3, outputs left unfinished) after this many invalid items; 0 means no limit.
     #[arg(long, env = "FERRY_MAX_REJECTS", default_value_t = 0, value_name = "N")]

@@ -89,7 +89,7 @@ pub struct ValidationReport {
     pub totals: Totals,
     /// The first invalid items, in input order.
     pub invalid_items: Vec<Listed>,
-    /// Invalid items not listed (over `--max-listed`).
+    /// Invalid items not listed (over `--max-examples`).
     pub invalid_items_not_listed: u64,
     /// Facts worth knowing.
     pub notes: Vec<String>,
