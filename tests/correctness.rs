@@ -771,3 +771,58 @@ fn sigterm_says_how_to_continue_and_the_report_says_interrupted() {
     assert_exit(&r, 0);
     assert_eq!(read_ndjson(&dir.path().join("b.ndjson")).len(), 400_000);
 }
+
+/// A clean rerun never deletes an earlier run's rejects: each earlier file is kept under a
+/// stamped name, and the file under the given name is always this run's.
+#[test]
+fn rejects_of_earlier_runs_are_kept_not_deleted() {
+    let pg = PgDb::new("rotate_pg");
+    pg.exec("CREATE TABLE t (id int PRIMARY KEY, n smallint)");
+    let dir = tempfile::tempdir().unwrap();
+    let load = |input: &str| {
+        fs_err::write(dir.path().join("in.ndjson"), input).unwrap();
+        let mut c = tool("load-postgres", dir.path());
+        c.args(["--target", &pg.url(), "--table", "t", "--mode", "upsert"])
+            .args(["--rejects", "t.rejects.ndjson", "in.ndjson"]);
+        run(c)
+    };
+    let kept = || -> Vec<String> {
+        let mut v: Vec<String> = fs_err::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("t.rejects.") && n != "t.rejects.ndjson")
+            .collect();
+        v.sort();
+        v
+    };
+    assert_exit(&load("{\"id\":1,\"n\":1}\n{\"id\":2,\"n\":70000}\n"), 3);
+    let first = fs_err::read_to_string(dir.path().join("t.rejects.ndjson")).unwrap();
+    assert!(first.contains("70000"), "{first}");
+    assert!(kept().is_empty());
+    // Second run, other rejects: the first run's file is kept aside, whole.
+    assert_exit(&load("{\"id\":3,\"n\":80000}\n"), 3);
+    let aside = kept();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        fs_err::read_to_string(dir.path().join(&aside[0])).unwrap(),
+        first
+    );
+    let second = fs_err::read_to_string(dir.path().join("t.rejects.ndjson")).unwrap();
+    assert!(
+        second.contains("80000") && !second.contains("70000"),
+        "{second}"
+    );
+    // A clean run: nothing under the name (no rejects of its own), both earlier files kept.
+    assert_exit(&load("{\"id\":4,\"n\":4}\n"), 0);
+    assert!(!dir.path().join("t.rejects.ndjson").exists());
+    let aside = kept();
+    assert_eq!(aside.len(), 2, "{aside:?}");
+    let texts: Vec<String> = aside
+        .iter()
+        .map(|n| fs_err::read_to_string(dir.path().join(n)).unwrap())
+        .collect();
+    assert!(
+        texts.contains(&first) && texts.contains(&second),
+        "{texts:?}"
+    );
+}

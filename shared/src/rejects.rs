@@ -52,14 +52,20 @@ impl Rejects {
     /// Rejects go to `path`; with `append` (resume) earlier rejects are kept. `max` 0 is no
     /// limit.
     ///
-    /// A fresh run (not `append`) removes the file an earlier run left, so a rejects file
-    /// always belongs to the run that reported it, even when this run rejects nothing.
+    /// A fresh run (not `append`) moves the file an earlier run left aside, under a name
+    /// stamped with its time ([`crate::fsutil::rotate_aside`]): the file under `path` always
+    /// belongs to the run that reported it, even when this run rejects nothing, and no run
+    /// deletes another's rejects.
     pub fn new(path: PathBuf, append: bool, max: u64) -> Self {
         if !append {
-            match fs_err::remove_file(&path) {
-                Ok(()) => tracing::debug!("removed the earlier run's {}", path.display()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!("cannot remove the earlier {}: {e}", path.display()),
+            match crate::fsutil::rotate_aside(&path) {
+                Ok(Some(to)) => tracing::info!(
+                    "the earlier run's rejects {} are kept as {}",
+                    path.display(),
+                    to.display()
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("cannot move the earlier {} aside: {e}", path.display()),
             }
         }
         // Appending, the file's earlier rejects count in the length a checkpoint records.

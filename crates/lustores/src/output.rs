@@ -168,6 +168,12 @@ pub struct SideFiles {
 impl SideFiles {
     /// `DIR/STEP.rejects.ndjson` and `DIR/STEP.rounding.ndjson` for input `file`.
     pub fn create(dir: &Path, step: &str, file: &str) -> Result<SideFiles> {
+        // An earlier run's rejects are kept under a stamped name, never replaced.
+        if let Some(kept) =
+            ferry_shared::fsutil::rotate_aside(&dir.join(format!("{step}.rejects.ndjson")))?
+        {
+            tracing::info!("the earlier run's rejects are kept as {}", kept.display());
+        }
         Ok(SideFiles {
             step: step.to_string(),
             file: file.to_string(),

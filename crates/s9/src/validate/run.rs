@@ -252,6 +252,10 @@ fn check_inputs(args: &Args, selected: &[Entity], needed: &[Entity]) -> anyhow::
 /// run) its validated files.
 fn remove_stale(args: &Args, selected: &[Entity]) -> anyhow::Result<()> {
     let names: Vec<&str> = selected.iter().map(|e| e.name()).collect();
+    // The earlier run's whole file is kept aside before its lines of these entities go.
+    if let Some(kept) = ferry_shared::fsutil::copy_aside(&args.rejects)? {
+        tracing::info!("the earlier run's rejects are kept as {}", kept.display());
+    }
     crate::files::retain_other_tables(&args.rejects, &names)?;
     let mut stale = vec![args.report_file.clone()];
     if !args.dry_run {
