@@ -181,10 +181,11 @@ mod rotate_tests {
             .expect("meta")
             .modified()
             .expect("mtime");
-        std::fs::File::options()
+        fs_err::File::options()
             .write(true)
             .open(&p)
             .expect("open")
+            .file()
             .set_modified(m)
             .expect("touch");
         let second = rotate_aside(&p).expect("rotate").expect("kept");
