@@ -756,6 +756,10 @@ fn sigterm_says_how_to_continue_and_the_report_says_interrupted() {
         .find(|l| l.starts_with("extract: interrupted by SIGTERM"))
         .unwrap_or_else(|| panic!("no interrupt line: {stderr}"));
     assert!(line.contains("rows processed"), "{line}");
+    assert!(
+        line.contains("with its checkpoint b.ndjson.checkpoint.json"),
+        "{line}"
+    );
     let text = fs_err::read_to_string(&report).unwrap();
     assert_report_valid("extract (SIGTERM)", &text);
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();

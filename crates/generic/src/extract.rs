@@ -192,6 +192,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut report = RunReport::start("extract");
     report.source = Some(ep.to_string());
     report.dry_run = args.run.dry_run;
+    report.inputs = tables
+        .iter()
+        .map(|t| format!("{}.{}", t.db, t.name))
+        .collect();
     src.begin_snapshot().await?;
     let multi_db = tables.iter().any(|t| t.db != tables[0].db);
     let rejects_path = args
@@ -214,6 +218,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             (None, None) => unreachable!("checked above"),
         };
         let dest = output.dest(job.as_ref(), multi_db, &args.name);
+        report.outputs.push(
+            dest.as_ref()
+                .map_or_else(|| "-".into(), |d| d.display().to_string()),
+        );
         let mut stats = TableStats::new(&schema.table);
         let r = extract_one(
             &args,
@@ -508,6 +516,9 @@ async fn extract_one(
     }
     .map(|n| args.limit.map_or(n, |l| l.min(n)));
     let checkpoint = checkpoint_for(args, src, dest);
+    if let Some(cp) = &checkpoint {
+        ferry_shared::run::set_checkpoint(cp.path());
+    }
     let Some(state) = resume_state(args, checkpoint.as_ref(), dest, &schema.table)? else {
         return Ok(());
     };

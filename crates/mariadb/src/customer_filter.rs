@@ -280,13 +280,28 @@ fn database_names(args: &Args) -> Result<Vec<String>> {
 /// A flag that Ctrl+C raises: the copy finishes its page and saves the state instead of
 /// dying between a load and the state file that records it.
 fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    use tokio::signal::unix::{signal, SignalKind};
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    // The first Ctrl+C or SIGTERM is this tool's to handle (a second one stops at once,
+    // `ferry_shared::run`); the guard lives as long as the runtime.
+    // Watched before the guard exists, so no signal falls between the two.
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return stop;
+    };
+    let handled = ferry_shared::run::Handled::new();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!("Ctrl+C: finishing the current page, saving state");
-            flag.store(true, Ordering::SeqCst);
+        let _handled = handled;
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
+        tracing::warn!("Ctrl+C: finishing the current page, saving state");
+        flag.store(true, Ordering::SeqCst);
+        std::future::pending::<()>().await;
     });
     stop
 }
@@ -891,7 +906,8 @@ impl Migration<'_> {
         }
         let mut code = self.report.finish();
         if orphans > 0 {
-            self.report.status = "orphans".into();
+            self.report.status = "rejects".into();
+            self.report.counters.insert("orphan_rows".into(), orphans);
             code = Exit::Rejects;
             self.report.exit_code = code.code();
         }

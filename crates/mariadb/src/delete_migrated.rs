@@ -158,7 +158,11 @@ async fn finish(
         ));
         tracing::error!("{}", report.notes.last().map_or("", String::as_str));
         report.finish();
-        report.status = "orphans".into();
+        // Exit 3 like rows a load rejects: they are listed in a file with the reason.
+        report.status = "rejects".into();
+        report
+            .counters
+            .insert("orphan_rows".into(), outcome.orphans);
         report.exit_code = Exit::Rejects.code();
         report.emit(args.common.quiet, args.common.report.as_deref())?;
         return Ok(Exit::Rejects);

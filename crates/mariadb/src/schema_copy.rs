@@ -603,7 +603,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     report.finish();
     let code = if differences > 0 {
-        report.status = "differences".into();
+        report.status = "different".into();
         report.notes.push(format!(
             "{differences} objects differ on the target (listed above); nothing was dropped: use --drop-existing to recreate them"
         ));

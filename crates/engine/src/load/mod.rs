@@ -526,9 +526,7 @@ pub async fn run_load<T: Target>(
     mut plan: Plan<T>,
     resume_state: Resume,
 ) -> anyhow::Result<Exit> {
-    let mut report = RunReport::start(tool);
-    report.target = Some(plan.target_name.clone());
-    report.dry_run = args.run.dry_run;
+    let mut report = load_report(tool, args, &plan.target_name);
     let checkpoint = match &resume_state {
         Some((cp, _)) => cp.clone(),
         None => checkpoint_for(args, tool, &plan.target_name),
@@ -591,11 +589,7 @@ pub async fn run_load<T: Target>(
         }
     });
 
-    let mut progress = Progress::new(&args.table, None, args.common.quiet);
-    progress.set_position(stats.migrated);
-    if let Some(size) = input_size(args) {
-        progress.set_total_bytes(size);
-    }
+    let progress = load_progress(args, stats.migrated);
     if !args.run.dry_run {
         ferry_shared::run::set_checkpoint(checkpoint.path());
     }
@@ -696,6 +690,26 @@ impl Stop {
             () = one(&mut self.term) => {}
         }
     }
+}
+
+/// The load's report, before any row: what it reads and writes.
+fn load_report(tool: &str, args: &LoadArgs, target: &str) -> RunReport {
+    let mut report = RunReport::start(tool);
+    report.target = Some(target.to_string());
+    report.inputs = vec![opened_name(args)];
+    report.outputs = vec![target.to_string()];
+    report.dry_run = args.run.dry_run;
+    report
+}
+
+/// The load's progress: rows from `done` (a resume), percent and ETA from the input's size.
+fn load_progress(args: &LoadArgs, done: u64) -> Progress {
+    let mut progress = Progress::new(&args.table, None, args.common.quiet);
+    progress.set_position(done);
+    if let Some(size) = input_size(args) {
+        progress.set_total_bytes(size);
+    }
+    progress
 }
 
 /// Bytes of the input when it is a file (named, or redirected to stdin): the progress bar's
