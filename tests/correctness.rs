@@ -830,3 +830,33 @@ fn rejects_of_earlier_runs_are_kept_not_deleted() {
         "{texts:?}"
     );
 }
+
+/// `--log-format json`: every stderr line is one JSON object with time, level and message
+/// (the error line too), for log collectors.
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let my = MyDb::new("logjson_my");
+    my.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1),(2)");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = tool("extract", dir.path());
+    c.args(["--source", &my.url(), "--table", "t", "-o", "t.ndjson"])
+        .args(["--log-format", "json", "-v"]);
+    let r = run(c);
+    assert_exit(&r, 0);
+    let mut events = 0;
+    for line in r.stderr.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        assert!(v["message"].is_string(), "{line}");
+        events += 1;
+    }
+    assert!(events > 1, "{}", r.stderr);
+    assert!(r.stderr.contains("TOTAL"), "{}", r.stderr);
+    // Nothing else: the summary goes out as an event too.
+    let other: Vec<&str> = r.stderr.lines().filter(|l| !l.starts_with('{')).collect();
+    assert!(other.is_empty(), "{other:?}");
+}

@@ -90,8 +90,12 @@ pub fn finish(tool: &str, result: anyhow::Result<Exit>) -> ExitCode {
                     line.push_str(&format!(" — to continue: {cmd}"));
                 }
             }
-            crate::progress::suspend(|| eprintln!("{tool}: error: {line}"));
-            tracing::error!(target: "ferry_log_file", "{line}");
+            if crate::logging::json_format() {
+                tracing::error!("{tool}: error: {line}");
+            } else {
+                crate::progress::suspend(|| eprintln!("{tool}: error: {line}"));
+                tracing::error!(target: "ferry_log_file", "{line}");
+            }
             crate::run::finish(&err);
             ExitCode::from(code.code())
         }

@@ -9,6 +9,30 @@ use tracing_subscriber::{filter::LevelFilter, fmt, Layer};
 /// Target of events meant for the log file only.
 pub const FILE_ONLY: &str = "ferry_log_file";
 
+/// `--log-format json` is on: stderr carries JSON objects only.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True when stderr carries JSON objects only (`--log-format json`): the summary table and
+/// the final error line are written as events then.
+pub fn json_format() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Writes a line meant for people on stderr — or, with `--log-format json`, as an event
+/// (an error event when `error`), so stderr stays one object per line.
+#[allow(clippy::print_stderr)]
+pub fn human_line(text: &str, error: bool) {
+    if json_format() {
+        if error {
+            tracing::error!("{text}");
+        } else {
+            tracing::info!("{text}");
+        }
+        return;
+    }
+    crate::progress::suspend(|| eprintln!("{text}"));
+}
+
 /// Installs the subscriber. Returns an error only when the log file cannot be opened.
 pub fn init(args: &CommonArgs) -> crate::Result<()> {
     let level = if args.quiet {
@@ -28,6 +52,10 @@ pub fn init(args: &CommonArgs) -> crate::Result<()> {
 pub fn init_at(args: &CommonArgs, level: LevelFilter) -> crate::Result<()> {
     crate::run::configure(args);
     crate::progress::configure(args);
+    JSON.store(
+        args.log_format == crate::cli::LogFormat::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // The final error line is printed by `exit::finish`; its copy for the log file carries
     // the target below and is kept off stderr so it shows once.
     let not_file_only = tracing_subscriber::filter::filter_fn(|m| m.target() != FILE_ONLY);

@@ -323,7 +323,7 @@ impl RunReport {
     #[allow(clippy::print_stderr)]
     pub fn emit(&self, quiet: bool, json_path: Option<&Path>) -> crate::Result<()> {
         if !quiet {
-            crate::progress::suspend(|| eprint!("{}", self.summary_table()));
+            crate::logging::human_line(self.summary_table().trim_end(), false);
         }
         let mut full = self.clone();
         if full.throughput.is_empty() {

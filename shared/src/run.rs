@@ -231,9 +231,13 @@ fn watch_signals() {
 #[allow(clippy::print_stderr, clippy::exit)]
 fn stop_now(signal: &str) -> ! {
     let line = interrupt_line(signal);
-    crate::progress::suspend(|| eprintln!("{}: {line}", tool_name()));
+    if crate::logging::json_format() {
+        tracing::error!("{}: {line}", tool_name());
+    } else {
+        crate::progress::suspend(|| eprintln!("{}: {line}", tool_name()));
+        tracing::error!(target: crate::logging::FILE_ONLY, "{line}");
+    }
     crate::progress::clear();
-    tracing::error!(target: crate::logging::FILE_ONLY, "{line}");
     finish(&crate::FerryError::Interrupted(line).into());
     std::process::exit(i32::from(crate::Exit::Interrupted.code()));
 }

@@ -392,7 +392,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         report.tables.push(v);
     }
     if !args.common.quiet {
-        ferry_shared::progress::suspend(|| print_summary(&report));
+        print_summary(&report);
     }
     let run = run_report(&report, started)?;
     // The summary above is verify's own; the common report only writes the files.
@@ -442,15 +442,22 @@ fn show(n: &Norm) -> String {
 
 #[allow(clippy::print_stderr)]
 fn print_summary(r: &VerifyReport) {
-    eprintln!("verify: {}", if r.equal { "EQUAL" } else { "DIFFERENT" });
+    ferry_shared::logging::human_line(&summary_text(r), false);
+}
+
+/// The verdict for people: one line per table, the first differences under it.
+fn summary_text(r: &VerifyReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("verify: {}", if r.equal { "EQUAL" } else { "DIFFERENT" });
     for t in &r.tables {
         let conv: Vec<String> = t
             .conversions
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        eprintln!(
-            "  {} → {}: {} ({} source rows, {} target rows; missing {}, extra {}, different {}{}) in {:.2}s",
+        let _ = write!(
+            out,
+            "\n  {} → {}: {} ({} source rows, {} target rows; missing {}, extra {}, different {}{}) in {:.2}s",
             t.table,
             t.target_table,
             if t.equal { "equal" } else { "DIFFERENT" },
@@ -473,14 +480,16 @@ fn print_summary(r: &VerifyReport) {
                 .map(|c| format!("{}: {} ≠ {}", c.column, show(&c.source), show(&c.target)))
                 .collect();
             let key: Vec<String> = d.key.iter().map(show).collect();
-            eprintln!(
-                "    {} key ({}) {}",
+            let _ = write!(
+                out,
+                "\n    {} key ({}) {}",
                 d.kind,
                 key.join(", "),
                 cols.join("; ")
             );
         }
     }
+    out
 }
 
 /// Which columns the two sides share, and the schemas each side is scanned with. Both sides

@@ -17,6 +17,7 @@ use ferry_dynamo::av::SdkItem;
 use ferry_dynamo::client::DynamoArgs;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::conn::SourceArgs;
+use ferry_shared::progress::Progress;
 use ferry_shared::{DbContext, Exit, FerryError};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -251,6 +252,7 @@ async fn check_keys(
     attr: &str,
     file: &Path,
     ids: &mut HashMap<i64, i64>,
+    quiet: bool,
 ) -> ferry_shared::Result<KeyCheck> {
     let reader = match fs_err::File::open(file) {
         Ok(f) => std::io::BufReader::new(f),
@@ -263,9 +265,16 @@ async fn check_keys(
     let mut check = KeyCheck::default();
     let mut chunk = Vec::with_capacity(100);
     let mut lines = reader.lines();
+    // The file's size gives the bar its percent and ETA (the lookups are the long part).
+    let mut progress = Progress::new(&format!("[Compare] {table}"), None, quiet);
+    if let Ok(m) = fs_err::metadata(file) {
+        progress.set_total_bytes(m.len());
+    }
+    let mut read = 0u64;
     loop {
         let line = lines.next().transpose()?;
         if let Some(l) = &line {
+            read += l.len() as u64 + 1;
             let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
             if let Some(id) = crate::item::record_legacy_id(&v) {
                 *ids.entry(id).or_default() -= 1;
@@ -280,9 +289,12 @@ async fn check_keys(
                 .await?
                 .unwrap_or_default();
             check.settle(&chunk, &found);
+            progress.inc(chunk.len() as u64);
+            progress.set_bytes(read);
             chunk.clear();
         }
         if line.is_none() {
+            progress.finish();
             return Ok(check);
         }
     }
@@ -380,7 +392,15 @@ async fn compare_entity(args: &Args, inp: &Inputs<'_>, e: Entity) -> anyhow::Res
     let file = per_entity(&args.expected, name)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(format!("data/validated/{name}.ndjson")));
-    let kc = check_keys(inp.client, table, key_attr(e), &file, &mut ids).await?;
+    let kc = check_keys(
+        inp.client,
+        table,
+        key_attr(e),
+        &file,
+        &mut ids,
+        args.common.quiet,
+    )
+    .await?;
     let (keys, missing) = (kc.keys, kc.missing);
     let ((unaccounted, unaccounted_ids), (unknown, unknown_ids)) = unaccounted(&ids);
     let matches = keys == expected
