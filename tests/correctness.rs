@@ -860,3 +860,25 @@ fn log_format_json_writes_one_object_per_line() {
     let other: Vec<&str> = r.stderr.lines().filter(|l| !l.starts_with('{')).collect();
     assert!(other.is_empty(), "{other:?}");
 }
+
+/// The stream header carries the row count extract took before reading, so a loader behind
+/// the pipe can show percent and ETA; the end line still carries the true count.
+#[test]
+fn the_stream_header_carries_the_expected_row_count() {
+    let my = MyDb::new("hdrcount_my");
+    my.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1),(2),(3)");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = tool("extract", dir.path());
+    c.args(["--source", &my.url(), "--table", "t"]);
+    let r = run(c);
+    assert_exit(&r, 0);
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["$ferry"], "header");
+    assert_eq!(lines[0]["schema"]["row_count"], 3, "{}", r.stdout);
+    assert_eq!(lines[4]["$ferry"], "end");
+    assert_eq!(lines[4]["rows"], 3);
+}

@@ -315,6 +315,9 @@ impl Progress {
     /// Bytes of the input read so far (bytes mode).
     pub fn set_bytes(&mut self, pos: u64) {
         self.bytes = pos;
+        if self.bytes_total.is_none() {
+            return;
+        }
         if let Some(b) = &self.bar {
             b.set_position(pos);
             b.set_message(self.rows_message());

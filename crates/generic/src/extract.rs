@@ -310,6 +310,7 @@ fn open_writer(
     dest: Option<&Path>,
     state: &ExtractState,
     schema: &TableSchema,
+    expected: Option<u64>,
 ) -> ferry_shared::Result<Option<RecordWriter>> {
     let resumed = state.rows > 0 || state.last_key.is_some();
     let mut writer = if args.run.dry_run {
@@ -329,7 +330,11 @@ fn open_writer(
     if let Some(w) = &mut writer {
         w.set_columns(&names);
         if dest.is_none() && !args.no_header {
-            w.write_header(schema)?;
+            // The header's row count is the count taken before reading: a loader behind
+            // the pipe shows its percent from it (the end line carries the true count).
+            let mut header = schema.clone();
+            header.row_count = expected;
+            w.write_header(&header)?;
         }
     }
     Ok(writer)
@@ -522,7 +527,7 @@ async fn extract_one(
     let Some(state) = resume_state(args, checkpoint.as_ref(), dest, &schema.table)? else {
         return Ok(());
     };
-    let writer = open_writer(args, dest, &state, &schema)?;
+    let writer = open_writer(args, dest, &state, &schema, total)?;
     let pk_idx: Vec<usize> = schema
         .primary_key
         .iter()

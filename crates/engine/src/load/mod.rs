@@ -568,6 +568,7 @@ pub async fn run_load<T: Target>(
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Prepared>>(1);
     let header_seen = opened.header_seen;
+    let expected_rows = opened.schema.as_ref().and_then(|s| s.row_count);
     let job = ReadJob {
         names: opened.columns.clone(),
         columns: plan.columns.clone(),
@@ -589,10 +590,7 @@ pub async fn run_load<T: Target>(
         }
     });
 
-    let progress = load_progress(args, stats.migrated);
-    if !args.run.dry_run {
-        ferry_shared::run::set_checkpoint(checkpoint.path());
-    }
+    let progress = load_progress(args, stats.migrated, expected_rows, checkpoint.path());
     let mut load = Loader {
         args,
         guard: prior.is_some() && plan.has_unique && args.mode == Mode::Insert,
@@ -702,9 +700,19 @@ fn load_report(tool: &str, args: &LoadArgs, target: &str) -> RunReport {
     report
 }
 
-/// The load's progress: rows from `done` (a resume), percent and ETA from the input's size.
-fn load_progress(args: &LoadArgs, done: u64) -> Progress {
-    let mut progress = Progress::new(&args.table, None, args.common.quiet);
+/// The load's progress: rows from `done` (a resume); percent and ETA from the input's size,
+/// or (a pipe) from the row count the stream's header or sidecar gives. Names the checkpoint
+/// for the interrupt line.
+fn load_progress(
+    args: &LoadArgs,
+    done: u64,
+    rows: Option<u64>,
+    checkpoint: &std::path::Path,
+) -> Progress {
+    if !args.run.dry_run {
+        ferry_shared::run::set_checkpoint(checkpoint);
+    }
+    let mut progress = Progress::new(&args.table, rows, args.common.quiet);
     progress.set_position(done);
     if let Some(size) = input_size(args) {
         progress.set_total_bytes(size);
