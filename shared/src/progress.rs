@@ -384,11 +384,14 @@ impl Progress {
             // Printed as a line of its own, so later output cannot clear it.
             let secs = self.start.elapsed().as_secs_f64().max(0.001);
             let rate = self.done.saturating_sub(self.base) as f64 / secs;
+            // An interrupted unit stops short: the bar shows how far.
+            let pct = percent(self.done, total);
+            let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
             let line = format!(
-                "{}{} {:>3}% ({}/{total}), {rate:.0} rows/s, in {}",
+                "{}{}{} {pct:>3}% ({}/{total}), {rate:.0} rows/s, in {}",
                 bar_prefix(&self.label),
-                "█".repeat(20),
-                percent(self.done, total),
+                "█".repeat(filled),
+                "░".repeat(20 - filled),
                 self.done,
                 short_duration(self.start.elapsed())
             );
