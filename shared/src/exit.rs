@@ -93,7 +93,9 @@ pub fn finish(tool: &str, result: anyhow::Result<Exit>) -> ExitCode {
             if crate::logging::json_format() {
                 tracing::error!("{tool}: error: {line}");
             } else {
-                crate::progress::suspend(|| eprintln!("{tool}: error: {line}"));
+                crate::progress::suspend(|| {
+                    eprintln!("{}{tool}: error: {line}", crate::progress::line_prefix());
+                });
                 tracing::error!(target: "ferry_log_file", "{line}");
             }
             crate::run::finish(&err);

@@ -30,7 +30,7 @@ pub fn human_line(text: &str, error: bool) {
         }
         return;
     }
-    crate::progress::suspend(|| eprintln!("{text}"));
+    crate::progress::suspend(|| eprintln!("{}{text}", crate::progress::line_prefix()));
 }
 
 /// Installs the subscriber. Returns an error only when the log file cannot be opened.
@@ -158,7 +158,9 @@ impl Drop for BarAwareLine {
         }
         crate::progress::suspend(|| {
             use std::io::Write as _;
-            let _ = std::io::stderr().lock().write_all(&self.0);
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(crate::progress::line_prefix().as_bytes());
+            let _ = err.write_all(&self.0);
         });
     }
 }

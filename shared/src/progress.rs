@@ -67,6 +67,25 @@ pub fn clear() {
     }
 }
 
+/// What a line this process writes to stderr starts with: on a terminal where the tool
+/// upstream of this one's pipe draws the bar (this one draws none), a carriage return and
+/// erase-line, so the line replaces the bar's current frame instead of leaving it frozen
+/// above (the upstream redraws its bar below on its next tick).
+pub fn line_prefix() -> &'static str {
+    static PREFIX: OnceLock<&'static str> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let behind_a_drawing_pipe = MULTI.get().is_none()
+            && MODE.load(Ordering::Relaxed) == 0
+            && std::io::stderr().is_terminal()
+            && stdin_is_pipe();
+        if behind_a_drawing_pipe {
+            "\r\x1b[2K"
+        } else {
+            ""
+        }
+    })
+}
+
 /// Rows done by this run so far (all units).
 pub fn rows_done() -> u64 {
     ROWS.load(Ordering::Relaxed)
