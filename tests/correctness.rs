@@ -882,3 +882,34 @@ fn the_stream_header_carries_the_expected_row_count() {
     assert_eq!(lines[4]["$ferry"], "end");
     assert_eq!(lines[4]["rows"], 3);
 }
+
+/// `extract | head`: exit 0 as documented, and the report says the output is incomplete
+/// (it was written as `ok` before, or not at all).
+#[test]
+fn a_closed_stdout_exits_0_and_the_report_says_incomplete() {
+    let my = MyDb::new("headpipe_my");
+    let dir = tempfile::tempdir().unwrap();
+    gen_bench(&my.url(), "b", 200_000, dir.path());
+    let r = sh(
+        &format!(
+            "set -o pipefail; extract --source '{}' --table b --report r.json | head -2 > /dev/null",
+            my.url()
+        ),
+        dir.path(),
+    );
+    assert_exit(&r, 0);
+    let text = fs_err::read_to_string(dir.path().join("r.json")).unwrap();
+    assert_report_valid("extract | head", &text);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["status"], "failed", "{text}");
+    assert_eq!(v["exit_code"], 0, "{text}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("closed by its reader"),
+        "{text}"
+    );
+    // Stdout cannot be resumed: no resume command is offered.
+    assert!(v.get("resume_command").is_none(), "{text}");
+}

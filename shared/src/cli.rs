@@ -154,14 +154,17 @@ pub fn main_parsed<T: clap::CommandFactory>(
 /// (`man`) to stdout.
 fn generate(mut cmd: clap::Command, kind: &str) -> anyhow::Result<crate::Exit> {
     use clap_complete::Shell;
+    use std::io::Write as _;
     let name = cmd.get_name().to_string();
-    let mut out = std::io::stdout().lock();
+    // Rendered to memory first: clap_complete panics on a write error (`| head`).
+    let mut out = Vec::new();
     let shell = match kind {
         "bash" => Shell::Bash,
         "zsh" => Shell::Zsh,
         "fish" => Shell::Fish,
         "man" => {
             clap_mangen::Man::new(cmd).render(&mut out)?;
+            std::io::stdout().lock().write_all(&out)?;
             return Ok(crate::Exit::Ok);
         }
         other => {
@@ -172,6 +175,7 @@ fn generate(mut cmd: clap::Command, kind: &str) -> anyhow::Result<crate::Exit> {
         }
     };
     clap_complete::generate(shell, &mut cmd, name, &mut out);
+    std::io::stdout().lock().write_all(&out)?;
     Ok(crate::Exit::Ok)
 }
 

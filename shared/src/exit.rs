@@ -76,7 +76,10 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn finish(tool: &str, result: anyhow::Result<Exit>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.code()),
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => {
+            crate::run::finish(&err);
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             let code = exit_code_for(&err);
             let mut line = one_line(&err);

@@ -399,7 +399,21 @@ impl Progress {
             return;
         };
         b.finish_and_clear();
-        if let Some(total) = self.total {
+        let Some(total) = self.total else {
+            // A spinner leaves its count as a line too.
+            let secs = self.start.elapsed().as_secs_f64().max(0.001);
+            let rate = self.done.saturating_sub(self.base) as f64 / secs;
+            let line = format!(
+                "{}{} rows, {rate:.0} rows/s, in {}",
+                bar_prefix(&self.label),
+                self.done,
+                short_duration(self.start.elapsed())
+            );
+            #[allow(clippy::print_stderr)]
+            suspend(|| eprintln!("{line}"));
+            return;
+        };
+        {
             // Printed as a line of its own, so later output cannot clear it.
             let secs = self.start.elapsed().as_secs_f64().max(0.001);
             let rate = self.done.saturating_sub(self.base) as f64 / secs;

@@ -195,6 +195,10 @@ impl RunReport {
     /// Marks the report failed with an exit code (`interrupted` for Ctrl+C or SIGTERM).
     pub fn fail(&mut self, code: crate::Exit) {
         self.finish();
+        // A run that stopped before handling any row did not succeed at 100%.
+        if self.totals.migrated + self.totals.errors == 0 {
+            self.success_rate = 0.0;
+        }
         self.status = if code == crate::Exit::Interrupted {
             "interrupted"
         } else {
@@ -262,7 +266,8 @@ impl RunReport {
                 s.migrated.to_string(),
                 s.skipped.to_string(),
                 s.errors.to_string(),
-                format!("{rate:.2}%"),
+                // Floored, so 20 rejects in 2,000,000 rows do not read as 100.00%.
+                format!("{:.2}%", (rate * 100.0).floor() / 100.0),
                 format!("{:.0}", s.rows_per_sec),
                 format!("{:.2}s", s.duration_secs),
             ]);

@@ -46,6 +46,11 @@ static CHECKPOINT: Mutex<Option<PathBuf>> = Mutex::new(None);
 static EMITTED: AtomicBool = AtomicBool::new(false);
 static HANDLERS: AtomicUsize = AtomicUsize::new(0);
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Held while the final report is written, by the run's end or by a signal's stop.
+static FINAL: Mutex<()> = Mutex::new(());
+/// This run can be continued with `--resume` (the tool has the flag and the run's output
+/// allows it: stdout cannot be resumed).
+static RESUMABLE: AtomicBool = AtomicBool::new(true);
 
 /// Records the run's start and installs the signal watcher. `supports_resume`: the tool has a
 /// `--resume` flag, so the interrupt line can give the command that continues.
@@ -96,10 +101,15 @@ pub fn command_line() -> Vec<String> {
 /// when missing). `None` for a tool without `--resume`.
 pub fn resume_command() -> Option<String> {
     let info = INFO.get()?;
-    if !info.supports_resume {
+    if !info.supports_resume || !RESUMABLE.load(Ordering::SeqCst) {
         return None;
     }
-    let mut argv = command_line();
+    // Passwords are left out rather than shown as `***`, which would be taken as the
+    // password: FERRY_SOURCE_PASSWORD / FERRY_TARGET_PASSWORD (or .env) supply them.
+    let mut argv: Vec<String> = command_line()
+        .into_iter()
+        .map(|a| a.replace(":***@", "@"))
+        .collect();
     if let Some(first) = argv.first_mut() {
         // The name the user typed, not the path the shell resolved.
         if let Some(base) = Path::new(first.as_str()).file_name() {
@@ -113,11 +123,37 @@ pub fn resume_command() -> Option<String> {
     shlex::try_join(argv.iter().map(String::as_str)).ok()
 }
 
+/// Says this run cannot be continued with `--resume` (its output is stdout), so an
+/// interrupt says to run it again instead.
+pub fn not_resumable() {
+    RESUMABLE.store(false, Ordering::SeqCst);
+}
+
 /// Keeps the tool's current counts, for the report the exit path writes if the tool stops
 /// before writing its own.
 pub fn publish(report: &RunReport) {
     if let Ok(mut l) = LATEST.lock() {
         *l = Some(report.clone());
+    }
+}
+
+/// Records one table's committed rows in the published counts (a tool that publishes per
+/// unit of work without its whole report at hand): the report an interrupt writes shows them.
+pub fn publish_table(table: &str, migrated: u64, errors: u64) {
+    if let Ok(mut l) = LATEST.lock() {
+        let report = l.get_or_insert_with(|| RunReport::start(&tool_name()));
+        match report.tables.iter_mut().find(|t| t.table == table) {
+            Some(t) => {
+                t.migrated = migrated;
+                t.errors = errors;
+            }
+            None => {
+                let mut t = crate::report::TableStats::new(table);
+                t.migrated = migrated;
+                t.errors = errors;
+                report.tables.push(t);
+            }
+        }
     }
 }
 
@@ -131,6 +167,13 @@ pub fn set_checkpoint(path: &Path) {
 /// Writes `report` where the flags asked (JSON, and the HTML page) and remembers that this
 /// run's report is written.
 pub fn emitted(report: &RunReport, json: Option<&Path>) -> crate::Result<()> {
+    // One writer of the final report: a signal's stop and the run's own end never both.
+    let _final = FINAL.lock();
+    write_final(report, json)
+}
+
+/// [`emitted`] with [`FINAL`] held.
+fn write_final(report: &RunReport, json: Option<&Path>) -> crate::Result<()> {
     EMITTED.store(true, Ordering::SeqCst);
     publish(report);
     if let Some(p) = json {
@@ -149,6 +192,12 @@ pub fn emitted(report: &RunReport, json: Option<&Path>) -> crate::Result<()> {
 /// At the end of a run that failed: writes the report the tool could not (status `failed`
 /// or `interrupted`, the error, the last published counts).
 pub fn finish(err: &anyhow::Error) {
+    let _final = FINAL.lock();
+    finish_locked(err);
+}
+
+/// [`finish`] with [`FINAL`] held.
+fn finish_locked(err: &anyhow::Error) {
     if EMITTED.load(Ordering::SeqCst) {
         return;
     }
@@ -161,10 +210,25 @@ pub fn finish(err: &anyhow::Error) {
         .lock()
         .ok()
         .and_then(|l| l.clone())
-        .unwrap_or_else(|| RunReport::start(&tool_name()));
+        .unwrap_or_else(|| {
+            let mut r = RunReport::start(&tool_name());
+            r.dry_run = INFO
+                .get()
+                .is_some_and(|i| i.argv.iter().any(|a| a == "--dry-run"));
+            r
+        });
     report.fail_with(err);
+    if crate::exit::is_broken_pipe(err) {
+        // `| head`: exit 0 as documented, but the report says the output is incomplete.
+        report.status = "failed".into();
+        report.exit_code = 0;
+        report.error = Some(format!(
+            "stdout was closed by its reader after {} rows: the output is incomplete",
+            crate::progress::rows_done()
+        ));
+    }
     report.throughput = crate::progress::samples();
-    if let Err(e) = emitted(&report, json.as_deref()) {
+    if let Err(e) = write_final(&report, json.as_deref()) {
         tracing::warn!("cannot write the report: {e}");
     }
 }
@@ -229,7 +293,14 @@ fn watch_signals() {
 
 /// Stops the process at once: the line, the report, exit 130.
 #[allow(clippy::print_stderr, clippy::exit)]
-fn stop_now(signal: &str) -> ! {
+fn stop_now(signal: &str) {
+    // The run's own end may be writing its report right now: wait for it; if it wrote
+    // one, the run is complete and ends by itself with its own exit code.
+    let guard = FINAL.lock();
+    if EMITTED.load(Ordering::SeqCst) {
+        return;
+    }
+    drop(guard);
     let line = interrupt_line(signal);
     if crate::logging::json_format() {
         tracing::error!("{}: {line}", tool_name());
@@ -238,7 +309,8 @@ fn stop_now(signal: &str) -> ! {
         tracing::error!(target: crate::logging::FILE_ONLY, "{line}");
     }
     crate::progress::clear();
-    finish(&crate::FerryError::Interrupted(line).into());
+    let _final = FINAL.lock();
+    finish_locked(&crate::FerryError::Interrupted(line).into());
     std::process::exit(i32::from(crate::Exit::Interrupted.code()));
 }
 

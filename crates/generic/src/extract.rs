@@ -218,6 +218,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             (None, None) => unreachable!("checked above"),
         };
         let dest = output.dest(job.as_ref(), multi_db, &args.name);
+        if dest.is_none() {
+            // Stdout cannot be resumed: an interrupt says to run the command again.
+            ferry_shared::run::not_resumable();
+        }
+        ferry_shared::run::publish(&report);
         report.outputs.push(
             dest.as_ref()
                 .map_or_else(|| "-".into(), |d| d.display().to_string()),
@@ -402,6 +407,7 @@ impl RowSink<'_> {
                 rejected: self.rejected,
                 rejects_bytes: Some(self.rejects.bytes()),
             })?;
+            ferry_shared::run::publish_table(&self.schema.table, w.rows(), self.rejected);
         }
         Ok(())
     }

@@ -837,6 +837,9 @@ impl<T: Target> Loader<'_, T> {
                 rejects_bytes: Some(self.rejects.bytes()),
             })?;
             self.saved_line = p.end_line;
+            let mut snapshot = self.report.clone();
+            snapshot.tables = vec![self.stats.clone()];
+            ferry_shared::run::publish(&snapshot);
         }
         tracing::debug!(
             "committed through input line {} ({} loaded, {} skipped, {} rejected)",
