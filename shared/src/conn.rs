@@ -163,6 +163,19 @@ impl Endpoint {
 ///
 /// Applied to every error line, so a driver that echoes its connection string cannot leak.
 pub fn redact_urls(s: &str) -> String {
+    rewrite_url_passwords(s, Some("***"))
+}
+
+/// Removes `:password` from any URL inside `s` (`user:pw@host` becomes `user@host`): for a
+/// command line printed to be run again, where a `***` would be taken as the password and
+/// the password is to come from the environment instead.
+pub fn strip_url_passwords(s: &str) -> String {
+    rewrite_url_passwords(s, None)
+}
+
+/// [`redact_urls`] and [`strip_url_passwords`]: each URL's password replaced by `mask`, or
+/// removed with its colon.
+fn rewrite_url_passwords(s: &str, mask: Option<&str>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find("://") {
@@ -175,7 +188,10 @@ pub fn redact_urls(s: &str) -> String {
         match (authority.rfind('@'), authority.find(':')) {
             (Some(at), Some(colon)) if colon < at => {
                 out.push_str(&authority[..colon]);
-                out.push_str(":***");
+                if let Some(m) = mask {
+                    out.push(':');
+                    out.push_str(m);
+                }
                 out.push_str(&authority[at..]);
             }
             _ => out.push_str(authority),

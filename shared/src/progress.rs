@@ -37,6 +37,9 @@ static MODE: AtomicU8 = AtomicU8::new(0);
 static ROWS: AtomicU64 = AtomicU64::new(0);
 /// Throughput samples.
 static SAMPLER: Mutex<Option<Sampler>> = Mutex::new(None);
+/// Milliseconds since the run's start when the next sample is due: checked without the
+/// lock on every [`Progress::inc`] (a per-row call for some tools).
+static NEXT_SAMPLE_MS: AtomicU64 = AtomicU64::new(0);
 /// At most this many samples are kept; then every other one is dropped and the interval
 /// doubles, so a week-long run still has an even chart of bounded size.
 const MAX_SAMPLES: usize = 512;
@@ -125,6 +128,7 @@ fn record_sample(force: bool) {
         return;
     }
     s.last = secs;
+    NEXT_SAMPLE_MS.store(((secs + s.every) * 1000.0) as u64, Ordering::Relaxed);
     s.samples.push(Sample {
         secs: (secs * 1000.0).round() / 1000.0,
         rows: ROWS.load(Ordering::Relaxed),
@@ -136,7 +140,16 @@ fn record_sample(force: bool) {
             i % 2 == 1
         });
         s.every *= 2.0;
+        NEXT_SAMPLE_MS.store(((secs + s.every) * 1000.0) as u64, Ordering::Relaxed);
     }
+}
+
+/// A sample is due (cheap: no lock).
+fn sample_due() -> bool {
+    let Some(start) = crate::run::started() else {
+        return true;
+    };
+    start.elapsed().as_millis() as u64 >= NEXT_SAMPLE_MS.load(Ordering::Relaxed)
 }
 
 /// Whether this process draws bars: on a terminal, not quiet, not `never`, and (with `auto`)
@@ -343,11 +356,15 @@ impl Progress {
         }
     }
 
+    /// Rows per second of this run (rows of an earlier run, before a resume, not counted).
+    fn rate(&self) -> f64 {
+        let secs = self.start.elapsed().as_secs_f64().max(0.001);
+        self.done.saturating_sub(self.base) as f64 / secs
+    }
+
     /// `N rows, R rows/s`.
     fn rows_message(&self) -> String {
-        let secs = self.start.elapsed().as_secs_f64().max(0.001);
-        let rate = self.done.saturating_sub(self.base) as f64 / secs;
-        format!("{} rows, {rate:.0} rows/s", self.done)
+        format!("{} rows, {:.0} rows/s", self.done, self.rate())
     }
 
     /// Sets the starting count (after a resume).
@@ -366,7 +383,9 @@ impl Progress {
     pub fn inc(&mut self, n: u64) {
         self.done += n;
         ROWS.fetch_add(n, Ordering::Relaxed);
-        record_sample(false);
+        if sample_due() {
+            record_sample(false);
+        }
         if let Some(b) = &self.bar {
             if self.bytes_total.is_some() {
                 b.set_message(self.rows_message());
@@ -383,7 +402,7 @@ impl Progress {
 
     fn plain_line(&self) {
         let secs = self.start.elapsed().as_secs_f64().max(0.001);
-        let rate = self.done.saturating_sub(self.base) as f64 / secs;
+        let rate = self.rate();
         let text = match self.bytes_total {
             Some(t) => plain_bytes_text(&self.label, self.done, self.bytes, t, rate, secs),
             None => plain_text(&self.label, self.done, self.total, rate),
@@ -392,45 +411,35 @@ impl Progress {
         tracing::info!("{} progress {text}", crate::run::tool());
     }
 
-    /// Ends the display. A finished bar stays on screen at its final count (the document's
-    /// stacked `[Extract] …: 100%` lines); a spinner is cleared.
+    /// Ends the display. The bar is replaced by a line of its own at its final count, so
+    /// later output cannot clear it (the document's stacked `[Extract] …: 100%` lines); an
+    /// interrupted unit's bar shows how far it got, a spinner its count.
+    #[allow(clippy::print_stderr)]
     pub fn finish(self) {
-        let Some(b) = self.bar else {
+        let Some(b) = &self.bar else {
             return;
         };
         b.finish_and_clear();
-        let Some(total) = self.total else {
-            // A spinner leaves its count as a line too.
-            let secs = self.start.elapsed().as_secs_f64().max(0.001);
-            let rate = self.done.saturating_sub(self.base) as f64 / secs;
-            let line = format!(
-                "{}{} rows, {rate:.0} rows/s, in {}",
-                bar_prefix(&self.label),
-                self.done,
-                short_duration(self.start.elapsed())
-            );
-            #[allow(clippy::print_stderr)]
-            suspend(|| eprintln!("{line}"));
-            return;
+        let counts = match self.total {
+            Some(total) => {
+                let pct = percent(self.done, total);
+                let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
+                format!(
+                    "{}{} {pct:>3}% ({}/{total})",
+                    "█".repeat(filled),
+                    "░".repeat(20 - filled),
+                    self.done
+                )
+            }
+            None => format!("{} rows", self.done),
         };
-        {
-            // Printed as a line of its own, so later output cannot clear it.
-            let secs = self.start.elapsed().as_secs_f64().max(0.001);
-            let rate = self.done.saturating_sub(self.base) as f64 / secs;
-            // An interrupted unit stops short: the bar shows how far.
-            let pct = percent(self.done, total);
-            let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
-            let line = format!(
-                "{}{}{} {pct:>3}% ({}/{total}), {rate:.0} rows/s, in {}",
-                bar_prefix(&self.label),
-                "█".repeat(filled),
-                "░".repeat(20 - filled),
-                self.done,
-                short_duration(self.start.elapsed())
-            );
-            #[allow(clippy::print_stderr)]
-            suspend(|| eprintln!("{line}"));
-        }
+        let line = format!(
+            "{}{counts}, {:.0} rows/s, in {}",
+            bar_prefix(&self.label),
+            self.rate(),
+            short_duration(self.start.elapsed())
+        );
+        suspend(|| eprintln!("{line}"));
     }
 }
 

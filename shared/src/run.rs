@@ -87,14 +87,15 @@ pub fn configure(args: &CommonArgs) {
 
 /// The command line as the report shows it: passwords in URLs replaced by `***`.
 pub fn command_line() -> Vec<String> {
-    INFO.get().map_or_else(
-        || {
-            std::env::args()
-                .map(|a| crate::conn::redact_urls(&a))
-                .collect()
-        },
-        |i| i.argv.iter().map(|a| crate::conn::redact_urls(a)).collect(),
-    )
+    argv_with(crate::conn::redact_urls)
+}
+
+/// The run's argv (the process's, before [`begin`]), each argument passed through `f`.
+fn argv_with(f: fn(&str) -> String) -> Vec<String> {
+    match INFO.get() {
+        Some(i) => i.argv.iter().map(|a| f(a)).collect(),
+        None => std::env::args().map(|a| f(&a)).collect(),
+    }
 }
 
 /// The shell command that continues this run: the same command line with `--resume` (added
@@ -106,10 +107,7 @@ pub fn resume_command() -> Option<String> {
     }
     // Passwords are left out rather than shown as `***`, which would be taken as the
     // password: FERRY_SOURCE_PASSWORD / FERRY_TARGET_PASSWORD (or .env) supply them.
-    let mut argv: Vec<String> = command_line()
-        .into_iter()
-        .map(|a| a.replace(":***@", "@"))
-        .collect();
+    let mut argv = argv_with(crate::conn::strip_url_passwords);
     if let Some(first) = argv.first_mut() {
         // The name the user typed, not the path the shell resolved.
         if let Some(base) = Path::new(first.as_str()).file_name() {
