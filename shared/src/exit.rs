@@ -83,12 +83,7 @@ pub fn finish(tool: &str, result: anyhow::Result<Exit>) -> ExitCode {
         Err(err) => {
             let code = exit_code_for(&err);
             let mut line = one_line(&err);
-            // A tool's own interrupt line may already say how to go on (or that there is
-            // nothing to continue: a dry run).
-            if code == Exit::Interrupted
-                && !line.contains("to continue")
-                && !line.contains("dry run")
-            {
+            if code == Exit::Interrupted {
                 if let Some(cmd) = crate::run::resume_command() {
                     line.push_str(&format!(" — to continue: {cmd}"));
                 }

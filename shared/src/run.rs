@@ -102,7 +102,9 @@ fn argv_with(f: fn(&str) -> String) -> Vec<String> {
 /// when missing). `None` for a tool without `--resume`.
 pub fn resume_command() -> Option<String> {
     let info = INFO.get()?;
-    if !info.supports_resume || !RESUMABLE.load(Ordering::SeqCst) {
+    // A dry run wrote nothing: there is nothing to continue.
+    let dry_run = info.argv.iter().any(|a| a == "--dry-run");
+    if !info.supports_resume || dry_run || !RESUMABLE.load(Ordering::SeqCst) {
         return None;
     }
     // Passwords are left out rather than shown as `***`, which would be taken as the

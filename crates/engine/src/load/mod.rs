@@ -773,12 +773,10 @@ impl<T: Target> Loader<'_, T> {
             return FerryError::Interrupted("interrupted (dry run: nothing was written)".into());
         }
         FerryError::Interrupted(format!(
-            "interrupted: {} rows are loaded and saved through input line {} (checkpoint {}); to continue: {}",
+            "interrupted: {} rows are loaded and saved through input line {} (checkpoint {})",
             self.stats.migrated,
             self.saved_line,
             self.checkpoint.path().display(),
-            ferry_shared::run::resume_command()
-                .unwrap_or_else(|| "the same command with --resume".into())
         ))
     }
 
