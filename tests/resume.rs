@@ -222,3 +222,46 @@ fn load_mysql_kill_and_resume() {
         dir.path(),
     );
 }
+
+/// A crash after the first batch was committed and before any checkpoint recorded it (the
+/// window between a load's first COMMIT and its first checkpoint), from a pipe: `--resume`
+/// continues exactly. It used to find rows and no checkpoint and refuse.
+#[test]
+fn crash_after_the_first_commit_from_a_pipe_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = MyDb::new("res_first");
+    let pg = PgDb::new("res_first");
+    gen_bench(&my.url(), "orders", 30_000, dir.path());
+    pg.exec(&ferry_fixtures_ddl_pg());
+    let pipe = |extra: &str| {
+        format!(
+            "set -o pipefail; extract --source {} --table orders -q | load-postgres --target {} --table orders --batch-size 5000 --checkpoint cp.json -q {extra} -; echo \"rc=$?\" >&2",
+            my.url(),
+            pg.url()
+        )
+    };
+    let crashed = sh(
+        &format!("export FERRY_TEST_CRASH_AT=load-postgres:1; {}", pipe("")),
+        dir.path(),
+    );
+    assert!(
+        crashed.stderr.contains("rc=134"),
+        "the load was to crash: {}",
+        crashed.stderr
+    );
+    assert_eq!(pg.scalar("SELECT count(*) FROM orders").unwrap(), "5000");
+    let resumed = sh(&pipe("--resume"), dir.path());
+    assert!(resumed.stderr.contains("rc=0"), "{}", resumed.stderr);
+    assert_eq!(
+        pg.scalar("SELECT count(DISTINCT id) FROM orders").unwrap(),
+        "30000"
+    );
+    verify_equal(
+        &my.url(),
+        &pg.url(),
+        "orders",
+        None,
+        Some(30_000),
+        dir.path(),
+    );
+}

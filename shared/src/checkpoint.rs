@@ -107,6 +107,12 @@ impl<S: Serialize + DeserializeOwned> Checkpoint<S> {
     /// Saves the state atomically.
     pub fn save(&self, state: &S) -> Result<()> {
         crash_hook(&self.tool);
+        self.save_start(state)
+    }
+
+    /// Saves the checkpoint a run writes before its first unit. The crash hook does not
+    /// count it, so `TOOL:N` still means "after N committed units, before their checkpoint".
+    pub fn save_start(&self, state: &S) -> Result<()> {
         let env = Versioned::V2(Envelope {
             tool: self.tool.clone(),
             identity: self.identity.clone(),

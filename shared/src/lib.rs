@@ -27,6 +27,7 @@ pub mod report_html;
 pub mod retry;
 pub mod run;
 pub mod schema;
+pub mod shard;
 pub mod sql;
 pub mod sql_split;
 pub mod stream;

@@ -144,6 +144,9 @@ pub struct TableSchema {
     /// Order-independent checksum of the written lines (see [`crate::checksum`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
+    /// The key range, when the rows are one shard of the table (`extract --shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardRange>,
 }
 
 impl TableSchema {

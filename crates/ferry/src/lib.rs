@@ -5,6 +5,8 @@
 //! The tool list is `ferry_shared::tools::TOOLS`, the one list `make install` also reads
 //! (through `ferry list --names`).
 
+mod copy;
+
 use clap::{Parser, Subcommand};
 use ferry_shared::{Exit, FerryError};
 use std::ffi::OsString;
@@ -21,7 +23,7 @@ const EXAMPLES: &str = "Examples:
 #[command(
     version,
     about = "Ferry: small tools that move data out of legacy databases. Runs a tool by name, lists them, renders reports.",
-    override_usage = "ferry [list [--names] | report [-o PAGE.html] REPORT.json... | TOOL [ARGS]...]",
+    override_usage = "ferry [list [--names] | report [-o PAGE.html] REPORT.json... | copy --jobs N … | TOOL [ARGS]...]",
     after_help = tool_list_help(),
     allow_external_subcommands = true
 )]
@@ -38,6 +40,9 @@ enum Cmd {
         #[arg(long)]
         names: bool,
     },
+    /// Copies one table as N key ranges at once (--jobs N), each an extract | load pipeline
+    /// with its own checkpoint; --resume continues the unfinished ranges.
+    Copy(Box<copy::CopyArgs>),
     /// Renders JSON run reports (`--report FILE` of any tool) into one self-contained HTML page.
     Report(ReportArgs),
     /// Runs the Ferry tool of that name with the arguments that follow.
@@ -72,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         None => list(false),
         Some(Cmd::List { names }) => list(names),
         Some(Cmd::Report(args)) => report(&args),
+        Some(Cmd::Copy(args)) => copy::run(&args),
         Some(Cmd::Tool(argv)) => run_tool(&argv),
     }
 }
@@ -138,6 +144,11 @@ fn run_tool(argv: &[OsString]) -> anyhow::Result<Exit> {
     let mut cmd = std::process::Command::new(&program);
     cmd.args(&argv[1..]);
     exec(cmd, name, &program)
+}
+
+/// The tool to run: the one beside this `ferry`, else the one on PATH.
+pub(crate) fn tool_path(name: &str) -> PathBuf {
+    beside_ferry(name).unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// The tool installed in the same folder as this `ferry`, when it is there: the tools of one

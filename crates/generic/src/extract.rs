@@ -13,6 +13,7 @@ use ferry_shared::record::RecordWriter;
 use ferry_shared::rejects::Rejects;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::schema::{sidecar_path, TableSchema};
+use ferry_shared::shard::{ShardArgs, ShardRange};
 use ferry_shared::user_sql::{Filter, Query};
 use ferry_shared::{Exit, FerryError};
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,8 @@ pub struct Args {
     #[arg(long)]
     no_header: bool,
     #[command(flatten)]
+    shard: ShardArgs,
+    #[command(flatten)]
     batch: BatchArgs,
     #[command(flatten)]
     run: RunArgs,
@@ -87,6 +90,9 @@ struct ExtractState {
     /// of pages read after it (read again, they would be listed twice).
     #[serde(default)]
     rejects_bytes: Option<u64>,
+    /// The key range of a `--shard` extract, so a resume reads the same range.
+    #[serde(default)]
+    shard: Option<ShardRange>,
 }
 
 enum Output {
@@ -131,6 +137,24 @@ impl Output {
             Output::Dir(d) => d.join("extract.rejects.ndjson"),
             Output::File(f) => f.with_extension("rejects.ndjson"),
             Output::Stdout => PathBuf::from("extract.rejects.ndjson"),
+        }
+    }
+
+    /// The default rejects file, with the shard in its name: shards started side by side in
+    /// one folder must not write one file.
+    fn rejects_path_for(&self, shard: Option<ferry_shared::shard::Shard>) -> PathBuf {
+        let p = self.rejects_path();
+        match shard {
+            Some(s) => p.with_file_name(format!(
+                "{}.shard-{}-of-{}.rejects.ndjson",
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".rejects.ndjson"))
+                    .unwrap_or("extract"),
+                s.index,
+                s.count
+            )),
+            None => p,
         }
     }
 
@@ -202,7 +226,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         .run
         .rejects
         .clone()
-        .unwrap_or_else(|| output.rejects_path());
+        .unwrap_or_else(|| output.rejects_path_for(args.shard.shard));
     let mut rejects = Rejects::new(rejects_path, args.run.resume, args.run.max_rejects);
 
     let jobs: Vec<Option<TableRef>> = if args.query.is_some() {
@@ -276,7 +300,10 @@ fn checkpoint_for(
         Checkpoint::<ExtractState>::new(
             path,
             "extract",
-            format!("{} {}", src.engine(), d.display()),
+            match args.shard.shard {
+                Some(s) => format!("{} {} shard {s}", src.engine(), d.display()),
+                None => format!("{} {}", src.engine(), d.display()),
+            },
         )
     })
 }
@@ -406,6 +433,7 @@ impl RowSink<'_> {
                 checksum: w.checksum().hex(),
                 rejected: self.rejected,
                 rejects_bytes: Some(self.rejects.bytes()),
+                shard: self.schema.shard.clone(),
             })?;
             ferry_shared::run::publish_table(&self.schema.table, w.rows(), self.rejected);
         }
@@ -423,6 +451,7 @@ async fn read_pages(
     sink: &mut RowSink<'_>,
     checkpoint: Option<&Checkpoint<ExtractState>>,
     mut after: Option<Vec<Cell>>,
+    filter: Option<&Filter>,
 ) -> ferry_shared::Result<()> {
     let schema = sink.schema;
     loop {
@@ -442,7 +471,7 @@ async fn read_pages(
         let scan = Scan {
             after: after.clone(),
             limit: page,
-            filter: args.filter.clone(),
+            filter: filter.cloned(),
             byte_order: false,
         };
         sink.last = None;
@@ -511,6 +540,34 @@ fn finish_output(
     Ok(())
 }
 
+/// With `--shard`, the table's key range (on resume, the one the checkpoint saved) (recorded in the schema, so the header and the
+/// sidecar carry it to the loader) and the filter that reads it; else the `--filter`.
+async fn shard_scope(
+    args: &Args,
+    src: &mut Source,
+    table: Option<&TableRef>,
+    schema: &mut TableSchema,
+    saved: Option<ShardRange>,
+) -> ferry_shared::Result<Option<Filter>> {
+    let (Some(shard), Some(t)) = (args.shard.shard, table) else {
+        if args.shard.shard.is_some() {
+            return Err(FerryError::Usage(
+                "--shard cuts a table by its key; it does not apply to --query".into(),
+            ));
+        }
+        return Ok(args.filter.clone());
+    };
+    // A resumed shard keeps the range its first pages were read with.
+    let range = match saved {
+        Some(r) if r.shard() == shard => r,
+        _ => src.shard_range(t, schema, shard).await?,
+    };
+    tracing::info!("{}: {}", schema.table, range.describe());
+    let filter = crate::source::shard_filter(args.filter.as_ref(), &range, src.quote())?;
+    schema.shard = Some(range);
+    Ok(filter)
+}
+
 async fn extract_one(
     args: &Args,
     src: &mut Source,
@@ -521,11 +578,6 @@ async fn extract_one(
     stats: &mut TableStats,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let total = match table {
-        Some(t) => Some(src.count(t, args.filter.as_ref()).await?),
-        None => None,
-    }
-    .map(|n| args.limit.map_or(n, |l| l.min(n)));
     let checkpoint = checkpoint_for(args, src, dest);
     if let Some(cp) = &checkpoint {
         ferry_shared::run::set_checkpoint(cp.path());
@@ -533,6 +585,12 @@ async fn extract_one(
     let Some(state) = resume_state(args, checkpoint.as_ref(), dest, &schema.table)? else {
         return Ok(());
     };
+    let filter = shard_scope(args, src, table, &mut schema, state.shard.clone()).await?;
+    let total = match table {
+        Some(t) => Some(src.count(t, filter.as_ref()).await?),
+        None => None,
+    }
+    .map(|n| args.limit.map_or(n, |l| l.min(n)));
     let writer = open_writer(args, dest, &state, &schema, total)?;
     let pk_idx: Vec<usize> = schema
         .primary_key
@@ -565,7 +623,16 @@ async fn extract_one(
         // here, with this table's rejects so far cut off.
         sink.save(checkpoint.as_ref(), None)?;
     }
-    read_pages(args, src, table, &mut sink, checkpoint.as_ref(), after).await?;
+    read_pages(
+        args,
+        src,
+        table,
+        &mut sink,
+        checkpoint.as_ref(),
+        after,
+        filter.as_ref(),
+    )
+    .await?;
     let RowSink {
         writer,
         progress,

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod load_mysql;
 pub mod load_postgres;
 pub mod verify;
+pub mod verify_combine;
 
 // The engine moved to `ferry-engine`; these re-exports keep `crate::load`/`crate::source`
 // paths inside the tools short.

@@ -58,9 +58,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                 .into());
             }
             tracing::info!("creating {db}.{table}");
-            conn.query_drop(&ddl)
-                .await
-                .with_db_context(|| format!("create {db}.{table}"))?;
+            if let Err(e) = conn.query_drop(&ddl).await {
+                // Shards started together all create the table: one wins, the others find
+                // it made and load into it.
+                if mysql::describe(&mut conn, &db, table).await?.is_none() {
+                    return Err(e).with_db_context(|| format!("create {db}.{table}"))?;
+                }
+                tracing::info!("{db}.{table} was created meanwhile by another process");
+            }
             mysql::describe(&mut conn, &db, table)
                 .await?
                 .ok_or_else(|| DbError::other(format!("{db}.{table}"), "not found after CREATE"))?

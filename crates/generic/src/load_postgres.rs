@@ -103,10 +103,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     .db_context("dry-run table")?;
             } else {
                 tracing::info!("creating {schema}.{table}");
-                client
-                    .batch_execute(&ddl)
-                    .await
-                    .with_db_context(|| format!("create {schema}.{table}"))?;
+                if let Err(e) = client.batch_execute(&ddl).await {
+                    // Shards started together all create the table: one wins, the others
+                    // find it made and load into it.
+                    if pg::describe(&client, schema, table).await?.is_none() {
+                        return Err(e).with_db_context(|| format!("create {schema}.{table}"))?;
+                    }
+                    tracing::info!("{schema}.{table} was created meanwhile by another process");
+                }
             }
             pg::describe(&client, &rel_schema, table)
                 .await?

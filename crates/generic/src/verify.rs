@@ -16,6 +16,8 @@ use ferry_shared::pattern::TablePattern;
 use ferry_shared::progress::Progress;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::schema::{LogicalType, TableSchema};
+use ferry_shared::shard::{ShardArgs, ShardRange};
+use ferry_shared::user_sql::Filter;
 use ferry_shared::value::{
     format_duration_micros, format_naive, parse_duration_micros, parse_when, Decimal, When,
 };
@@ -44,7 +46,12 @@ pub struct Args {
     #[command(flatten)]
     target: TargetArgs,
     /// Source table or pattern; repeatable.
-    #[arg(long = "table", short = 't', value_name = "NAME", required = true)]
+    #[arg(
+        long = "table",
+        short = 't',
+        value_name = "NAME",
+        required_unless_present = "combine"
+    )]
     tables: Vec<String>,
     /// Target table name when it differs (one --table only); SCHEMA.TABLE allowed.
     #[arg(long, value_name = "NAME")]
@@ -60,6 +67,13 @@ pub struct Args {
         value_name = "N"
     )]
     max_diffs: usize,
+    #[command(flatten)]
+    shard: ShardArgs,
+    /// Sign off a table from its shards' reports (`verify --shard I/N --report FILE`, one
+    /// per shard): EQUAL when all N are there, their ranges tile the key space and each
+    /// is equal. Reads no database.
+    #[arg(long, value_name = "REPORT", num_args = 1.., conflicts_with_all = ["tables", "shard"])]
+    combine: Vec<std::path::PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -190,6 +204,7 @@ fn spawn_side(
     table: TableRef,
     schema: TableSchema,
     kinds: Vec<Kind>,
+    filter: Option<Filter>,
 ) -> Receiver<Msg> {
     let (tx, rx) = sync_channel::<Msg>(4);
     std::thread::spawn(move || {
@@ -214,6 +229,7 @@ fn spawn_side(
             let mut chunk = Vec::with_capacity(1000);
             let scan = Scan {
                 byte_order: true,
+                filter,
                 ..Default::default()
             };
             let mut f = |cells: Vec<Cell>, _bad| {
@@ -320,6 +336,9 @@ struct TableVerdict {
     first_differences: Vec<Difference>,
     /// Seconds the comparison took.
     duration_secs: f64,
+    /// The key range compared, with `--shard` (`verify --combine` checks they tile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<ShardRange>,
 }
 
 #[derive(Debug, Serialize)]
@@ -361,6 +380,9 @@ fn row_bytes(vals: &[Norm]) -> Vec<u8> {
 /// Runs `verify`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&args.common)?;
+    if !args.combine.is_empty() {
+        return crate::verify_combine::run(&args.combine, &args.common);
+    }
     let sep = args.source.endpoint()?;
     let tep = args.target.endpoint()?;
     let mut src = Source::connect(&sep).await?;
@@ -457,8 +479,11 @@ fn summary_text(r: &VerifyReport) -> String {
             .collect();
         let _ = write!(
             out,
-            "\n  {} → {}: {} ({} source rows, {} target rows; missing {}, extra {}, different {}{}) in {:.2}s",
+            "\n  {}{} → {}: {} ({} source rows, {} target rows; missing {}, extra {}, different {}{}) in {:.2}s",
             t.table,
+            t.shard
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({})", r.describe())),
             t.target_table,
             if t.equal { "equal" } else { "DIFFERENT" },
             t.source_rows,
@@ -724,9 +749,15 @@ impl Tally<'_> {
 
 impl SideIter {
     /// Starts streaming one side.
-    fn spawn(ep: &Endpoint, table: &TableRef, schema: TableSchema, kinds: Vec<Kind>) -> Self {
+    fn spawn(
+        ep: &Endpoint,
+        table: &TableRef,
+        schema: TableSchema,
+        kinds: Vec<Kind>,
+        filter: Option<Filter>,
+    ) -> Self {
         SideIter {
-            rx: spawn_side(ep.clone(), table.clone(), schema, kinds),
+            rx: spawn_side(ep.clone(), table.clone(), schema, kinds, filter),
             buf: Vec::new().into_iter(),
             done: false,
         }
@@ -758,6 +789,7 @@ fn empty_verdict(
         ranges: 0,
         first_differences: Vec::new(),
         duration_secs: 0.0,
+        shard: None,
     }
 }
 
@@ -773,8 +805,20 @@ async fn verify_table(
     let ss = src.describe(t).await?;
     let ts = dst.describe(tt).await?;
     let plan = ColumnPlan::new(t, &ss, &ts)?;
-    let mut a = SideIter::spawn(sep, t, plan.source.clone(), plan.kinds.clone());
-    let mut b = SideIter::spawn(tep, tt, plan.target.clone(), plan.kinds.clone());
+    // A shard's range comes from the source and is applied to both sides alike.
+    let range = match args.shard.shard {
+        Some(s) => Some(src.shard_range(t, &ss, s).await?),
+        None => None,
+    };
+    let side_filter = |q| {
+        range
+            .as_ref()
+            .map_or(Ok(None), |r| crate::source::shard_filter(None, r, q))
+    };
+    let (fa, fb) = (side_filter(src.quote())?, side_filter(dst.quote())?);
+    let total = src.count(t, fa.as_ref()).await.ok();
+    let mut a = SideIter::spawn(sep, t, plan.source.clone(), plan.kinds.clone(), fa);
+    let mut b = SideIter::spawn(tep, tt, plan.target.clone(), plan.kinds.clone(), fb);
     let mut tally = Tally {
         v: empty_verdict(t, tt, plan.only_src.clone(), plan.only_dst.clone()),
         sa: Checksum::default(),
@@ -788,7 +832,6 @@ async fn verify_table(
     let started = std::time::Instant::now();
     // The source's count gives the bar its percent and ETA; a count that fails (a view
     // without rights to count) only costs the percent.
-    let total = src.count(t, None).await.ok();
     let mut progress = Progress::new(&t.name, total, args.common.quiet);
     let mut pending = 0u64;
     let mut ra = a.next()?;
@@ -839,6 +882,7 @@ async fn verify_table(
     progress.finish();
     let mut verdict = tally.finish();
     verdict.duration_secs = started.elapsed().as_secs_f64();
+    verdict.shard = range;
     Ok(verdict)
 }
 

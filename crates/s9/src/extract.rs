@@ -818,6 +818,7 @@ async fn describe(src: &mut Source, plan: &Plan<'_>) -> anyhow::Result<(TableSch
         primary_key: Vec::new(),
         row_count: None,
         checksum: None,
+        shard: None,
     };
     Ok((schema, count_schema))
 }

@@ -22,6 +22,7 @@ use ferry_shared::rejects::{record_value, Reject, Rejects};
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::schema::LogicalType;
 use ferry_shared::schema::{read_sidecar, sidecar_path, TableSchema};
+use ferry_shared::shard::{ShardArgs, ShardRange};
 use ferry_shared::{Exit, FerryError, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,6 +61,8 @@ pub struct LoadArgs {
     /// Schema sidecar to use (default: the stream header, or NAME.schema.json beside the file).
     #[arg(long, value_name = "FILE")]
     pub sidecar: Option<PathBuf>,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     #[command(flatten)]
     pub batch: BatchArgs,
     #[command(flatten)]
@@ -191,6 +194,9 @@ pub struct LoadState {
     /// Length of the rejects file when this was saved (absent in older checkpoints).
     #[serde(default)]
     rejects_bytes: Option<u64>,
+    /// The key range of a `--shard` load.
+    #[serde(default)]
+    shard: Option<ShardRange>,
 }
 
 /// Why applying rows failed: a row-level problem (bisect, then reject the row) or anything
@@ -234,11 +240,17 @@ pub trait Target {
         range: std::ops::Range<usize>,
         mode: Mode,
     ) -> std::result::Result<(u64, u64), ApplyError>;
-    /// Empties the table (`--mode truncate`).
-    async fn truncate(&mut self) -> Result<()>;
-    /// Whether the table holds any row (a `--resume` that found no checkpoint must not
-    /// insert the whole input again on top of an earlier run's rows).
-    async fn has_rows(&mut self) -> Result<bool>;
+    /// Identifier quoting of the dialect.
+    const QUOTE: fn(&str) -> String;
+    /// Empties the table (`--mode truncate`), or only the rows matching `scope` (a shard's
+    /// key range, built by the tool from integers and a quoted column).
+    async fn truncate(&mut self, scope: Option<&str>) -> Result<()>;
+    /// Whether the table (or the `scope` of it) holds any row (a `--resume` that found no
+    /// checkpoint must not insert the whole input again on top of an earlier run's rows).
+    async fn has_rows(&mut self, scope: Option<&str>) -> Result<bool>;
+    /// Takes a lock named `name` for the rest of the session without waiting; false when
+    /// another session holds it (two processes loading the same shard at once).
+    async fn try_lock(&mut self, name: &str) -> Result<bool>;
     /// The largest encoded row the server can take, if it has a limit (MariaDB's
     /// `max_allowed_packet`): a bigger row is rejected with that reason, never sent.
     fn max_row_bytes(&self) -> Option<usize> {
@@ -386,9 +398,13 @@ fn checkpoint_for(args: &LoadArgs, tool: &str, target: &str) -> Checkpoint<LoadS
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "-".into());
+    // Shards of one table, each from its own pipe, keep checkpoints of their own.
+    let shard = args.shard.shard.map_or(String::new(), |s| {
+        format!("-shard-{}-of-{}", s.index, s.count)
+    });
     let path = args.run.checkpoint.clone().unwrap_or_else(|| {
         PathBuf::from(".ferry").join(format!(
-            "{tool}-{}-{}.json",
+            "{tool}-{}{shard}-{}.json",
             file_safe(&args.table),
             file_safe(&input)
                 .chars()
@@ -400,7 +416,11 @@ fn checkpoint_for(args: &LoadArgs, tool: &str, target: &str) -> Checkpoint<LoadS
                 .collect::<String>()
         ))
     });
-    Checkpoint::new(path, tool, format!("{input} -> {target} {}", args.table))
+    let identity = match args.shard.shard {
+        Some(s) => format!("{input} -> {target} {} shard {s}", args.table),
+        None => format!("{input} -> {target} {}", args.table),
+    };
+    Checkpoint::new(path, tool, identity)
 }
 
 /// Opens the input and learns its columns: stream header, `--sidecar`, a sidecar beside the
@@ -532,35 +552,16 @@ pub async fn run_load<T: Target>(
         None => checkpoint_for(args, tool, &plan.target_name),
     };
     let prior: Option<LoadState> = resume_state.and_then(|(_, s)| s);
-    let mut stats = TableStats::new(&args.table);
-    let mut data_lines = 0;
-    let mut checksum = Checksum::default();
-    if let Some(p) = &prior {
-        stats.migrated = p.loaded;
-        stats.resumed = p.loaded;
-        stats.skipped = p.skipped;
-        stats.errors = p.rejected;
-        stats.conversions = p.conversions.clone();
-        data_lines = p.data_lines;
-        checksum = Checksum::from_parts(&p.checksum, p.data_lines)?;
-        report.notes.push(format!(
-            "resumed after input line {} ({} rows loaded before)",
-            p.line, p.loaded
-        ));
-    } else if args.mode == Mode::Truncate && !args.run.dry_run {
-        plan.target.truncate().await?;
-    } else if args.run.resume && args.mode == Mode::Insert && plan.target.has_rows().await? {
-        return Err(FerryError::Usage(format!(
-            "--resume found no checkpoint and {} already has rows: inserting the input again would reject every row already loaded; use --mode ignore to skip them, or --mode truncate to start over",
-            args.table
-        ))
-        .into());
-    }
-    let rejects_path = args
-        .run
-        .rejects
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.rejects.ndjson", file_safe(&args.table))));
+    let (stats, data_lines, checksum) = resumed_totals(args, prior.as_ref(), &mut report)?;
+    let shard = shard_scope(args, opened.schema.as_ref(), prior.as_ref())?;
+    prepare_target(args, &mut plan, shard.as_ref(), prior.is_none()).await?;
+    let rejects_path = args.run.rejects.clone().unwrap_or_else(|| {
+        // Shards loading side by side in one folder each write their own.
+        let shard = args.shard.shard.map_or(String::new(), |s| {
+            format!(".shard-{}-of-{}", s.index, s.count)
+        });
+        PathBuf::from(format!("{}{shard}.rejects.ndjson", file_safe(&args.table)))
+    });
     let rejects = match prior.as_ref().and_then(|p| p.rejects_bytes) {
         Some(bytes) => Rejects::resume_at(rejects_path, bytes, args.run.max_rejects)?,
         None => Rejects::new(rejects_path, prior.is_some(), args.run.max_rejects),
@@ -568,6 +569,10 @@ pub async fn run_load<T: Target>(
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Prepared>>(1);
     let header_seen = opened.header_seen;
+    let (start, pending) = (
+        (opened.reader.line_no(), opened.reader.offset()),
+        opened.pending,
+    );
     let expected_rows = opened.schema.as_ref().and_then(|s| s.row_count);
     let job = ReadJob {
         names: opened.columns.clone(),
@@ -593,7 +598,9 @@ pub async fn run_load<T: Target>(
     let progress = load_progress(args, stats.migrated, expected_rows, checkpoint.path());
     let mut load = Loader {
         args,
-        guard: prior.is_some() && plan.has_unique && args.mode == Mode::Insert,
+        guard: prior.is_some()
+            && plan.has_unique
+            && matches!(args.mode, Mode::Insert | Mode::Truncate),
         plan,
         checkpoint,
         report,
@@ -606,7 +613,11 @@ pub async fn run_load<T: Target>(
         data_lines,
         checksum,
         saved_line: prior.as_ref().map_or(0, |p| p.line),
+        shard,
     };
+    if prior.is_none() && !args.run.dry_run && header_seen && !pending {
+        load.save_start(start.0, start.1)?;
+    }
     let mut outcome: anyhow::Result<()> = Ok(());
     // Ctrl+C or SIGTERM stops between batches: what is committed stays, with its checkpoint
     // (a second one stops at once, see `ferry_shared::run`).
@@ -636,6 +647,105 @@ pub async fn run_load<T: Target>(
     drop(rx);
     let _ = reader_thread.join();
     load.finish(outcome)
+}
+
+/// The totals a resumed load starts from (zero for a fresh one): stats, data lines and
+/// the checksum of the lines read so far.
+fn resumed_totals(
+    args: &LoadArgs,
+    prior: Option<&LoadState>,
+    report: &mut RunReport,
+) -> Result<(TableStats, u64, Checksum)> {
+    let mut stats = TableStats::new(&args.table);
+    let Some(p) = prior else {
+        return Ok((stats, 0, Checksum::default()));
+    };
+    stats.migrated = p.loaded;
+    stats.resumed = p.loaded;
+    stats.skipped = p.skipped;
+    stats.errors = p.rejected;
+    stats.conversions = p.conversions.clone();
+    report.notes.push(format!(
+        "resumed after input line {} ({} rows loaded before)",
+        p.line, p.loaded
+    ));
+    let checksum = Checksum::from_parts(&p.checksum, p.data_lines)?;
+    Ok((stats, p.data_lines, checksum))
+}
+
+/// Before the first batch: the shard's lock; then on a fresh run the `truncate` (of the
+/// shard's range only, for a shard), or, for a `--resume` that found no checkpoint, the
+/// refusal to insert over rows already there.
+async fn prepare_target<T: Target>(
+    args: &LoadArgs,
+    plan: &mut Plan<T>,
+    shard: Option<&ShardRange>,
+    fresh: bool,
+) -> Result<()> {
+    let scope = shard.and_then(|r| r.condition(T::QUOTE));
+    if let Some(r) = shard {
+        lock_shard(plan, r).await?;
+    }
+    if fresh && args.mode == Mode::Truncate && !args.run.dry_run {
+        plan.target.truncate(scope.as_deref()).await?;
+    } else if fresh
+        && args.run.resume
+        && args.mode == Mode::Insert
+        && plan.target.has_rows(scope.as_deref()).await?
+    {
+        let what = shard.map_or(String::new(), |r| format!(" ({})", r.describe()));
+        return Err(FerryError::Usage(format!(
+            "--resume found no checkpoint and {}{what} already has rows: inserting the input again would reject every row already loaded; use --mode ignore to skip them, or --mode truncate to start over",
+            args.table
+        )));
+    }
+    Ok(())
+}
+
+/// The shard this load fills: the stream's range (its header or sidecar; on resume, the
+/// checkpoint's), which must be the `--shard` given. A shard stream without `--shard`, or
+/// `--shard` without a range to fill, is refused: the checkpoint, the truncate and the
+/// check for rows already there all depend on which range this is.
+fn shard_scope(
+    args: &LoadArgs,
+    schema: Option<&TableSchema>,
+    prior: Option<&LoadState>,
+) -> Result<Option<ShardRange>> {
+    let range = match prior {
+        Some(p) => p.shard.clone(),
+        None => schema.and_then(|s| s.shard.clone()),
+    };
+    match (args.shard.shard, range) {
+        (None, None) => Ok(None),
+        (Some(s), Some(r)) if r.shard() == s => Ok(Some(r)),
+        (Some(s), Some(r)) => Err(FerryError::Usage(format!(
+            "--shard {s} but the stream is {}: give the shard the stream was extracted as",
+            r.describe()
+        ))),
+        (None, Some(r)) => Err(FerryError::Usage(format!(
+            "the stream is {}: give --shard {} so this load keeps its own checkpoint and range",
+            r.describe(),
+            r.shard()
+        ))),
+        (Some(s), None) => Err(FerryError::Usage(format!(
+            "--shard {s}: the stream names no shard range; load the output of `extract --shard {s}` (its header or sidecar carries the range)"
+        ))),
+    }
+}
+
+/// Holds the shard's lock in the target for the whole load, so a second process given the
+/// same shard (a retried job while the first still runs) is refused instead of loading
+/// every row twice.
+async fn lock_shard<T: Target>(plan: &mut Plan<T>, r: &ShardRange) -> Result<()> {
+    let name = format!("ferry load {} shard {}", plan.target_name, r.shard());
+    if plan.target.try_lock(&name).await? {
+        return Ok(());
+    }
+    Err(FerryError::Usage(format!(
+        "{} of {} is being loaded by another process (its lock is held); wait for it to end or stop it, then --resume",
+        r.describe(),
+        plan.target_name
+    )))
 }
 
 /// What the load loop waits for: the reader's next batch, or Ctrl+C.
@@ -764,6 +874,8 @@ struct Loader<'a, T> {
     checksum: Checksum,
     /// The input line the last saved checkpoint reaches.
     saved_line: u64,
+    /// The key range of a `--shard` load, saved in each checkpoint.
+    shard: Option<ShardRange>,
 }
 
 impl<T: Target> Loader<'_, T> {
@@ -778,6 +890,32 @@ impl<T: Target> Loader<'_, T> {
             self.saved_line,
             self.checkpoint.path().display(),
         ))
+    }
+
+    /// The first checkpoint, before any batch, when a resume from it is exact: a crash
+    /// between the first commit and its checkpoint then resumes at the first data line
+    /// with that batch guarded by the key (rows already committed are recognised), instead
+    /// of finding rows and no checkpoint. Without a key (or in a mode that does not
+    /// guard) there is none, and such a resume refuses as before. (Upsert applies the
+    /// batch again, which changes nothing.)
+    fn save_start(&mut self, line: u64, offset: u64) -> Result<()> {
+        if !self.plan.has_unique {
+            return Ok(());
+        }
+        self.checkpoint.save_start(&LoadState {
+            columns: opened_columns(&self.plan),
+            line,
+            offset,
+            loaded: 0,
+            skipped: 0,
+            rejected: 0,
+            conversions: BTreeMap::new(),
+            checksum: self.checksum.hex(),
+            data_lines: 0,
+            header_seen: true,
+            rejects_bytes: Some(self.rejects.bytes()),
+            shard: self.shard.clone(),
+        })
     }
 
     /// Applies one batch (commit), writes its rejects, then saves the checkpoint (the
@@ -833,6 +971,7 @@ impl<T: Target> Loader<'_, T> {
                 data_lines: self.data_lines,
                 header_seen: self.header,
                 rejects_bytes: Some(self.rejects.bytes()),
+                shard: self.shard.clone(),
             })?;
             self.saved_line = p.end_line;
             let mut snapshot = self.report.clone();

@@ -356,6 +356,7 @@ impl MyTarget {
 
 impl super::Target for MyTarget {
     const BEGIN: &'static str = "START TRANSACTION";
+    const QUOTE: fn(&str) -> String = ferry_shared::sql::quote_mysql;
 
     /// LOAD DATA takes every type as text (bytes and bits through a SET expression).
     fn supports(_: &LogicalType) -> bool {
@@ -396,13 +397,35 @@ impl super::Target for MyTarget {
         Ok(())
     }
 
-    async fn truncate(&mut self) -> Result<()> {
-        let sql = format!("DELETE FROM {}", self.rel());
+    async fn truncate(&mut self, scope: Option<&str>) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM {} WHERE {}",
+            self.rel(),
+            scope.unwrap_or("TRUE")
+        );
         self.conn.query_drop(sql).await.db_context("truncate")
     }
 
-    async fn has_rows(&mut self) -> Result<bool> {
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", self.rel());
+    async fn try_lock(&mut self, name: &str) -> Result<bool> {
+        // Lock names are at most 64 characters: a digest of the name stands for it.
+        let digest = format!(
+            "ferry:{:032x}",
+            xxhash_rust::xxh3::xxh3_128(name.as_bytes())
+        );
+        let got: Option<Option<i64>> = self
+            .conn
+            .exec_first("SELECT GET_LOCK(?, 0)", (digest,))
+            .await
+            .db_context("take the shard's lock")?;
+        Ok(got.flatten() == Some(1))
+    }
+
+    async fn has_rows(&mut self, scope: Option<&str>) -> Result<bool> {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE {})",
+            self.rel(),
+            scope.unwrap_or("TRUE")
+        );
         let n: Option<i64> = self
             .conn
             .query_first(sql)

@@ -434,6 +434,7 @@ impl PgTarget {
 
 impl super::Target for PgTarget {
     const BEGIN: &'static str = "BEGIN";
+    const QUOTE: fn(&str) -> String = ferry_shared::sql::quote_pg;
 
     /// Binary COPY has no wire form for these; the loader refuses them up front.
     fn supports(t: &LogicalType) -> bool {
@@ -489,15 +490,20 @@ impl super::Target for PgTarget {
         Ok(())
     }
 
-    async fn truncate(&mut self) -> Result<()> {
-        self.client
-            .batch_execute(&format!("TRUNCATE TABLE {}", self.rel()))
-            .await
-            .db_context("truncate")
+    async fn truncate(&mut self, scope: Option<&str>) -> Result<()> {
+        let sql = match scope {
+            Some(w) => format!("DELETE FROM {} WHERE {w}", self.rel()),
+            None => format!("TRUNCATE TABLE {}", self.rel()),
+        };
+        self.client.batch_execute(&sql).await.db_context("truncate")
     }
 
-    async fn has_rows(&mut self) -> Result<bool> {
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", self.rel());
+    async fn has_rows(&mut self, scope: Option<&str>) -> Result<bool> {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE {})",
+            self.rel(),
+            scope.unwrap_or("true")
+        );
         let row = self
             .client
             .query_one(&sql, &[])
@@ -508,6 +514,18 @@ impl super::Target for PgTarget {
 
     async fn exec(&mut self, sql: &str) -> Result<()> {
         self.client.batch_execute(sql).await.db_context(sql)
+    }
+
+    async fn try_lock(&mut self, name: &str) -> Result<bool> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&name],
+            )
+            .await
+            .db_context("take the shard's lock")?;
+        Ok(row.get(0))
     }
 
     async fn apply_range(

@@ -14,7 +14,8 @@ use ferry_shared::conn::{Endpoint, Engine};
 use ferry_shared::pattern::TablePattern;
 use ferry_shared::record::RecordWriter;
 use ferry_shared::rejects::{Reject, Rejects};
-use ferry_shared::schema::TableSchema;
+use ferry_shared::schema::{LogicalType, TableSchema};
+use ferry_shared::shard::{Shard, ShardRange};
 use ferry_shared::user_sql::Filter;
 use ferry_shared::{DbContext, FerryError, Result};
 
@@ -376,6 +377,44 @@ impl Source {
         }
     }
 
+    /// Identifier quoting of this source's dialect.
+    pub fn quote(&self) -> fn(&str) -> String {
+        match self {
+            Source::Mysql(..) => ferry_shared::sql::quote_mysql,
+            Source::Postgres(..) | Source::Sqlite(..) => ferry_shared::sql::quote_pg,
+        }
+    }
+
+    /// The key range `shard` covers in table `t` (the rule is in [`ferry_shared::shard`]):
+    /// the first primary-key column, an integer, cut between this source's smallest and
+    /// largest value.
+    pub async fn shard_range(
+        &mut self,
+        t: &TableRef,
+        schema: &TableSchema,
+        shard: Shard,
+    ) -> Result<ShardRange> {
+        let col = shard_key(schema)?;
+        let bounds = match self {
+            Source::Mysql(c, _) => mysql::min_max(c, t, col).await?,
+            Source::Postgres(c, _) => postgres::min_max(c, t, col).await?,
+            Source::Sqlite(c) => sqlite::min_max(c, t, col)?,
+        };
+        let parse = |s: &str| {
+            s.trim().parse::<i128>().map_err(|_| {
+                FerryError::Usage(format!(
+                    "--shard: {}.{} column {col} holds {s:?}, not an integer",
+                    t.db, t.name
+                ))
+            })
+        };
+        let bounds = match bounds {
+            Some((lo, hi)) => Some((parse(&lo)?, parse(&hi)?)),
+            None => None,
+        };
+        Ok(shard.range(col, bounds))
+    }
+
     /// Counts rows (with the optional filter).
     pub async fn count(&mut self, t: &TableRef, filter: Option<&Filter>) -> Result<u64> {
         match self {
@@ -384,6 +423,42 @@ impl Source {
             Source::Sqlite(c) => sqlite::count(c, t, filter),
         }
     }
+}
+
+/// The shard key of a table: its first primary-key column, which must be an integer (the
+/// ranges are cut arithmetically).
+pub fn shard_key(schema: &TableSchema) -> Result<&str> {
+    let Some(col) = schema.primary_key.first() else {
+        return Err(FerryError::Usage(format!(
+            "--shard needs a primary key (its first column is the shard key); {} has none",
+            schema.table
+        )));
+    };
+    match schema.column(col).map(|c| &c.logical) {
+        Some(LogicalType::Int { .. } | LogicalType::Decimal { scale: Some(0), .. }) => Ok(col),
+        other => Err(FerryError::Usage(format!(
+            "--shard cuts the first primary-key column into integer ranges; {}.{col} is {}",
+            schema.table,
+            other.map_or("missing".to_string(), |t| format!("{t:?}"))
+        ))),
+    }
+}
+
+/// The filter a shard reads: the user's `--filter` (if any) and the shard's range, both
+/// parenthesised. The range is integers and a quoted column, checked like any filter.
+pub fn shard_filter(
+    user: Option<&Filter>,
+    range: &ShardRange,
+    quote: fn(&str) -> String,
+) -> Result<Option<Filter>> {
+    Ok(match (user, range.condition(quote)) {
+        (u, None) => u.cloned(),
+        (None, Some(c)) => Some(Filter::from_flag("--shard", &c)?),
+        (Some(u), Some(c)) => Some(Filter::from_flag(
+            "--shard",
+            &format!("({}) AND ({c})", u.sql()),
+        )?),
+    })
 }
 
 /// Parses `enum('a','b')` / `set('x','y')` labels (quotes doubled inside).

@@ -125,6 +125,7 @@ pub(super) async fn describe(c: &mut Conn, t: &TableRef) -> Result<TableSchema> 
         primary_key: pk,
         row_count: None,
         checksum: None,
+        shard: None,
     })
 }
 
@@ -182,6 +183,7 @@ pub(super) async fn describe_query(c: &mut Conn, sql: &str, name: &str) -> Resul
         primary_key: Vec::new(),
         row_count: None,
         checksum: None,
+        shard: None,
     })
 }
 
@@ -415,4 +417,23 @@ pub(super) async fn count(c: &mut Conn, t: &TableRef, filter: Option<&Filter>) -
     }
     let n: Option<u64> = c.exec_first(sql, ()).await.db_context("count rows")?;
     Ok(n.unwrap_or(0))
+}
+
+/// The smallest and largest value of an integer column, as text (`None`: no rows).
+pub(super) async fn min_max(
+    c: &mut Conn,
+    t: &TableRef,
+    col: &str,
+) -> Result<Option<(String, String)>> {
+    let sql = format!(
+        "SELECT CAST(MIN({k}) AS CHAR), CAST(MAX({k}) AS CHAR) FROM {}.{}",
+        q(&t.db),
+        q(&t.name),
+        k = q(col)
+    );
+    let r: Option<(Option<String>, Option<String>)> = c
+        .query_first(sql)
+        .await
+        .db_context("read the shard key's bounds")?;
+    Ok(r.and_then(|(a, b)| a.zip(b)))
 }

@@ -90,6 +90,7 @@ pub(super) async fn describe(c: &Client, t: &TableRef) -> Result<TableSchema> {
         primary_key: pk_rows.iter().map(|r| r.get(0)).collect(),
         row_count: None,
         checksum: None,
+        shard: None,
     })
 }
 
@@ -154,6 +155,7 @@ pub(super) async fn describe_query(c: &Client, sql: &str, name: &str) -> Result<
         primary_key: Vec::new(),
         row_count: None,
         checksum: None,
+        shard: None,
     })
 }
 
@@ -395,4 +397,24 @@ pub(super) async fn count(c: &Client, t: &TableRef, filter: Option<&Filter>) -> 
     let row = c.query_one(&sql, &[]).await.db_context("count rows")?;
     let n: i64 = row.get(0);
     Ok(n as u64)
+}
+
+/// The smallest and largest value of an integer column, as text (`None`: no rows).
+pub(super) async fn min_max(
+    c: &Client,
+    t: &TableRef,
+    col: &str,
+) -> Result<Option<(String, String)>> {
+    let sql = format!(
+        "SELECT min({k})::text, max({k})::text FROM {}.{}",
+        q(&t.db),
+        q(&t.name),
+        k = q(col)
+    );
+    let row = c
+        .query_one(&sql, &[])
+        .await
+        .db_context("read the shard key's bounds")?;
+    let (a, b): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+    Ok(a.zip(b))
 }

@@ -139,6 +139,7 @@ pub(super) fn describe(c: &Connection, t: &TableRef) -> Result<TableSchema> {
         primary_key: pk.into_iter().map(|p| p.1).collect(),
         row_count: None,
         checksum: None,
+        shard: None,
     })
 }
 
@@ -166,6 +167,7 @@ pub(super) fn describe_query(c: &Connection, sql: &str, name: &str) -> Result<Ta
         primary_key: Vec::new(),
         row_count: None,
         checksum: None,
+        shard: None,
     })
 }
 
@@ -264,4 +266,17 @@ pub(super) fn count(c: &Connection, t: &TableRef, filter: Option<&Filter>) -> Re
         .query_row(&sql, [], |r| r.get(0))
         .db_context("count rows")?;
     Ok(n as u64)
+}
+
+/// The smallest and largest value of an integer column, as text (`None`: no rows).
+pub(super) fn min_max(c: &Connection, t: &TableRef, col: &str) -> Result<Option<(String, String)>> {
+    let sql = format!(
+        "SELECT CAST(min({k}) AS TEXT), CAST(max({k}) AS TEXT) FROM {}",
+        q(&t.name),
+        k = q(col)
+    );
+    let (a, b): (Option<String>, Option<String>) = c
+        .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .db_context("read the shard key's bounds")?;
+    Ok(a.zip(b))
 }
