@@ -265,3 +265,109 @@ fn crash_after_the_first_commit_from_a_pipe_resumes_exactly() {
         dir.path(),
     );
 }
+
+/// `--create` builds the primary key after the load. A crash leaves the table without it,
+/// marked: a run that is not `--resume` refuses the table (loading it again without the
+/// key would duplicate every row), the resume builds the key and ends exact. Keys repeated
+/// in the input are rejected when the key is built, as an insert with the key would have.
+#[test]
+fn create_builds_the_key_after_the_load_and_a_crash_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = MyDb::new("res_key");
+    let pg = PgDb::new("res_key");
+    gen_bench(&my.url(), "orders", 30_000, dir.path());
+    let pipe = |extra: &str| {
+        format!(
+            "set -o pipefail; extract --source {} --table orders -q | load-postgres --target {} --table orders --create --batch-size 5000 --checkpoint cp.json -q {extra} -; echo \"rc=$?\" >&2",
+            my.url(),
+            pg.url()
+        )
+    };
+    let n = crash_point(1, 4);
+    let crashed = sh(
+        &format!("export FERRY_TEST_CRASH_AT=load-postgres:{n}; {}", pipe("")),
+        dir.path(),
+    );
+    assert!(
+        crashed.stderr.contains("rc=134"),
+        "the load was to crash: {}",
+        crashed.stderr
+    );
+    let keys =
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'p'";
+    assert_eq!(
+        pg.scalar(keys).unwrap(),
+        "0",
+        "the key is built after the load"
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM orders").unwrap(),
+        (n * 5000).to_string()
+    );
+    let again = sh(&pipe(""), dir.path());
+    assert!(
+        again.stderr.contains("rc=2") && again.stderr.contains("--resume"),
+        "{}",
+        again.stderr
+    );
+    let resumed = sh(&pipe("--resume"), dir.path());
+    assert!(resumed.stderr.contains("rc=0"), "{}", resumed.stderr);
+    assert_eq!(pg.scalar(keys).unwrap(), "1");
+    assert_eq!(
+        pg.scalar("SELECT obj_description('orders'::regclass, 'pg_class') IS NULL")
+            .unwrap(),
+        "t"
+    );
+    verify_equal(
+        &my.url(),
+        &pg.url(),
+        "orders",
+        None,
+        Some(30_000),
+        dir.path(),
+    );
+
+    // Repeated keys in a file loaded with --create: the later ones are rejected.
+    let mut lines: Vec<String> = (1..=50)
+        .map(|i| format!("{{\"id\":{i},\"v\":\"a{i}\"}}"))
+        .collect();
+    lines.push("{\"id\":7,\"v\":\"again\"}".into());
+    lines.push("{\"id\":9,\"v\":\"again\"}".into());
+    fs_err::write(dir.path().join("dups.ndjson"), lines.join("\n") + "\n").unwrap();
+    fs_err::write(
+        dir.path().join("dups.schema.json"),
+        r#"{"version":1,"table":"dups","engine":"mysql","columns":[{"name":"id","source_type":"int","type":{"kind":"int","bits":32,"unsigned":false},"nullable":false},{"name":"v","source_type":"text","type":{"kind":"text"},"nullable":false}],"primary_key":["id"]}"#,
+    )
+    .unwrap();
+    let mut c = tool("load-postgres", dir.path());
+    c.args([
+        "--target",
+        &pg.url(),
+        "--table",
+        "dups",
+        "--create",
+        "dups.ndjson",
+        "--rejects",
+        "dups.rejects.ndjson",
+    ]);
+    let r = run(c);
+    assert_exit(&r, 3);
+    assert_eq!(
+        pg.scalar("SELECT count(*) || '/' || count(DISTINCT id) FROM dups")
+            .unwrap(),
+        "50/50"
+    );
+    assert_eq!(
+        pg.scalar("SELECT string_agg(v, ',' ORDER BY id) FROM dups WHERE id IN (7, 9)")
+            .unwrap(),
+        "a7,a9"
+    );
+    let rej = read_ndjson(&dir.path().join("dups.rejects.ndjson"));
+    assert_eq!(rej.len(), 2, "{rej:#?}");
+    assert!(
+        rej.iter()
+            .all(|r| r["reason"].as_str().unwrap().contains("duplicate key")),
+        "{rej:#?}"
+    );
+    assert_eq!(rej[0]["record"]["v"], "again");
+}

@@ -85,6 +85,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         columns,
         has_unique: target.has_unique,
         target_name,
+        deferred_key: None,
     };
     load::run_load("load-mysql", a, opened, plan, resume).await
 }

@@ -5,7 +5,7 @@ use crate::load::{self, ddl, pg, LoadArgs, Plan};
 use clap::{Parser, ValueEnum};
 use ferry_shared::conn::Engine;
 use ferry_shared::schema::{LogicalType, TableSchema};
-use ferry_shared::sql::split_qualified;
+use ferry_shared::sql::{literal_pg, quote_pg, split_qualified};
 use ferry_shared::{DbContext, DbError, Exit, FerryError};
 
 const EXAMPLES: &str = "\
@@ -75,6 +75,29 @@ async fn without_postgis(
 }
 
 /// Runs `load-postgres`.
+/// The key to build after the load, when this run creates the table: a plain insert (or
+/// truncate) of one process, not a shard (other shards load the same table) and not a mode
+/// that needs the key while it loads (upsert, ignore).
+fn defer_key<'s>(a: &load::LoadArgs, s: &'s TableSchema) -> Option<&'s [String]> {
+    let plain = matches!(a.mode, load::Mode::Insert | load::Mode::Truncate);
+    (plain && a.shard.shard.is_none() && !s.primary_key.is_empty())
+        .then_some(s.primary_key.as_slice())
+}
+
+/// CREATE TABLE without the primary key, and the marker that says it is to be built (a
+/// run that is not the resume of this load then refuses the table), in one transaction.
+fn create_without_key(schema: &str, table: &str, s: &TableSchema) -> String {
+    let mut keyless = s.clone();
+    keyless.primary_key.clear();
+    format!(
+        "{}; COMMENT ON TABLE {}.{} IS {}",
+        ddl::create_pg(schema, table, &keyless),
+        quote_pg(schema),
+        quote_pg(table),
+        literal_pg(&pg::pending_key_comment(&s.primary_key))
+    )
+}
+
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let a = &args.load;
     ferry_shared::logging::init(&a.common)?;
@@ -88,6 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let (resume, opened) = load::begin(a, "load-postgres", &target_name)?;
     let client = ferry_shared::conn::connect_postgres(&ep).await?;
     let mut rel_schema = schema.to_string();
+    let mut deferred = None;
     let target = match pg::describe(&client, schema, table).await? {
         Some(t) => t,
         None if a.create => {
@@ -103,6 +127,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     .db_context("dry-run table")?;
             } else {
                 tracing::info!("creating {schema}.{table}");
+                let ddl = match defer_key(a, s) {
+                    Some(key) => {
+                        deferred = Some(key.to_vec());
+                        create_without_key(schema, table, s)
+                    }
+                    None => ddl,
+                };
                 if let Err(e) = client.batch_execute(&ddl).await {
                     // Shards started together all create the table: one wins, the others
                     // find it made and load into it.
@@ -138,6 +169,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         columns,
         has_unique: target.has_unique,
         target_name,
+        deferred_key: deferred,
     };
     load::run_load("load-postgres", a, opened, plan, resume).await
 }

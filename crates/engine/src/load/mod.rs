@@ -251,6 +251,18 @@ pub trait Target {
     /// Takes a lock named `name` for the rest of the session without waiting; false when
     /// another session holds it (two processes loading the same shard at once).
     async fn try_lock(&mut self, name: &str) -> Result<bool>;
+    /// The primary key an earlier load created the table without and has not built yet
+    /// (the table's marker says so), if any.
+    async fn pending_key(&mut self) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
+    /// Builds the deferred primary key `cols` and removes the marker, in one transaction.
+    /// Rows whose key an earlier row already has are removed first and returned (as JSON
+    /// text, with the reason) to be rejected: what an insert with the key in place would
+    /// have refused.
+    async fn build_key(&mut self, _cols: &[String]) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
     /// The largest encoded row the server can take, if it has a limit (MariaDB's
     /// `max_allowed_packet`): a bigger row is rejected with that reason, never sent.
     fn max_row_bytes(&self) -> Option<usize> {
@@ -362,6 +374,9 @@ pub struct Plan<T> {
     pub has_unique: bool,
     /// Redacted target description for the report.
     pub target_name: String,
+    /// The primary key this run left out of the table it created, to build after the load
+    /// (as pgloader and myloader do): rows go in without index upkeep.
+    pub deferred_key: Option<Vec<String>>,
 }
 
 /// What the stream says about itself before any row is loaded.
@@ -555,6 +570,7 @@ pub async fn run_load<T: Target>(
     let (stats, data_lines, checksum) = resumed_totals(args, prior.as_ref(), &mut report)?;
     let shard = shard_scope(args, opened.schema.as_ref(), prior.as_ref())?;
     prepare_target(args, &mut plan, shard.as_ref(), prior.is_none()).await?;
+    let (deferred, build_now) = deferred_key(args, &mut plan).await?;
     let rejects_path = args.run.rejects.clone().unwrap_or_else(|| {
         // Shards loading side by side in one folder each write their own.
         let shard = args.shard.shard.map_or(String::new(), |s| {
@@ -599,7 +615,7 @@ pub async fn run_load<T: Target>(
     let mut load = Loader {
         args,
         guard: prior.is_some()
-            && plan.has_unique
+            && (plan.has_unique || build_now.is_some())
             && matches!(args.mode, Mode::Insert | Mode::Truncate),
         plan,
         checkpoint,
@@ -614,7 +630,11 @@ pub async fn run_load<T: Target>(
         checksum,
         saved_line: prior.as_ref().map_or(0, |p| p.line),
         shard,
+        deferred,
     };
+    if let Some(k) = build_now {
+        load.build_key(&k).await?;
+    }
     if prior.is_none() && !args.run.dry_run && header_seen && !pending {
         load.save_start(start.0, start.1)?;
     }
@@ -646,7 +666,31 @@ pub async fn run_load<T: Target>(
     }
     drop(rx);
     let _ = reader_thread.join();
+    if let (Ok(()), Some(k)) = (&outcome, load.deferred.take()) {
+        outcome = load.build_key(&k).await.map_err(Into::into);
+    }
     load.finish(outcome)
+}
+
+/// The primary key to build after the load (this run created the table without it), or
+/// before it (a resumed run into a table an earlier run left without it). Any other run
+/// refuses such a table: loading it again without its key would duplicate every row.
+async fn deferred_key<T: Target>(
+    args: &LoadArgs,
+    plan: &mut Plan<T>,
+) -> Result<(Option<Vec<String>>, Option<Vec<String>>)> {
+    if let Some(k) = plan.deferred_key.take() {
+        return Ok((Some(k), None));
+    }
+    match plan.target.pending_key().await? {
+        None => Ok((None, None)),
+        Some(k) if args.run.resume && !args.run.dry_run => Ok((None, Some(k))),
+        Some(k) => Err(FerryError::Usage(format!(
+            "{} was created by a load-postgres run that stopped before building its primary key ({}): continue that run with --resume (the same command), or drop the table to start over",
+            plan.target_name,
+            k.join(", ")
+        ))),
+    }
 }
 
 /// The totals a resumed load starts from (zero for a fresh one): stats, data lines and
@@ -876,6 +920,8 @@ struct Loader<'a, T> {
     saved_line: u64,
     /// The key range of a `--shard` load, saved in each checkpoint.
     shard: Option<ShardRange>,
+    /// The primary key to build when every batch is in (`Plan::deferred_key`).
+    deferred: Option<Vec<String>>,
 }
 
 impl<T: Target> Loader<'_, T> {
@@ -892,6 +938,39 @@ impl<T: Target> Loader<'_, T> {
         ))
     }
 
+    /// Builds the deferred primary key; rows that repeat an earlier row's key are removed
+    /// by the target and rejected here, as an insert with the key in place would have.
+    async fn build_key(&mut self, cols: &[String]) -> Result<()> {
+        tracing::info!(
+            "{}: building the primary key ({})",
+            self.args.table,
+            cols.join(", ")
+        );
+        let dups = self.plan.target.build_key(cols).await?;
+        self.plan.has_unique = true;
+        let name = opened_name(self.args);
+        for (row, reason) in &dups {
+            let record = serde_json::value::RawValue::from_string(row.clone())
+                .map_err(|e| FerryError::Failed(format!("a duplicate row's JSON: {e}")))?;
+            self.rejects.add(&Reject {
+                file: &name,
+                line: None,
+                table: &self.args.table,
+                column: None,
+                value: None,
+                reason,
+                rule: None,
+                rowid: None,
+                record,
+            })?;
+        }
+        self.rejects.flush()?;
+        let n = dups.len() as u64;
+        self.stats.migrated = self.stats.migrated.saturating_sub(n);
+        self.stats.errors += n;
+        Ok(())
+    }
+
     /// The first checkpoint, before any batch, when a resume from it is exact: a crash
     /// between the first commit and its checkpoint then resumes at the first data line
     /// with that batch guarded by the key (rows already committed are recognised), instead
@@ -899,7 +978,7 @@ impl<T: Target> Loader<'_, T> {
     /// guard) there is none, and such a resume refuses as before. (Upsert applies the
     /// batch again, which changes nothing.)
     fn save_start(&mut self, line: u64, offset: u64) -> Result<()> {
-        if !self.plan.has_unique {
+        if !self.plan.has_unique && self.deferred.is_none() {
             return Ok(());
         }
         self.checkpoint.save_start(&LoadState {

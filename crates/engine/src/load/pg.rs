@@ -432,6 +432,55 @@ impl PgTarget {
     }
 }
 
+/// The marker a load leaves on a table it created without its primary key.
+const PENDING_KEY: &str = "pending-primary-key=";
+
+/// The comment that marks a table whose primary key `cols` a load will build at its end.
+pub fn pending_key_comment(cols: &[String]) -> String {
+    format!(
+        "ferry: load-postgres is loading this table and builds its primary key when the load ends; if the load stopped, continue it with --resume. {PENDING_KEY}{}",
+        serde_json::to_string(cols).unwrap_or_default()
+    )
+}
+
+fn pending_key_of(comment: &str) -> Option<Vec<String>> {
+    let (_, json) = comment.split_once(PENDING_KEY)?;
+    serde_json::from_str(json).ok()
+}
+
+impl PgTarget {
+    /// The slow path of [`super::Target::build_key`]: the rows that repeat an earlier
+    /// row's key (physical order: the order a fresh table received them) are deleted and
+    /// returned, then the key is built, in one transaction.
+    async fn remove_duplicates_then_build(
+        &mut self,
+        key: &str,
+        add: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let rel = self.rel();
+        let sql = format!(
+            "DELETE FROM {rel} AS t USING (SELECT ctid AS c, row_number() OVER (PARTITION BY {key} ORDER BY ctid) AS n FROM {rel}) AS d \
+             WHERE t.ctid = d.c AND d.n > 1 RETURNING row_to_json(t)::text"
+        );
+        let tx = self.client.transaction().await.db_context("begin")?;
+        let rows = tx
+            .query(&sql, &[])
+            .await
+            .db_context("remove duplicate keys")?;
+        tx.batch_execute(add)
+            .await
+            .db_context("build the primary key")?;
+        tx.commit().await.db_context("build the primary key")?;
+        let reason = format!(
+            "duplicate key: an earlier row of the input has the same primary key ({key}); found when the key was built after the load"
+        );
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), reason.clone()))
+            .collect())
+    }
+}
+
 impl super::Target for PgTarget {
     const BEGIN: &'static str = "BEGIN";
     const QUOTE: fn(&str) -> String = ferry_shared::sql::quote_pg;
@@ -514,6 +563,51 @@ impl super::Target for PgTarget {
 
     async fn exec(&mut self, sql: &str) -> Result<()> {
         self.client.batch_execute(sql).await.db_context(sql)
+    }
+
+    async fn pending_key(&mut self) -> Result<Option<Vec<String>>> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT obj_description(to_regclass($1), 'pg_class')",
+                &[&self.rel()],
+            )
+            .await
+            .db_context("read the table's comment")?;
+        let comment: Option<String> = row.get(0);
+        Ok(comment.as_deref().and_then(pending_key_of))
+    }
+
+    async fn build_key(&mut self, cols: &[String]) -> Result<Vec<(String, String)>> {
+        let key = ferry_shared::sql::quote_list(cols, q);
+        let add = format!(
+            "ALTER TABLE {rel} ADD PRIMARY KEY ({key}); COMMENT ON TABLE {rel} IS NULL",
+            rel = self.rel()
+        );
+        self.client
+            .batch_execute("BEGIN")
+            .await
+            .db_context("begin")?;
+        match self.client.batch_execute(&add).await {
+            Ok(()) => {
+                self.client
+                    .batch_execute("COMMIT")
+                    .await
+                    .db_context("build the primary key")?;
+                return Ok(Vec::new());
+            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                self.client
+                    .batch_execute("ROLLBACK")
+                    .await
+                    .db_context("rollback")?;
+            }
+            Err(e) => {
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                return Err(e).db_context("build the primary key");
+            }
+        }
+        self.remove_duplicates_then_build(&key, &add).await
     }
 
     async fn try_lock(&mut self, name: &str) -> Result<bool> {
