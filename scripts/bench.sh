@@ -44,6 +44,9 @@ timed_pipe() { # producer-args... -- consumer-args...
   echo "$(echo "$t1 - $t0" | bc -l) $(tail -1 "$WORK/rss1") $(tail -1 "$WORK/rss2")"
 }
 timed() { local t0 t1; t0=$(date +%s.%N); "$@" >"$WORK/last.log" 2>&1; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
+# Runs one command (which may start children); prints "seconds rss_kb" (the largest process).
+timed_rss() { local t0 t1; t0=$(date +%s.%N); /usr/bin/time -f "%M" -o "$WORK/rss_one" "$@" >"$WORK/last.log" 2>&1; t1=$(date +%s.%N); echo "$(echo "$t1 - $t0" | bc -l) $(tail -1 "$WORK/rss_one")"; }
+JOBS=${BENCH_JOBS:-2}
 rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 
@@ -76,11 +79,18 @@ row "ferry MariaDB→PostgreSQL" "$ROWS" "$secs" "peak RSS extract $((r1/1024)) 
 "$BIN/verify" --source "$MYB" --target "$PGB" --table bench -q && say "verify: equal"
 mem_my_pg="$r1 $r2"
 
+say "MariaDB → PostgreSQL: ferry copy --jobs $JOBS (key ranges at once)"
+pg_reset ferry_bench
+rm -rf "$WORK/copy"
+read -r secs rss < <(timed_rss "$BIN/ferry" copy --source "$MYB" --target "$PGB" --table bench --jobs "$JOBS" --create --state-dir "$WORK/copy" -q)
+ours_my_pg_jobs=$secs
+row "ferry copy --jobs $JOBS MariaDB→PG" "$ROWS" "$secs" "peak RSS $((rss/1024)) MB"
+"$BIN/verify" --source "$MYB" --target "$PGB" --table bench -q && say "verify: equal"
 if command -v pgloader >/dev/null; then
   say "MariaDB → PostgreSQL: pgloader"
   pg_reset ferry_bench_pgl
   secs=$(timed pgloader --quiet "mysql://root@127.0.0.1/ferry_bench" "postgresql://postgres@127.0.0.1/ferry_bench_pgl")
-  row "pgloader MariaDB→PostgreSQL" "$ROWS" "$secs" "ratio ferry/pgloader $(ratio "$secs" "$ours_my_pg")x"
+  row "pgloader MariaDB→PostgreSQL" "$ROWS" "$secs" "ratio ferry/pgloader $(ratio "$secs" "$ours_my_pg")x, --jobs $JOBS $(ratio "$secs" "$ours_my_pg_jobs")x"
 fi
 
 # ---- SQLite → PostgreSQL ------------------------------------------------------------------
@@ -112,6 +122,12 @@ my_reset ferry_bench_copy
 read -r secs r1 r2 < <(timed_pipe "$BIN/extract" --source "$MYB" --table bench -- "$BIN/load-mysql" --target "mysql://root@127.0.0.1:3306/ferry_bench_copy" --table bench --create)
 ours_my_my=$secs
 row "ferry MariaDB→MariaDB" "$ROWS" "$secs" "peak RSS extract $((r1/1024)) MB, load-mysql $((r2/1024)) MB"
+say "MariaDB → MariaDB: ferry copy --jobs $JOBS"
+my_reset ferry_bench_copy
+rm -rf "$WORK/copy"
+read -r secs rss < <(timed_rss "$BIN/ferry" copy --source "$MYB" --target "mysql://root@127.0.0.1:3306/ferry_bench_copy" --table bench --jobs "$JOBS" --create --state-dir "$WORK/copy" -q)
+ours_my_my_jobs=$secs
+row "ferry copy --jobs $JOBS MariaDB→MariaDB" "$ROWS" "$secs" "peak RSS $((rss/1024)) MB"
 if command -v mydumper >/dev/null && command -v myloader >/dev/null; then
   say "MariaDB → MariaDB: mydumper + myloader"
   my_reset ferry_bench_myl
@@ -119,7 +135,7 @@ if command -v mydumper >/dev/null && command -v myloader >/dev/null; then
   d=$(timed mydumper -h 127.0.0.1 -u root -B ferry_bench -T bench -o "$WORK/dump" -t 2)
   l=$(timed myloader -h 127.0.0.1 -u root -d "$WORK/dump" -B ferry_bench_myl -t 2 -o)
   total=$(echo "$d + $l" | bc -l)
-  row "mydumper+myloader MariaDB→MariaDB" "$ROWS" "$total" "(dump $(printf '%.1f' "$d")s + load $(printf '%.1f' "$l")s) ratio ferry/mydumper $(ratio "$total" "$ours_my_my")x"
+  row "mydumper+myloader MariaDB→MariaDB" "$ROWS" "$total" "(dump $(printf '%.1f' "$d")s + load $(printf '%.1f' "$l")s) ratio ferry/mydumper $(ratio "$total" "$ours_my_my")x, --jobs $JOBS $(ratio "$total" "$ours_my_my_jobs")x"
 fi
 
 # ---- customer-filter (MariaDB → second MariaDB, every row selected) ----------------------

@@ -374,8 +374,68 @@ async fn journal_page(dst: &mut Conn, spec: &Spec<'_>, keys: &[Vec<Option<String
     Ok(())
 }
 
+/// One page read from the source: its rows as LOAD DATA text and their keys.
+struct Page {
+    data: Vec<u8>,
+    keys: Vec<Vec<Option<String>>>,
+    rows: usize,
+}
+
+/// The keyset page query after `after` (or the whole selection of a keyless table).
+fn page_sql(spec: &Spec<'_>, keyed: bool, after: Option<&Vec<Option<String>>>) -> String {
+    let t = spec.table;
+    let cols: Vec<String> = t.columns.iter().map(|c| q(c)).collect();
+    let mut conds: Vec<String> = Vec::new();
+    if let Some(f) = spec.filter {
+        conds.push(format!("({f})"));
+    }
+    if let (true, Some(a)) = (keyed, after) {
+        conds.push(format!("{} > {}", tuple(&t.primary_key), key_literal(a)));
+    }
+    let mut sql = format!(
+        "SELECT {} FROM {}.{}",
+        cols.join(", "),
+        q(spec.src_db),
+        q(&t.name)
+    );
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    if keyed {
+        let order: Vec<String> = t.primary_key.iter().map(|c| q(c)).collect();
+        sql.push_str(&format!(
+            " ORDER BY {} LIMIT {}",
+            order.join(", "),
+            spec.page
+        ));
+    }
+    sql
+}
+
+/// Reads one keyset page.
+async fn read_page(src: &mut Conn, spec: &Spec<'_>, pk_pos: &[usize], sql: String) -> Result<Page> {
+    let t = spec.table;
+    let what = format!("read {}.{}", spec.src_db, t.name);
+    let mut result = src.query_iter(sql).await.with_db_context(|| what.clone())?;
+    let mut page = Page {
+        data: Vec::new(),
+        keys: Vec::new(),
+        rows: 0,
+    };
+    while let Some(row) = result.next().await.with_db_context(|| what.clone())? {
+        push_row(&mut page.data, &row, t.columns.len());
+        page.keys
+            .push(pk_pos.iter().map(|&i| text(row.as_ref(i))).collect());
+        page.rows += 1;
+    }
+    Ok(page)
+}
+
 /// Copies the selected rows. `on_page(inserted so far, last key)` runs after each page
-/// and returns false to stop (Ctrl+C).
+/// and returns false to stop (Ctrl+C). Pages are pipelined: the next page is read from the
+/// source while the current one is written to the target (two connections, two servers'
+/// work at once); a page is only ever written after the one before it committed.
 pub async fn copy_table(
     src: &mut Conn,
     dst: &mut Conn,
@@ -383,76 +443,49 @@ pub async fn copy_table(
     mut on_page: impl FnMut(u64, &Option<Vec<Option<String>>>) -> Result<bool>,
 ) -> Result<Copied> {
     let t = spec.table;
-    let cols: Vec<String> = t.columns.iter().map(|c| q(c)).collect();
     let pk_pos: Vec<usize> = t
         .primary_key
         .iter()
         .filter_map(|k| t.columns.iter().position(|c| c == k))
         .collect();
     let keyed = !t.primary_key.is_empty() && pk_pos.len() == t.primary_key.len();
+    if !keyed {
+        let c = copy_keyless(src, dst, &spec, page_sql(&spec, false, None)).await?;
+        on_page(c.inserted, &None)?;
+        return Ok(c);
+    }
     let mut after = spec.after.clone();
     let mut done = Copied::default();
+    let mut page = read_page(src, &spec, &pk_pos, page_sql(&spec, true, after.as_ref())).await?;
     loop {
-        let mut conds: Vec<String> = Vec::new();
-        if let Some(f) = spec.filter {
-            conds.push(format!("({f})"));
-        }
-        if let (true, Some(a)) = (keyed, &after) {
-            conds.push(format!("{} > {}", tuple(&t.primary_key), key_literal(a)));
-        }
-        let mut sql = format!(
-            "SELECT {} FROM {}.{}",
-            cols.join(", "),
-            q(spec.src_db),
-            q(&t.name)
-        );
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        if keyed {
-            sql.push_str(&format!(
-                " ORDER BY {} LIMIT {}",
-                t.primary_key
-                    .iter()
-                    .map(|c| q(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                spec.page
-            ));
-        }
-        if !keyed {
-            let c = copy_keyless(src, dst, &spec, sql).await?;
-            on_page(c.inserted, &None)?;
-            return Ok(c);
-        }
-        let what = format!("read {}.{}", spec.src_db, t.name);
-        let mut result = src.query_iter(sql).await.with_db_context(|| what.clone())?;
-        let mut data: Vec<u8> = Vec::new();
-        let mut keys: Vec<Vec<Option<String>>> = Vec::new();
-        let mut n = 0usize;
-        while let Some(row) = result.next().await.with_db_context(|| what.clone())? {
-            push_row(&mut data, &row, cols.len());
-            if keyed {
-                keys.push(pk_pos.iter().map(|&i| text(row.as_ref(i))).collect());
-            }
-            n += 1;
-        }
-        drop(result);
-        if n == 0 {
+        if page.rows == 0 {
             done.finished = true;
             return Ok(done);
         }
-        journal_page(dst, &spec, &keys).await?;
-        done.inserted += load(dst, spec.dst_db, t, data).await?;
-        done.selected += n as u64;
-        after = keys.pop().or(after);
+        let full = page.rows >= spec.page;
+        let last = page.keys.last().cloned();
+        let write = async {
+            journal_page(dst, &spec, &page.keys).await?;
+            load(dst, spec.dst_db, t, std::mem::take(&mut page.data)).await
+        };
+        let read_next = async {
+            if full {
+                read_page(src, &spec, &pk_pos, page_sql(&spec, true, last.as_ref())).await
+            } else {
+                Ok(Page {
+                    data: Vec::new(),
+                    keys: Vec::new(),
+                    rows: 0,
+                })
+            }
+        };
+        let (written, next) = tokio::join!(write, read_next);
+        done.inserted += written?;
+        done.selected += page.rows as u64;
+        after = last.or(after);
         if !on_page(done.inserted, &after)? {
             return Ok(done);
         }
-        if n < spec.page {
-            done.finished = true;
-            return Ok(done);
-        }
+        page = next?;
     }
 }
