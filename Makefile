@@ -12,7 +12,7 @@ SHELL := bash
 # A recipe that fails leaves no target behind (a stamp or a file is made only by success).
 .DELETE_ON_ERROR:
 
-.PHONY: help build services services-up demo test lint bench clean samples browser
+.PHONY: help build services services-up demo test lint bench clean samples browser deploy-check
 
 ##@ Build, test, demo, bench
 
@@ -75,10 +75,13 @@ lint: ## cargo fmt --check and clippy -D warnings
 
 # The end-to-end tests run the release binaries against the real servers. The last line
 # sums every test binary's result.
+deploy-check: ## validate deploy/ (Kubernetes Indexed Job, AWS Batch array job) offline; installs the validator
+	bash scripts/validate-deploy.sh
+
 browser: ## install headless Chromium and bash-completion where missing (the HTML report's test needs them)
 	bash scripts/browser.sh
 
-test: services browser build samples ## every test (unit + end-to-end against the real servers), then lint
+test: services browser deploy-check build samples ## every test (unit + end-to-end against the real servers), then lint
 	mkdir -p target
 	$(CARGO) test --release --workspace 2>&1 | tee target/test.log
 	$(MAKE) lint
