@@ -205,6 +205,33 @@ fn a_loader_given_another_shard_or_none_is_refused() {
     );
     assert_eq!(none.code, 2, "{}", none.stderr);
     assert!(none.stderr.contains("give --shard 2/4"), "{}", none.stderr);
+    // Resuming shard 2's checkpoint with shard 1's stream is refused.
+    let cp = |i: u32| {
+        format!(
+            "extract --source {} --table bench --shard {i}/4 -q | load-postgres --target {} --table bench --shard 2/4 --create -q --checkpoint cp2.json --batch-size 2000 {} -",
+            my.url(),
+            pg.url(),
+            if i == 2 { "" } else { "--resume" }
+        )
+    };
+    let crashed = sh(
+        &format!("export FERRY_TEST_CRASH_AT=load-postgres:2; {}", cp(2)),
+        dir.path(),
+    );
+    assert!(
+        !crashed.stderr.contains("load-postgres: ok"),
+        "{}",
+        crashed.stderr
+    );
+    let other = sh(&cp(1), dir.path());
+    assert_eq!(other.code, 2, "{}", other.stderr);
+    assert!(
+        other
+            .stderr
+            .contains("the checkpoint was saved loading shard 2/4"),
+        "{}",
+        other.stderr
+    );
     my.exec(
         "CREATE TABLE tkey (code VARCHAR(10) PRIMARY KEY, n INT); INSERT INTO tkey VALUES ('a', 1)",
     );
@@ -212,7 +239,11 @@ fn a_loader_given_another_shard_or_none_is_refused() {
     e.args(["--source", &my.url(), "--table", "tkey", "--shard", "0/2"]);
     let r = run(e);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("tkey.code is"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("tkey.code is varchar(10)"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -337,4 +368,82 @@ fn copy_with_four_jobs_killed_by_sigkill_then_resumed_is_exact() {
         Some(400_000),
         dir.path(),
     );
+}
+
+/// A range whose loader stopped at --max-rejects (exit 3, status failed) is not finished:
+/// `ferry copy` fails and says which range, instead of "ok" over missing rows.
+#[test]
+fn copy_fails_when_a_range_stops_at_the_rejects_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = MyDb::new("jobs_rej");
+    gen_bench(&my.url(), "bench", 30_000, dir.path());
+    let pg = PgDb::new("jobs_rej");
+    // 1,500 of range 0's keys are already there: its loader rejects 1,000 and stops.
+    let ddl = "CREATE TABLE bench (id numeric(20,0) PRIMARY KEY, customer_id integer NOT NULL, quantity integer NOT NULL, \
+               sku varchar(32) NOT NULL, description text NOT NULL, amount numeric(12,2) NOT NULL, created_at timestamp NOT NULL, \
+               shipped_on date, active boolean NOT NULL, note varchar(100))";
+    pg.exec(ddl);
+    pg.exec("INSERT INTO bench SELECT g, 1, 1, 's', 'd', 1, now(), NULL, true, NULL FROM generate_series(1, 1500) g");
+    let mut c = tool("ferry", dir.path());
+    c.args([
+        "copy",
+        "--source",
+        &my.url(),
+        "--target",
+        &pg.url(),
+        "--table",
+        "bench",
+    ])
+    .args(["--jobs", "2", "--batch-size", "500", "--state-dir", "state"]);
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 of 2 ranges did not finish") && r.stderr.contains("range 0/2"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("ferry: ok"), "{}", r.stderr);
+}
+
+/// Shard reports of different targets (or target tables) do not add up to one table.
+#[test]
+fn combine_refuses_reports_of_different_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let my = source(dir.path());
+    let (a, b) = (PgDb::new("comb_a"), PgDb::new("comb_b"));
+    for pg in [&a, &b] {
+        for i in 0..2 {
+            assert_exit(&sh(&shard_pipe(&my, pg, i, 2, ""), dir.path()), 0);
+        }
+    }
+    let mut files = Vec::new();
+    for (i, pg) in [(0, &a), (1, &b)] {
+        let mut v = tool("verify", dir.path());
+        v.args([
+            "--source",
+            &my.url(),
+            "--target",
+            &pg.url(),
+            "--table",
+            "bench",
+        ])
+        .args([
+            "--shard",
+            &format!("{i}/2"),
+            "-q",
+            "--report",
+            &format!("v{i}.json"),
+        ]);
+        assert_exit(&run(v), 0);
+        files.push(format!("v{i}.json"));
+    }
+    let c = combine(&files, dir.path());
+    assert_exit(&c, 1);
+    assert!(
+        c.stderr.contains("DIFFERENT") && c.stderr.contains("compared"),
+        "{}",
+        c.stderr
+    );
+    let c = combine(&["nothing.json".to_string()], dir.path());
+    assert_exit(&c, 2);
 }

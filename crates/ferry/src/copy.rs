@@ -10,13 +10,14 @@
 use anyhow::Context;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::report::{RunReport, TableStats};
+use ferry_shared::shard::{tiling_problems, ShardRange};
 use ferry_shared::{Exit, FerryError};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `ferry copy`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct CopyArgs {
     /// Where the table is read: mysql://…, postgres://… or sqlite://… (as extract's --source).
     #[arg(long, env = "FERRY_SOURCE", hide_env_values = true, value_name = "URL")]
@@ -53,6 +54,12 @@ pub struct CopyArgs {
     state_dir: PathBuf,
     #[command(flatten)]
     common: CommonArgs,
+    /// The source password, taken out of the URL (given to the children by environment).
+    #[arg(skip)]
+    source_password: Option<String>,
+    /// The target password, taken out of the URL.
+    #[arg(skip)]
+    target_password: Option<String>,
 }
 
 /// One range's files in the state directory.
@@ -98,6 +105,16 @@ impl CopyArgs {
         }
     }
 
+    /// Gives a child the passwords taken out of the URLs.
+    fn pass_passwords(&self, c: &mut Command, source: bool, target: bool) {
+        if let (true, Some(pw)) = (source, &self.source_password) {
+            c.env("FERRY_SOURCE_PASSWORD", pw);
+        }
+        if let (true, Some(pw)) = (target, &self.target_password) {
+            c.env("FERRY_TARGET_PASSWORD", pw);
+        }
+    }
+
     fn loader(&self) -> anyhow::Result<&'static str> {
         let scheme = self.target.split(':').next().unwrap_or_default();
         match scheme {
@@ -126,6 +143,22 @@ fn finished(path: &Path) -> bool {
     };
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     matches!(v["status"].as_str(), Some("ok" | "rejects"))
+}
+
+/// The URL without its password, and the password: the tools this command starts get it
+/// through FERRY_SOURCE_PASSWORD / FERRY_TARGET_PASSWORD, never in their argv (`ps`).
+fn split_password(u: &str) -> (String, Option<String>) {
+    let pw = url::Url::parse(u).ok().and_then(|p| {
+        p.password().map(|pw| {
+            percent_encoding::percent_decode_str(pw)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    });
+    match pw {
+        Some(pw) => (ferry_shared::conn::strip_url_passwords(u), Some(pw)),
+        None => (u.to_string(), None),
+    }
 }
 
 /// A child tool: Ferry's variables that name one run's files are the copy's, not the
@@ -163,6 +196,7 @@ fn spawn(a: &CopyArgs, i: u32, loader: &str) -> anyhow::Result<Running> {
     .arg(&f.extract_rejects)
     .stdout(Stdio::piped())
     .stderr(extract_log);
+    a.pass_passwords(&mut ex, true, false);
     let mut extract = ex.spawn().context("start extract")?;
     let pipe = extract.stdout.take().context("extract's stdout")?;
     let mut ld = child(loader);
@@ -192,6 +226,7 @@ fn spawn(a: &CopyArgs, i: u32, loader: &str) -> anyhow::Result<Running> {
         ld.args(["--batch-size", &b.to_string()]);
     }
     ld.arg("-").stdin(Stdio::from(pipe)).stderr(log);
+    a.pass_passwords(&mut ld, false, true);
     let load = ld.spawn().with_context(|| format!("start {loader}"))?;
     Ok(Running {
         index: i,
@@ -238,12 +273,34 @@ fn code(s: std::process::ExitStatus) -> i32 {
 }
 
 /// The rows a range's loader reports as loaded.
-fn loaded_rows(path: &Path) -> u64 {
+fn load_report(path: &Path) -> serde_json::Value {
     fs_err::read_to_string(path)
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["tables"][0]["migrated"].as_u64())
-        .unwrap_or(0)
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// The key ranges the loaders report they loaded must tile the key space: a range resumed
+/// after the source's MIN/MAX moved would otherwise leave a gap or an overlap unnoticed.
+fn check_tiling(a: &CopyArgs) -> anyhow::Result<()> {
+    if a.jobs < 2 {
+        return Ok(());
+    }
+    let ranges: Vec<ShardRange> = (0..a.jobs)
+        .filter_map(|i| {
+            serde_json::from_value(load_report(&a.files(i).load_report)["details"]["shard"].clone())
+                .ok()
+        })
+        .collect();
+    let problems = tiling_problems(&ranges);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(FerryError::Failed(format!(
+        "the ranges loaded do not cover the table exactly once: {}; the source changed between runs: verify the table, then copy it again",
+        problems.join("; ")
+    ))
+    .into())
 }
 
 /// The last line of a range's log: what went wrong.
@@ -259,6 +316,16 @@ fn last_line(path: &Path) -> String {
 
 /// Runs `ferry copy`.
 pub fn run(a: &CopyArgs) -> anyhow::Result<Exit> {
+    ferry_shared::logging::init(&a.common)?;
+    let (source, source_password) = split_password(&a.source);
+    let (target, target_password) = split_password(&a.target);
+    let a = &CopyArgs {
+        source,
+        target,
+        source_password,
+        target_password,
+        ..a.clone()
+    };
     if a.jobs == 0 {
         return Err(FerryError::Usage("--jobs must be at least 1".into()).into());
     }
@@ -279,13 +346,22 @@ pub fn run(a: &CopyArgs) -> anyhow::Result<Exit> {
         running.push(spawn(a, i, loader)?);
     }
     wait_all(&mut running)?;
+    // A range is done when both tools ended well and the loader's report says it finished
+    // (a loader stopped by --max-rejects also exits 3, with status `failed`).
     let failed: Vec<&Running> = running
         .iter()
-        .filter(|r| !matches!(r.status, Some((0, 0 | 3))))
+        .filter(|r| {
+            !matches!(r.status, Some((0, 0 | 3))) || !finished(&a.files(r.index).load_report)
+        })
         .collect();
     let mut report = summary_report(a, &running, &skipped, started);
     if !failed.is_empty() {
         return Err(copy_failed(a, &failed, &mut report));
+    }
+    if let Err(e) = check_tiling(a) {
+        report.fail_with(&e);
+        report.emit(a.common.quiet, a.common.report.as_deref())?;
+        return Err(e);
     }
     let mut exit = report.finish();
     if a.verify && !verify(a)? {
@@ -305,12 +381,15 @@ fn summary_report(
     started: Instant,
 ) -> RunReport {
     let mut report = RunReport::start("ferry");
-    report.source = Some(a.source.clone());
-    report.target = Some(a.target.clone());
+    report.source = Some(ferry_shared::conn::redact_urls(&a.source));
+    report.target = Some(ferry_shared::conn::redact_urls(&a.target));
     for i in 0..a.jobs {
         let f = a.files(i);
         let mut s = TableStats::new(&format!("{} {i}/{}", a.target_table(), a.jobs));
-        s.migrated = loaded_rows(&f.load_report);
+        let r = load_report(&f.load_report);
+        s.migrated = r["tables"][0]["migrated"].as_u64().unwrap_or(0);
+        s.skipped = r["tables"][0]["skipped"].as_u64().unwrap_or(0);
+        s.errors = r["tables"][0]["errors"].as_u64().unwrap_or(0);
         if skipped.contains(&i) {
             s.resumed = s.migrated;
         }
@@ -354,8 +433,14 @@ fn copy_failed(a: &CopyArgs, failed: &[&Running], report: &mut RunReport) -> any
         a.jobs,
         lines.join("; ")
     );
+    // Bad flags, a bad URL, a key that cannot be cut: every range failed the same way.
+    let usage = failed
+        .iter()
+        .all(|r| matches!(r.status, Some((2, _) | (_, 2))));
     let err: anyhow::Error = if interrupted {
         FerryError::Interrupted(msg).into()
+    } else if usage {
+        FerryError::Usage(msg).into()
     } else {
         FerryError::Failed(msg).into()
     };
@@ -373,6 +458,10 @@ fn verify(a: &CopyArgs) -> anyhow::Result<bool> {
             "--source", &a.source, "--target", &a.target, "--table", &a.table,
         ])
         .args(["--target-table", a.target_table(), "--progress", "never"]);
+        a.pass_passwords(&mut v, true, true);
+        if a.common.quiet {
+            v.arg("-q");
+        }
         v
     };
     if a.jobs == 1 {
@@ -393,6 +482,9 @@ fn verify(a: &CopyArgs) -> anyhow::Result<bool> {
         c.wait()?;
     }
     let mut combine = child("verify");
+    if a.common.quiet {
+        combine.arg("-q");
+    }
     combine.arg("--combine");
     for i in 0..a.jobs {
         combine.arg(a.files(i).verify_report);

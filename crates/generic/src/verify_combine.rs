@@ -5,11 +5,10 @@
 //! space ([`ferry_shared::shard::tiling_problems`]: computed from the same bounds, each
 //! ending where the next begins, open at both ends) and every range compared equal.
 
-use anyhow::Context;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::report::{RunReport, TableStats};
 use ferry_shared::shard::{tiling_problems, ShardRange};
-use ferry_shared::Exit;
+use ferry_shared::{Exit, FerryError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,17 +40,26 @@ struct Combined {
     problems: Vec<String>,
 }
 
-/// Reads one shard report: verify's verdicts from its `details`.
-fn read_report(path: &Path) -> anyhow::Result<Vec<ShardVerdict>> {
-    let text = fs_err::read_to_string(path)?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+/// Reads one shard report: the source and target it compared, and verify's verdicts
+/// from its `details`. A file that is not one is a usage error.
+fn read_report(path: &Path) -> Result<(String, Vec<ShardVerdict>), FerryError> {
+    let bad = |why: &str| FerryError::Usage(format!("--combine {}: {why}", path.display()));
+    let text = fs_err::read_to_string(path).map_err(|e| bad(&e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad("not JSON"))?;
     let tables = v
         .pointer("/details/tables")
         .filter(|_| v.get("tool").and_then(|t| t.as_str()) == Some("verify"))
-        .with_context(|| format!("{}: not a report of verify (--report)", path.display()))?;
-    serde_json::from_value(tables.clone())
-        .with_context(|| format!("{}: verify's tables could not be read", path.display()))
+        .ok_or_else(|| bad("not a report of verify (--report)"))?;
+    let side = |k: &str| {
+        v.pointer(&format!("/details/{k}"))
+            .and_then(|s| s.as_str())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let sides = format!("{} → {}", side("source"), side("target"));
+    let verdicts = serde_json::from_value(tables.clone())
+        .map_err(|_| bad("verify's tables could not be read"))?;
+    Ok((sides, verdicts))
 }
 
 /// Combines the shards of one table.
@@ -78,6 +86,18 @@ fn combine_table(table: &str, parts: &[(PathBuf, ShardVerdict)]) -> Combined {
         }
     }
     problems.extend(tiling_problems(&ranges));
+    let first_target = parts.first().map(|(_, v)| v.target_table.as_str());
+    for (path, v) in parts
+        .iter()
+        .filter(|(_, v)| Some(v.target_table.as_str()) != first_target)
+    {
+        problems.push(format!(
+            "{} compared target table {}, the others {}",
+            path.display(),
+            v.target_table,
+            first_target.unwrap_or("?")
+        ));
+    }
     Combined {
         table: table.to_string(),
         target_table: parts
@@ -95,24 +115,45 @@ fn combine_table(table: &str, parts: &[(PathBuf, ShardVerdict)]) -> Combined {
     }
 }
 
+/// Shards compared against another source or target sign off nothing about this one.
+fn mismatched_sides(sides: &[(PathBuf, String)], combined: &mut [Combined]) {
+    let Some((f0, s0)) = sides.first() else {
+        return;
+    };
+    for (f, s) in sides.iter().filter(|(_, s)| s != s0) {
+        for c in combined.iter_mut() {
+            c.equal = false;
+            c.problems.push(format!(
+                "{} compared {s}, but {} compared {s0}",
+                f.display(),
+                f0.display()
+            ));
+        }
+    }
+}
+
 /// Runs `verify --combine REPORT…`: prints the verdict, writes `--report`, exit 1 unless
 /// every table is equal.
 pub fn run(files: &[PathBuf], common: &CommonArgs) -> anyhow::Result<Exit> {
     let mut report = RunReport::start("verify");
     report.inputs = files.iter().map(|f| f.display().to_string()).collect();
     let mut by_table: BTreeMap<String, Vec<(PathBuf, ShardVerdict)>> = BTreeMap::new();
+    let mut sides: Vec<(PathBuf, String)> = Vec::new();
     for f in files {
-        for v in read_report(f)? {
+        let (s, verdicts) = read_report(f)?;
+        sides.push((f.clone(), s));
+        for v in verdicts {
             by_table
                 .entry(v.table.clone())
                 .or_default()
                 .push((f.clone(), v));
         }
     }
-    let combined: Vec<Combined> = by_table
+    let mut combined: Vec<Combined> = by_table
         .iter()
         .map(|(t, parts)| combine_table(t, parts))
         .collect();
+    mismatched_sides(&sides, &mut combined);
     let equal = combined.iter().all(|c| c.equal);
     if !common.quiet {
         ferry_shared::logging::human_line(&summary(equal, &combined), false);

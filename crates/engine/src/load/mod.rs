@@ -450,10 +450,18 @@ pub fn open_input(args: &LoadArgs, resume: Option<(&[String], u64, u64, bool)>) 
         },
     };
     if let Some((cols, line, offset, header_seen)) = resume {
+        // The header is read again: it says which shard the stream is, so a checkpoint of
+        // one shard cannot be continued with another shard's stream.
+        let mut schema = sidecar;
+        if header_seen {
+            if let Some(Item::Header(s)) = reader.next_item()? {
+                schema = Some(*s);
+            }
+        }
         reader.skip_to(line, offset)?;
         return Ok(Opened {
             reader,
-            schema: sidecar,
+            schema,
             columns: cols.to_vec(),
             pending: false,
             header_seen,
@@ -755,9 +763,21 @@ fn shard_scope(
     schema: Option<&TableSchema>,
     prior: Option<&LoadState>,
 ) -> Result<Option<ShardRange>> {
+    let stream = schema.and_then(|s| s.shard.clone());
     let range = match prior {
-        Some(p) => p.shard.clone(),
-        None => schema.and_then(|s| s.shard.clone()),
+        Some(p) => {
+            if let (Some(saved), Some(st)) = (&p.shard, &stream) {
+                if saved != st {
+                    return Err(FerryError::Usage(format!(
+                        "the stream is {}, but the checkpoint was saved loading {}: resume with the stream the checkpoint belongs to",
+                        st.describe(),
+                        saved.describe()
+                    )));
+                }
+            }
+            p.shard.clone()
+        }
+        None => stream,
     };
     match (args.shard.shard, range) {
         (None, None) => Ok(None),
@@ -1141,6 +1161,10 @@ impl<T: Target> Loader<'_, T> {
         self.progress.finish();
         self.stats.duration_secs = self.started.elapsed().as_secs_f64();
         self.report.tables.push(self.stats);
+        if let Some(r) = &self.shard {
+            // The range this load filled: `ferry copy` checks the ranges tile.
+            self.report.details = Some(serde_json::json!({ "shard": r }));
+        }
         if self.rejects.count() > 0 {
             self.report.rejects_file = Some(self.rejects.path().display().to_string());
         }

@@ -414,7 +414,8 @@ impl super::Target for MyTarget {
         );
         let got: Option<Option<i64>> = self
             .conn
-            .exec_first("SELECT GET_LOCK(?, 0)", (digest,))
+            // A few seconds: a killed run's connection may not be gone yet.
+            .exec_first("SELECT GET_LOCK(?, 10)", (digest,))
             .await
             .db_context("take the shard's lock")?;
         Ok(got.flatten() == Some(1))

@@ -611,15 +611,22 @@ impl super::Target for PgTarget {
     }
 
     async fn try_lock(&mut self, name: &str) -> Result<bool> {
-        let row = self
-            .client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                &[&name],
-            )
-            .await
-            .db_context("take the shard's lock")?;
-        Ok(row.get(0))
+        // A few seconds: a killed run's backend may not have noticed yet that it is gone.
+        for _ in 0..20 {
+            let row = self
+                .client
+                .query_one(
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                    &[&name],
+                )
+                .await
+                .db_context("take the shard's lock")?;
+            if row.get(0) {
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        Ok(false)
     }
 
     async fn apply_range(

@@ -436,10 +436,12 @@ pub fn shard_key(schema: &TableSchema) -> Result<&str> {
     };
     match schema.column(col).map(|c| &c.logical) {
         Some(LogicalType::Int { .. } | LogicalType::Decimal { scale: Some(0), .. }) => Ok(col),
-        other => Err(FerryError::Usage(format!(
+        _ => Err(FerryError::Usage(format!(
             "--shard cuts the first primary-key column into integer ranges; {}.{col} is {}",
             schema.table,
-            other.map_or("missing".to_string(), |t| format!("{t:?}"))
+            schema
+                .column(col)
+                .map_or("missing", |c| c.source_type.as_str())
         ))),
     }
 }
