@@ -129,7 +129,9 @@ fn broken_copies_fail_schema_validation() {
 /// input, writes an `ok` report where asked.
 const STUB: &str = r#"#!/bin/bash
 tool=$(basename "$0")
-{ printf '%s' "$tool"; printf ' %s' "$@"; echo; } >> "$FERRY_STUB_LOG"
+# One write of the whole line: the two tools of a pipe run at once.
+line=$tool; for a in "$@"; do line+=" $a"; done
+printf '%s\n' "$line" >> "$FERRY_STUB_LOG"
 case "$tool" in
   extract) echo '{}' ;;
   load-*) cat > /dev/null ;;
