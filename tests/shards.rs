@@ -26,6 +26,22 @@ fn source(dir: &Path) -> MyDb {
     my
 }
 
+/// Runs the pipelines at once (N processes, as N machines would); fails if any failed.
+fn all_at_once(pipes: &[String], dir: &Path) -> Run {
+    let started: String = pipes.iter().map(|p| format!("( {p} ) & ")).collect();
+    sh(
+        &format!("{started} fail=0; for j in $(jobs -p); do wait $j || fail=1; done; exit $fail"),
+        dir,
+    )
+}
+
+fn source_rows(my: &MyDb) -> u64 {
+    my.scalar("SELECT COUNT(*) FROM bench")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn count(pg: &PgDb, sql: &str) -> u64 {
     pg.scalar(sql).unwrap().parse().unwrap()
 }
@@ -65,22 +81,10 @@ fn four_shards_as_four_processes_cover_the_table_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let my = source(dir.path());
     let pg = PgDb::new("shard");
-    let want: u64 = my
-        .scalar("SELECT COUNT(*) FROM bench")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let want = source_rows(&my);
     // The four at once, each creating the table if it is not there yet.
-    let script: Vec<String> = (0..4)
-        .map(|i| format!("( {} ) & ", shard_pipe(&my, &pg, i, 4, "")))
-        .collect();
-    let r = sh(
-        &format!(
-            "{} fail=0; for j in $(jobs -p); do wait $j || fail=1; done; exit $fail",
-            script.concat()
-        ),
-        dir.path(),
-    );
+    let pipes: Vec<String> = (0..4).map(|i| shard_pipe(&my, &pg, i, 4, "")).collect();
+    let r = all_at_once(&pipes, dir.path());
     assert_exit(&r, 0);
     assert_eq!(count(&pg, "SELECT count(*) FROM bench"), want);
     assert_eq!(count(&pg, "SELECT count(DISTINCT id) FROM bench"), want);
@@ -118,11 +122,7 @@ fn one_shard_killed_and_rerun_alone_stays_exact() {
     let dir = tempfile::tempdir().unwrap();
     let my = source(dir.path());
     let pg = PgDb::new("shard_kill");
-    let want: u64 = my
-        .scalar("SELECT COUNT(*) FROM bench")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let want = source_rows(&my);
     for i in [0, 1, 3] {
         assert_exit(&sh(&shard_pipe(&my, &pg, i, 4, ""), dir.path()), 0);
     }
@@ -253,17 +253,13 @@ fn sqlite_to_mariadb_in_three_shards() {
     let src = format!("sqlite://{}", db.display());
     gen_bench(&src, "bench", 30_000, dir.path());
     let my = MyDb::new("shard_my");
-    let mut jobs = String::new();
-    for i in 0..3 {
-        jobs.push_str(&format!(
-            "( extract --source {src} --table bench --shard {i}/3 -q | load-mysql --target {} --table bench --shard {i}/3 --create -q - ) & ",
+    let pipes: Vec<String> = (0..3)
+        .map(|i| format!(
+            "extract --source {src} --table bench --shard {i}/3 -q | load-mysql --target {} --table bench --shard {i}/3 --create -q -",
             my.url()
-        ));
-    }
-    let r = sh(
-        &format!("{jobs} fail=0; for j in $(jobs -p); do wait $j || fail=1; done; exit $fail"),
-        dir.path(),
-    );
+        ))
+        .collect();
+    let r = all_at_once(&pipes, dir.path());
     assert_exit(&r, 0);
     assert_eq!(
         my.scalar("SELECT COUNT(DISTINCT id) FROM bench").unwrap(),
