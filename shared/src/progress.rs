@@ -54,6 +54,14 @@ pub fn configure(args: &CommonArgs) {
     MODE.store(m, Ordering::Relaxed);
 }
 
+/// Whether a [`Progress`] made now would show anything (a bar, or plain lines off a
+/// terminal): a tool counts its source for the percent only when someone will see it
+/// (`SELECT COUNT(*)` of 2M InnoDB rows is 0.8 s before the first row moves).
+pub fn shows(quiet: bool) -> bool {
+    draws_bars(quiet)
+        || (!quiet && MODE.load(Ordering::Relaxed) != 2 && !std::io::stderr().is_terminal())
+}
+
 /// Runs `f` (which writes to stderr) with the bars lifted, then draws them again.
 pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
     match MULTI.get() {

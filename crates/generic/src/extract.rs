@@ -587,8 +587,10 @@ async fn extract_one(
     };
     let filter = shard_scope(args, src, table, &mut schema, state.shard.clone()).await?;
     let total = match table {
-        Some(t) => Some(src.count(t, filter.as_ref()).await?),
-        None => None,
+        Some(t) if ferry_shared::progress::shows(args.common.quiet) => {
+            Some(src.count(t, filter.as_ref()).await?)
+        }
+        _ => None,
     }
     .map(|n| args.limit.map_or(n, |l| l.min(n)));
     let writer = open_writer(args, dest, &state, &schema, total)?;
