@@ -127,6 +127,37 @@ fn via_variable(t: &LogicalType) -> bool {
     )
 }
 
+/// Appends `YYYY-MM-DD`. Numbers, not chrono's `format`: parsing the format string again
+/// for every value was a seventh of load-mysql's CPU (perf, 2M bench rows).
+fn push_date(out: &mut Vec<u8>, d: &chrono::NaiveDate) {
+    use chrono::Datelike;
+    use std::io::Write;
+    if (0..=9999).contains(&d.year()) {
+        let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+    } else {
+        let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+    }
+}
+
+/// Appends `YYYY-MM-DD HH:MM:SS.ffffff` (see [`push_date`]).
+fn push_datetime(out: &mut Vec<u8>, dt: &chrono::NaiveDateTime) {
+    use chrono::Timelike;
+    use std::io::Write;
+    if !(0..=9999).contains(&chrono::Datelike::year(dt)) || dt.nanosecond() >= 1_000_000_000 {
+        let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.6f"));
+        return;
+    }
+    push_date(out, &dt.date());
+    let _ = write!(
+        out,
+        " {:02}:{:02}:{:02}.{:06}",
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.nanosecond() / 1000
+    );
+}
+
 /// Appends one row as a LOAD DATA line (tab-separated, backslash escapes, `\N` for NULL).
 fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
     use std::io::Write;
@@ -154,12 +185,8 @@ fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
                     let _ = write!(out, "{x:02X}");
                 }
             }
-            Val::Date(d) => {
-                let _ = write!(out, "{}", d.format("%Y-%m-%d"));
-            }
-            Val::Ts(dt) => {
-                let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.6f"));
-            }
+            Val::Date(d) => push_date(out, d),
+            Val::Ts(dt) => push_datetime(out, dt),
             // The cast refuses infinity for MySQL; written as text, the server would too.
             Val::Infinity(positive) => {
                 out.extend_from_slice(if *positive { b"infinity" } else { b"-infinity" })
@@ -463,5 +490,34 @@ impl super::Target for MyTarget {
                 super::ApplyError::Fatal(DbError::wrap(format!("load {}", self.rel()), e).into())
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written date formats equal chrono's, the ones they replace.
+    #[test]
+    fn dates_as_chrono_formats_them() {
+        for (d, t) in [
+            ((2021, 5, 13), (8, 1, 5, 0)),
+            ((1, 1, 1), (0, 0, 0, 7)),
+            ((9999, 12, 31), (23, 59, 59, 999_999)),
+        ] {
+            let date = chrono::NaiveDate::from_ymd_opt(d.0, d.1, d.2).unwrap();
+            let dt = date.and_hms_micro_opt(t.0, t.1, t.2, t.3).unwrap();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            push_date(&mut a, &date);
+            push_datetime(&mut b, &dt);
+            assert_eq!(
+                String::from_utf8(a).unwrap(),
+                date.format("%Y-%m-%d").to_string()
+            );
+            assert_eq!(
+                String::from_utf8(b).unwrap(),
+                dt.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+            );
+        }
     }
 }
