@@ -669,18 +669,7 @@ fn sigkill_of_the_whole_run_in_step_8_then_resume() {
         assert!(std::time::Instant::now() < deadline, "step 8 never started");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let pgid = child.id();
-    assert!(Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9),
-        "the run was not killed"
-    );
+    kill_process_group(&mut child);
     let loaded = count(&pg, "sales");
     let total: i64 = want["sales"].split(':').next().unwrap().parse().unwrap();
     assert!(

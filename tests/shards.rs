@@ -6,7 +6,6 @@
 
 use ferry_tests::*;
 use std::path::Path;
-use std::process::Command;
 
 /// Source rows: the generated 1..ROWS plus keys far outside the range (negative, huge) and
 /// a hole, so the ranges are uneven and the open ends matter.
@@ -324,17 +323,7 @@ fn copy_with_four_jobs_killed_by_sigkill_then_resumed_is_exact() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let pgid = child.id();
-    assert!(Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.wait().unwrap();
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9)
-    );
+    kill_process_group(&mut child);
     let partial = count(&pg, "SELECT count(*) FROM bench");
     eprintln!("killed with {partial} rows loaded");
     assert!(

@@ -73,6 +73,17 @@ pub struct ShardArgs {
     pub shard: Option<Shard>,
 }
 
+impl ShardArgs {
+    /// `SEPshard-I-of-N` for the names of a shard's default files (checkpoint, rejects), so
+    /// shards started side by side in one folder never write one file; empty without
+    /// `--shard`.
+    pub fn file_tag(&self, sep: char) -> String {
+        self.shard.map_or(String::new(), |s| {
+            format!("{sep}shard-{}-of-{}", s.index, s.count)
+        })
+    }
+}
+
 /// The rows one shard covers: `from <= column < to`, either bound absent at the ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardRange {

@@ -549,6 +549,23 @@ pub fn crash_at(mut cmd: Command, tool: &str, n: u64) -> Output {
     out
 }
 
+/// `kill -9` of the whole process group of `child` (started with `process_group(0)`), and
+/// asserts that it was the kill that ended it.
+pub fn kill_process_group(child: &mut std::process::Child) {
+    let pgid = child.id();
+    assert!(Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the run was not killed"
+    );
+}
+
 /// A crash point between `low` and `high` (inclusive), different from run to run.
 pub fn crash_point(low: u64, high: u64) -> u64 {
     low + jitter_ms(high - low + 1)

@@ -138,27 +138,17 @@ struct Running {
 
 /// The finished shards: their load report says the run ended well (`ok` or `rejects`).
 fn finished(path: &Path) -> bool {
-    let Ok(text) = fs_err::read_to_string(path) else {
-        return false;
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    matches!(v["status"].as_str(), Some("ok" | "rejects"))
+    matches!(load_report(path)["status"].as_str(), Some("ok" | "rejects"))
 }
 
-/// The URL without its password, and the password: the tools this command starts get it
-/// through FERRY_SOURCE_PASSWORD / FERRY_TARGET_PASSWORD, never in their argv (`ps`).
-fn split_password(u: &str) -> (String, Option<String>) {
-    let pw = url::Url::parse(u).ok().and_then(|p| {
-        p.password().map(|pw| {
-            percent_encoding::percent_decode_str(pw)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    });
-    match pw {
-        Some(pw) => (ferry_shared::conn::strip_url_passwords(u), Some(pw)),
-        None => (u.to_string(), None),
-    }
+/// The URL without its password, and the password (as the tools themselves parse it): the
+/// tools this command starts get it through FERRY_SOURCE_PASSWORD / FERRY_TARGET_PASSWORD,
+/// never in their argv (`ps`). A URL the tools would refuse is refused here, before any
+/// process starts.
+fn split_password(u: &str, side: &'static str) -> anyhow::Result<(String, Option<String>)> {
+    let ep = ferry_shared::conn::parse_url(u, side)?;
+    let pw = ep.password.map(|p| p.expose().to_string());
+    Ok((ferry_shared::conn::strip_url_passwords(u), pw))
 }
 
 /// A child tool: Ferry's variables that name one run's files are the copy's, not the
@@ -272,7 +262,7 @@ fn code(s: std::process::ExitStatus) -> i32 {
     s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
 }
 
-/// The rows a range's loader reports as loaded.
+/// A range's load report (`null` when it wrote none, or none that parses).
 fn load_report(path: &Path) -> serde_json::Value {
     fs_err::read_to_string(path)
         .ok()
@@ -317,8 +307,8 @@ fn last_line(path: &Path) -> String {
 /// Runs `ferry copy`.
 pub fn run(a: &CopyArgs) -> anyhow::Result<Exit> {
     ferry_shared::logging::init(&a.common)?;
-    let (source, source_password) = split_password(&a.source);
-    let (target, target_password) = split_password(&a.target);
+    let (source, source_password) = split_password(&a.source, "source")?;
+    let (target, target_password) = split_password(&a.target, "target")?;
     let a = &CopyArgs {
         source,
         target,

@@ -140,22 +140,15 @@ impl Output {
         }
     }
 
-    /// The default rejects file, with the shard in its name: shards started side by side in
-    /// one folder must not write one file.
-    fn rejects_path_for(&self, shard: Option<ferry_shared::shard::Shard>) -> PathBuf {
+    /// The default rejects file, with the shard in its name ([`ShardArgs::file_tag`]).
+    fn rejects_path_for(&self, shard: &ShardArgs) -> PathBuf {
         let p = self.rejects_path();
-        match shard {
-            Some(s) => p.with_file_name(format!(
-                "{}.shard-{}-of-{}.rejects.ndjson",
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".rejects.ndjson"))
-                    .unwrap_or("extract"),
-                s.index,
-                s.count
-            )),
-            None => p,
-        }
+        let stem = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".rejects.ndjson"))
+            .unwrap_or("extract");
+        p.with_file_name(format!("{stem}{}.rejects.ndjson", shard.file_tag('.')))
     }
 
     /// The data file of one output (`None`: stdout). In a directory, tables of several
@@ -226,7 +219,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         .run
         .rejects
         .clone()
-        .unwrap_or_else(|| output.rejects_path_for(args.shard.shard));
+        .unwrap_or_else(|| output.rejects_path_for(&args.shard));
     let mut rejects = Rejects::new(rejects_path, args.run.resume, args.run.max_rejects);
 
     let jobs: Vec<Option<TableRef>> = if args.query.is_some() {

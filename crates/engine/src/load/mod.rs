@@ -414,9 +414,7 @@ fn checkpoint_for(args: &LoadArgs, tool: &str, target: &str) -> Checkpoint<LoadS
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "-".into());
     // Shards of one table, each from its own pipe, keep checkpoints of their own.
-    let shard = args.shard.shard.map_or(String::new(), |s| {
-        format!("-shard-{}-of-{}", s.index, s.count)
-    });
+    let shard = args.shard.file_tag('-');
     let path = args.run.checkpoint.clone().unwrap_or_else(|| {
         PathBuf::from(".ferry").join(format!(
             "{tool}-{}{shard}-{}.json",
@@ -580,11 +578,11 @@ pub async fn run_load<T: Target>(
     prepare_target(args, &mut plan, shard.as_ref(), prior.is_none()).await?;
     let (deferred, build_now) = deferred_key(args, &mut plan).await?;
     let rejects_path = args.run.rejects.clone().unwrap_or_else(|| {
-        // Shards loading side by side in one folder each write their own.
-        let shard = args.shard.shard.map_or(String::new(), |s| {
-            format!(".shard-{}-of-{}", s.index, s.count)
-        });
-        PathBuf::from(format!("{}{shard}.rejects.ndjson", file_safe(&args.table)))
+        PathBuf::from(format!(
+            "{}{}.rejects.ndjson",
+            file_safe(&args.table),
+            args.shard.file_tag('.')
+        ))
     });
     let rejects = match prior.as_ref().and_then(|p| p.rejects_bytes) {
         Some(bytes) => Rejects::resume_at(rejects_path, bytes, args.run.max_rejects)?,
@@ -1001,20 +999,25 @@ impl<T: Target> Loader<'_, T> {
         if !self.plan.has_unique && self.deferred.is_none() {
             return Ok(());
         }
-        self.checkpoint.save_start(&LoadState {
+        self.checkpoint.save_start(&self.state(line, offset))
+    }
+
+    /// What a checkpoint records: the input read through `line`/`offset`, and the totals.
+    fn state(&self, line: u64, offset: u64) -> LoadState {
+        LoadState {
             columns: opened_columns(&self.plan),
             line,
             offset,
-            loaded: 0,
-            skipped: 0,
-            rejected: 0,
-            conversions: BTreeMap::new(),
+            loaded: self.stats.migrated,
+            skipped: self.stats.skipped,
+            rejected: self.stats.errors,
+            conversions: self.stats.conversions.clone(),
             checksum: self.checksum.hex(),
-            data_lines: 0,
-            header_seen: true,
+            data_lines: self.data_lines,
+            header_seen: self.header,
             rejects_bytes: Some(self.rejects.bytes()),
             shard: self.shard.clone(),
-        })
+        }
     }
 
     /// Applies one batch (commit), writes its rejects, then saves the checkpoint (the
@@ -1058,20 +1061,8 @@ impl<T: Target> Loader<'_, T> {
         }
         if !args.run.dry_run {
             self.rejects.flush()?;
-            self.checkpoint.save(&LoadState {
-                columns: opened_columns(&self.plan),
-                line: p.end_line,
-                offset: p.end_offset,
-                loaded: self.stats.migrated,
-                skipped: self.stats.skipped,
-                rejected: self.stats.errors,
-                conversions: self.stats.conversions.clone(),
-                checksum: self.checksum.hex(),
-                data_lines: self.data_lines,
-                header_seen: self.header,
-                rejects_bytes: Some(self.rejects.bytes()),
-                shard: self.shard.clone(),
-            })?;
+            self.checkpoint
+                .save(&self.state(p.end_line, p.end_offset))?;
             self.saved_line = p.end_line;
             let mut snapshot = self.report.clone();
             snapshot.tables = vec![self.stats.clone()];

@@ -584,28 +584,17 @@ impl super::Target for PgTarget {
             "ALTER TABLE {rel} ADD PRIMARY KEY ({key}); COMMENT ON TABLE {rel} IS NULL",
             rel = self.rel()
         );
-        self.client
-            .batch_execute("BEGIN")
-            .await
-            .db_context("begin")?;
-        match self.client.batch_execute(&add).await {
+        let tx = self.client.transaction().await.db_context("begin")?;
+        match tx.batch_execute(&add).await {
             Ok(()) => {
-                self.client
-                    .batch_execute("COMMIT")
-                    .await
-                    .db_context("build the primary key")?;
+                tx.commit().await.db_context("build the primary key")?;
                 return Ok(Vec::new());
             }
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
-                self.client
-                    .batch_execute("ROLLBACK")
-                    .await
-                    .db_context("rollback")?;
+                tx.rollback().await.db_context("rollback")?;
             }
-            Err(e) => {
-                let _ = self.client.batch_execute("ROLLBACK").await;
-                return Err(e).db_context("build the primary key");
-            }
+            // Dropping the transaction rolls it back.
+            Err(e) => return Err(e).db_context("build the primary key"),
         }
         self.remove_duplicates_then_build(&key, &add).await
     }
