@@ -25,6 +25,7 @@ pub mod rejects;
 pub mod report;
 pub mod report_html;
 pub mod retry;
+pub mod row;
 pub mod run;
 pub mod schema;
 pub mod shard;

@@ -10,9 +10,6 @@ use crate::error::{FerryError, Result};
 use crate::schema::TableSchema;
 use base64::Engine as _;
 use fs_err::File;
-use serde::de::{DeserializeSeed, MapAccess, Visitor};
-use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -541,69 +538,14 @@ impl ColumnIndex {
     pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
-}
-
-/// One parsed row: for each column, `None` when the key is absent, else its raw JSON value.
-pub type RawRow<'a> = Vec<Option<&'a RawValue>>;
-
-struct RowSeed<'i> {
-    index: &'i ColumnIndex,
-}
-
-impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
-    type Value = RawRow<'de>;
-    fn deserialize<D: serde::Deserializer<'de>>(
-        self,
-        d: D,
-    ) -> std::result::Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
+    /// The column names, in record order.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
     }
-}
-
-impl<'de> Visitor<'de> for RowSeed<'_> {
-    type Value = RawRow<'de>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
+    /// The position of column `name`.
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
     }
-    fn visit_map<A: MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<Self::Value, A::Error> {
-        use serde::de::Error;
-        let mut row: RawRow<'de> = vec![None; self.index.len()];
-        let mut expect = 0;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            // Keys usually come in column order: compare with the expected name before hashing.
-            let i = match self.index.names.get(expect) {
-                Some(n) if n.as_str() == key.as_ref() => expect,
-                _ => match self.index.index.get(key.as_ref()) {
-                    Some(&i) => i,
-                    None => return Err(A::Error::custom(format!("unknown key {key:?}"))),
-                },
-            };
-            expect = i + 1;
-            if row[i].is_some() {
-                return Err(A::Error::custom(format!("duplicate key {key:?}")));
-            }
-            row[i] = Some(map.next_value::<&'de RawValue>()?);
-        }
-        Ok(row)
-    }
-}
-
-/// Parses one line into raw values by column. The error is a one-line reason.
-pub fn parse_row<'a>(
-    line: &'a [u8],
-    index: &ColumnIndex,
-) -> std::result::Result<RawRow<'a>, String> {
-    // Validate UTF-8 once for the line; the str reader then skips per-value validation.
-    let text = std::str::from_utf8(line).map_err(|e| format!("line is not valid UTF-8: {e}"))?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let row = RowSeed { index }
-        .deserialize(&mut de)
-        .map_err(|e| format!("malformed JSON: {e}"))?;
-    de.end().map_err(|e| format!("malformed JSON: {e}"))?;
-    Ok(row)
 }
 
 /// The keys of a line, in order (used to learn the columns when no schema travels along).
@@ -616,20 +558,6 @@ pub fn line_keys(line: &[u8]) -> std::result::Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_rows_with_raw_values() {
-        let idx = ColumnIndex::new(&["a", "b", "c"]);
-        let row =
-            parse_row(br#"{"a":18446744073709551615,"c":{"x":[1,2.50]}}"#, &idx).expect("row");
-        assert_eq!(row[0].map(RawValue::get), Some("18446744073709551615"));
-        assert!(row[1].is_none());
-        assert_eq!(row[2].map(RawValue::get), Some(r#"{"x":[1,2.50]}"#));
-        assert!(parse_row(br#"{"a":1,"zz":2}"#, &idx).is_err());
-        assert!(parse_row(br#"{"a":1,"a":2}"#, &idx).is_err());
-        assert!(parse_row(br#"{"a":1"#, &idx).is_err());
-        assert!(parse_row(br#"{"a":1} x"#, &idx).is_err());
-    }
 
     #[test]
     fn a_dollar_ferry_column_is_data_and_a_bom_is_skipped() {
@@ -645,8 +573,8 @@ mod tests {
         let text = fs_err::read_to_string(&dest).expect("read");
         assert_eq!(text, "{\"\\u0024ferry\":\"header\",\"b\":1}\n");
         let idx = ColumnIndex::new(&["$ferry", "b"]);
-        let row = parse_row(text.trim_end().as_bytes(), &idx).expect("row");
-        assert_eq!(row[0].map(RawValue::get), Some("\"header\""));
+        let row = crate::row::parse_row(text.trim_end().as_bytes(), &idx).expect("row");
+        assert_eq!(row[0].as_ref().map(|f| f.raw), Some("\"header\""));
 
         let foreign = dir.path().join("f.ndjson");
         fs_err::write(&foreign, "\u{feff}{\"$ferry\":1}\n{\"$ferry\":\"end\"}\n").expect("w");

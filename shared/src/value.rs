@@ -7,7 +7,6 @@
 //! by loaders whose target cannot hold them. docs/ndjson.md has the table.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// A raw JSON value, classified without allocating where possible.
@@ -23,29 +22,6 @@ pub enum Json<'a> {
     Str(Cow<'a, str>),
     /// An object or array, as written.
     Nested(&'a str),
-}
-
-/// Classifies a raw value. Strings without escapes are borrowed.
-pub fn classify(raw: &RawValue) -> Result<Json<'_>, String> {
-    let s = raw.get();
-    match s.as_bytes().first() {
-        Some(b'n') => Ok(Json::Null),
-        Some(b't') => Ok(Json::Bool(true)),
-        Some(b'f') => Ok(Json::Bool(false)),
-        Some(b'"') => {
-            let inner = &s[1..s.len() - 1];
-            if !inner.contains('\\') {
-                Ok(Json::Str(Cow::Borrowed(inner)))
-            } else {
-                serde_json::from_str::<String>(s)
-                    .map(|v| Json::Str(Cow::Owned(v)))
-                    .map_err(|e| e.to_string())
-            }
-        }
-        Some(b'{') | Some(b'[') => Ok(Json::Nested(s)),
-        Some(_) => Ok(Json::Num(s)),
-        None => Err("empty value".into()),
-    }
 }
 
 /// An exact decimal number: sign, integer digits (no leading zeros), fraction digits.

@@ -6,10 +6,9 @@
 //! are reported, never silent.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use ferry_shared::row::Field;
 use ferry_shared::schema::LogicalType;
-use ferry_shared::value::{
-    classify, parse_duration_micros, parse_when, Decimal, Json, When, ZeroDate,
-};
+use ferry_shared::value::{parse_duration_micros, parse_when, Decimal, Json, When, ZeroDate};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
@@ -145,8 +144,7 @@ pub struct CastRules {
     pub four_digit_years: bool,
 }
 
-fn what(raw: &RawValue) -> String {
-    let s = raw.get();
+fn what(s: &str) -> String {
     if s.chars().count() > 60 {
         format!("{}…", s.chars().take(60).collect::<String>())
     } else {
@@ -162,14 +160,14 @@ fn text_of<'a>(j: &Json<'a>) -> Option<Cow<'a, str>> {
     }
 }
 
-/// Casts one raw JSON value to `t`. `conv` receives any documented conversion.
+/// Casts one value of a line to `t`. `conv` receives any documented conversion.
 pub fn cast<'a>(
-    raw: &'a RawValue,
+    field: Field<'a>,
     t: &LogicalType,
     rules: CastRules,
     conv: &mut Option<Conversion>,
 ) -> Result<Val<'a>, String> {
-    let j = classify(raw)?;
+    let Field { raw, json: j } = field;
     if j == Json::Null {
         return Ok(Val::Null);
     }
@@ -217,7 +215,7 @@ fn cast_geometry<'a>(c: &Cell<'a>, rules: CastRules) -> Result<Val<'a>, String> 
 /// so the raw text travels with its JSON class instead of each caster rebuilding the message.
 struct Cell<'a> {
     /// The value as written in the NDJSON line (quoted, shortened, in error messages).
-    raw: &'a RawValue,
+    raw: &'a str,
     /// Its JSON class.
     j: Json<'a>,
 }
@@ -429,10 +427,10 @@ fn cast_json<'a>(
                 s.clone()
             } else {
                 *conv = Some(Conversion::TextToJsonString);
-                Cow::Borrowed(c.raw.get())
+                Cow::Borrowed(c.raw)
             }
         }
-        _ => Cow::Borrowed(c.raw.get()),
+        _ => Cow::Borrowed(c.raw),
     };
     if rules.no_nul && doc.contains("\\u0000") {
         return Err(c.bad("contains \\u0000, which PostgreSQL jsonb refuses"));
@@ -554,7 +552,7 @@ fn cast_uuid<'a>(c: &Cell<'a>) -> Result<Val<'a>, String> {
 /// Any JSON value into a text column: strings as themselves, numbers and booleans as written,
 /// nested JSON as its JSON text.
 fn text_cast<'a>(
-    raw: &'a RawValue,
+    raw: &'a str,
     j: &Json<'a>,
     max_chars: Option<u32>,
     rules: CastRules,
@@ -574,7 +572,8 @@ fn text_cast<'a>(
         *conv = how;
     }
     let s = nul_rule(s, rules, conv).map_err(|e| format!("{} {e}", what(raw)))?;
-    if let Some(m) = max_chars {
+    // A text no longer in bytes than the limit is within it in characters: not counted.
+    if let Some(m) = max_chars.filter(|m| s.len() > *m as usize) {
         let n = s.chars().count();
         if n > m as usize {
             return Err(format!("text of {n} characters is longer than {m}"));
@@ -638,8 +637,8 @@ pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
 mod tests {
     use super::*;
 
-    fn rv(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).expect("raw")
+    fn rv(s: &str) -> Field<'_> {
+        ferry_shared::row::parse_value(s).expect("one JSON value")
     }
     const PG: CastRules = CastRules {
         zero_dates: false,
@@ -658,10 +657,10 @@ mod tests {
             bits: 16,
             unsigned: false,
         };
-        assert_eq!(cast(&rv("12"), &t, PG, &mut c), Ok(Val::Int(12)));
-        assert!(cast(&rv("40000"), &t, PG, &mut c).is_err());
-        assert!(cast(&rv("1.5"), &t, PG, &mut c).is_err());
-        assert!(cast(&rv("\"abc\""), &t, PG, &mut c).is_err());
+        assert_eq!(cast(rv("12"), &t, PG, &mut c), Ok(Val::Int(12)));
+        assert!(cast(rv("40000"), &t, PG, &mut c).is_err());
+        assert!(cast(rv("1.5"), &t, PG, &mut c).is_err());
+        assert!(cast(rv("\"abc\""), &t, PG, &mut c).is_err());
     }
 
     #[test]
@@ -673,32 +672,32 @@ mod tests {
         };
         // Plain digits go out as written (the server pads the scale); others are normalized.
         assert_eq!(
-            cast(&rv("\"12.5\""), &t, PG, &mut c),
+            cast(rv("\"12.5\""), &t, PG, &mut c),
             Ok(Val::Numeric("12.5".into()))
         );
         assert_eq!(
-            cast(&rv("\"1.5e1\""), &t, PG, &mut c),
+            cast(rv("\"1.5e1\""), &t, PG, &mut c),
             Ok(Val::Numeric("15.00".into()))
         );
         assert_eq!(
-            cast(&rv("\"-0012.10\""), &t, PG, &mut c),
+            cast(rv("\"-0012.10\""), &t, PG, &mut c),
             Ok(Val::Numeric("-0012.10".into()))
         );
-        assert!(cast(&rv("\"12.345\""), &t, PG, &mut c).is_err());
-        assert!(cast(&rv("\"12345678901.00\""), &t, PG, &mut c).is_err());
+        assert!(cast(rv("\"12.345\""), &t, PG, &mut c).is_err());
+        assert!(cast(rv("\"12345678901.00\""), &t, PG, &mut c).is_err());
     }
 
     #[test]
     fn zero_dates_and_nul() {
         let mut c = None;
         assert_eq!(
-            cast(&rv("\"0000-00-00\""), &LogicalType::Date, PG, &mut c),
+            cast(rv("\"0000-00-00\""), &LogicalType::Date, PG, &mut c),
             Ok(Val::Null)
         );
         assert_eq!(c, Some(Conversion::ZeroDateToNull));
         let mut c = None;
         assert!(cast(
-            &rv("\"a\\u0000b\""),
+            rv("\"a\\u0000b\""),
             &LogicalType::Text { max_chars: None },
             PG,
             &mut c
@@ -710,7 +709,7 @@ mod tests {
         };
         assert_eq!(
             cast(
-                &rv("\"a\\u0000b\""),
+                rv("\"a\\u0000b\""),
                 &LogicalType::Text { max_chars: None },
                 strip,
                 &mut c

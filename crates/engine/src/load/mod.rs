@@ -17,9 +17,10 @@ use ferry_shared::checksum::Checksum;
 use ferry_shared::cli::{file_safe, BatchArgs, CommonArgs, RunArgs};
 use ferry_shared::conn::TargetArgs;
 use ferry_shared::progress::Progress;
-use ferry_shared::record::{parse_row, ColumnIndex, Item, RecordReader};
+use ferry_shared::record::{ColumnIndex, Item, RecordReader};
 use ferry_shared::rejects::{record_value, Reject, Rejects};
 use ferry_shared::report::{RunReport, TableStats};
+use ferry_shared::row::parse_row;
 use ferry_shared::schema::LogicalType;
 use ferry_shared::schema::{read_sidecar, sidecar_path, TableSchema};
 use ferry_shared::shard::{ShardArgs, ShardRange};
@@ -1497,11 +1498,12 @@ impl RowEncoder<'_> {
                 });
             };
             let mut conv = None;
+            let raw_text = raw.raw;
             match cast::cast(raw, &col.logical, self.rules, &mut conv) {
                 Ok(Val::Null) if !col.nullable => {
                     return Err(RowFailure {
                         column: Some(col.name.clone()),
-                        value: Some(raw.get().to_string()),
+                        value: Some(raw_text.to_string()),
                         reason: format!(
                             "NULL in NOT NULL column{}",
                             if conv.is_some() {
@@ -1521,7 +1523,7 @@ impl RowEncoder<'_> {
                 Err(reason) => {
                     return Err(RowFailure {
                         column: Some(col.name.clone()),
-                        value: Some(raw.get().to_string()),
+                        value: Some(raw_text.to_string()),
                         reason,
                     });
                 }
