@@ -341,9 +341,34 @@ fn write_float(buf: &mut Vec<u8>, v: f64, finite: impl FnOnce(&mut Vec<u8>, f64)
 }
 
 /// Appends `s` as a JSON string literal.
+///
+/// Byte for byte what serde_json writes (the tests compare): only `"`, `\\` and control
+/// characters are escaped, so plain runs are found eight bytes at a time and copied whole
+/// (serde_json's escaper looks up every byte: 14 % of extract's instructions).
 pub fn write_json_str(buf: &mut Vec<u8>, s: &str) {
-    // serde_json's escaper is correct for every code point, including U+0000 and U+2028.
-    let _ = serde_json::to_writer(&mut *buf, s);
+    let mut b = s.as_bytes();
+    buf.push(b'"');
+    loop {
+        let n = crate::row::special(b);
+        buf.extend_from_slice(&b[..n]);
+        let Some(&c) = b.get(n) else { break };
+        match c {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            0x08 => buf.extend_from_slice(b"\\b"),
+            0x0c => buf.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(b"\\u00");
+                buf.extend_from_slice(&[HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
+            }
+        }
+        b = &b[n + 1..];
+    }
+    buf.push(b'"');
 }
 
 // ---------------------------------------------------------------- reading
@@ -558,6 +583,34 @@ pub fn line_keys(line: &[u8]) -> std::result::Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        let mut texts: Vec<String> = (0u32..0x300)
+            .filter_map(char::from_u32)
+            .map(|c| format!("{c}"))
+            .collect();
+        texts.extend(
+            [
+                "",
+                "plain text of some length",
+                "a\"b\\c\u{0}\u{1f}\u{7f}\u{2028}東京😀\n\r\t",
+            ]
+            .map(String::from),
+        );
+        let joined: String = texts.concat();
+        texts.push(joined.clone());
+        for cut in 0..joined.len() {
+            if joined.is_char_boundary(cut) {
+                texts.push(joined[cut..].to_string());
+            }
+        }
+        for t in &texts {
+            let mut got = Vec::new();
+            write_json_str(&mut got, t);
+            assert_eq!(got, serde_json::to_vec(t).expect("json"), "{t:?}");
+        }
+    }
 
     #[test]
     fn a_dollar_ferry_column_is_data_and_a_bom_is_skipped() {

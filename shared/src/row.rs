@@ -323,7 +323,7 @@ impl<'a> Scan<'a> {
 /// backslash or a control character (`b.len()` when none). Eight bytes at a time: in each
 /// word, the classic has-zero-byte test finds bytes equal to `"` or `\\` and bytes below
 /// 0x20; its false positives only ever sit above a true one, so the lowest hit is exact.
-fn special(b: &[u8]) -> usize {
+pub(crate) fn special(b: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
