@@ -546,6 +546,8 @@ impl RecordReader {
 pub struct ColumnIndex {
     names: Vec<String>,
     index: HashMap<String, usize>,
+    /// Per column: its name holds nothing JSON escapes (compared raw with the line).
+    plain: Vec<bool>,
 }
 
 impl ColumnIndex {
@@ -557,7 +559,22 @@ impl ColumnIndex {
             .enumerate()
             .map(|(i, n)| (n.clone(), i))
             .collect();
-        ColumnIndex { names, index }
+        let plain = names
+            .iter()
+            .map(|n| crate::row::special(n.as_bytes()) == n.len())
+            .collect();
+        ColumnIndex {
+            names,
+            index,
+            plain,
+        }
+    }
+    /// Column `i`'s name when a key can be matched with it byte for byte.
+    pub(crate) fn plain_name(&self, i: usize) -> Option<&str> {
+        self.plain
+            .get(i)
+            .filter(|p| **p)
+            .map(|_| self.names[i].as_str())
     }
     /// Number of columns.
     pub(crate) fn len(&self) -> usize {

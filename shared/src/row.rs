@@ -47,17 +47,26 @@ pub fn parse_row<'a>(
         let mut expect = 0;
         loop {
             s.ws();
-            let key = s.key()?;
-            // Keys usually come in column order: compare with the expected name before hashing.
-            let i = match index.names().get(expect) {
-                Some(n) if n.as_str() == key.as_ref() => expect,
-                _ => index
-                    .position(&key)
-                    .ok_or_else(|| format!("malformed JSON: unknown key {key:?}"))?,
+            // Keys usually come in column order, as written by extract: the expected name is
+            // compared with the line's bytes before any scanning or hashing.
+            let i = match index.plain_name(expect) {
+                Some(n) if s.plain_key(n) => expect,
+                _ => {
+                    let key = s.key()?;
+                    match index.names().get(expect) {
+                        Some(n) if n.as_str() == key.as_ref() => expect,
+                        _ => index
+                            .position(&key)
+                            .ok_or_else(|| format!("malformed JSON: unknown key {key:?}"))?,
+                    }
+                }
             };
             expect = i + 1;
             if row[i].is_some() {
-                return Err(format!("malformed JSON: duplicate key {key:?}"));
+                return Err(format!(
+                    "malformed JSON: duplicate key {:?}",
+                    index.names()[i]
+                ));
             }
             s.ws();
             s.expect(b':', "expected ':' after a key")?;
@@ -132,6 +141,20 @@ impl<'a> Scan<'a> {
         }
         self.pos += 1;
         Ok(())
+    }
+
+    /// True (and the key consumed) when the key at the cursor is exactly `"name"`; `name`
+    /// holds nothing JSON escapes, so those bytes can only mean that name.
+    fn plain_key(&mut self, name: &str) -> bool {
+        let n = name.len();
+        let hit = self
+            .b
+            .get(self.pos..self.pos + n + 2)
+            .is_some_and(|k| k[0] == b'"' && k[n + 1] == b'"' && &k[1..=n] == name.as_bytes());
+        if hit {
+            self.pos += n + 2;
+        }
+        hit
     }
 
     fn key(&mut self) -> std::result::Result<Cow<'a, str>, String> {
@@ -327,8 +350,9 @@ pub(crate) fn special(b: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = b.chunks_exact(8);
     let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
+    for chunk in &mut chunks {
         let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
         let hits = zero(w ^ (ONES * u64::from(b'"')))
             | zero(w ^ (ONES * u64::from(b'\\')))
@@ -338,10 +362,11 @@ pub(crate) fn special(b: &[u8]) -> usize {
         }
         i += 8;
     }
-    i + b[i..]
+    let tail = chunks.remainder();
+    i + tail
         .iter()
         .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .unwrap_or(b.len() - i)
+        .unwrap_or(tail.len())
 }
 
 #[cfg(test)]
@@ -486,6 +511,12 @@ mod tests {
         let mut parts = Vec::new();
         for k in ["a", "b", "c"] {
             if !r.next().is_multiple_of(4) {
+                // Sometimes escaped: the raw comparison of names must fall back to unescaping.
+                let k = if k == "b" && r.next().is_multiple_of(3) {
+                    "\\u0062"
+                } else {
+                    k
+                };
                 parts.push(format!("\"{k}\":{}", r.pick(&VALUES)));
             }
         }
