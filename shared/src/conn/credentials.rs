@@ -445,7 +445,8 @@ mod tests {
     fn pgpass_permissions() {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("pgpass");
-        fs_err::write(&f, "*:*:*:*:pw\n").expect("write");
+        // A password no temporary directory's random name can contain (`.tmpw6InOh` held "pw").
+        fs_err::write(&f, "*:*:*:*:Secret-7Q\n").expect("write");
         for mode in [0o600, 0o400] {
             fs_err::set_permissions(&f, std::fs::Permissions::from_mode(mode)).expect("chmod");
             assert!(matches!(passfile_text(&f), Ok(Some(_))), "{mode:o}");
@@ -454,7 +455,7 @@ mod tests {
             fs_err::set_permissions(&f, std::fs::Permissions::from_mode(mode)).expect("chmod");
             let w = passfile_text(&f).expect_err("refused");
             assert!(w.contains("group or world access"), "{mode:o}: {w}");
-            assert!(!w.contains("pw"), "{w}");
+            assert!(!w.contains("Secret-7Q"), "{w}");
         }
         let w = passfile_text(dir.path()).expect_err("a directory");
         assert!(w.contains("not a plain file"), "{w}");
