@@ -30,8 +30,28 @@ if [ "${BENCH_TOOLS:-1}" = 1 ]; then
   fi
 fi
 
-pg_reset() { psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" 2>/dev/null; }
-my_reset() { mariadb -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1 CHARACTER SET utf8mb4"; }
+# Every timed run, ours and the references', starts from the same quiet machine: what the
+# previous step (or the fixtures) left dirty in the servers' memory is written out first, so
+# no run pays for another's flushing (that moved single runs by ±30 %). PostgreSQL: CHECKPOINT.
+# MariaDB (both servers): innodb_max_dirty_pages_pct set to 0 until the dirty pages are gone
+# (at most 60 s), then restored. Then the kernel's own dirty pages (sync).
+settle() {
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "CHECKPOINT" 2>/dev/null || true
+  local port old dirty i
+  for port in 3306 "${FERRY_MARIADB2_PORT:-3307}"; do
+    old=$(mariadb -h 127.0.0.1 -P "$port" -uroot -N -e "SELECT @@innodb_max_dirty_pages_pct" 2>/dev/null) || continue
+    mariadb -h 127.0.0.1 -P "$port" -uroot -e "SET GLOBAL innodb_max_dirty_pages_pct = 0"
+    for i in $(seq 120); do
+      dirty=$(mariadb -h 127.0.0.1 -P "$port" -uroot -N -e "SELECT variable_value FROM information_schema.global_status WHERE variable_name = 'INNODB_BUFFER_POOL_PAGES_DIRTY'")
+      [ "${dirty:-0}" -lt 50 ] && break
+      sleep 0.5
+    done
+    mariadb -h 127.0.0.1 -P "$port" -uroot -e "SET GLOBAL innodb_max_dirty_pages_pct = $old"
+  done
+  sync
+}
+pg_reset() { psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" 2>/dev/null; settle; }
+my_reset() { mariadb -h 127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1 CHARACTER SET utf8mb4"; settle; }
 
 # Runs a pipeline of two of our tools; prints "seconds rss1_kb rss2_kb".
 timed_pipe() { # producer-args... -- consumer-args...
@@ -153,6 +173,7 @@ say "customer-filter: $ROWS rows to the second MariaDB"
 my2 -e "DROP DATABASE IF EXISTS ferry_bench_cf"
 "$BIN/schema-copy" --source mysql://root@127.0.0.1:3306/ --target "$MY2/" --databases ferry_bench_cf -q
 rm -rf "$WORK/cf-state"
+settle
 t0=$(date +%s.%N)
 /usr/bin/time -f "%M" -o "$WORK/rss_cf" "$BIN/customer-filter" --source mysql://root@127.0.0.1:3306/ --target "$MY2/" \
   --databases ferry_bench_cf --customer-ids 1,2,3 --state-dir "$WORK/cf-state" -q
@@ -163,6 +184,7 @@ if command -v mydumper >/dev/null && command -v myloader >/dev/null; then
   say "customer-filter's table: mydumper + myloader to the second MariaDB"
   my2 -e "DROP DATABASE IF EXISTS ferry_bench_cf_myl"
   rm -rf "$WORK/dump_cf"
+  settle
   d=$(timed mydumper -h 127.0.0.1 -u root -B ferry_bench_cf -T bench -o "$WORK/dump_cf" -t 2)
   l=$(timed myloader -h 127.0.0.1 -P "${FERRY_MARIADB2_PORT:-3307}" -u root -d "$WORK/dump_cf" -B ferry_bench_cf_myl -t 2 -o)
   total=$(echo "$d + $l" | bc -l)

@@ -487,7 +487,7 @@ impl RecordReader {
 
     fn next_raw(&mut self) -> Result<Option<()>> {
         self.buf.clear();
-        let n = self.inner.read_until(b'\n', &mut self.buf)?;
+        let n = read_line(&mut *self.inner, &mut self.buf)?;
         if n == 0 {
             return Ok(None);
         }
@@ -535,6 +535,29 @@ impl RecordReader {
                 }
             }
             return Ok(Some(Item::Data));
+        }
+    }
+}
+
+/// `BufRead::read_until(b'\n', buf)` with the memchr crate's vectorised search: std's
+/// word-at-a-time search was 5 % of a load's instructions.
+fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let (used, done) = match memchr::memchr(b'\n', avail) {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), avail.is_empty()),
+        };
+        buf.extend_from_slice(&avail[..used]);
+        r.consume(used);
+        n += used;
+        if done {
+            return Ok(n);
         }
     }
 }
@@ -600,6 +623,29 @@ pub fn line_keys(line: &[u8]) -> std::result::Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_split_as_read_until_splits_them() {
+        let long = "x".repeat(100_000);
+        let text = format!("a\n\r\n\n{long}\r\nb\n{long}");
+        for cap in [1, 7, 8192] {
+            let (mut ours, mut std_) = (Vec::new(), Vec::new());
+            let mut r = BufReader::with_capacity(cap, text.as_bytes());
+            let mut s = BufReader::with_capacity(cap, text.as_bytes());
+            loop {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let n = read_line(&mut r, &mut a).expect("read");
+                assert_eq!(n, s.read_until(b'\n', &mut b).expect("read"));
+                ours.push(a);
+                std_.push(b);
+                if n == 0 {
+                    break;
+                }
+            }
+            assert_eq!(ours, std_, "capacity {cap}");
+            assert_eq!(ours.len(), 7);
+        }
+    }
 
     #[test]
     fn strings_are_written_as_serde_json_writes_them() {

@@ -144,7 +144,7 @@ fn encode_value(v: &Val<'_>, col: &TargetColumn, out: &mut Vec<u8>) {
                 out.extend_from_slice(&(n as i32).to_be_bytes());
                 out.extend_from_slice(&be[16 - nbytes..]);
             }
-            LogicalType::Decimal { .. } => encode_numeric(&i.to_string(), out),
+            LogicalType::Decimal { .. } => encode_numeric(itoa::Buffer::new().format(*i), out),
             _ => field(out, &(*i as i64).to_be_bytes()),
         },
         Val::Numeric(s) => encode_numeric(s, out),
@@ -216,17 +216,18 @@ fn encode_numeric(s: &str, out: &mut Vec<u8>) {
     // multiple of four; every four make one base-10000 digit.
     let pad = (4 - ip.len() % 4) % 4;
     let total = (pad + ip.len() + fp_b.len()).div_ceil(4) * 4;
-    let digit = |k: usize| -> i16 {
-        if k < pad {
-            0
-        } else if k < pad + ip.len() {
-            i16::from(ip[k - pad] - b'0')
-        } else if k < pad + ip.len() + fp_b.len() {
-            i16::from(fp_b[k - pad - ip.len()] - b'0')
-        } else {
-            0
-        }
+    // The padded digits, laid out once (on the stack for up to 64 digits, the usual case),
+    // so each base-10000 digit is four plain reads.
+    let mut stack = [b'0'; 64];
+    let mut heap = Vec::new();
+    let laid: &mut [u8] = if total <= stack.len() {
+        &mut stack[..total]
+    } else {
+        heap.resize(total, b'0');
+        &mut heap
     };
+    laid[pad..pad + ip.len()].copy_from_slice(ip);
+    laid[pad + ip.len()..pad + ip.len() + fp_b.len()].copy_from_slice(fp_b);
     // The header (length, ndigits, weight, sign, dscale) is patched in once the base-10000
     // digits are out: written straight into `out`, leading zero groups dropped (each lowers
     // the weight), trailing ones never written.
@@ -235,7 +236,9 @@ fn encode_numeric(s: &str, out: &mut Vec<u8>) {
     let mut weight = ((pad + ip.len()) / 4) as i16 - 1;
     let (mut started, mut zeros) = (false, 0usize);
     for g in 0..total / 4 {
-        let v = (0..4).fold(0i16, |a, d| a * 10 + digit(g * 4 + d));
+        let v = laid[g * 4..g * 4 + 4]
+            .iter()
+            .fold(0i16, |a, d| a * 10 + i16::from(d - b'0'));
         match (v, started) {
             (0, false) => weight -= 1,
             (0, true) => zeros += 1,
