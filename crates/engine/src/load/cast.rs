@@ -350,7 +350,9 @@ fn cast_numeric<'a>(
 }
 
 /// Floats accept numbers and the NaN/Infinity spellings (refused by finite-only targets);
-/// `real` refuses values that only fit a double.
+/// `real` refuses values that only fit a double. A number beyond the type's range (`1e400`)
+/// or so small it would become 0 (`1e-400`) is refused, as PostgreSQL's own input refuses
+/// it: Rust's parser would make it an infinity or a zero without a word.
 fn cast_float<'a>(c: &Cell<'a>, single: bool, rules: CastRules) -> Result<Val<'a>, String> {
     let s = c.text("is not a number")?;
     let v: f64 = match s.as_ref() {
@@ -362,15 +364,26 @@ fn cast_float<'a>(c: &Cell<'a>, single: bool, rules: CastRules) -> Result<Val<'a
     if rules.finite_only && !v.is_finite() {
         return Err(c.bad("is not finite; the target has no NaN or infinity"));
     }
-    if single {
+    let (value, is_inf, is_zero, name) = if single {
         let f = s.parse::<f32>().unwrap_or(v as f32);
-        if f.is_infinite() && v.is_finite() {
-            return Err(c.bad("is out of range for real"));
-        }
-        Ok(Val::F4(f))
+        (Val::F4(f), f.is_infinite(), f == 0.0, "real")
     } else {
-        Ok(Val::F8(v))
+        (Val::F8(v), v.is_infinite(), v == 0.0, "double precision")
+    };
+    let spelt_inf = matches!(
+        s.trim_start_matches(['+', '-'])
+            .to_ascii_lowercase()
+            .as_str(),
+        "inf" | "infinity"
+    );
+    if is_inf && !spelt_inf {
+        return Err(c.bad(&format!("is out of range for {name}")));
     }
+    let mantissa = s.split(['e', 'E']).next().unwrap_or_default();
+    if is_zero && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        return Err(c.bad(&format!("is too small for {name} (it would become 0)")));
+    }
+    Ok(value)
 }
 
 /// Enum labels must be one of the column's labels; SET values a comma list of them (an
@@ -661,6 +674,27 @@ mod tests {
         assert!(cast(rv("40000"), &t, PG, &mut c).is_err());
         assert!(cast(rv("1.5"), &t, PG, &mut c).is_err());
         assert!(cast(rv("\"abc\""), &t, PG, &mut c).is_err());
+    }
+
+    #[test]
+    fn floats_out_of_range_are_refused_not_made_infinite_or_zero() {
+        let mut c = None;
+        let (f8, f4) = (LogicalType::Float64, LogicalType::Float32);
+        assert_eq!(cast(rv("1.5"), &f8, PG, &mut c), Ok(Val::F8(1.5)));
+        assert_eq!(cast(rv("5e-324"), &f8, PG, &mut c), Ok(Val::F8(5e-324)));
+        assert_eq!(cast(rv("0e5"), &f8, PG, &mut c), Ok(Val::F8(0.0)));
+        assert_eq!(cast(rv("-0.000"), &f8, PG, &mut c), Ok(Val::F8(-0.0)));
+        assert_eq!(
+            cast(rv("\"-Infinity\""), &f8, PG, &mut c),
+            Ok(Val::F8(f64::NEG_INFINITY))
+        );
+        let big = cast(rv("1e400"), &f8, PG, &mut c).expect_err("overflow");
+        assert_eq!(big, "1e400 is out of range for double precision");
+        let tiny = cast(rv("-2.5e-400"), &f8, PG, &mut c).expect_err("underflow");
+        assert!(tiny.contains("too small for double precision"), "{tiny}");
+        assert!(cast(rv("1e39"), &f4, PG, &mut c).is_err());
+        assert!(cast(rv("1e-50"), &f4, PG, &mut c).is_err());
+        assert_eq!(cast(rv("1e38"), &f4, PG, &mut c), Ok(Val::F4(1e38)));
     }
 
     #[test]
