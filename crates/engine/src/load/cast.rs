@@ -361,21 +361,25 @@ fn cast_float<'a>(c: &Cell<'a>, single: bool, rules: CastRules) -> Result<Val<'a
         "-Infinity" => f64::NEG_INFINITY,
         other => other.parse().map_err(|_| c.bad("is not a number"))?,
     };
-    if rules.finite_only && !v.is_finite() {
-        return Err(c.bad("is not finite; the target has no NaN or infinity"));
-    }
-    let (value, is_inf, is_zero, name) = if single {
-        let f = s.parse::<f32>().unwrap_or(v as f32);
-        (Val::F4(f), f.is_infinite(), f == 0.0, "real")
-    } else {
-        (Val::F8(v), v.is_infinite(), v == 0.0, "double precision")
-    };
     let spelt_inf = matches!(
         s.trim_start_matches(['+', '-'])
             .to_ascii_lowercase()
             .as_str(),
         "inf" | "infinity"
     );
+    let name = if single { "real" } else { "double precision" };
+    if v.is_infinite() && !spelt_inf {
+        return Err(c.bad(&format!("is out of range for {name}")));
+    }
+    if rules.finite_only && !v.is_finite() {
+        return Err(c.bad("is not finite; the target has no NaN or infinity"));
+    }
+    let (value, is_inf, is_zero) = if single {
+        let f = s.parse::<f32>().unwrap_or(v as f32);
+        (Val::F4(f), f.is_infinite(), f == 0.0)
+    } else {
+        (Val::F8(v), false, v == 0.0)
+    };
     if is_inf && !spelt_inf {
         return Err(c.bad(&format!("is out of range for {name}")));
     }
@@ -692,9 +696,26 @@ mod tests {
         assert_eq!(big, "1e400 is out of range for double precision");
         let tiny = cast(rv("-2.5e-400"), &f8, PG, &mut c).expect_err("underflow");
         assert!(tiny.contains("too small for double precision"), "{tiny}");
-        assert!(cast(rv("1e39"), &f4, PG, &mut c).is_err());
+        assert_eq!(
+            cast(rv("1e39"), &f4, PG, &mut c),
+            Err("1e39 is out of range for real".into())
+        );
+        assert_eq!(
+            cast(rv("1e400"), &f4, PG, &mut c),
+            Err("1e400 is out of range for real".into())
+        );
         assert!(cast(rv("1e-50"), &f4, PG, &mut c).is_err());
         assert_eq!(cast(rv("1e38"), &f4, PG, &mut c), Ok(Val::F4(1e38)));
+        // A finite-only target (MySQL) names the range, not infinity, for a huge number.
+        let my = CastRules {
+            finite_only: true,
+            ..PG
+        };
+        let big = cast(rv("1e400"), &f8, my, &mut c).expect_err("overflow");
+        assert_eq!(big, "1e400 is out of range for double precision");
+        assert!(cast(rv("\"Infinity\""), &f8, my, &mut c)
+            .expect_err("finite only")
+            .contains("not finite"));
     }
 
     #[test]
