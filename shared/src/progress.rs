@@ -58,8 +58,7 @@ pub fn configure(args: &CommonArgs) {
 /// terminal): a tool counts its source for the percent only when someone will see it
 /// (`SELECT COUNT(*)` of 2M InnoDB rows is 0.8 s before the first row moves).
 pub fn shows(quiet: bool) -> bool {
-    draws_bars(quiet)
-        || (!quiet && MODE.load(Ordering::Relaxed) != 2 && !std::io::stderr().is_terminal())
+    draws_bars(quiet) || draws_lines(quiet)
 }
 
 /// Runs `f` (which writes to stderr) with the bars lifted, then draws them again.
@@ -168,6 +167,12 @@ fn draws_bars(quiet: bool) -> bool {
         return false;
     }
     mode == 1 || !stdin_is_pipe()
+}
+
+/// Whether this process writes plain progress lines: not quiet, not `never`, and stderr
+/// not a terminal (a log file or another program reads it).
+fn draws_lines(quiet: bool) -> bool {
+    !quiet && MODE.load(Ordering::Relaxed) != 2 && !std::io::stderr().is_terminal()
 }
 
 /// Is stdin a pipe (another tool writes into this one)?
@@ -315,10 +320,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        let lines = !draw
-            && !quiet
-            && MODE.load(Ordering::Relaxed) != 2
-            && !std::io::stderr().is_terminal();
+        let lines = !draw && draws_lines(quiet);
         let now = Instant::now();
         Progress {
             label: label.to_string(),
