@@ -361,14 +361,17 @@ fn cast_float<'a>(c: &Cell<'a>, single: bool, rules: CastRules) -> Result<Val<'a
         "-Infinity" => f64::NEG_INFINITY,
         other => other.parse().map_err(|_| c.bad("is not a number"))?,
     };
-    let spelt_inf = matches!(
-        s.trim_start_matches(['+', '-'])
-            .to_ascii_lowercase()
-            .as_str(),
-        "inf" | "infinity"
-    );
+    // Asked only of an infinite value: no lower-casing for every float of a load.
+    let spelt_inf = || {
+        matches!(
+            s.trim_start_matches(['+', '-'])
+                .to_ascii_lowercase()
+                .as_str(),
+            "inf" | "infinity"
+        )
+    };
     let name = if single { "real" } else { "double precision" };
-    if v.is_infinite() && !spelt_inf {
+    if v.is_infinite() && !spelt_inf() {
         return Err(c.bad(&format!("is out of range for {name}")));
     }
     if rules.finite_only && !v.is_finite() {
@@ -380,7 +383,7 @@ fn cast_float<'a>(c: &Cell<'a>, single: bool, rules: CastRules) -> Result<Val<'a
     } else {
         (Val::F8(v), false, v == 0.0)
     };
-    if is_inf && !spelt_inf {
+    if is_inf && !spelt_inf() {
         return Err(c.bad(&format!("is out of range for {name}")));
     }
     let mantissa = s.split(['e', 'E']).next().unwrap_or_default();
