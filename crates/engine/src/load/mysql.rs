@@ -6,6 +6,7 @@ use super::{Batch, Mode, TargetColumn, TargetTable};
 use crate::types::{MysqlColumnRow, MYSQL_COLUMNS_SQL};
 use ferry_shared::schema::LogicalType;
 use ferry_shared::sql::{load_data_escape, quote_mysql as q, LOAD_DATA_NULL};
+use ferry_shared::stream::infile_pieces;
 use ferry_shared::{DbContext, DbError, Result};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -281,11 +282,7 @@ impl MyTarget {
     ) -> std::result::Result<u64, ApplyErr> {
         let n = range.len() as u64;
         let (start, end) = batch.byte_range(range);
-        // Sent in 1 MiB pieces: one piece larger than max_allowed_packet is refused whole.
-        let chunks: Vec<std::io::Result<bytes::Bytes>> = batch.data[start..end]
-            .chunks(1 << 20)
-            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
-            .collect();
+        let chunks = infile_pieces(bytes::Bytes::copy_from_slice(&batch.data[start..end]));
         let stream = futures_util::stream::iter(chunks);
         self.conn
             .set_infile_handler(async move { Ok(Box::pin(stream) as mysql_async::InfileData) });
