@@ -140,6 +140,14 @@ impl Batch {
     pub fn line(&self, i: usize) -> u64 {
         self.lines[i]
     }
+    /// Empties the batch, keeping its buffers' capacity for the next one.
+    fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+        self.lines.clear();
+        self.raw.clear();
+        self.raw_ends.clear();
+    }
     /// The record of row `i`, as given to [`Batch::push_row`].
     pub fn raw_line(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.raw_ends[i - 1] };
@@ -591,6 +599,7 @@ pub async fn run_load<T: Target>(
     };
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Prepared>>(1);
+    let (spares, spares_rx) = std::sync::mpsc::channel::<Batch>();
     let header_seen = opened.header_seen;
     let (start, pending) = (
         (opened.reader.line_no(), opened.reader.offset()),
@@ -611,6 +620,7 @@ pub async fn run_load<T: Target>(
             header_seen,
         },
         opened,
+        spares: Spares(spares_rx),
     };
     let reader_thread = std::thread::spawn(move || {
         if let Err(e) = job.run(&tx) {
@@ -638,6 +648,7 @@ pub async fn run_load<T: Target>(
         saved_line: prior.as_ref().map_or(0, |p| p.line),
         shard,
         deferred,
+        spares,
     };
     if let Some(k) = build_now {
         load.build_key(&k).await?;
@@ -941,6 +952,26 @@ struct Loader<'a, T> {
     shard: Option<ShardRange>,
     /// The primary key to build when every batch is in (`Plan::deferred_key`).
     deferred: Option<Vec<String>>,
+    /// Batches applied, back to the reader (see [`Spares`]).
+    spares: std::sync::mpsc::Sender<Batch>,
+}
+
+/// Batches the writer is done with, on their way back to the reader to be filled again.
+/// Their buffers keep their capacity, so the reader does not ask the allocator (and the
+/// kernel, for fresh pages) for tens of megabytes per batch: a load from a file peaked at
+/// 194 MB with a new batch each time. As many batches exist as were ever in flight at once.
+struct Spares(std::sync::mpsc::Receiver<Batch>);
+
+impl Spares {
+    /// A new batch to fill: a returned one, emptied, if there is one.
+    fn prepared(&self) -> Prepared {
+        let mut p = Prepared::empty();
+        if let Ok(mut b) = self.0.try_recv() {
+            b.clear();
+            p.batch = b;
+        }
+        p
+    }
 }
 
 impl<T: Target> Loader<'_, T> {
@@ -1023,7 +1054,7 @@ impl<T: Target> Loader<'_, T> {
 
     /// Applies one batch (commit), writes its rejects, then saves the checkpoint (the
     /// order a crash between them relies on). An `Err` stops the run unreported.
-    async fn commit(&mut self, p: Prepared) -> anyhow::Result<Flow> {
+    async fn commit(&mut self, mut p: Prepared) -> anyhow::Result<Flow> {
         let args = self.args;
         let mode = if self.guard { Mode::Ignore } else { args.mode };
         // A dry run applies each batch and rolls it back, so the conflicts a real run would
@@ -1046,6 +1077,8 @@ impl<T: Target> Loader<'_, T> {
             self.recovered(&mut res);
         }
         let (written_rejects, limit_hit) = self.write_rejects(&p, res.rejected);
+        // The reader fills it again (it may have stopped: then nobody takes it).
+        let _ = self.spares.send(std::mem::take(&mut p.batch));
         self.stats.migrated += res.loaded;
         self.stats.skipped += res.skipped;
         self.stats.errors += written_rejects;
@@ -1252,6 +1285,7 @@ struct ReadJob {
     max_row_bytes: Option<usize>,
     max_batch_bytes: usize,
     totals: StreamTotals,
+    spares: Spares,
 }
 
 /// How a data line becomes an encoded row: parsed by column, each value cast to its target
@@ -1267,6 +1301,8 @@ struct RowEncoder<'c> {
     max_batch_bytes: usize,
     /// The row being encoded, before it is known to fit.
     scratch: Vec<u8>,
+    /// Where the next batch comes from.
+    spares: Spares,
 }
 
 /// Why a data line is rejected: the column blamed (if any), its raw value, the reason.
@@ -1325,6 +1361,7 @@ impl ReadJob {
             max_row_bytes,
             max_batch_bytes,
             mut totals,
+            spares,
         } = self;
         let mut enc = RowEncoder {
             index: ColumnIndex::new(&names),
@@ -1335,6 +1372,7 @@ impl ReadJob {
             max_row_bytes,
             max_batch_bytes,
             scratch: Vec::new(),
+            spares,
         };
         let reader = &mut opened.reader;
         let mut pending = opened.pending;
@@ -1372,7 +1410,7 @@ impl ReadJob {
                         return Ok(());
                     }
                     let full = cur.batch.len() >= batch_size || cur.rejects.len() >= batch_size;
-                    if full && !send_batch(tx, &mut cur, reader, &totals) {
+                    if full && !send_batch(tx, (&mut cur, &enc.spares), reader, &totals) {
                         return Ok(());
                     }
                 }
@@ -1406,11 +1444,11 @@ impl Mark {
 /// when the receiver has gone (the run stopped), so reading can stop.
 fn send_batch(
     tx: &tokio::sync::mpsc::Sender<Result<Prepared>>,
-    cur: &mut Prepared,
+    (cur, spares): (&mut Prepared, &Spares),
     reader: &RecordReader,
     totals: &StreamTotals,
 ) -> bool {
-    let full = std::mem::replace(cur, Prepared::empty());
+    let full = std::mem::replace(cur, spares.prepared());
     tx.blocking_send(Ok(full.seal(reader, totals))).is_ok()
 }
 
@@ -1461,7 +1499,7 @@ impl RowEncoder<'_> {
             if !cur.batch.is_empty()
                 && cur.batch.data.len() + self.scratch.len() > self.max_batch_bytes
             {
-                let full = std::mem::replace(cur, Prepared::empty());
+                let full = std::mem::replace(cur, self.spares.prepared());
                 if tx.blocking_send(Ok(full.seal_at(m))).is_err() {
                     return false;
                 }
