@@ -792,47 +792,68 @@ fn ctrl_c_at_a_prompt_stops_at_once_with_triggers_in_place() {
     assert_eq!(triggers(&s.sf2).as_deref(), Some("1"));
 }
 
+/// One source database made by `ddl` on the first server, its structure copied to the
+/// second (same name), and customer-filter of customer 1 between them in pages of `page`.
+struct OneDb {
+    dir: tempfile::TempDir,
+    src: MyDb,
+    dst: MyDb,
+}
+
+impl OneDb {
+    fn new(prefix: &str, ddl: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let src = MyDb::new(prefix);
+        let dst = MyDb {
+            name: src.name.clone(),
+            base: mysql2_base(),
+        };
+        src.exec(ddl);
+        let mut c = tool("schema-copy", dir.path());
+        c.args(["--source", &format!("{}/", mysql_base()), "--target"]);
+        c.args([&format!("{}/", dst.base), "--databases", &src.name, "-q"]);
+        assert_exit(&run(c), 0);
+        OneDb { dir, src, dst }
+    }
+    fn filter(&self, page: &str) -> std::process::Command {
+        self.filter_ids("1", page)
+    }
+    fn filter_ids(&self, ids: &str, page: &str) -> std::process::Command {
+        let mut c = tool("customer-filter", self.dir.path());
+        c.args(["--source", &format!("{}/", mysql_base()), "--target"]);
+        c.args([
+            &format!("{}/", self.dst.base),
+            "--databases",
+            &self.src.name,
+        ]);
+        c.args(["--customer-ids", ids, "--batch-size", page, "--yes"]);
+        c
+    }
+}
+
 /// A page is sent to the target in pieces, never as one packet: a page of wide rows larger
 /// than the target's `max_allowed_packet` (16 MiB by default) loads whole, the same bytes.
 /// (It failed with "Packet is larger than max_allowed_packet" when a page went as one piece.)
 #[test]
 fn a_page_larger_than_the_targets_packet_limit_loads() {
-    let dir = tempfile::tempdir().unwrap();
-    let base2 = mysql2_base();
-    let src = MyDb::new("cf_wide");
-    let dst = MyDb {
-        name: src.name.clone(),
-        base: base2.clone(),
-    };
-    src.exec(
+    let db = OneDb::new(
+        "cf_wide",
         "CREATE TABLE wide (id INT PRIMARY KEY, customer_id INT NOT NULL, body MEDIUMTEXT NOT NULL);
          INSERT INTO wide SELECT seq, 1 + seq % 2, REPEAT(CONCAT('wide-', seq, '-é\t\\\\\n'), 5000)
            FROM seq_1_to_700;",
     );
-    let bytes = src.scalar("SELECT SUM(LENGTH(body)) FROM wide WHERE customer_id = 1");
+    let bytes = db
+        .src
+        .scalar("SELECT SUM(LENGTH(body)) FROM wide WHERE customer_id = 1");
     assert!(
         bytes.unwrap().parse::<u64>().unwrap() > 20 << 20,
         "the page is > 20 MiB"
     );
-    let mut c = tool("schema-copy", dir.path());
-    c.args(["--source", &format!("{}/", mysql_base()), "--target"]);
-    c.args([&format!("{base2}/"), "--databases", &src.name, "-q"]);
-    assert_exit(&run(c), 0);
-    let mut c = tool("customer-filter", dir.path());
-    c.args(["--source", &format!("{}/", mysql_base()), "--target"]);
-    c.args([&format!("{base2}/"), "--databases", &src.name]);
-    c.args(["--customer-ids", "1", "--batch-size", "1000", "--yes", "-q"]);
-    let r = run(c);
-    assert_exit(&r, 0);
+    assert_exit(&run(db.filter("1000")), 0);
     let sums = "SELECT COUNT(*), SUM(CRC32(CONCAT(id, customer_id, body))) FROM wide";
-    assert_eq!(
-        dst.query(sums),
-        src.query(&format!("{sums} WHERE customer_id = 1"))
-    );
-    assert_eq!(
-        dst.scalar("SELECT COUNT(*) FROM wide").as_deref(),
-        Some("350")
-    );
+    let want = db.src.query(&format!("{sums} WHERE customer_id = 1"));
+    assert_eq!(db.dst.query(sums), want);
+    assert_eq!(want[0][0].as_deref(), Some("350"));
 }
 
 /// A page loads as two halves at once on two connections: when the second half fails (a
@@ -841,46 +862,52 @@ fn a_page_larger_than_the_targets_packet_limit_loads() {
 /// the next run gives every selected row exactly once (and the run after it adds none).
 #[test]
 fn a_pages_halves_fail_together_and_a_crash_between_their_commits_resumes_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let base2 = mysql2_base();
-    let src = MyDb::new("cf_halves");
-    let dst = MyDb {
-        name: src.name.clone(),
-        base: base2.clone(),
-    };
-    src.exec(
+    let db = OneDb::new(
+        "cf_halves",
         "CREATE TABLE t (id INT PRIMARY KEY, customer_id INT NOT NULL, note VARCHAR(40) NOT NULL);
          INSERT INTO t SELECT seq, 1 + seq % 2, CONCAT('n', seq) FROM seq_1_to_1000;
          UPDATE t SET note = 'far too long for the target' WHERE id = 380;",
     );
-    let mut c = tool("schema-copy", dir.path());
-    c.args(["--source", &format!("{}/", mysql_base()), "--target"]);
-    c.args([&format!("{base2}/"), "--databases", &src.name, "-q"]);
-    assert_exit(&run(c), 0);
+    let (src, dst) = (&db.src, &db.dst);
     dst.exec("ALTER TABLE t MODIFY note VARCHAR(5) NOT NULL");
     // Customer 1: the 500 even ids; pages of 200 rows, halves of 100 (ids 2–200, 202–400).
-    let filter = || {
-        let mut c = tool("customer-filter", dir.path());
-        c.args(["--source", &format!("{}/", mysql_base()), "--target"]);
-        c.args([&format!("{base2}/"), "--databases", &src.name]);
-        c.args(["--customer-ids", "1", "--batch-size", "200", "--yes", "-q"]);
-        c
-    };
-    let r = run(filter());
+    let r = run(db.filter("200"));
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("rolled back"), "{}", r.stderr);
     assert_eq!(dst.scalar("SELECT COUNT(*) FROM t").as_deref(), Some("0"));
 
     dst.exec("ALTER TABLE t MODIFY note VARCHAR(40) NOT NULL");
-    crash_at(filter(), "customer-filter-halves", 2);
+    crash_at(db.filter("200"), "customer-filter-halves", 2);
     // Page 1 whole, and the first half of page 2.
     assert_eq!(dst.scalar("SELECT COUNT(*) FROM t").as_deref(), Some("300"));
-    let r = run(filter());
-    assert_exit(&r, 0);
+    assert_exit(&run(db.filter("200")), 0);
     let sums = "SELECT COUNT(*), COUNT(DISTINCT id), SUM(CRC32(CONCAT_WS('|', id, customer_id, note))) FROM t";
     let want = src.query(&format!("{sums} WHERE customer_id = 1"));
     assert_eq!(dst.query(sums), want);
     assert_eq!(want[0][0].as_deref(), Some("500"));
-    assert_exit(&run(filter()), 0);
+    assert_exit(&run(db.filter("200")), 0);
     assert_eq!(dst.query(sums), want, "a rerun adds nothing");
+}
+
+/// Customer ids that match no row are named, whether the ids are few (asked one by one) or
+/// many (one pass over the table), and only those.
+#[test]
+fn unknown_customer_ids_are_named_few_or_many() {
+    let db = OneDb::new(
+        "cf_ids",
+        "CREATE TABLE t (id INT PRIMARY KEY, customer_id INT NOT NULL);
+         INSERT INTO t SELECT seq, 1 + seq % 20 FROM seq_1_to_400;",
+    );
+    let many: Vec<String> = (1..=18).chain([99]).map(|i| i.to_string()).collect();
+    for ids in ["2,99,20", &many.join(",")] {
+        let r = run(db.filter_ids(ids, "100"));
+        assert_exit(&r, 0);
+        let named: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.contains("matches no row"))
+            .collect();
+        assert_eq!(named.len(), 1, "{ids}: {}", r.stderr);
+        assert!(named[0].contains("customer id 99 "), "{}", r.stderr);
+    }
 }
