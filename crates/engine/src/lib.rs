@@ -10,6 +10,7 @@
 //! Tool crates (`ferry-generic`, `ferry-consolidate`, `ferry-s9`) depend on this crate; it
 //! depends on no tool crate.
 
+mod digits;
 pub mod load;
 pub mod source;
 pub mod types;

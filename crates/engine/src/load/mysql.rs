@@ -3,6 +3,7 @@
 
 use super::cast::{CastRules, Val};
 use super::{Batch, Mode, TargetColumn, TargetTable};
+use crate::digits::{push_hex_upper, push_int, push_num};
 use crate::types::{MysqlColumnRow, MYSQL_COLUMNS_SQL};
 use ferry_shared::schema::LogicalType;
 use ferry_shared::sql::{load_data_escape, quote_mysql as q, LOAD_DATA_NULL};
@@ -133,8 +134,12 @@ fn via_variable(t: &LogicalType) -> bool {
 fn push_date(out: &mut Vec<u8>, d: &chrono::NaiveDate) {
     use chrono::Datelike;
     use std::io::Write;
-    if (0..=9999).contains(&d.year()) {
-        let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+    if let Ok(y @ 0..=9999) = u32::try_from(d.year()) {
+        push_num(out, y, 4);
+        out.push(b'-');
+        push_num(out, d.month(), 2);
+        out.push(b'-');
+        push_num(out, d.day(), 2);
     } else {
         let _ = write!(out, "{}", d.format("%Y-%m-%d"));
     }
@@ -149,14 +154,14 @@ fn push_datetime(out: &mut Vec<u8>, dt: &chrono::NaiveDateTime) {
         return;
     }
     push_date(out, &dt.date());
-    let _ = write!(
-        out,
-        " {:02}:{:02}:{:02}.{:06}",
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.nanosecond() / 1000
-    );
+    out.push(b' ');
+    push_num(out, dt.hour(), 2);
+    out.push(b':');
+    push_num(out, dt.minute(), 2);
+    out.push(b':');
+    push_num(out, dt.second(), 2);
+    out.push(b'.');
+    push_num(out, dt.nanosecond() / 1000, 6);
 }
 
 /// Appends one row as a LOAD DATA line (tab-separated, backslash escapes, `\N` for NULL).
@@ -169,9 +174,7 @@ fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
         match v {
             Val::Null => out.extend_from_slice(LOAD_DATA_NULL),
             Val::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
-            Val::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
+            Val::Int(n) => push_int(out, *n),
             Val::Numeric(s) => out.extend_from_slice(s.as_bytes()),
             Val::F4(f) => {
                 // The exact double of the float: "3.4028235e38" would parse above FLT_MAX.
@@ -181,11 +184,7 @@ fn encode_row(vals: &[Val<'_>], cols: &[&TargetColumn], out: &mut Vec<u8>) {
                 let _ = write!(out, "{f:?}");
             }
             Val::Text(s) | Val::Json(s) => load_data_escape(s.as_bytes(), out),
-            Val::Bytes(b) => {
-                for x in b {
-                    let _ = write!(out, "{x:02X}");
-                }
-            }
+            Val::Bytes(b) => push_hex_upper(out, b),
             Val::Date(d) => push_date(out, d),
             Val::Ts(dt) => push_datetime(out, dt),
             // The cast refuses infinity for MySQL; written as text, the server would too.
@@ -501,6 +500,9 @@ mod tests {
             ((2021, 5, 13), (8, 1, 5, 0)),
             ((1, 1, 1), (0, 0, 0, 7)),
             ((9999, 12, 31), (23, 59, 59, 999_999)),
+            ((0, 2, 29), (10, 9, 8, 70)),
+            ((12_345, 6, 7), (1, 2, 3, 4)),
+            ((-44, 3, 15), (12, 0, 0, 0)),
         ] {
             let date = chrono::NaiveDate::from_ymd_opt(d.0, d.1, d.2).unwrap();
             let dt = date.and_hms_micro_opt(t.0, t.1, t.2, t.3).unwrap();
