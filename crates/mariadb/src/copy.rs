@@ -500,6 +500,17 @@ pub async fn copy_table(
     if second.is_some() && !may_split(dst, &spec).await? {
         second = None;
     }
+    // The second connection idles through the tables it does not write: one the server
+    // has closed (wait_timeout) leaves the copy to the first.
+    if let Some(c) = second.as_deref_mut() {
+        if let Err(e) = c.ping().await {
+            tracing::warn!(
+                "second target connection lost ({e}): {} is written through one",
+                t.name
+            );
+            second = None;
+        }
+    }
     let half = if second.is_some() {
         spec.page.div_ceil(2)
     } else {
