@@ -911,3 +911,36 @@ fn unknown_customer_ids_are_named_few_or_many() {
         assert!(named[0].contains("customer id 99 "), "{}", r.stderr);
     }
 }
+
+/// A second target connection is a speed-up, never a requirement: into a target whose user
+/// may hold one connection (`MAX_USER_CONNECTIONS 1`), the copy goes through that one,
+/// exactly, and says so.
+#[test]
+fn a_target_allowing_one_connection_gets_the_copy_through_one() {
+    let db = OneDb::new(
+        "cf_onecon",
+        "CREATE TABLE t (id INT PRIMARY KEY, customer_id INT NOT NULL, note VARCHAR(40));
+         INSERT INTO t SELECT seq, 1 + seq % 2, CONCAT('n\t', seq) FROM seq_1_to_3000;",
+    );
+    let user = db.src.name.clone();
+    let grant = format!(
+        "DROP USER IF EXISTS '{user}'@'%';
+         CREATE USER '{user}'@'%' IDENTIFIED BY 'one-pw' WITH MAX_USER_CONNECTIONS 1;
+         GRANT ALL ON `{user}`.* TO '{user}'@'%';"
+    );
+    my_exec(&db.dst.base, &grant);
+    let base = db.dst.base.replacen("root@", &format!("{user}:one-pw@"), 1);
+    let mut c = tool("customer-filter", db.dir.path());
+    c.args(["--source", &format!("{}/", mysql_base()), "--target"]);
+    c.args([&format!("{base}/"), "--databases", &db.src.name]);
+    c.args(["--customer-ids", "1", "--batch-size", "400", "--yes"]);
+    let r = run(c);
+    my_exec(&db.dst.base, &format!("DROP USER IF EXISTS '{user}'@'%'"));
+    assert_exit(&r, 0);
+    assert!(r.stderr.contains("through one connection"), "{}", r.stderr);
+    assert!(!r.stderr.contains("one-pw"), "{}", r.stderr);
+    let sums = "SELECT COUNT(*), COUNT(DISTINCT id), SUM(CRC32(CONCAT_WS('|', id, customer_id, note))) FROM t";
+    let want = db.src.query(&format!("{sums} WHERE customer_id = 1"));
+    assert_eq!(db.dst.query(sums), want);
+    assert_eq!(want[0][0].as_deref(), Some("1500"));
+}

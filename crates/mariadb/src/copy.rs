@@ -505,7 +505,7 @@ pub async fn copy_table(
     if let Some(c) = second.as_deref_mut() {
         if let Err(e) = c.ping().await {
             tracing::warn!(
-                "second target connection lost ({e}): {} is written through one",
+                "second target connection lost ({e}): {} goes through one connection",
                 t.name
             );
             second = None;

@@ -222,10 +222,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             args.yes,
         )?;
     }
-    // A second connection to the target, so a page's halves can load at once.
     let dst2 = match args.dry_run {
         true => None,
-        false => Some(writer(&write).await?),
+        false => second_writer(&write).await,
     };
     let m = Migration {
         args: &args,
@@ -240,6 +239,21 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         migrated: Vec::new(),
     };
     Ok(m.run(&plans).await?)
+}
+
+/// A second connection to the target, so a page's halves can load at once. It only
+/// speeds the copy up: a target that refuses it (a user's `MAX_USER_CONNECTIONS`, a full
+/// `max_connections`) gets every table through the first connection.
+async fn second_writer(url: &ferry_shared::conn::Endpoint) -> Option<Conn> {
+    match writer(url).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(
+                "no second target connection ({e}): every table goes through one connection"
+            );
+            None
+        }
+    }
 }
 
 /// A connection to the target with foreign-key checks off (parents may come after their
