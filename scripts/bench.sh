@@ -137,6 +137,36 @@ if command -v pgloader >/dev/null; then
 fi
 
 # ---- MariaDB → MariaDB --------------------------------------------------------------------
+# The servers' own share of a MariaDB → MariaDB copy, with no tool between them: the rows,
+# exported beforehand as LOAD DATA text, loaded as two halves at once (two server threads)
+# while a plain client reads the whole table from the source. A copy cannot take less on
+# this machine, so the ratio to mydumper+myloader ($1 s) is the most any tool could show.
+mariadb_floor() {
+  local dir t0 t1 n
+  dir=$(mktemp -d /tmp/ferry-floor.XXXXXX); chmod 777 "$dir"
+  if ! mariadb -h 127.0.0.1 -uroot -e "SELECT * FROM ferry_bench.bench INTO OUTFILE '$dir/rows.tsv'" 2>/dev/null \
+    || [ ! -s "$dir/rows.tsv" ]; then
+    say "MariaDB floor not measured: the server cannot write $dir (secure_file_priv?)"; rm -rf "$dir"; return 0
+  fi
+  split -n l/2 -d "$dir/rows.tsv" "$dir/half."
+  my_reset ferry_bench_floor
+  mariadb -h 127.0.0.1 -uroot -e "CREATE TABLE ferry_bench_floor.bench LIKE ferry_bench.bench"
+  settle
+  t0=$(date +%s.%N)
+  mariadb -h 127.0.0.1 -uroot --quick -N -e "SELECT * FROM ferry_bench.bench" >/dev/null &
+  for h in "$dir"/half.*; do
+    mariadb -h 127.0.0.1 -uroot --local-infile=1 ferry_bench_floor \
+      -e "LOAD DATA LOCAL INFILE '$h' INTO TABLE bench CHARACTER SET utf8mb4" &
+  done
+  wait
+  t1=$(date +%s.%N)
+  n=$(mariadb -h 127.0.0.1 -uroot -N -e "SELECT COUNT(*) FROM ferry_bench_floor.bench")
+  rm -rf "$dir"
+  mariadb -h 127.0.0.1 -uroot -e "DROP DATABASE ferry_bench_floor"
+  [ "$n" = "$ROWS" ] || { say "MariaDB floor not measured: $n of $ROWS rows loaded"; return 0; }
+  secs=$(echo "$t1 - $t0" | bc -l)
+  row "MariaDB alone (read + 2 LOAD DATA)" "$ROWS" "$secs" "no tool between the servers: the most any copy can show here is $(ratio "$1" "$secs")x mydumper+myloader"
+}
 say "MariaDB → MariaDB: extract | load-mysql"
 my_reset ferry_bench_copy
 read -r secs r1 r2 < <(timed_pipe "$BIN/extract" --source "$MYB" --table bench -- "$BIN/load-mysql" --target "mysql://root@127.0.0.1:3306/ferry_bench_copy" --table bench --create)
@@ -156,6 +186,7 @@ if command -v mydumper >/dev/null && command -v myloader >/dev/null; then
   l=$(timed myloader -h 127.0.0.1 -u root -d "$WORK/dump" -B ferry_bench_myl -t 2 -o)
   total=$(echo "$d + $l" | bc -l)
   row "mydumper+myloader MariaDB→MariaDB" "$ROWS" "$total" "(dump $(printf '%.1f' "$d")s + load $(printf '%.1f' "$l")s) ratio ferry/mydumper $(ratio "$total" "$ours_my_my")x, --jobs $JOBS $(ratio "$total" "$ours_my_my_jobs")x"
+  mariadb_floor "$total"
 fi
 
 # ---- customer-filter (MariaDB → second MariaDB, every row selected) ----------------------

@@ -145,12 +145,18 @@ fn push_date(out: &mut Vec<u8>, d: &chrono::NaiveDate) {
     }
 }
 
-/// Appends `YYYY-MM-DD HH:MM:SS.ffffff` (see [`push_date`]).
+/// Appends `YYYY-MM-DD HH:MM:SS`, then `.ffffff` unless the seconds are whole (see
+/// [`push_date`]). Seven bytes fewer per value for the server to parse, and the same value.
 fn push_datetime(out: &mut Vec<u8>, dt: &chrono::NaiveDateTime) {
     use chrono::Timelike;
     use std::io::Write;
     if !(0..=9999).contains(&chrono::Datelike::year(dt)) || dt.nanosecond() >= 1_000_000_000 {
-        let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%S%.6f"));
+        let fraction = if dt.nanosecond() == 0 { "" } else { "%.6f" };
+        let _ = write!(
+            out,
+            "{}",
+            dt.format(&format!("%Y-%m-%d %H:%M:%S{fraction}"))
+        );
         return;
     }
     push_date(out, &dt.date());
@@ -160,8 +166,10 @@ fn push_datetime(out: &mut Vec<u8>, dt: &chrono::NaiveDateTime) {
     push_num(out, dt.minute(), 2);
     out.push(b':');
     push_num(out, dt.second(), 2);
-    out.push(b'.');
-    push_num(out, dt.nanosecond() / 1000, 6);
+    if dt.nanosecond() != 0 {
+        out.push(b'.');
+        push_num(out, dt.nanosecond() / 1000, 6);
+    }
 }
 
 /// Appends one row as a LOAD DATA line (tab-separated, backslash escapes, `\N` for NULL).
@@ -513,10 +521,13 @@ mod tests {
                 String::from_utf8(a).unwrap(),
                 date.format("%Y-%m-%d").to_string()
             );
-            assert_eq!(
-                String::from_utf8(b).unwrap(),
-                dt.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-            );
+            let whole = dt.format("%Y-%m-%d %H:%M:%S").to_string();
+            let fraction = dt.format("%.6f").to_string();
+            let want = match t.3 {
+                0 => whole,
+                _ => whole + &fraction,
+            };
+            assert_eq!(String::from_utf8(b).unwrap(), want);
         }
     }
 }
