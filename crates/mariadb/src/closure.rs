@@ -42,9 +42,29 @@ pub struct Table {
     pub name: String,
     /// Columns that are written (not generated), in order.
     pub columns: Vec<String>,
+    /// Which of `columns` are FLOAT: the text protocol writes a FLOAT with six significant
+    /// digits (123456792 as 123457000), so these are read as the DOUBLE that holds the
+    /// exact value, whose text the server turns back into the same FLOAT.
+    pub floats: Vec<bool>,
     /// The key rows are paged, journaled and deleted by: the primary key, else the first
     /// unique key whose columns are all NOT NULL (empty: none; the table is keyless).
     pub primary_key: Vec<String>,
+}
+
+impl Table {
+    /// The written columns as a SELECT list that reads every value exactly in the text
+    /// protocol: FLOAT columns as DOUBLE (see [`Table::floats`]).
+    pub fn select_list(&self) -> String {
+        self.columns
+            .iter()
+            .zip(self.floats.iter().chain(std::iter::repeat(&false)))
+            .map(|(c, &float)| match float {
+                true => format!("CAST({} AS DOUBLE)", q(c)),
+                false => q(c),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The phases.
@@ -97,9 +117,9 @@ pub struct Schema {
 
 /// Reads tables, columns, primary keys and foreign keys of `db` from information_schema.
 pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
-    let cols: Vec<(String, String, String)> = c
+    let cols: Vec<(String, String, String, String)> = c
         .exec(
-            "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.EXTRA FROM information_schema.COLUMNS c \
+            "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.EXTRA, c.DATA_TYPE FROM information_schema.COLUMNS c \
              JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
              WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
             (db,),
@@ -107,14 +127,16 @@ pub async fn read_schema(c: &mut Conn, db: &str) -> Result<Schema> {
         .await
         .with_db_context(|| format!("read columns of {db}"))?;
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    for (t, col, extra) in cols {
+    for (t, col, extra, data_type) in cols {
         let e = tables.entry(t.clone()).or_insert_with(|| Table {
             name: t,
             columns: Vec::new(),
+            floats: Vec::new(),
             primary_key: Vec::new(),
         });
         if !extra.to_ascii_uppercase().contains("GENERATED") {
             e.columns.push(col);
+            e.floats.push(data_type.eq_ignore_ascii_case("float"));
         }
     }
     // (table, constraint, column, referenced table, referenced column)

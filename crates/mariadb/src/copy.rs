@@ -412,7 +412,6 @@ struct Page {
 /// The keyset page query after `after` (or the whole selection of a keyless table).
 fn page_sql(spec: &Spec<'_>, keyed: bool, after: Option<&Vec<Option<String>>>) -> String {
     let t = spec.table;
-    let cols: Vec<String> = t.columns.iter().map(|c| q(c)).collect();
     let mut conds: Vec<String> = Vec::new();
     if let Some(f) = spec.filter {
         conds.push(format!("({f})"));
@@ -422,7 +421,7 @@ fn page_sql(spec: &Spec<'_>, keyed: bool, after: Option<&Vec<Option<String>>>) -
     }
     let mut sql = format!(
         "SELECT {} FROM {}.{}",
-        cols.join(", "),
+        t.select_list(),
         q(spec.src_db),
         q(&t.name)
     );

@@ -930,7 +930,8 @@ impl Migration<'_> {
     /// continue.
     async fn interrupted(mut self) -> Result<Exit> {
         restore_triggers(&mut self.dst, &self.files, &mut self.st).await?;
-        self.report.fail(Exit::Failure);
+        self.report.fail(Exit::Interrupted);
+        self.report.resume_command = ferry_shared::run::resume_command();
         self.emit()?;
         Err(FerryError::Interrupted(format!(
             "interrupted by Ctrl+C; state saved in {}: run the same command to continue",

@@ -114,6 +114,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let mut tdbs: Vec<String> = order.iter().map(|o| o.1.clone()).collect();
     tdbs.sort();
     tdbs.dedup();
+    // MariaDB wants a current database for a multi-table DELETE with aliases even when
+    // every name is qualified ("No database selected"); a dry run, which sets no triggers
+    // aside, had none.
+    if let Some(first) = tdbs.first() {
+        c.query_drop(format!("USE {}", q(first)))
+            .await
+            .with_db_context(|| format!("use {first}"))?;
+    }
     if !args.dry_run {
         // A DELETE trigger must not touch other rows while this set's rows go.
         crate::triggers::suspend_triggers(&mut c, &tdbs, &files, &mut st).await?;
