@@ -55,12 +55,22 @@ impl Table {
     /// The written columns as a SELECT list that reads every value exactly in the text
     /// protocol: FLOAT columns as DOUBLE (see [`Table::floats`]).
     pub fn select_list(&self) -> String {
-        self.columns
-            .iter()
-            .zip(self.floats.iter().chain(std::iter::repeat(&false)))
-            .map(|(c, &float)| match float {
-                true => format!("CAST({} AS DOUBLE)", q(c)),
-                false => q(c),
+        self.exact_list(&self.columns)
+    }
+
+    /// The primary key's columns as such a SELECT list.
+    pub fn key_select_list(&self) -> String {
+        self.exact_list(&self.primary_key)
+    }
+
+    fn exact_list(&self, cols: &[String]) -> String {
+        cols.iter()
+            .map(|c| {
+                let i = self.columns.iter().position(|x| x == c);
+                match i.and_then(|i| self.floats.get(i)) {
+                    Some(true) => format!("CAST({} AS DOUBLE)", q(c)),
+                    _ => q(c),
+                }
             })
             .collect::<Vec<_>>()
             .join(", ")

@@ -119,11 +119,7 @@ async fn existing(
         let list: Vec<String> = part.iter().map(|k| key_literal(k)).collect();
         let sql = format!(
             "SELECT {} FROM {}.{} WHERE {} IN ({})",
-            t.primary_key
-                .iter()
-                .map(|c| q(c))
-                .collect::<Vec<_>>()
-                .join(", "),
+            t.key_select_list(),
             q(db),
             q(&t.name),
             tuple(&t.primary_key),
