@@ -1013,3 +1013,90 @@ fn float_values_and_float_keys_arrive_bit_for_bit() {
     let journal = fs_err::read_to_string(journal).unwrap();
     assert_eq!(journal.lines().count(), 5, "{journal}");
 }
+
+/// Ctrl+C while delete-migrated's DELETE waits on a row another session holds: the tool
+/// cancels its statement on the server (`KILL QUERY`) before it exits. (The server went on
+/// with the statement of a client that had gone: waiting out the lock, or for minutes of
+/// work.) Nothing is removed, and the same command afterwards removes the set.
+#[test]
+fn ctrl_c_in_delete_migrated_cancels_its_statement_on_the_server() {
+    use mysql_async::prelude::Queryable;
+    let db = OneDb::new(
+        "cf_kill",
+        "CREATE TABLE t (id INT PRIMARY KEY, customer_id INT NOT NULL);
+         INSERT INTO t SELECT seq, 1 + seq % 2 FROM seq_1_to_2000;",
+    );
+    assert_exit(&run(db.filter("500")), 0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut holder = rt.block_on(async {
+        let mut c = mysql_async::Conn::from_url(db.dst.url()).await.unwrap();
+        c.query_drop("START TRANSACTION").await.unwrap();
+        c.query_drop("SELECT id FROM t WHERE id = 2 FOR UPDATE")
+            .await
+            .unwrap();
+        c
+    });
+    let waiting = || {
+        db.dst.scalar(&format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE INFO LIKE 'DELETE t FROM%' AND INFO LIKE '%{}%'",
+            db.dst.name
+        ))
+    };
+    let delete = || {
+        let mut c = tool("delete-migrated", db.dir.path());
+        c.args([
+            "--target",
+            &format!("{}/", db.dst.base),
+            "--customer-ids",
+            "1",
+        ]);
+        c
+    };
+    let child = delete()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while waiting().as_deref() != Some("1") {
+        assert!(start.elapsed().as_secs() < 30, "the DELETE never waited");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gone = std::time::Instant::now();
+    while waiting().as_deref() != Some("0") {
+        assert!(
+            gone.elapsed().as_secs() < 10,
+            "the DELETE runs on after the tool ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    rt.block_on(async {
+        holder.query_drop("ROLLBACK").await.unwrap();
+        holder.disconnect().await.unwrap();
+    });
+    assert_eq!(
+        db.dst.scalar("SELECT COUNT(*) FROM t").as_deref(),
+        Some("1000")
+    );
+    assert_exit(&run(delete()), 0);
+    assert_eq!(
+        db.dst.scalar("SELECT COUNT(*) FROM t").as_deref(),
+        Some("0")
+    );
+}

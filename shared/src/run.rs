@@ -46,6 +46,9 @@ static CHECKPOINT: Mutex<Option<PathBuf>> = Mutex::new(None);
 static EMITTED: AtomicBool = AtomicBool::new(false);
 static HANDLERS: AtomicUsize = AtomicUsize::new(0);
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Work a stop does before the process exits (see [`on_stop`]).
+type StopTask = Box<dyn Fn() + Send>;
+static ON_STOP: Mutex<Vec<StopTask>> = Mutex::new(Vec::new());
 /// Held while the final report is written, by the run's end or by a signal's stop.
 static FINAL: Mutex<()> = Mutex::new(());
 /// This run can be continued with `--resume` (the tool has the flag and the run's output
@@ -272,6 +275,16 @@ impl Drop for Handled {
     }
 }
 
+/// Registers work a signal's stop does before the process exits: cancelling the statement
+/// a server runs for this run. A server goes on with a statement whose client has gone
+/// (a DELETE waiting on a lock, or minutes of work) until it ends; nobody waits for it.
+/// The task must bound its own time.
+pub fn on_stop(task: impl Fn() + Send + 'static) {
+    if let Ok(mut tasks) = ON_STOP.lock() {
+        tasks.push(Box::new(task));
+    }
+}
+
 /// A thread that waits for SIGINT and SIGTERM for the whole run.
 fn watch_signals() {
     use signal_hook::consts::{SIGINT, SIGTERM};
@@ -309,6 +322,9 @@ fn stop_now(signal: &str) {
         tracing::error!(target: crate::logging::FILE_ONLY, "{line}");
     }
     crate::progress::clear();
+    if let Ok(tasks) = ON_STOP.lock() {
+        tasks.iter().for_each(|task| task());
+    }
     let _final = FINAL.lock();
     finish_locked(&crate::FerryError::Interrupted(line).into());
     std::process::exit(i32::from(crate::Exit::Interrupted.code()));
