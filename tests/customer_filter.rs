@@ -345,25 +345,9 @@ fn one_server_mapped_kill_and_rerun() {
     };
     // Ctrl+C (SIGINT) mid-table: the page finishes, the state is saved, the trigger is back.
     let pages = ["--batch-size", "5000"];
-    let mut child = {
-        let mut c = s.filter_cmd(&base, &pages);
-        c.args(["--report", "interrupted.json"]);
-        c.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let start = std::time::Instant::now();
-    while !bulk_started() && child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < std::time::Duration::from_secs(120));
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    let mut c = s.filter_cmd(&base, &pages);
+    c.args(["--report", "interrupted.json"]);
+    let out = ctrl_c_once(c, &bulk_started, 120);
     let err = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(130) {
         assert!(err.contains("interrupted by Ctrl+C; state saved"), "{err}");
@@ -839,6 +823,14 @@ impl OneDb {
         assert_exit(&run(c), 0);
         OneDb { dir, src, dst }
     }
+    /// The target's `t` (id, customer_id, note) holds customer 1's `rows` source rows
+    /// exactly: the same count, each id once, the same sum of row checksums.
+    fn assert_customer_1_in_t(&self, rows: u64) {
+        let sums = "SELECT COUNT(*), COUNT(DISTINCT id), SUM(CRC32(CONCAT_WS('|', id, customer_id, note))) FROM t";
+        let want = self.src.query(&format!("{sums} WHERE customer_id = 1"));
+        assert_eq!(self.dst.query(sums), want);
+        assert_eq!(want[0][0], Some(rows.to_string()));
+    }
     fn filter(&self, page: &str) -> std::process::Command {
         self.filter_ids("1", page)
     }
@@ -892,7 +884,7 @@ fn a_pages_halves_fail_together_and_a_crash_between_their_commits_resumes_exactl
          INSERT INTO t SELECT seq, 1 + seq % 2, CONCAT('n', seq) FROM seq_1_to_1000;
          UPDATE t SET note = 'far too long for the target' WHERE id = 380;",
     );
-    let (src, dst) = (&db.src, &db.dst);
+    let dst = &db.dst;
     dst.exec("ALTER TABLE t MODIFY note VARCHAR(5) NOT NULL");
     // Customer 1: the 500 even ids; pages of 200 rows, halves of 100 (ids 2–200, 202–400).
     let r = run(db.filter("200"));
@@ -905,12 +897,9 @@ fn a_pages_halves_fail_together_and_a_crash_between_their_commits_resumes_exactl
     // Page 1 whole, and the first half of page 2.
     assert_eq!(dst.scalar("SELECT COUNT(*) FROM t").as_deref(), Some("300"));
     assert_exit(&run(db.filter("200")), 0);
-    let sums = "SELECT COUNT(*), COUNT(DISTINCT id), SUM(CRC32(CONCAT_WS('|', id, customer_id, note))) FROM t";
-    let want = src.query(&format!("{sums} WHERE customer_id = 1"));
-    assert_eq!(dst.query(sums), want);
-    assert_eq!(want[0][0].as_deref(), Some("500"));
+    db.assert_customer_1_in_t(500);
     assert_exit(&run(db.filter("200")), 0);
-    assert_eq!(dst.query(sums), want, "a rerun adds nothing");
+    db.assert_customer_1_in_t(500);
 }
 
 /// Customer ids that match no row are named, whether the ids are few (asked one by one) or
@@ -963,10 +952,7 @@ fn a_target_allowing_one_connection_gets_the_copy_through_one() {
     assert_exit(&r, 0);
     assert!(r.stderr.contains("through one connection"), "{}", r.stderr);
     assert!(!r.stderr.contains("one-pw"), "{}", r.stderr);
-    let sums = "SELECT COUNT(*), COUNT(DISTINCT id), SUM(CRC32(CONCAT_WS('|', id, customer_id, note))) FROM t";
-    let want = db.src.query(&format!("{sums} WHERE customer_id = 1"));
-    assert_eq!(db.dst.query(sums), want);
-    assert_eq!(want[0][0].as_deref(), Some("1500"));
+    db.assert_customer_1_in_t(1500);
 }
 
 /// FLOAT values arrive bit for bit: the text protocol writes a FLOAT with six significant
@@ -1056,22 +1042,7 @@ fn ctrl_c_in_delete_migrated_cancels_its_statement_on_the_server() {
         ]);
         c
     };
-    let child = delete()
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while waiting().as_deref() != Some("1") {
-        assert!(start.elapsed().as_secs() < 30, "the DELETE never waited");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    let out = ctrl_c_once(delete(), &|| waiting().as_deref() == Some("1"), 30);
     assert_eq!(
         out.status.code(),
         Some(130),
@@ -1099,4 +1070,29 @@ fn ctrl_c_in_delete_migrated_cancels_its_statement_on_the_server() {
         db.dst.scalar("SELECT COUNT(*) FROM t").as_deref(),
         Some("0")
     );
+}
+
+/// Starts `cmd`, sends it SIGINT once `ready()` holds (or it has ended), within `secs`
+/// seconds, and returns how it ended.
+fn ctrl_c_once(
+    mut cmd: std::process::Command,
+    ready: &dyn Fn() -> bool,
+    secs: u64,
+) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !ready() && child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed().as_secs() < secs, "not ready in {secs} s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    child.wait_with_output().unwrap()
 }
