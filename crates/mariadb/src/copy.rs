@@ -10,7 +10,7 @@
 
 use crate::closure::{tuple, Table};
 use crate::state::journal_append;
-use ferry_shared::sql::{load_data_escape, quote_mysql as q, LOAD_DATA_NULL};
+use ferry_shared::sql::{load_data_escape, quote_list, quote_mysql as q, LOAD_DATA_NULL};
 use ferry_shared::stream::{infile_pieces, INFILE_PIECE};
 use ferry_shared::{DbCode, DbContext, DbError, Result};
 use mysql_async::prelude::*;
@@ -247,11 +247,7 @@ where
 }
 
 fn column_list(t: &Table) -> String {
-    t.columns
-        .iter()
-        .map(|c| q(c))
-        .collect::<Vec<_>>()
-        .join(", ")
+    quote_list(&t.columns, q)
 }
 
 /// A table without a key has no keyset to page by: its selected rows are streamed into a

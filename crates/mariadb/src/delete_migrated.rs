@@ -8,7 +8,7 @@ use crate::state::{journal_keys, Files, State, TableEntry};
 use clap::Parser;
 use ferry_shared::cli::CommonArgs;
 use ferry_shared::report::{RunReport, TableStats};
-use ferry_shared::sql::quote_mysql as q;
+use ferry_shared::sql::{quote_list, quote_mysql as q};
 use ferry_shared::{DbContext, Exit, FerryError, Result};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -303,7 +303,7 @@ impl Deletion<'_> {
         let others = self.others_keys(tdb, t)?;
         let temp = format!("{}.ferry_del_{i}", q(tdb));
         let rel = format!("{}.{}", q(tdb), q(t));
-        let cols = te.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+        let cols = quote_list(&te.key, q);
         key_table(
             self.c,
             &temp,
@@ -427,7 +427,7 @@ impl Deletion<'_> {
             .query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {snap}"))
             .await
             .db_context("snapshot candidates")?;
-        let cols = key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+        let cols = quote_list(&key, q);
         key_table(self.c, &snap, &cols, &format!("SELECT * FROM {temp}"))
             .await
             .db_context("snapshot candidates")?;
